@@ -1,0 +1,53 @@
+#include "accuracy.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace dfw {
+
+ErrorStats compare(const std::vector<double>& x, const std::vector<double>& ref) {
+  ErrorStats e;
+  if (x.size() != ref.size()) {
+    e.finite = false;
+    e.rel_l2 = e.max_abs = INFINITY;
+    return e;
+  }
+  double diff2 = 0, ref2 = 0, maxdiff = 0, maxref = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (!std::isfinite(x[i])) e.finite = false;
+    const double d = x[i] - ref[i];
+    diff2 += d * d;
+    ref2 += ref[i] * ref[i];
+    maxdiff = std::max(maxdiff, std::abs(d));
+    maxref = std::max(maxref, std::abs(ref[i]));
+  }
+  e.rel_l2 = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
+  e.max_abs = maxref > 0 ? maxdiff / maxref : maxdiff;
+  if (!e.finite) e.rel_l2 = e.max_abs = INFINITY;
+  return e;
+}
+
+double CaseErrors::worst_rel_l2() const { return std::max(y.rel_l2, state.rel_l2); }
+
+CaseErrors compare_outputs(const Output& x, const Output& ref) {
+  CaseErrors c;
+  c.y = compare(x.y, ref.y);
+  // The state and normaliser compare as one tensor.
+  std::vector<double> xs = x.state, rs = ref.state;
+  xs.insert(xs.end(), x.z.begin(), x.z.end());
+  rs.insert(rs.end(), ref.z.begin(), ref.z.end());
+  c.state = compare(xs, rs);
+  return c;
+}
+
+double rel_l2_limit(const std::string& dtype) {
+  if (dtype == "fp64" || dtype == "fp32") return 1e-4;
+  if (dtype == "fp16") return 5e-3;
+  if (dtype == "bf16") return 2e-2;
+  throw std::invalid_argument("unknown dtype '" + dtype + "'");
+}
+
+double max_abs_limit(const std::string& dtype) { return 10 * rel_l2_limit(dtype); }
+
+}  // namespace dfw

@@ -1,0 +1,31 @@
+// Comparison of a form's output against the float64 reference (SPEC "Accuracy").
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "problem.hpp"
+
+namespace dfw {
+
+struct ErrorStats {
+  double rel_l2 = 0;   // |x - ref|_2 / |ref|_2 (absolute when |ref| = 0)
+  double max_abs = 0;  // max |x - ref| / max |ref| (absolute when max |ref| = 0)
+  bool finite = true;  // no NaN or Inf in x
+};
+
+ErrorStats compare(const std::vector<double>& x, const std::vector<double>& ref);
+
+// Worst of y, state and z.
+struct CaseErrors {
+  ErrorStats y, state;
+  double worst_rel_l2() const;
+  bool finite() const { return y.finite && state.finite; }
+};
+CaseErrors compare_outputs(const Output& x, const Output& ref);
+
+// SPEC's default relative L2 limits per dtype; max-abs limit is 10x that.
+double rel_l2_limit(const std::string& dtype);
+double max_abs_limit(const std::string& dtype);
+
+}  // namespace dfw

@@ -1,0 +1,168 @@
+// dfwbench check: every supported (variant, form, backend, dtype) against the
+// float64 reference on odd shapes, gate edge sets, an initial state and a
+// decode step; one table, exit 1 on any FAIL.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "accuracy.hpp"
+#include "atomic_file.hpp"
+#include "check_cases.hpp"
+#include "cli.hpp"
+#include "commands.hpp"
+#include "impl.hpp"
+
+namespace dfw {
+namespace {
+
+struct Row {
+  std::string variant, impl, shape, inputs, status, note;
+  CaseErrors err;
+};
+
+std::string fmt_err(double e) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2e", e);
+  return buf;
+}
+
+void print_row(const Row& r) {
+  std::printf("%-34s %-20s %-26s %-14s %-9s %-9s %-9s %s%s\n", r.variant.c_str(), r.impl.c_str(), r.shape.c_str(),
+              r.inputs.c_str(), r.status == "UNSUPPORTED" ? "-" : fmt_err(r.err.y.rel_l2).c_str(),
+              r.status == "UNSUPPORTED" ? "-" : fmt_err(r.err.y.max_abs).c_str(),
+              r.status == "UNSUPPORTED" || r.err.state.rel_l2 == 0 ? "-" : fmt_err(r.err.state.rel_l2).c_str(),
+              r.status.c_str(), r.note.empty() ? "" : ("  " + r.note).c_str());
+}
+
+std::string csv_quote(const std::string& s) {
+  if (s.find_first_of(",\"") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+}  // namespace
+
+int run_check(int argc, char** argv) {
+  Cli cli("check",
+          "Runs every supported (variant, form, backend, dtype) against the float64 reference on\n"
+          "odd shapes (T = 1, 7, 97, 1025; dv != m; odd B*H), gate edge sets (ones, 1e-6, abrupt\n"
+          "switches), a random initial state and a decode step. Limits (relative L2): fp32 1e-4,\n"
+          "fp16 5e-3, bf16 2e-2; max-abs error over max |ref| at 10x those. Exit 1 on any FAIL.");
+  cli.option("variants", "all", "comma list of presets / spec strings; 'all' = presets + every rule x map combination");
+  cli.option("forms", "all", "comma list of forms to check (recurrent, chunked, blocked, decode)");
+  cli.option("backend", "auto", "cpu, cuda, or auto (every backend built; CUDA forms UNSUPPORTED without a device)");
+  cli.option("chunks", "16,64,256", "chunk lengths for chunked forms");
+  cli.option("seed", "1234", "seed of the generated inputs");
+  cli.option("out", "", "also write the rows as CSV to this file");
+  cli.flag("quick", "only the two smallest shapes and no edge sets");
+  cli.flag("no-distance", "skip the informational distance of each preset to exact softmax");
+  if (!cli.parse(argc, argv)) return 0;
+
+  const std::string backend = cli.str("backend");
+  if (backend != "cpu" && backend != "cuda" && backend != "auto")
+    throw std::invalid_argument("--backend must be cpu, cuda or auto");
+  if (backend == "cuda" && !cuda_unavailable_reason().empty())
+    throw std::runtime_error("--backend cuda: " + cuda_unavailable_reason());
+  std::vector<int64_t> chunks;
+  for (const auto& c : split_list(cli.str("chunks"))) {
+    const long long v = std::stoll(c);
+    if (v < 1) throw std::invalid_argument("--chunks entries must be >= 1");
+    chunks.push_back(v);
+  }
+  const auto variants = select_variants(cli.str("variants"));
+  const auto forms = split_list(cli.str("forms"));
+  auto form_selected = [&](const std::string& f) {
+    if (f == "reference") return false;
+    if (forms.size() == 1 && forms[0] == "all") return true;
+    for (const auto& x : forms) if (x == f) return true;
+    return false;
+  };
+  if (!(forms.size() == 1 && forms[0] == "all"))
+    for (const auto& f : forms)
+      if (f != "recurrent" && f != "chunked" && f != "blocked" && f != "decode")
+        throw std::invalid_argument("unknown form '" + f + "' (recurrent, chunked, blocked, decode)");
+  const uint64_t seed = uint64_t(cli.integer("seed"));
+  const auto cases = expand_check_cases(variants, cli.on("quick"), seed);
+
+  std::printf("%-34s %-20s %-26s %-14s %-9s %-9s %-9s %s\n", "variant", "form/backend/dtype", "shape", "inputs",
+              "relL2(y)", "maxabs(y)", "relL2(S)", "status");
+  std::vector<Row> rows;
+  int pass = 0, fail = 0, unsupported = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t ci = 0; ci < cases.size(); ++ci) {
+    const CheckCase& c = cases[ci];
+    if (ci % 25 == 0)
+      std::fprintf(stderr, "[check] case %zu of %zu (%.0f s)\n", ci + 1, cases.size(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    Problem problem;
+    Output ref;
+    bool have_ref = false;
+    for (const Impl* impl : all_impls()) {
+      const FormKey key = impl->key();
+      if (!form_selected(key.form)) continue;
+      if (backend != "auto" && key.backend != backend) continue;
+      Row row{c.variant.name, key.str(), c.shape.str(), c.inputs, "", "", {}};
+      std::string reason = impl->unsupported_reason(c.variant, c.mode);
+      if (!reason.empty()) {
+        // One UNSUPPORTED row per (variant, implementation), on its first case.
+        if (c.first_of_variant) {
+          row.shape = "-";
+          row.inputs = "-";
+          row.status = "UNSUPPORTED";
+          row.note = reason;
+          ++unsupported;
+          print_row(row);
+          rows.push_back(row);
+        }
+        continue;
+      }
+      if (!have_ref) {
+        problem = make_check_problem(c);
+        ref = run_once(*find_impl("reference", "cpu", "fp64"), c.variant, problem, {c.mode, 64});
+        have_ref = true;
+      }
+      const std::vector<int64_t> sizes = key.form == "chunked" ? chunks : std::vector<int64_t>{64};
+      for (int64_t chunk : sizes) {
+        Row r = row;
+        if (key.form == "chunked") r.inputs += " C=" + std::to_string(chunk);
+        try {
+          r.err = compare_outputs(run_once(*impl, c.variant, problem, {c.mode, chunk}), ref);
+          const double f = c.variant.tolerance_factor();
+          const bool ok = r.err.finite() && r.err.y.rel_l2 <= f * rel_l2_limit(key.dtype) &&
+                          r.err.state.rel_l2 <= f * rel_l2_limit(key.dtype) &&
+                          r.err.y.max_abs <= f * max_abs_limit(key.dtype);
+          r.note = c.variant.tolerance_reason();
+          r.status = ok ? "PASS" : "FAIL";
+          if (!r.err.finite()) r.note = "NaN or Inf in the output";
+          if (!ok && r.err.finite()) r.note = "over the limit " + fmt_err(f * rel_l2_limit(key.dtype));
+        } catch (const std::exception& e) {
+          r.status = "FAIL";
+          r.note = e.what();
+        }
+        (r.status == "PASS" ? pass : fail) += 1;
+        print_row(r);
+        rows.push_back(r);
+      }
+    }
+  }
+  std::printf("\ncheck: %d passed, %d failed, %d unsupported\n", pass, fail, unsupported);
+
+  if (!cli.str("out").empty()) {
+    std::ostringstream csv;
+    csv << "variant,impl,form,backend,dtype,shape,inputs,rel_l2_y,max_abs_y,rel_l2_state,status,note\n";
+    for (const Row& r : rows) {
+      const auto parts = split_list(r.impl, '/');
+      csv << csv_quote(r.variant) << "," << r.impl << "," << parts[0] << "," << parts[1] << "," << parts[2] << ","
+          << r.shape << "," << csv_quote(r.inputs) << "," << r.err.y.rel_l2 << "," << r.err.y.max_abs << ","
+          << r.err.state.rel_l2 << "," << r.status << "," << csv_quote(r.note) << "\n";
+    }
+    write_file_atomically(cli.str("out"), csv.str());
+    std::fprintf(stderr, "[check] wrote %s\n", cli.str("out").c_str());
+  }
+  if (!cli.on("no-distance")) print_softmax_distances(seed);
+  return fail == 0 ? 0 : 1;
+}
+
+}  // namespace dfw

@@ -1,0 +1,106 @@
+// dfwbench eval: one variant on .npy inputs; writes y.npy, state.npy (and z.npy
+// when normalised) so results can be checked against numpy or PyTorch code.
+#include <sys/stat.h>
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "check_cases.hpp"
+#include "cli.hpp"
+#include "commands.hpp"
+#include "npy.hpp"
+
+namespace dfw {
+namespace {
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// Reads DIR/NAME.npy into out, checking its rank; returns the shape. Absent and
+// optional: out stays empty.
+std::vector<int64_t> load(const std::string& dir, const std::string& name, std::size_t rank, bool required,
+                          std::vector<float>& out) {
+  const std::string path = dir + "/" + name + ".npy";
+  if (!exists(path)) {
+    if (required) throw std::invalid_argument(path + ": missing (required by this variant)");
+    return {};
+  }
+  NpyArray a = read_npy(path);
+  if (a.shape.size() != rank)
+    throw std::invalid_argument(path + ": expected " + std::to_string(rank) + " dimensions, got " +
+                                std::to_string(a.shape.size()));
+  out = std::move(a.data);
+  return a.shape;
+}
+
+}  // namespace
+
+int run_eval(int argc, char** argv) {
+  Cli cli("eval",
+          "Runs one variant on inputs read from .npy files (float32 or float64, C order; float64\n"
+          "is rounded to float32) and writes y.npy (B, H, T, dv) and state.npy (B, H, dv, m),\n"
+          "plus z.npy (B, H, m) for normalised variants, as float64.\n"
+          "Inputs in --in: q, k (B, H, T, dk); v (B, H, T, dv); gate (B, H, T) for gated;\n"
+          "beta (B, H, T) for delta; gate_v (B, H, T, dv) and gate_k (B, H, T, m) for decay;\n"
+          "w (H, m, dk) and b (H, m) for relu_proj; omega (H, m, dk) for favor; optional s0\n"
+          "(B, H, dv, m). Gates must lie in (0, 1]; NaN or Inf in any input is refused.");
+  cli.option("variant", "", "preset or spec string (required)");
+  cli.option("form", "recurrent", "reference, recurrent, chunked, blocked or decode (softmax: blocked or decode)");
+  cli.option("backend", "cpu", "cpu or cuda");
+  cli.option("dtype", "fp32", "fp32 (cpu), fp64 (reference), fp16 or bf16 (cuda)");
+  cli.option("chunk", "64", "chunk length of the chunked form");
+  cli.option("in", "", "directory holding the input .npy files (required)");
+  cli.option("out", "", "directory for y.npy, state.npy (required; must exist)");
+  if (!cli.parse(argc, argv)) return 0;
+  for (const char* req : {"variant", "in", "out"})
+    if (cli.str(req).empty()) throw std::invalid_argument(std::string("--") + req + " is required");
+  const Variant v = parse_variant(cli.str("variant"));
+  if (!v.defined()) throw std::invalid_argument(v.name + ": " + v.undefined_reason);
+  std::string form = cli.str("form"), dtype = cli.str("dtype");
+  if (form == "reference") dtype = "fp64";
+  if (form == "recurrent" && !v.rule->stateful()) form = "blocked";
+  const Impl* impl = find_impl(form, cli.str("backend"), dtype);
+  if (!impl) throw std::invalid_argument("no implementation " + form + "/" + cli.str("backend") + "/" + dtype);
+  const std::string why = impl->unsupported_reason(v, Mode::sequence);
+  if (!why.empty()) throw std::invalid_argument(impl->key().str() + " does not support " + v.name + ": " + why);
+  const long long chunk = cli.integer("chunk");
+  if (chunk < 1) throw std::invalid_argument("--chunk must be >= 1");
+
+  const std::string in = cli.str("in"), out = cli.str("out");
+  Problem p;
+  const auto qs = load(in, "q", 4, true, p.q);
+  p.shape = {qs[0], qs[1], qs[2], qs[3], 0};
+  const auto vs = load(in, "v", 4, true, p.v);
+  p.shape.dv = vs[3];
+  p.m = v.m(p.shape.dk);
+  load(in, "k", 4, true, p.k);
+  const unsigned gates = v.rule->gate_inputs();
+  load(in, "gate", 3, gates & kScalarGate, p.gate);
+  load(in, "beta", 3, gates & kScalarBeta, p.beta);
+  load(in, "gate_v", 4, gates & kDecayGates, p.gate_v);
+  const auto gk = load(in, "gate_k", 4, gates & kDecayGates, p.gate_k);
+  const bool proj = v.phi && v.phi->needs_projection(), omega = v.phi && v.phi->needs_omega();
+  const auto ws = load(in, "w", 3, proj, p.w);
+  load(in, "b", 2, proj, p.b);
+  const auto os = load(in, "omega", 3, omega, p.omega);
+  if (!ws.empty()) p.m = ws[1];  // relu_proj / favor: m is the parameters' width
+  if (!os.empty()) p.m = os[1];
+  if (!gk.empty() && gk[3] != p.m)
+    throw std::invalid_argument(in + "/gate_k.npy: last dimension " + std::to_string(gk[3]) + " != m = " + std::to_string(p.m));
+  load(in, "s0", 4, false, p.s0);
+  validate_problem(v, p);
+
+  const Output o = run_once(*impl, v, p, {Mode::sequence, chunk});
+  const Shape& s = p.shape;
+  write_npy(out + "/y.npy", {s.B, s.H, s.T, s.dv}, o.y);
+  if (!o.state.empty()) write_npy(out + "/state.npy", {s.B, s.H, s.dv, p.m}, o.state);
+  if (!o.z.empty()) write_npy(out + "/z.npy", {s.B, s.H, p.m}, o.z);
+  std::fprintf(stderr, "[eval] %s %s: %s m=%lld -> %s/y.npy%s\n", v.name.c_str(), impl->key().str().c_str(),
+               s.str().c_str(), (long long)p.m, out.c_str(), o.state.empty() ? "" : ", state.npy");
+  return 0;
+}
+
+}  // namespace dfw

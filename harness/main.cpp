@@ -1,0 +1,52 @@
+// dfwbench: accuracy checks, .npy evaluation and timing sweeps for causal
+// attention and its recurrent substitutes.
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <new>
+#include <string>
+
+#include "commands.hpp"
+
+namespace {
+
+const char* kUsage =
+    "usage: dfwbench COMMAND [flags]   (dfwbench COMMAND --help for its flags)\n"
+    "\n"
+    "commands:\n"
+    "  check   run every supported (variant, form, backend, dtype) against the float64\n"
+    "          reference on odd shapes and gate edge cases; exit 1 on any FAIL\n"
+    "  eval    run one variant on .npy inputs and write y.npy, state.npy\n"
+    "  bench   timing and memory sweeps over sequence lengths (presets: paper,\n"
+    "          paper-prefill, scaling, grid) written to results/*.json and *.csv\n"
+    "  list    list presets, rules, feature maps and implementations\n"
+    "\n"
+    "variants are presets (softmax linear performer t2r gated delta fwp dfw) or\n"
+    "spec strings: rule=RULE,phi=MAP[,norm=on|off][,m=M][,nu=NU]\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string cmd = argv[1];
+  try {
+    if (cmd == "check") return dfw::run_check(argc - 2, argv + 2);
+    if (cmd == "eval") return dfw::run_eval(argc - 2, argv + 2);
+    if (cmd == "bench") return dfw::run_bench(argc - 2, argv + 2);
+    if (cmd == "list") return dfw::run_list(argc - 2, argv + 2);
+    std::cerr << "dfwbench: unknown command '" << cmd << "'\n\n" << kUsage;
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "dfwbench " << cmd << ": error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "dfwbench " << cmd << ": error: out of host memory\n";
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "dfwbench " << cmd << ": error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,33 @@
+// CpuCase: a Problem copied into tracked host buffers, with output buffers,
+// shared by the fp32 CPU forms. The copy is what a form "owns" while it runs,
+// so MemoryTracker::host() sees inputs, outputs and state of the case.
+#pragma once
+
+#include <cstdint>
+
+#include "../host_buffer.hpp"
+#include "../problem.hpp"
+#include "../variant.hpp"
+
+namespace dfw {
+
+struct CpuCase {
+  CpuCase(const Variant& variant, const Problem& p);
+
+  Shape shape;
+  int64_t m;
+  int64_t rows;  // state rows: dv, or dv + 1 when the last row is the normaliser z
+  bool normalise;
+  HostBuffer<float> q, k, v, gate, beta, gate_v, gate_k, w, b, omega, s0;
+  HostBuffer<float> y;      // (B, H, T, dv)
+  HostBuffer<float> state;  // (B, H, rows, m); empty for softmax
+
+  HeadView head(int64_t bh) const;
+  float* y_of(int64_t bh) { return y.data() + bh * shape.T * shape.dv; }
+  float* state_of(int64_t bh) { return state.data() + bh * rows * m; }
+  // Sets the state of bh to s0 (zero when absent), normaliser row zero.
+  void reset_state(int64_t bh);
+  Output output() const;
+};
+
+}  // namespace dfw

@@ -1,0 +1,62 @@
+// A feature map phi: R^dk -> R^m, applied row by row to q and k (SPEC "Feature maps").
+// Adding one: write a class deriving FeatureMapOf<YourMap> in feature_maps/, with
+//   name(), out_dim(), and  template <class R> static void map(rows, params, out),
+// then add one line to the list in registry.cpp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "eigen_types.hpp"
+
+namespace dfw {
+
+// Learned or random parameters of one head's feature map; null when unused.
+template <class R>
+struct FeatureParams {
+  const R* w = nullptr;      // (m, dk)  relu_proj projection
+  const R* b = nullptr;      // (m)      relu_proj bias
+  const R* omega = nullptr;  // (m, dk)  favor random features
+};
+
+// Knobs a spec string can set on a feature map.
+struct FeatureConfig {
+  int64_t m = 0;   // requested width for relu_proj / favor (0: default = dk)
+  int64_t nu = 1;  // dpfp order
+};
+
+class FeatureMap {
+ public:
+  virtual ~FeatureMap() = default;
+  virtual std::string name() const = 0;
+  virtual std::string description() const = 0;
+  virtual int64_t out_dim(int64_t dk, const FeatureConfig& cfg) const = 0;
+  virtual bool needs_projection() const { return false; }  // reads w, b
+  virtual bool needs_omega() const { return false; }       // reads omega
+  virtual bool non_negative() const = 0;                   // phi(x) >= 0 everywhere
+
+  // x: (n, dk) rows; out: (n, m) rows.
+  virtual void apply(ConstMatMap<double> x, const FeatureParams<double>& p, MatMap<double> out) const = 0;
+  virtual void apply(ConstMatMap<float> x, const FeatureParams<float>& p, MatMap<float> out) const = 0;
+};
+
+// Implements both precisions of apply() from one template in the derived map.
+template <class Derived>
+class FeatureMapOf : public FeatureMap {
+ public:
+  void apply(ConstMatMap<double> x, const FeatureParams<double>& p, MatMap<double> out) const override {
+    Derived::map(x, p, out);
+  }
+  void apply(ConstMatMap<float> x, const FeatureParams<float>& p, MatMap<float> out) const override {
+    Derived::map(x, p, out);
+  }
+};
+
+std::unique_ptr<FeatureMap> make_identity_map();
+std::unique_ptr<FeatureMap> make_elu1_map();
+std::unique_ptr<FeatureMap> make_relu_proj_map();
+std::unique_ptr<FeatureMap> make_favor_map();
+std::unique_ptr<FeatureMap> make_dpfp_map();
+
+}  // namespace dfw

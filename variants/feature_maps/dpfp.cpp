@@ -1,0 +1,36 @@
+// dpfp: deterministic parameter-free projection of order nu (Schlag et al. 2021).
+//   r = [relu(x), relu(-x)] (2 dk),  phi(x) = concat_{j=1..nu} r * roll(r, j),  m = 2 dk nu.
+// roll(r, j)_i = r_{(i - j) mod 2dk}, as numpy.roll / torch.roll.
+#include "../feature_map.hpp"
+
+namespace dfw {
+namespace {
+
+class Dpfp final : public FeatureMapOf<Dpfp> {
+ public:
+  std::string name() const override { return "dpfp"; }
+  std::string description() const override { return "phi(x) = concat_j r*roll(r,j), r = [relu(x), relu(-x)], m = 2 dk nu"; }
+  int64_t out_dim(int64_t dk, const FeatureConfig& cfg) const override { return 2 * dk * cfg.nu; }
+  bool non_negative() const override { return true; }
+
+  template <class R>
+  static void map(ConstMatMap<R> x, const FeatureParams<R>&, MatMap<R> out) {
+    const int64_t n = x.rows(), dk = x.cols(), r_len = 2 * dk;
+    const int64_t nu = out.cols() / r_len;
+    Vec<R> r(r_len);
+    for (int64_t t = 0; t < n; ++t) {
+      r.head(dk) = x.row(t).transpose().cwiseMax(R(0));
+      r.tail(dk) = (-x.row(t).transpose()).cwiseMax(R(0));
+      for (int64_t j = 1; j <= nu; ++j) {
+        R* o = out.row(t).data() + (j - 1) * r_len;
+        for (int64_t i = 0; i < r_len; ++i) o[i] = r[i] * r[(i - j + r_len * nu) % r_len];
+      }
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<FeatureMap> make_dpfp_map() { return std::make_unique<Dpfp>(); }
+
+}  // namespace dfw

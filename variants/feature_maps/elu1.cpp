@@ -1,0 +1,25 @@
+// elu1: phi(x) = elu(x) + 1 elementwise (Katharopoulos et al. 2020), m = dk.
+#include "../feature_map.hpp"
+
+namespace dfw {
+namespace {
+
+class Elu1 final : public FeatureMapOf<Elu1> {
+ public:
+  std::string name() const override { return "elu1"; }
+  std::string description() const override { return "phi(x) = elu(x) + 1, m = dk"; }
+  int64_t out_dim(int64_t dk, const FeatureConfig&) const override { return dk; }
+  bool non_negative() const override { return true; }
+
+  template <class R>
+  static void map(ConstMatMap<R> x, const FeatureParams<R>&, MatMap<R> out) {
+    // elu(x) + 1 = x + 1 for x > 0, exp(x) for x <= 0.
+    out = (x.array() > R(0)).select(x.array() + R(1), x.array().min(R(0)).exp());
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<FeatureMap> make_elu1_map() { return std::make_unique<Elu1>(); }
+
+}  // namespace dfw

@@ -1,0 +1,30 @@
+// relu_proj: phi(x) = relu(W x + b), W (m, dk), b (m) given as inputs (T2R, Kasai et al. 2021).
+#include "../feature_map.hpp"
+
+namespace dfw {
+namespace {
+
+class ReluProj final : public FeatureMapOf<ReluProj> {
+ public:
+  std::string name() const override { return "relu_proj"; }
+  std::string description() const override { return "phi(x) = relu(W x + b), W (m, dk), m = spec m (default dk)"; }
+  int64_t out_dim(int64_t dk, const FeatureConfig& cfg) const override { return cfg.m > 0 ? cfg.m : dk; }
+  bool needs_projection() const override { return true; }
+  bool non_negative() const override { return true; }
+
+  template <class R>
+  static void map(ConstMatMap<R> x, const FeatureParams<R>& p, MatMap<R> out) {
+    const int64_t m = out.cols(), dk = x.cols();
+    ConstMatMap<R> w(p.w, m, dk);
+    ConstVecMap<R> b(p.b, m);
+    out.noalias() = x * w.transpose();
+    out.rowwise() += b.transpose();
+    out = out.cwiseMax(R(0));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<FeatureMap> make_relu_proj_map() { return std::make_unique<ReluProj>(); }
+
+}  // namespace dfw

@@ -1,0 +1,32 @@
+// add: S_t = S_{t-1} + v_t phi(k_t)^T (linear attention).
+#include "../eigen_types.hpp"
+#include "../rule.hpp"
+
+namespace dfw {
+namespace {
+
+class Add final : public RuleOf<Add> {
+ public:
+  std::string name() const override { return "add"; }
+  std::string description() const override { return "S += v phi(k)^T (linear attention)"; }
+  bool supports_normalisation() const override { return true; }
+  unsigned gate_inputs() const override { return kNoGates; }
+  bool is_gated_linear() const override { return true; }
+  float gated_linear_factors(const TokenGates<float>&, int64_t rows, int64_t m, float* log_a,
+                             float* log_b) const override {
+    ArrMap<float>(log_a, rows).setZero();
+    ArrMap<float>(log_b, m).setZero();
+    return 1.f;
+  }
+
+  template <class R>
+  static void step_impl(R* S, int64_t rows, int64_t m, const R* fk, const R* v, const TokenGates<R>&) {
+    MatMap<R>(S, rows, m).noalias() += ConstVecMap<R>(v, rows) * ConstVecMap<R>(fk, m).transpose();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Rule> make_add_rule() { return std::make_unique<Add>(); }
+
+}  // namespace dfw

@@ -1,0 +1,42 @@
+// decay: S_t = (alpha_t beta_t^T) * S_{t-1} + v_t phi(k_t)^T (decaying fast weights, Mao 2022).
+// alpha_t (dv) and beta_t (m) are gate values in (0, 1], already squashed.
+#include <cmath>
+
+#include "../eigen_types.hpp"
+#include "../rule.hpp"
+
+namespace dfw {
+namespace {
+
+class Decay final : public RuleOf<Decay> {
+ public:
+  std::string name() const override { return "decay"; }
+  std::string description() const override {
+    return "S = (alpha beta^T) * S + v phi(k)^T, alpha (dv), beta (m) in (0, 1] per token";
+  }
+  bool supports_normalisation() const override { return false; }
+  unsigned gate_inputs() const override { return kDecayGates; }
+  bool is_gated_linear() const override { return true; }
+  float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* log_a,
+                             float* log_b) const override {
+    ArrMap<float>(log_a, rows) = ConstArrMap<float>(g.a, rows).log();
+    ArrMap<float>(log_b, m) = ConstArrMap<float>(g.b, m).log();
+    return 1.f;
+  }
+
+  template <class R>
+  static void step_impl(R* S, int64_t rows, int64_t m, const R* fk, const R* v, const TokenGates<R>& g) {
+    ConstArrMap<R> b(g.b, m);
+    ConstArrMap<R> k(fk, m);
+    for (int64_t r = 0; r < rows; ++r) {
+      ArrMap<R> row(S + r * m, m);
+      row = row * (g.a[r] * b) + v[r] * k;
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Rule> make_decay_rule() { return std::make_unique<Decay>(); }
+
+}  // namespace dfw
