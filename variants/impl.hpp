@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,13 @@ struct FormKey {
   std::string str() const { return form + "/" + backend + "/" + dtype; }
 };
 
+// Thrown by a form that cannot get the memory a case needs (host or device), so a
+// sweep can record the case as OOM and go on.
+class OutOfMemory : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // A case made ready to run: inputs copied into the form's own (tracked) buffers.
 class Prepared {
  public:
@@ -39,6 +47,9 @@ class Prepared {
   virtual void run() = 0;                  // the timed work; repeatable
   virtual void synchronize() {}            // wait for asynchronous work (GPU)
   virtual Output output() const = 0;       // results of the last run(), float64 copies
+  // One timed run in milliseconds on the backend's own clock. CPU: wall clock
+  // around run(). CUDA forms override it: L2 flushed first, then CUDA events.
+  virtual double timed_run_ms();
 };
 
 class Impl {

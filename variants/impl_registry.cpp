@@ -1,3 +1,4 @@
+#include <chrono>
 #include <memory>
 
 #include "impl.hpp"
@@ -6,6 +7,13 @@ namespace dfw {
 
 // Defined in kernels/ (CUDA build) or kernels/cuda_absent.cpp (no CUDA compiler).
 void append_cuda_impls(std::vector<std::unique_ptr<Impl>>& out);
+
+double Prepared::timed_run_ms() {
+  const auto start = std::chrono::steady_clock::now();
+  run();
+  synchronize();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
 
 namespace {
 
