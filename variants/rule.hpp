@@ -48,11 +48,11 @@ class Rule {
                     const TokenGates<float>& g) const = 0;
 
   // Gated-linear family: S_t = (a_t b_t^T) * S_{t-1} + c_t v_t phi(k_t)^T.
-  // Fills log a_t (rows), log b_t (m) and returns c_t; false if the rule is not of
-  // that form. The logs must be <= 0 (gates in (0, 1]).
+  // Fills the gate values a_t (rows), b_t (m), in (0, 1], and their logs (<= 0), and
+  // returns c_t. Only called when is_gated_linear().
   virtual bool is_gated_linear() const { return false; }
-  virtual float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* log_a,
-                                     float* log_b) const {
+  virtual float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b,
+                                     float* log_a, float* log_b) const {
     return 0.f;
   }
 };

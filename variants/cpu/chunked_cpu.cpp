@@ -30,10 +30,11 @@ using RowArr = Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMaj
 // Per-thread scratch for one chunk of at most C tokens.
 struct ChunkScratch {
   ChunkScratch(int64_t C, int64_t rows, int64_t m, int64_t dk)
-      : Q(C, m), K(C, m), V(C, rows), LA(C, rows), LB(C, m), EPA(C, rows), EPB(C, m), ESA(C, rows),
+      : Q(C, m), K(C, m), V(C, rows), A(C, rows), B(C, m), LA(C, rows), LB(C, m), EPA(C, rows), EPB(C, m), ESA(C, rows),
         ESB(C, m), Y(C, rows), tmp(C, rows), P(kSubChunk, kSubChunk), qs(kSubChunk, m), ga(rows), gb(m) {}
   RowMat<float> Q, K, V;   // (n, m) phi(q); (n, m) c_t phi(k); (n, rows) v with a 1 appended for z
-  RowArr LA, LB;           // (n, rows), (n, m) log gates, then gate values
+  RowArr A, B;             // (n, rows), (n, m) gate values
+  RowArr LA, LB;           // their logs
   RowArr EPA, EPB;         // e^{prefix log gate inside the sub-chunk, inclusive}
   RowArr ESA, ESB;         // e^{suffix log gate inside the sub-chunk, after the token}
   RowMat<float> Y;         // (n, rows) outputs (numerator; last column z.phi(q))
@@ -70,7 +71,8 @@ class ChunkedPrepared final : public Prepared {
     compute_features(var_, h.features, h.q + t0 * h.dk, n, h.dk, m, w.Q.data());
     compute_features(var_, h.features, h.k + t0 * h.dk, n, h.dk, m, w.K.data());
     for (int64_t i = 0; i < n; ++i) {
-      const float c = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows, m, &w.LA(i, 0), &w.LB(i, 0));
+      const float c = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows, m, &w.A(i, 0), &w.B(i, 0),
+                                                      &w.LA(i, 0), &w.LB(i, 0));
       if (c != 1.f) w.K.row(i) *= c;
       w.V.row(i).head(dv) = ConstVecMap<float>(h.v + (t0 + i) * dv, dv).transpose();
       if (c_.normalise) w.V(i, dv) = 1.f;
@@ -110,21 +112,21 @@ class ChunkedPrepared final : public Prepared {
       const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
       auto Y = w.Y.middleRows(a, len);
       // Incoming state, decayed to each token: exponents beforeX + PX_i.
-      w.qs.topRows(len) = (w.Q.middleRows(a, len).array() * w.EPB.middleRows(a, len)).matrix() *
-                          beforeB.exp().matrix().asDiagonal();
+      const Vec<float> eA = beforeA.exp().matrix(), eB = beforeB.exp().matrix();
+      w.qs.topRows(len) = (w.Q.middleRows(a, len).array() * w.EPB.middleRows(a, len)).matrix() * eB.asDiagonal();
       Y.noalias() = w.qs.topRows(len) * S.transpose();
-      Y = Y * beforeA.exp().matrix().asDiagonal();
+      Y = Y * eA.asDiagonal();
       // Earlier sub-chunks J of this chunk: exponents midX (totals strictly between J and I).
       ArrayXf midA = ArrayXf::Zero(rows), midB = ArrayXf::Zero(m);
       for (int64_t J = I - 1; J >= 0; --J) {
         const int64_t b = J * kSubChunk;
-        w.qs.topRows(len) = (w.Q.middleRows(a, len).array() * w.EPB.middleRows(a, len)).matrix() *
-                            midB.exp().matrix().asDiagonal();
+        const Vec<float> mA = midA.exp().matrix(), mB = midB.exp().matrix();
+        w.qs.topRows(len) = (w.Q.middleRows(a, len).array() * w.EPB.middleRows(a, len)).matrix() * mB.asDiagonal();
         w.P.topLeftCorner(len, kSubChunk).noalias() =
             w.qs.topRows(len) * (w.K.middleRows(b, kSubChunk).array() * w.ESB.middleRows(b, kSubChunk)).matrix().transpose();
         w.tmp.topRows(len).noalias() =
             w.P.topLeftCorner(len, kSubChunk) * (w.V.middleRows(b, kSubChunk).array() * w.ESA.middleRows(b, kSubChunk)).matrix();
-        Y += w.tmp.topRows(len) * midA.exp().matrix().asDiagonal();
+        Y += w.tmp.topRows(len) * mA.asDiagonal();
         midA += TA.row(J).transpose();
         midB += TB.row(J).transpose();
       }
@@ -143,22 +145,22 @@ class ChunkedPrepared final : public Prepared {
     ArrayXf afterA = ArrayXf::Zero(rows), afterB = ArrayXf::Zero(m);
     for (int64_t I = ns - 1; I >= 0; --I) {
       const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
-      w.V.middleRows(a, len) = (w.V.middleRows(a, len).array() * w.ESA.middleRows(a, len)).matrix() *
-                               afterA.exp().matrix().asDiagonal();
-      w.K.middleRows(a, len) = (w.K.middleRows(a, len).array() * w.ESB.middleRows(a, len)).matrix() *
-                               afterB.exp().matrix().asDiagonal();
+      const Vec<float> eA = afterA.exp().matrix(), eB = afterB.exp().matrix();
+      w.V.middleRows(a, len) = (w.V.middleRows(a, len).array() * w.ESA.middleRows(a, len)).matrix() * eA.asDiagonal();
+      w.K.middleRows(a, len) = (w.K.middleRows(a, len).array() * w.ESB.middleRows(a, len)).matrix() * eB.asDiagonal();
       afterA += TA.row(I).transpose();
       afterB += TB.row(I).transpose();
     }
-    S = afterA.exp().matrix().asDiagonal() * S * afterB.exp().matrix().asDiagonal();
+    const Vec<float> totA = afterA.exp().matrix(), totB = afterB.exp().matrix();
+    S = totA.asDiagonal() * S * totB.asDiagonal();
     S.noalias() += w.V.topRows(n).transpose() * w.K.topRows(n);
   }
 
   // Pairs i >= j inside one sub-chunk: the gate products over (j, i] as running
   // products of gate values (all <= 1), added to Y.
   void diagonal_block(int64_t a, int64_t len, ChunkScratch& w) {
-    auto A = w.LA.middleRows(a, len).exp().eval();  // gate values (len, rows)
-    auto B = w.LB.middleRows(a, len).exp().eval();  // (len, m)
+    const auto A = w.A.middleRows(a, len);  // gate values (len, rows)
+    const auto B = w.B.middleRows(a, len);  // (len, m)
     for (int64_t j = 0; j < len; ++j) {
       w.ga.setOnes();
       w.gb.setOnes();

@@ -1,0 +1,187 @@
+// Every CPU form against the float64 reference, and the identities between forms:
+// chunked == recurrent, decode steps == prefill, decay with gates 1 == add.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "test_util.hpp"
+
+namespace dfw {
+namespace {
+
+using test::make;
+using test::run;
+
+const Shape kOdd{2, 3, 45, 16, 12};  // dv != m, odd B*H, T not a multiple of the chunk
+
+class EveryPreset : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryPreset, EverySupportedCpuFormMatchesReference) {
+  const Variant v = parse_variant(GetParam());
+  for (bool s0 : {false, true}) {
+    if (s0 && !v.rule->stateful()) continue;
+    const Problem p = make(v, kOdd, GateSet::uniform_init, s0);
+    const Output ref = run("reference", v, p);
+    int checked = 0;
+    for (const Impl* i : all_impls()) {
+      const FormKey k = i->key();
+      if (k.backend != "cpu" || k.form == "reference" || !i->unsupported_reason(v, Mode::sequence).empty()) continue;
+      const CaseErrors e = compare_outputs(run_once(*i, v, p, {Mode::sequence, 16}), ref);
+      EXPECT_TRUE(e.finite()) << k.str();
+      EXPECT_LT(e.y.rel_l2, 1e-4) << k.str() << " s0=" << s0;
+      EXPECT_LT(e.state.rel_l2, 1e-4) << k.str() << " s0=" << s0;
+      ++checked;
+    }
+    EXPECT_GE(checked, 2) << "a preset has at least a prefill form and the decode form";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, EveryPreset, ::testing::ValuesIn(preset_names()),
+                         [](const auto& info) { return info.param; });
+
+TEST(Forms, ReferenceOutputIsNotTrivial) {
+  // Guards the comparisons above against passing on all-zero outputs.
+  for (const auto& name : preset_names()) {
+    const Variant v = parse_variant(name);
+    const Output ref = run("reference", v, make(v, kOdd));
+    double norm = 0;
+    for (double x : ref.y) norm += x * x;
+    EXPECT_GT(norm, 1e-3) << name;
+  }
+}
+
+TEST(Forms, ChunkedEqualsRecurrentAcrossChunkSizes) {
+  for (const char* spec : {"dfw", "gated", "linear", "rule=decay,phi=elu1", "rule=gated,phi=dpfp"}) {
+    const Variant v = parse_variant(spec);
+    for (GateSet g : {GateSet::uniform_init, GateSet::mixed, GateSet::tiny}) {
+      const Problem p = make(v, {1, 2, 130, 16, 8}, g, true);
+      const Output rec = run("recurrent", v, p);
+      for (int64_t chunk : {1, 3, 16, 17, 64, 100, 256}) {
+        const CaseErrors e = compare_outputs(run("chunked", v, p, {Mode::sequence, chunk}), rec);
+        EXPECT_TRUE(e.finite()) << spec << " C=" << chunk;
+        EXPECT_LT(e.y.rel_l2, 2e-5) << spec << " C=" << chunk << " gates=" << gate_set_name(g);
+        EXPECT_LT(e.state.rel_l2, 2e-5) << spec << " C=" << chunk << " gates=" << gate_set_name(g);
+      }
+    }
+  }
+}
+
+TEST(Forms, ChunkedDecayStaysAccurateWithTinyGatesAndLongChunks) {
+  // SPEC: gates of 1e-6 and chunks of 256 stay finite and within the fp32 limit.
+  const Variant v = parse_variant("dfw");
+  for (GateSet g : {GateSet::tiny, GateSet::mixed}) {
+    const Problem p = make(v, {1, 1, 700, 32, 32}, g);
+    const CaseErrors e = compare_outputs(run("chunked", v, p, {Mode::sequence, 256}), run("reference", v, p));
+    EXPECT_TRUE(e.finite());
+    EXPECT_LT(e.y.rel_l2, 1e-4) << gate_set_name(g);
+  }
+}
+
+// Runs T one-token decode steps, each from the state the previous step returned.
+Output chain_decode_steps(const Variant& v, const Problem& full) {
+  const Shape s = full.shape;
+  const int64_t BH = s.B * s.H;
+  Output out;
+  out.y.resize(BH * s.T * s.dv);
+  std::vector<float> state = full.s0.empty() ? std::vector<float>(BH * s.dv * full.m, 0.f) : full.s0;
+  for (int64_t t = 0; t < s.T; ++t) {
+    Problem step;
+    step.shape = s;
+    step.shape.T = 1;
+    step.m = full.m;
+    auto slice = [&](const std::vector<float>& src, int64_t width) {
+      std::vector<float> dst;
+      if (src.empty()) return dst;
+      for (int64_t bh = 0; bh < BH; ++bh)
+        dst.insert(dst.end(), src.begin() + (bh * s.T + t) * width, src.begin() + (bh * s.T + t + 1) * width);
+      return dst;
+    };
+    step.q = slice(full.q, s.dk);
+    step.k = slice(full.k, s.dk);
+    step.v = slice(full.v, s.dv);
+    step.gate = slice(full.gate, 1);
+    step.beta = slice(full.beta, 1);
+    step.gate_v = slice(full.gate_v, s.dv);
+    step.gate_k = slice(full.gate_k, full.m);
+    step.w = full.w;
+    step.b = full.b;
+    step.omega = full.omega;
+    step.s0 = state;
+    const Output o = run("decode", v, step, {Mode::decode_step, 64});
+    for (int64_t bh = 0; bh < BH; ++bh)
+      std::copy_n(o.y.begin() + bh * s.dv, s.dv, out.y.begin() + (bh * s.T + t) * s.dv);
+    state.assign(o.state.begin(), o.state.end());
+    out.state = o.state;
+  }
+  return out;
+}
+
+TEST(Forms, DecodeStepsEqualPrefill) {
+  for (const char* spec : {"dfw", "delta", "fwp", "performer"}) {
+    const Variant v = parse_variant(spec);
+    if (v.normalise) continue;  // the chained decode_step carries S only; z is covered below
+    const Problem p = make(v, {2, 2, 40, 16, 12}, GateSet::uniform_init, true);
+    const CaseErrors e = compare_outputs(chain_decode_steps(v, p), run("recurrent", v, p));
+    EXPECT_LT(e.y.rel_l2, 1e-5) << spec;
+    EXPECT_LT(e.state.rel_l2, 1e-5) << spec;
+  }
+  // Normalised variants and softmax: the decode form over a whole sequence == prefill.
+  for (const char* spec : {"linear", "gated", "t2r"}) {
+    const Variant v = parse_variant(spec);
+    const Problem p = make(v, {2, 2, 40, 16, 12});
+    const CaseErrors e = compare_outputs(run("decode", v, p), run("chunked", v, p));
+    EXPECT_LT(e.y.rel_l2, 1e-5) << spec;
+    EXPECT_LT(e.state.rel_l2, 1e-5) << spec;
+  }
+}
+
+TEST(Forms, SoftmaxDecodeStepAgainstCacheEqualsPrefillRow) {
+  const Variant v = parse_variant("softmax");
+  const Problem p = make(v, {2, 3, 50, 16, 12});
+  const Output prefill = run("blocked", v, p);
+  const Output step = run("decode", v, p, {Mode::decode_step, 64});  // cache holds 49 tokens
+  ASSERT_EQ(step.y.size(), std::size_t(6 * 12));
+  std::vector<double> last;
+  for (int64_t bh = 0; bh < 6; ++bh)
+    last.insert(last.end(), prefill.y.begin() + (bh * 50 + 49) * 12, prefill.y.begin() + (bh * 50 + 50) * 12);
+  EXPECT_LT(compare(step.y, last).rel_l2, 1e-6);
+}
+
+TEST(Forms, DecayWithAllGatesOneEqualsAdd) {
+  for (const char* phi : {"identity", "elu1"}) {
+    const Variant decay = parse_variant(std::string("rule=decay,phi=") + phi);
+    const Variant add = parse_variant(std::string("rule=add,phi=") + phi);
+    const Shape s{1, 2, 60, 16, 16};
+    const Problem pd = make(decay, s, GateSet::ones), pa = make(add, s);
+    ASSERT_EQ(pd.q, pa.q);  // the generator draws q, k, v first: same inputs
+    for (const char* form : {"reference", "recurrent", "chunked", "decode"}) {
+      const CaseErrors e = compare_outputs(run(form, decay, pd), run(form, add, pa));
+      EXPECT_LT(e.y.rel_l2, 1e-6) << phi << " " << form;
+      EXPECT_LT(e.state.rel_l2, 1e-6) << phi << " " << form;
+    }
+  }
+}
+
+TEST(Forms, NormalisedOutputDividesByNormaliser) {
+  // linear with one token: y = v (phi(k).phi(q)) / (phi(k).phi(q) + eps) ~= v.
+  const Variant v = parse_variant("linear");
+  const Problem p = make(v, {1, 1, 1, 8, 4});
+  const Output o = run("recurrent", v, p);
+  for (int r = 0; r < 4; ++r) EXPECT_NEAR(o.y[r], p.v[r], 1e-5);
+  ASSERT_EQ(o.z.size(), 8u);
+}
+
+TEST(Check, FullCheckTablePasses) {
+  // The `dfwbench check` table itself: every preset and combination, all PASS or UNSUPPORTED.
+  std::vector<std::string> args = {"--no-distance"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  testing::internal::CaptureStdout();
+  const int rc = run_check(int(argv.size()), argv.data());
+  const std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_EQ(rc, 0) << out.substr(out.size() > 4000 ? out.size() - 4000 : 0);
+  EXPECT_NE(out.find(" 0 failed"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dfw

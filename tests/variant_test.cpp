@@ -1,0 +1,103 @@
+// The variant model: presets, spec strings, undefined combinations, feature maps.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "eigen_types.hpp"
+#include "registry.hpp"
+#include "variant.hpp"
+
+namespace dfw {
+namespace {
+
+TEST(Variant, PresetsResolveAsSpecSays) {
+  EXPECT_EQ(parse_variant("dfw").spec(), "rule=decay,phi=identity,norm=off");
+  EXPECT_EQ(parse_variant("linear").spec(), "rule=add,phi=elu1,norm=on");
+  EXPECT_EQ(parse_variant("gated").spec(), "rule=gated,phi=relu_proj,m=dk,norm=on");
+  EXPECT_TRUE(parse_variant("fwp").sum_normalise);
+  EXPECT_FALSE(parse_variant("delta").sum_normalise);
+  for (const auto& n : preset_names()) EXPECT_TRUE(parse_variant(n).defined()) << n;
+}
+
+TEST(Variant, SpecStringsSetWidths) {
+  const Variant v = parse_variant("rule=decay,phi=favor,m=128");
+  EXPECT_EQ(v.m(64), 128);
+  EXPECT_EQ(parse_variant("rule=add,phi=dpfp,nu=3").m(16), 2 * 16 * 3);
+  EXPECT_EQ(parse_variant("rule=add,phi=elu1,m=7").m(16), 16);  // m only widens projections
+}
+
+TEST(Variant, UndefinedCombinationsCarryAReason) {
+  EXPECT_FALSE(parse_variant("rule=decay,phi=identity,norm=on").defined());
+  EXPECT_FALSE(parse_variant("rule=delta,phi=elu1,norm=on").defined());
+  EXPECT_FALSE(parse_variant("rule=softmax,phi=elu1").defined());
+  EXPECT_NE(parse_variant("rule=softmax,phi=elu1").undefined_reason.find("feature map"), std::string::npos);
+}
+
+TEST(Variant, BadSpecsThrowWithTheReason) {
+  auto message = [](const std::string& s) {
+    try {
+      parse_variant(s);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("bogus").find("unknown variant"), std::string::npos);
+  EXPECT_NE(message("rule=nope").find("unknown rule"), std::string::npos);
+  EXPECT_NE(message("rule=add,phi=nope").find("unknown feature map"), std::string::npos);
+  EXPECT_NE(message("rule=add,phi").find("malformed"), std::string::npos);
+  EXPECT_NE(message("rule=add,m=0").find("integer"), std::string::npos);
+  EXPECT_NE(message("rule=add,x=1").find("unknown spec key"), std::string::npos);
+  EXPECT_NE(message("phi=elu1").find("names no rule"), std::string::npos);
+}
+
+TEST(Variant, AllCombinationsCoverEveryRuleAndMap) {
+  const auto all = all_combinations();
+  EXPECT_EQ(all.size(), 2 + 4 * feature_maps().size() * 2);
+  int defined = 0;
+  for (const auto& v : all) defined += v.defined();
+  EXPECT_EQ(defined, 1 + 4 * 5 + 2 * 5);  // softmax; 4 rules x 5 maps unnormalised; add, gated normalised
+}
+
+TEST(FeatureMaps, MatchTheirDefinitions) {
+  RowMat<double> x(1, 3);
+  x << 0.5, -1.0, 2.0;
+  RowMat<double> out(1, 3);
+  find_feature_map("elu1")->apply(ConstMatMap<double>(x.data(), 1, 3), {}, MatMap<double>(out.data(), 1, 3));
+  EXPECT_DOUBLE_EQ(out(0, 0), 1.5);
+  EXPECT_DOUBLE_EQ(out(0, 1), std::exp(-1.0));
+  RowMat<double> d(1, 6);
+  find_feature_map("dpfp")->apply(ConstMatMap<double>(x.data(), 1, 3), {}, MatMap<double>(d.data(), 1, 6));
+  // r = [0.5, 0, 2, 0, 1, 0]; roll(r, 1) = [0, 0.5, 0, 2, 0, 1]; product is 0 everywhere here.
+  for (int i = 0; i < 6; ++i) EXPECT_DOUBLE_EQ(d(0, i), 0.0);
+  RowMat<double> y(1, 2);
+  y << 1.0, 2.0;
+  RowMat<double> e(1, 4);
+  find_feature_map("dpfp")->apply(ConstMatMap<double>(y.data(), 1, 2), {}, MatMap<double>(e.data(), 1, 4));
+  // r = [1, 2, 0, 0]; roll(r, 1) = [0, 1, 2, 0] -> [0, 2, 0, 0]
+  EXPECT_DOUBLE_EQ(e(0, 1), 2.0);
+  EXPECT_DOUBLE_EQ(e(0, 0) + e(0, 2) + e(0, 3), 0.0);
+}
+
+TEST(FeatureMaps, FavorIsAnUnbiasedSoftmaxKernelEstimate) {
+  // E[phi(q).phi(k)] = exp(q.k / sqrt(dk)): average over many random feature rows.
+  const int dk = 4, m = 20000;
+  RowMat<double> omega(m, dk);
+  std::srand(3);
+  for (int i = 0; i < omega.size(); ++i) {
+    const double u1 = (std::rand() + 1.0) / (RAND_MAX + 2.0), u2 = (std::rand() + 1.0) / (RAND_MAX + 2.0);
+    omega.data()[i] = std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+  }
+  RowMat<double> q(1, dk), k(1, dk), fq(1, m), fk(1, m);
+  q << 0.3, -0.2, 0.5, 0.1;
+  k << -0.1, 0.4, 0.2, 0.3;
+  FeatureParams<double> p;
+  p.omega = omega.data();
+  const FeatureMap& f = *find_feature_map("favor");
+  f.apply(ConstMatMap<double>(q.data(), 1, dk), p, MatMap<double>(fq.data(), 1, m));
+  f.apply(ConstMatMap<double>(k.data(), 1, dk), p, MatMap<double>(fk.data(), 1, m));
+  EXPECT_NEAR(fq.row(0).dot(fk.row(0)), std::exp(q.row(0).dot(k.row(0)) / 2.0), 0.02);
+}
+
+}  // namespace
+}  // namespace dfw

@@ -1,0 +1,112 @@
+// The formulas of cost_model.hpp, written out once.
+#include "cost_model.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace dfw {
+namespace {
+
+// FLOPs of phi on one row of dk values.
+double feature_flops(const Variant& v, double dk, double m) {
+  if (!v.phi) return 0;
+  const std::string n = v.phi->name();
+  double f = 0;
+  if (n == "elu1") f = m;
+  else if (n == "dpfp") f = 2 * dk + m;
+  else if (n == "relu_proj") f = 2 * m * dk + 2 * m;
+  else if (n == "favor") f = 2 * m * dk + 3 * dk + 3 * m;
+  if (v.sum_normalise) f += 2 * m;
+  return f;
+}
+
+// FLOPs per state element of one rule update.
+double update_flops_per_element(const Variant& v) {
+  const std::string r = v.rule->name();
+  if (r == "add") return 2;
+  if (r == "gated") return 3;
+  return 4;  // delta, decay
+}
+
+// Gate values read per token.
+double gate_values_per_token(const Variant& v, double dv, double m) {
+  const unsigned g = v.rule->gate_inputs();
+  double n = 0;
+  if (g & kScalarGate) n += 1;
+  if (g & kScalarBeta) n += 1;
+  if (g & kDecayGates) n += dv + m;
+  return n;
+}
+
+// Feature-map parameters, read once per call (all heads).
+double feature_param_values(const Variant& v, double H, double dk, double m) {
+  if (!v.phi) return 0;
+  if (v.phi->needs_projection()) return H * (m * dk + m);
+  if (v.phi->needs_omega()) return H * m * dk;
+  return 0;
+}
+
+}  // namespace
+
+int64_t dtype_bytes(const std::string& dtype) {
+  if (dtype == "fp64") return 8;
+  if (dtype == "fp32") return 4;
+  if (dtype == "fp16" || dtype == "bf16") return 2;
+  throw std::invalid_argument("unknown dtype '" + dtype + "' (fp64, fp32, fp16, bf16)");
+}
+
+Cost estimate_cost(const Variant& v, const std::string& form, Mode mode, const Shape& s, int64_t chunk,
+                   const std::string& dtype) {
+  if (!v.defined()) throw std::invalid_argument(v.name + ": " + v.undefined_reason);
+  const double e = double(dtype_bytes(dtype));
+  const double BH = double(s.B) * double(s.H), T = double(s.T), dk = double(s.dk), dv = double(s.dv);
+  const bool decode = mode == Mode::decode_step;
+  Cost c;
+
+  if (!v.rule->stateful()) {
+    if (decode) {
+      const double n = T + 1;
+      c.flops = BH * 2 * n * (dk + dv);
+      c.bytes = BH * e * ((2 * dk + dv) + n * (dk + dv) + (dk + dv) + dv);
+      c.state_bytes = BH * e * n * (dk + dv);
+    } else {
+      c.flops = BH * T * (T + 1) * (dk + dv);
+      c.bytes = BH * e * T * (2 * dk + dv + dv);
+      c.state_bytes = BH * e * T * (dk + dv);
+    }
+    return c;
+  }
+
+  const double m = double(v.m(s.dk));
+  const double rows = dv + (v.normalise ? 1 : 0);
+  const double phi = feature_flops(v, dk, m);
+  const double u = update_flops_per_element(v);
+  const double divides = v.normalise ? dv : 0;
+  const double per_token_io = 2 * dk + dv + gate_values_per_token(v, dv, m) + dv;  // q, k, v, gates in; y out
+  const double params = e * feature_param_values(v, double(s.H), dk, m);
+  const double state = 4 * rows * m;
+  c.state_bytes = BH * state;
+
+  if (decode) {
+    c.flops = BH * (2 * phi + (u + 2) * rows * m + divides);
+    c.bytes = BH * (e * per_token_io + 2 * state) + params;
+    return c;
+  }
+
+  c.bytes = BH * (e * T * per_token_io + state) + params;
+  if (form == "chunked") {
+    if (chunk < 1) throw std::invalid_argument("chunked form needs a chunk >= 1");
+    double per_head = 0;
+    for (int64_t t0 = 0; t0 < s.T; t0 += chunk) {
+      const double n = double(std::min<int64_t>(chunk, s.T - t0));
+      per_head += 2 * n * phi + n * (n + 1) * m + n * (n + 1) * rows + 4 * n * m * rows + (u - 2) * rows * m +
+                  n * divides;
+    }
+    c.flops = BH * per_head;
+  } else {
+    c.flops = BH * T * (2 * phi + (u + 2) * rows * m + divides);
+  }
+  return c;
+}
+
+}  // namespace dfw

@@ -1,0 +1,69 @@
+// Analytic cost of one case: floating-point operations, compulsory bytes moved and
+// the size of the carried state (fast-weight state or KV cache), so every timing
+// also reads as GFLOP/s and GB/s against the machine's measured ceilings
+// (the flash-attention flops() / ggml op_flops habit).
+//
+// Symbols (per batch element and head, B*H of them): dk, dv, m; rows = dv + 1 when
+// the output is normalised (z rides as an extra state row), else dv; e = bytes per
+// element of the dtype (fp32 4, fp16/bf16 2, fp64 8); the state is always fp32 (4 B).
+// T is the sequence length (sequence mode) or the context length (decode step).
+//
+// FLOPs (a multiply and an add each count 1; exp, log, divide count 1; nothing for
+// loads, copies or comparisons):
+//   phi(x) per row:   identity 0; elu1 m; dpfp 2dk + m; relu_proj 2m dk + 2m;
+//                     favor 2m dk + 3dk + 3m; sum-normalised maps + 2m
+//   rule update u per state element: add 2, gated 3, delta 4 (S phi(k) and the
+//                     rank-1 write), decay 4 ((alpha_i beta_j) S_ij + v_i k_j)
+//   output:           2 rows m (S phi(q)); normalised outputs add dv divides per
+//                     token in every stateful form
+//   recurrent / decode step, per token: 2 phi + (u + 2) rows m (+ dv)
+//   chunked, per chunk of c tokens (the last chunk may be short):
+//                     2c phi + c(c+1) m (causal scores, diagonal included)
+//                     + c(c+1) rows (scores x values) + 2c m rows (queries x incoming
+//                     state) + 2c m rows (state update K^T V) + (u - 2) rows m
+//                     (decaying the carried state); elementwise gate scaling inside
+//                     the chunk is not counted
+//   softmax, sequence: T(T+1)(dk + dv) (causal pairs, diagonal included: q.k and
+//                     p v); the softmax itself (max, exp, sum) is not counted
+//   softmax, decode:  n = T + 1 cached tokens: 2n(dk + dv)
+//
+// Bytes (compulsory traffic: every tensor read or written once):
+//   sequence, stateful: e T (2dk + dv + g + dv) + 4 rows m (final state written)
+//   decode, stateful:   e (2dk + dv + g + dv) + 2 * 4 rows m (state read and written)
+//   sequence, softmax:  e T (2dk + dv + dv)
+//   decode, softmax:    e [(2dk + dv) (new token) + (T + 1)(dk + dv) (cache read)
+//                       + (dk + dv) (new k, v appended) + dv (output)]
+//   g = gate values per token: gated 1, delta 1 (beta), decay dv + m, add 0.
+//   Feature-map parameters add e H (m dk + m) (relu_proj) or e H m dk (favor), once.
+//
+// State bytes (what a next token needs): stateful 4 B H rows m; softmax the KV
+// cache, e B H n (dk + dv) with n = T + 1 (decode) or T (after a sequence).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "impl.hpp"
+#include "shape.hpp"
+#include "variant.hpp"
+
+namespace dfw {
+
+struct Cost {
+  double flops = 0;        // floating-point operations of one run
+  double bytes = 0;        // compulsory bytes read + written by one run
+  double state_bytes = 0;  // carried state or KV cache
+};
+
+// Bytes per element of a dtype name (fp64, fp32, fp16, bf16); throws
+// std::invalid_argument for anything else.
+int64_t dtype_bytes(const std::string& dtype);
+
+// form: recurrent | chunked | blocked | decode | reference (reference counts as
+// recurrent / softmax pairs). shape.T as described above. chunk is read by the
+// chunked form only. Throws std::invalid_argument for an undefined variant or a
+// chunk < 1 with the chunked form.
+Cost estimate_cost(const Variant& v, const std::string& form, Mode mode, const Shape& shape, int64_t chunk,
+                   const std::string& dtype);
+
+}  // namespace dfw
