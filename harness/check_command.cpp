@@ -12,6 +12,7 @@
 #include "cli.hpp"
 #include "commands.hpp"
 #include "impl.hpp"
+#include "machine_info.hpp"
 
 namespace dfw {
 namespace {
@@ -151,12 +152,14 @@ int run_check(int argc, char** argv) {
 
   if (!cli.str("out").empty()) {
     std::ostringstream csv;
-    csv << "variant,impl,form,backend,dtype,shape,inputs,rel_l2_y,max_abs_y,rel_l2_state,status,note\n";
+    const MachineInfo info = collect_machine_info(backend != "cpu" && cuda_unavailable_reason().empty());
+    csv << "variant,impl,form,backend,dtype,shape,inputs,rel_l2_y,max_abs_y,rel_l2_state,status,note,machine,commit\n";
     for (const Row& r : rows) {
       const auto parts = split_list(r.impl, '/');
       csv << csv_quote(r.variant) << "," << r.impl << "," << parts[0] << "," << parts[1] << "," << parts[2] << ","
           << r.shape << "," << csv_quote(r.inputs) << "," << r.err.y.rel_l2 << "," << r.err.y.max_abs << ","
-          << r.err.state.rel_l2 << "," << r.status << "," << csv_quote(r.note) << "\n";
+          << r.err.state.rel_l2 << "," << r.status << "," << csv_quote(r.note) << ","
+          << csv_quote(parts[1] == "cuda" ? info.gpu_name : info.cpu_model) << "," << info.commit << "\n";
     }
     write_file_atomically(cli.str("out"), csv.str());
     std::fprintf(stderr, "[check] wrote %s\n", cli.str("out").c_str());
