@@ -48,11 +48,10 @@ class Rule {
                     const TokenGates<float>& g) const = 0;
 
   // Gated-linear family: S_t = (a_t b_t^T) * S_{t-1} + c_t v_t phi(k_t)^T.
-  // Fills the gate values a_t (rows), b_t (m), in (0, 1], and their logs (<= 0), and
-  // returns c_t. Only called when is_gated_linear().
+  // Fills the gate values a_t (rows) and b_t (m), in (0, 1], and returns c_t.
+  // Only called when is_gated_linear().
   virtual bool is_gated_linear() const { return false; }
-  virtual float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b,
-                                     float* log_a, float* log_b) const {
+  virtual float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b) const {
     return 0.f;
   }
 };

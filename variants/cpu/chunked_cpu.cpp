@@ -17,6 +17,7 @@
 #include "../eigen_types.hpp"
 #include "../impl.hpp"
 #include "cpu_case.hpp"
+#include "threading.hpp"
 #include "features.hpp"
 
 namespace dfw {
@@ -31,7 +32,7 @@ using RowArr = Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMaj
 struct ChunkScratch {
   ChunkScratch(int64_t C, int64_t rows, int64_t m, int64_t dk)
       : Q(C, m), K(C, m), V(C, rows), A(C, rows), B(C, m), LA(C, rows), LB(C, m), EPA(C, rows), EPB(C, m), ESA(C, rows),
-        ESB(C, m), Y(C, rows), tmp(C, rows), P(kSubChunk, kSubChunk), qs(kSubChunk, m), ga(rows), gb(m) {}
+        ESB(C, m), Y(C, rows), tmp(kSubChunk, rows), P(kSubChunk, kSubChunk), qs(C, m), qj(kSubChunk, m), ga(rows), gb(m) {}
   RowMat<float> Q, K, V;   // (n, m) phi(q); (n, m) c_t phi(k); (n, rows) v with a 1 appended for z
   RowArr A, B;             // (n, rows), (n, m) gate values
   RowArr LA, LB;           // their logs
@@ -39,7 +40,9 @@ struct ChunkScratch {
   RowArr ESA, ESB;         // e^{suffix log gate inside the sub-chunk, after the token}
   RowMat<float> Y;         // (n, rows) outputs (numerator; last column z.phi(q))
   RowMat<float> tmp;
-  RowMat<float> P, qs;
+  RowMat<float> P;
+  RowMat<float> qs;        // (n, m) phi(q) decayed from the chunk start
+  RowMat<float> qj;        // (c, m) phi(q) decayed to the end of an earlier sub-chunk
   ArrayXf ga, gb;
 };
 
@@ -53,7 +56,7 @@ class ChunkedPrepared final : public Prepared {
 
   void run() override {
     const int64_t BH = c_.shape.B * c_.shape.H;
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (worth_threads(BH * c_.shape.T * c_.rows * c_.m))
     for (int64_t bh = 0; bh < BH; ++bh) run_head(bh, scratch_[omp_get_thread_num()]);
   }
   Output output() const override { return c_.output(); }
@@ -71,12 +74,13 @@ class ChunkedPrepared final : public Prepared {
     compute_features(var_, h.features, h.q + t0 * h.dk, n, h.dk, m, w.Q.data());
     compute_features(var_, h.features, h.k + t0 * h.dk, n, h.dk, m, w.K.data());
     for (int64_t i = 0; i < n; ++i) {
-      const float c = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows, m, &w.A(i, 0), &w.B(i, 0),
-                                                      &w.LA(i, 0), &w.LB(i, 0));
+      const float c = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows, m, &w.A(i, 0), &w.B(i, 0));
       if (c != 1.f) w.K.row(i) *= c;
       w.V.row(i).head(dv) = ConstVecMap<float>(h.v + (t0 + i) * dv, dv).transpose();
       if (c_.normalise) w.V(i, dv) = 1.f;
     }
+    w.LA.topRows(n) = w.A.topRows(n).log();
+    w.LB.topRows(n) = w.B.topRows(n).log();
   }
 
   // Prefix / suffix exponentials inside each sub-chunk; returns per-sub-chunk log totals.
@@ -107,23 +111,31 @@ class ChunkedPrepared final : public Prepared {
     sub_chunk_sums(w.LA, w.EPA, w.ESA, n, TA);
     sub_chunk_sums(w.LB, w.EPB, w.ESB, n, TB);
 
-    ArrayXf beforeA = ArrayXf::Zero(rows), beforeB = ArrayXf::Zero(m);  // log totals of earlier sub-chunks
+    // Incoming state, decayed to each token (exponents beforeX + PX_i), as one GEMM
+    // over the chunk: Y = (Q * e^{PB} * e^{beforeB}) S^T, then * e^{beforeA} per sub-chunk.
+    std::vector<Vec<float>> eBeforeA(ns);
+    ArrayXf beforeA = ArrayXf::Zero(rows), beforeB = ArrayXf::Zero(m);
+    for (int64_t I = 0; I < ns; ++I) {
+      const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
+      const Vec<float> eB = beforeB.exp().matrix();
+      eBeforeA[I] = beforeA.exp().matrix();
+      w.qs.middleRows(a, len) = (w.Q.middleRows(a, len).array() * w.EPB.middleRows(a, len)).matrix() * eB.asDiagonal();
+      beforeA += TA.row(I).transpose();
+      beforeB += TB.row(I).transpose();
+    }
+    w.Y.topRows(n).noalias() = w.qs.topRows(n) * S.transpose();
     for (int64_t I = 0; I < ns; ++I) {
       const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
       auto Y = w.Y.middleRows(a, len);
-      // Incoming state, decayed to each token: exponents beforeX + PX_i.
-      const Vec<float> eA = beforeA.exp().matrix(), eB = beforeB.exp().matrix();
-      w.qs.topRows(len) = (w.Q.middleRows(a, len).array() * w.EPB.middleRows(a, len)).matrix() * eB.asDiagonal();
-      Y.noalias() = w.qs.topRows(len) * S.transpose();
-      Y = Y * eA.asDiagonal();
+      Y = Y * eBeforeA[I].asDiagonal();
       // Earlier sub-chunks J of this chunk: exponents midX (totals strictly between J and I).
       ArrayXf midA = ArrayXf::Zero(rows), midB = ArrayXf::Zero(m);
       for (int64_t J = I - 1; J >= 0; --J) {
         const int64_t b = J * kSubChunk;
         const Vec<float> mA = midA.exp().matrix(), mB = midB.exp().matrix();
-        w.qs.topRows(len) = (w.Q.middleRows(a, len).array() * w.EPB.middleRows(a, len)).matrix() * mB.asDiagonal();
+        w.qj.topRows(len) = (w.Q.middleRows(a, len).array() * w.EPB.middleRows(a, len)).matrix() * mB.asDiagonal();
         w.P.topLeftCorner(len, kSubChunk).noalias() =
-            w.qs.topRows(len) * (w.K.middleRows(b, kSubChunk).array() * w.ESB.middleRows(b, kSubChunk)).matrix().transpose();
+            w.qj.topRows(len) * (w.K.middleRows(b, kSubChunk).array() * w.ESB.middleRows(b, kSubChunk)).matrix().transpose();
         w.tmp.topRows(len).noalias() =
             w.P.topLeftCorner(len, kSubChunk) * (w.V.middleRows(b, kSubChunk).array() * w.ESA.middleRows(b, kSubChunk)).matrix();
         Y += w.tmp.topRows(len) * mA.asDiagonal();
@@ -132,8 +144,6 @@ class ChunkedPrepared final : public Prepared {
       }
       Y = (Y.array() * w.EPA.middleRows(a, len)).matrix();
       diagonal_block(a, len, w);
-      beforeA += TA.row(I).transpose();
-      beforeB += TB.row(I).transpose();
     }
     // Outputs.
     for (int64_t i = 0; i < n; ++i) {

@@ -9,6 +9,7 @@
 
 #include "../impl.hpp"
 #include "cpu_case.hpp"
+#include "threading.hpp"
 #include "cpu_forms.hpp"
 #include "features.hpp"
 
@@ -28,7 +29,7 @@ class StatefulDecodePrepared final : public Prepared {
   // sequence: every token from s0; decode_step: the last token, from the carried state.
   void run() override {
     const int64_t BH = c_.shape.B * c_.shape.H, T = c_.shape.T;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(BH * (mode_ == Mode::sequence ? T : 1) * c_.rows * c_.m))
     for (int64_t bh = 0; bh < BH; ++bh) {
       float* scratch = scratch_.data() + omp_get_thread_num() * (2 * c_.m + c_.rows);
       if (mode_ == Mode::sequence) {

@@ -6,6 +6,7 @@
 
 #include "../impl.hpp"
 #include "cpu_case.hpp"
+#include "threading.hpp"
 #include "features.hpp"
 
 namespace dfw {
@@ -19,7 +20,7 @@ class RecurrentPrepared final : public Prepared {
 
   void run() override {
     const int64_t BH = c_.shape.B * c_.shape.H;
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (worth_threads(BH * c_.shape.T * c_.rows * c_.m))
     for (int64_t bh = 0; bh < BH; ++bh) run_head(bh, omp_get_thread_num());
   }
   Output output() const override { return c_.output(); }

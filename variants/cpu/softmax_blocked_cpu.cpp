@@ -10,6 +10,7 @@
 #include "../eigen_types.hpp"
 #include "../host_buffer.hpp"
 #include "../impl.hpp"
+#include "threading.hpp"
 
 namespace dfw {
 namespace {
@@ -32,7 +33,7 @@ class SoftmaxBlockedPrepared final : public Prepared {
 
   void run() override {
     const int64_t BH = s_.B * s_.H;
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (worth_threads(BH * s_.T * s_.T * (s_.dk + s_.dv) / 2))
     for (int64_t bh = 0; bh < BH; ++bh) run_head(bh, scratch_[omp_get_thread_num()]);
   }
 

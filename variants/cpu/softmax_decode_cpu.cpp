@@ -9,6 +9,7 @@
 #include "../eigen_types.hpp"
 #include "../host_buffer.hpp"
 #include "cpu_forms.hpp"
+#include "threading.hpp"
 
 namespace dfw {
 namespace {
@@ -29,7 +30,7 @@ class SoftmaxDecodePrepared final : public Prepared {
 
   void run() override {
     const int64_t BH = s_.B * s_.H, T = s_.T;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(BH * T * (s_.dk + s_.dv)))
     for (int64_t bh = 0; bh < BH; ++bh) {
       float* scores = scores_.data() + omp_get_thread_num() * T;
       if (mode_ == Mode::sequence) {

@@ -17,12 +17,9 @@ class Decay final : public RuleOf<Decay> {
   bool supports_normalisation() const override { return false; }
   unsigned gate_inputs() const override { return kDecayGates; }
   bool is_gated_linear() const override { return true; }
-  float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b, float* log_a,
-                             float* log_b) const override {
+  float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b) const override {
     ArrMap<float>(a, rows) = ConstArrMap<float>(g.a, rows);
     ArrMap<float>(b, m) = ConstArrMap<float>(g.b, m);
-    ArrMap<float>(log_a, rows) = ConstArrMap<float>(g.a, rows).log();
-    ArrMap<float>(log_b, m) = ConstArrMap<float>(g.b, m).log();
     return 1.f;
   }
 

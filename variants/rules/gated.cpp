@@ -14,12 +14,9 @@ class Gated final : public RuleOf<Gated> {
   bool supports_normalisation() const override { return true; }
   unsigned gate_inputs() const override { return kScalarGate; }
   bool is_gated_linear() const override { return true; }
-  float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b, float* log_a,
-                             float* log_b) const override {
+  float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b) const override {
     ArrMap<float>(a, rows).setConstant(g.g);
     ArrMap<float>(b, m).setOnes();
-    ArrMap<float>(log_a, rows).setConstant(std::log(g.g));
-    ArrMap<float>(log_b, m).setZero();
     return 1.f - g.g;
   }
 
