@@ -1,0 +1,210 @@
+"""Quantities derived from bench rows, shared by plot.py and report.py so a figure and
+the table next to it always say the same thing; and the list of figures the results
+call for (figure_plan), which plot.py draws and REPORT.md links.
+"""
+import math
+from collections import namedtuple
+
+from results_io import DTYPE_ORDER, FORM_ORDER, VARIANT_ORDER, ordered
+
+SEQUENCE_PRESETS = ("paper-prefill", "scaling")
+# The grid preset has its own figure and table; its many specs would crowd the ceiling ones.
+CEILING_SKIPS_PRESETS = ("grid",)
+MiB = float(1 << 20)
+
+Figure = namedtuple("Figure", "kind name backend preset dtype")
+
+
+def ok_rows(rows):
+    return [r for r in rows if r["status"] == "ok"]
+
+
+def memory_bytes(row):
+    """Peak memory of a case on its own backend: device bytes on CUDA, host bytes on CPU."""
+    return row["peak_device_bytes"] if row["backend"] == "cuda" else row["peak_host_bytes"]
+
+
+def group(rows, *keys):
+    """{tuple of key values: [rows]} in first-seen order."""
+    out = {}
+    for r in rows:
+        out.setdefault(tuple(r[k] for k in keys), []).append(r)
+    return out
+
+
+def fastest_per_T(rows):
+    """{T: the ok row with the smallest median time at that T} (over forms and chunks)."""
+    best = {}
+    for r in ok_rows(rows):
+        if r["T"] not in best or r["time_median_ms"] < best[r["T"]]["time_median_ms"]:
+            best[r["T"]] = r
+    return dict(sorted(best.items()))
+
+
+def variants_of(rows):
+    return ordered((r["variant"] for r in rows), VARIANT_ORDER)
+
+
+def forms_of(rows):
+    return ordered((r["form"] for r in rows), FORM_ORDER)
+
+
+def dtypes_of(rows):
+    return ordered((r["dtype"] for r in rows), DTYPE_ORDER)
+
+
+def backends_of(rows):
+    return ordered((r["backend"] for r in rows), ("cpu", "cuda"))
+
+
+def clearly_faster(a, b):
+    """True when row a beats row b beyond the spread of both: a's 80th-percentile time
+    below b's 20th (medians when the percentiles are missing)."""
+    a_slow = a["time_p80_ms"] if math.isfinite(a["time_p80_ms"]) else a["time_median_ms"]
+    b_fast = b["time_p20_ms"] if math.isfinite(b["time_p20_ms"]) else b["time_median_ms"]
+    return a_slow < b_fast
+
+
+Crossover = namedtuple("Crossover", "variant T forms softmax_ms variant_ms speedup_at_max max_T verdict")
+
+
+def crossovers(rows):
+    """For each non-softmax variant of rows (one preset, backend, dtype, mode): the first
+    measured T from which its fastest form is clearly faster (clearly_faster) than
+    softmax's fastest form at that T and at every larger measured T.
+    verdict: 'from T', 'at every T', or 'not in range'."""
+    soft = fastest_per_T([r for r in rows if r["variant"] == "softmax"])
+    out = []
+    for variant in variants_of(rows):
+        if variant == "softmax" or not soft:
+            continue
+        mine = fastest_per_T([r for r in rows if r["variant"] == variant])
+        common = [T for T in mine if T in soft]
+        if not common:
+            continue
+        faster = [clearly_faster(mine[T], soft[T]) for T in common]
+        start = len(common)
+        while start > 0 and faster[start - 1]:
+            start -= 1
+        last = common[-1]
+        speedup = soft[last]["time_median_ms"] / mine[last]["time_median_ms"]
+        if start == len(common):
+            out.append(Crossover(variant, None, "", math.nan, math.nan, speedup, last, "not in range"))
+            continue
+        T = common[start]
+        verdict = "at every T" if start == 0 else "from T"
+        out.append(Crossover(variant, T, mine[T]["form"], soft[T]["time_median_ms"],
+                             mine[T]["time_median_ms"], speedup, last, verdict))
+    return out
+
+
+def bound(row):
+    """('compute' | 'memory', fraction of that ceiling) for an ok row: compute-bound when
+    the case's FLOP/byte is at least the machine's ridge point (ceiling GFLOP/s over
+    ceiling GB/s). None when the row lacks costs or ceilings."""
+    needed = (row["flops"], row["bytes"], row["ceiling_gflops"], row["ceiling_gbps"])
+    if row["status"] != "ok" or any(not (v > 0 and math.isfinite(v)) for v in needed):
+        return None
+    if row["flops"] / row["bytes"] >= row["ceiling_gflops"] / row["ceiling_gbps"]:
+        return "compute", row["frac_flops_ceiling"]
+    return "memory", row["frac_bw_ceiling"]
+
+
+def ceiling_rows(results, backend):
+    """The bench rows of a backend that the ceiling figure and table summarise."""
+    return [r for r in results.bench_rows(backend=backend) if r["preset"] not in CEILING_SKIPS_PRESETS]
+
+
+CeilingSummary = namedtuple("CeilingSummary", "backend mode variant form dtype bound best median row")
+
+
+def ceiling_summary(rows):
+    """Per (backend, mode, variant, form, dtype): the best fraction of the ceiling the
+    case is bound by over every measured shape (and which row), and the median."""
+    out = []
+    keyed = group([r for r in rows if bound(r) is not None], "backend", "mode", "variant", "form", "dtype")
+    def order(key):
+        backend, mode, variant, form, dtype = key
+        return (("cpu", "cuda").index(backend) if backend in ("cpu", "cuda") else 9, mode,
+                _rank(variant, VARIANT_ORDER), _rank(form, FORM_ORDER), _rank(dtype, DTYPE_ORDER))
+    for key in sorted(keyed, key=order):
+        fractions = sorted(bound(r)[1] for r in keyed[key])
+        best_row = max(keyed[key], key=lambda r: bound(r)[1])
+        median = fractions[len(fractions) // 2] if len(fractions) % 2 else \
+            0.5 * (fractions[len(fractions) // 2 - 1] + fractions[len(fractions) // 2])
+        out.append(CeilingSummary(*key, bound(best_row)[0], bound(best_row)[1], median, best_row))
+    return out
+
+
+def _rank(value, order):
+    return (order.index(value), "") if value in order else (len(order), value)
+
+
+Trend = namedtuple("Trend", "backend dtype variant form first last median_ms slope_ms_per_1k change mem_ratio")
+
+
+def _median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
+
+
+def decode_trends(rows):
+    """Per (backend, dtype, variant) of the paper preset: how time and memory move with T.
+    The time slope is Theil-Sen (median of the slopes between every pair of points), so a
+    few disturbed timings do not decide it; change = slope x (T range) / median time, the
+    fitted growth over the measured range relative to a typical time. Memory: the ratio
+    of the peak at the largest T to the peak at the smallest."""
+    out = []
+    for (backend, dtype), part in group(ok_rows(rows), "backend", "dtype").items():
+        for variant in variants_of(part):
+            best = fastest_per_T([r for r in part if r["variant"] == variant])
+            if len(best) < 2:
+                continue
+            Ts = list(best)
+            times = [best[T]["time_median_ms"] for T in Ts]
+            slope = _median([(times[j] - times[i]) / (Ts[j] - Ts[i])
+                             for i in range(len(Ts)) for j in range(i + 1, len(Ts))])
+            median_ms = _median(times)
+            first, last = best[Ts[0]], best[Ts[-1]]
+            mem_first, mem_last = memory_bytes(first), memory_bytes(last)
+            mem_ratio = mem_last / mem_first if mem_first > 0 else math.nan
+            forms = ordered((best[T]["form"] for T in Ts), FORM_ORDER)
+            out.append(Trend(backend, dtype, variant, "/".join(forms), first, last, median_ms, slope * 1000.0,
+                             slope * (Ts[-1] - Ts[0]) / median_ms, mem_ratio))
+    return out
+
+
+def grid_key(row):
+    """(rule, feature map) of a grid row, from its spec string 'rule=..,phi=..,norm=..'."""
+    fields = dict(item.split("=", 1) for item in row["spec"].split(",") if "=" in item)
+    rule = fields.get("rule", row["variant"])
+    if fields.get("norm") == "on":
+        rule += " norm"
+    return rule, fields.get("phi", "none")
+
+
+FIGURE_PREFIXES = ("paper_decode_", "sequence_time_", "ceiling_fraction_", "accuracy_heatmap", "grid_")
+
+
+def figure_plan(results):
+    """Every figure the results call for, in a fixed order."""
+    plan = []
+    paper = ok_rows(results.bench_rows(presets=("paper",)))
+    for backend in backends_of(paper):
+        plan.append(Figure("paper", f"paper_decode_{backend}", backend, "paper", None))
+    for preset in SEQUENCE_PRESETS:
+        rows = [r for r in ok_rows(results.bench_rows(presets=(preset,), mode="prefill")) if r["T"] > 0]
+        for backend in backends_of(rows):
+            for dtype in dtypes_of([r for r in rows if r["backend"] == backend]):
+                plan.append(Figure("sequence", f"sequence_time_{preset}_{backend}_{dtype}", backend, preset, dtype))
+    for backend in backends_of(results.bench):
+        if any(bound(r) is not None for r in ceiling_rows(results, backend)):
+            plan.append(Figure("ceiling", f"ceiling_fraction_{backend}", backend, None, None))
+    if results.check:
+        plan.append(Figure("accuracy", "accuracy_heatmap", None, None, None))
+    grid = results.bench_rows(presets=("grid",))
+    for backend in backends_of(grid):
+        for dtype in dtypes_of([r for r in grid if r["backend"] == backend]):
+            plan.append(Figure("grid", f"grid_{backend}_{dtype}", backend, "grid", dtype))
+    return plan

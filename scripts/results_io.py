@@ -1,0 +1,203 @@
+"""Reads dfwbench result files into validated rows (shared by plot.py and report.py).
+
+Files in a results directory:
+  check-*.csv  accuracy rows of `dfwbench check --out` (CHECK_COLUMNS)
+  *.csv        bench rows of `dfwbench bench --out` (BENCH_COLUMNS); the machine and
+               commit columns fall back to "context" of the sibling NAME.json
+               (Google Benchmark JSON: machine, else gpu_name or cpu_model; commit)
+               when empty
+A malformed file raises ResultsError naming the file and line.
+"""
+import csv
+import glob
+import json
+import math
+import os
+
+BENCH_COLUMNS = (
+    "preset,variant,spec,form,backend,dtype,mode,B,H,T,dk,dv,m,chunk,status,"
+    "time_median_ms,time_p20_ms,time_p80_ms,repetitions,tokens_per_s,flops,bytes,"
+    "gflops,gbps,ceiling_gflops,ceiling_gbps,frac_flops_ceiling,frac_bw_ceiling,"
+    "peak_host_bytes,peak_device_bytes,state_bytes,machine,commit").split(",")
+BENCH_INTS = ("B", "H", "T", "dk", "dv", "m", "chunk", "repetitions")
+BENCH_FLOATS = tuple(c for c in BENCH_COLUMNS[BENCH_COLUMNS.index("time_median_ms"):]
+                     if c not in ("repetitions", "machine", "commit"))
+BENCH_STATUSES = ("ok", "oom", "unsupported", "error")
+MODES = ("prefill", "decode")
+BACKENDS = ("cpu", "cuda")
+
+CHECK_COLUMNS = "variant,impl,form,backend,dtype,shape,inputs,rel_l2_y,max_abs_y,rel_l2_state,status,note".split(",")
+CHECK_FLOATS = ("rel_l2_y", "max_abs_y", "rel_l2_state")
+CHECK_STATUSES = ("PASS", "FAIL", "UNSUPPORTED")
+CHECK_NO_MACHINE = "machine not recorded by check"
+CHECK_NO_COMMIT = "commit not recorded by check"
+
+# The paper's own variants first, then the other presets, in a fixed order so every
+# plot and table lists them the same way.
+VARIANT_ORDER = ("softmax", "dfw", "delta", "linear", "performer", "t2r", "gated", "fwp")
+FORM_ORDER = ("decode", "recurrent", "chunked", "blocked", "reference")
+DTYPE_ORDER = ("fp32", "fp16", "bf16", "fp64")
+
+
+class ResultsError(Exception):
+    """A results file that does not have the documented format."""
+
+
+def _number(text, path, line, column, integer):
+    if text == "":
+        return math.nan
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        raise ResultsError(f"{path}:{line}: column {column} must be a number, got {text!r}") from None
+    return value
+
+
+def _read_csv(path, columns):
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return _csv_rows(path, csv.reader(f), columns)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ResultsError(f"{path}: not a readable CSV file ({e})") from None
+
+
+def _csv_rows(path, reader, columns):
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ResultsError(f"{path}: empty file (expected a header line)") from None
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise ResultsError(f"{path}:1: missing column(s) {', '.join(missing)}")
+    rows = []
+    for line_no, fields in enumerate(reader, start=2):
+        if not fields:
+            continue
+        if len(fields) != len(header):
+            raise ResultsError(f"{path}:{line_no}: {len(fields)} fields, the header has {len(header)}")
+        rows.append((line_no, dict(zip(header, fields))))
+    return rows
+
+
+def _json_context(csv_path):
+    json_path = os.path.splitext(csv_path)[0] + ".json"
+    if not os.path.exists(json_path):
+        return {}
+    try:
+        with open(json_path) as f:
+            context = json.load(f).get("context", {})
+    except (ValueError, AttributeError) as e:
+        raise ResultsError(f"{json_path}: not a Google Benchmark JSON file ({e})") from None
+    return context if isinstance(context, dict) else {}
+
+
+def _check_choice(value, allowed, path, line, column):
+    if value not in allowed:
+        raise ResultsError(f"{path}:{line}: {column} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def read_bench_csv(path, context):
+    """Bench rows as dicts: ints for shapes (NaN when empty), floats for measures.
+    context: the sibling JSON's "context" ({} when absent), for machine and commit."""
+    rows = []
+    for line, raw in _read_csv(path, BENCH_COLUMNS):
+        row = dict(raw)
+        _check_choice(row["status"], BENCH_STATUSES, path, line, "status")
+        _check_choice(row["mode"], MODES, path, line, "mode")
+        _check_choice(row["backend"], BACKENDS, path, line, "backend")
+        for c in BENCH_INTS:
+            row[c] = _number(raw[c], path, line, c, integer=True)
+        for c in BENCH_FLOATS:
+            row[c] = _number(raw[c], path, line, c, integer=False)
+        for c in ("B", "H", "T", "dk", "dv"):
+            if not isinstance(row[c], int) or row[c] < 0:
+                raise ResultsError(f"{path}:{line}: {c} must be a non-negative integer, got {raw[c]!r}")
+        if row["status"] == "ok" and not (row["time_median_ms"] > 0 and math.isfinite(row["time_median_ms"])):
+            raise ResultsError(f"{path}:{line}: status ok needs a positive time_median_ms, got {raw['time_median_ms']!r}")
+        if not row["machine"] or not row["commit"]:
+            machine = context.get("machine") or context.get("gpu_name") or context.get("cpu_model") or ""
+            row["machine"] = row["machine"] or str(machine) or "machine not recorded"
+            row["commit"] = row["commit"] or str(context.get("commit", "")) or "commit not recorded"
+        row["file"] = os.path.basename(path)
+        rows.append(row)
+    return rows
+
+
+def read_check_csv(path):
+    """Check rows as dicts; machine/commit are used when the file has those columns."""
+    rows = []
+    for line, raw in _read_csv(path, CHECK_COLUMNS):
+        row = dict(raw)
+        _check_choice(row["status"], CHECK_STATUSES, path, line, "status")
+        for c in CHECK_FLOATS:
+            row[c] = _number(raw[c], path, line, c, integer=False)
+        row.setdefault("machine", "")
+        row.setdefault("commit", "")
+        if not row["machine"] or not row["commit"]:
+            row["machine"], row["commit"] = CHECK_NO_MACHINE, CHECK_NO_COMMIT
+        row["file"] = os.path.basename(path)
+        rows.append(row)
+    return rows
+
+
+class Results:
+    """Every results file of one directory: bench rows and check rows."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.bench = []
+        self.check = []
+        self.files = []  # (basename, "bench" | "check", rows)
+        self.contexts = {}  # basename of a bench CSV -> its JSON context ({} when absent)
+        if not os.path.isdir(directory):
+            return
+        for path in sorted(glob.glob(os.path.join(directory, "*.csv"))):
+            name = os.path.basename(path)
+            if name.startswith("check-"):
+                rows = read_check_csv(path)
+                self.check.extend(rows)
+                self.files.append((name, "check", rows))
+            else:
+                self.contexts[name] = _json_context(path)
+                rows = read_bench_csv(path, self.contexts[name])
+                self.bench.extend(rows)
+                self.files.append((name, "bench", rows))
+
+        self._attribute_check_rows()
+
+    def _attribute_check_rows(self):
+        """check CSVs carry no machine/commit column: take them from the bench files of the
+        same backend in this directory when those name exactly one machine and commit."""
+        for backend in {r["backend"] for r in self.check if r["machine"] == CHECK_NO_MACHINE}:
+            bench = [r for r in self.bench if r["backend"] == backend]
+            machines = {r["machine"] for r in bench}
+            commits = {r["commit"] for r in bench}
+            if len(machines) != 1 or len(commits) != 1:
+                continue
+            files = ", ".join(sorted({r["file"] for r in bench}))
+            for r in self.check:
+                if r["backend"] == backend and r["machine"] == CHECK_NO_MACHINE:
+                    r["machine"] = f"{next(iter(machines))} (as in {files})"
+                    r["commit"] = f"{next(iter(commits))} (as in {files})"
+
+    def bench_rows(self, presets=None, backend=None, mode=None):
+        return [r for r in self.bench
+                if (presets is None or r["preset"] in presets)
+                and (backend is None or r["backend"] == backend)
+                and (mode is None or r["mode"] == mode)]
+
+
+def ordered(values, order):
+    """Unique values, those named in order first (in that order), then the rest as seen."""
+    seen = []
+    for v in values:
+        if v not in seen:
+            seen.append(v)
+    return [v for v in order if v in seen] + [v for v in seen if v not in order]
+
+
+def provenance(rows):
+    """'machine: ...; commit: ...' for a caption, every distinct value listed."""
+    machines = ordered((r["machine"] for r in rows), ())
+    commits = ordered((r["commit"] for r in rows), ())
+    return f"machine: {' | '.join(machines)}; commit: {' | '.join(commits)}"
