@@ -1,7 +1,10 @@
-// Built when no CUDA compiler was found: the CUDA forms are absent from the list.
+// Built when no CUDA compiler was found: the CUDA forms are absent from the list,
+// and the device queries say why.
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
+#include "cuda_ceilings.hpp"
 #include "impl.hpp"
 
 namespace dfw {
@@ -9,5 +12,9 @@ namespace dfw {
 void append_cuda_impls(std::vector<std::unique_ptr<Impl>>&) {}
 
 std::string cuda_unavailable_reason() { return "dfwbench was built without a CUDA compiler"; }
+
+CudaDeviceInfo cuda_device_info() { throw std::runtime_error("CUDA: " + cuda_unavailable_reason()); }
+
+CudaCeilings measure_gpu_ceilings() { throw std::runtime_error("CUDA: " + cuda_unavailable_reason()); }
 
 }  // namespace dfw

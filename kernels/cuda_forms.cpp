@@ -1,0 +1,86 @@
+// The CUDA implementations, one per (form, dtype): recurrent (stateful rules),
+// decode (stateful rules: fused step; softmax: KV cache + flash-decoding) and
+// blocked (softmax prefill, flash-style), each in fp32, fp16 and bf16. With no usable device every one reports the driver's
+// reason as UNSUPPORTED, and cuda_unavailable_reason() says the same.
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <vector>
+
+#include "cuda_forms.hpp"
+#include "fast_weight_kernel.cuh"
+
+namespace dfw {
+
+std::string cuda_unavailable_reason() {
+  static const std::string reason = [] {
+    int count = 0;
+    const cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess) return std::string(cudaGetErrorString(err));
+    if (count == 0) return std::string("no CUDA device found");
+    return cuda_kernel_image_problem();
+  }();
+  return reason;
+}
+
+std::optional<RuleKind> cuda_rule_kind(const Variant& v) {
+  const std::string r = v.rule->name();
+  if (r == "add") return RuleKind::add;
+  if (r == "gated") return RuleKind::gated;
+  if (r == "delta") return RuleKind::delta;
+  if (r == "decay") return RuleKind::decay;
+  return std::nullopt;
+}
+
+std::optional<FeatureKind> cuda_feature_kind(const Variant& v) {
+  const std::string f = v.phi ? v.phi->name() : "identity";
+  if (f == "identity") return FeatureKind::identity;
+  if (f == "elu1") return FeatureKind::elu1;
+  if (f == "relu_proj") return FeatureKind::relu_proj;
+  if (f == "favor") return FeatureKind::favor;
+  if (f == "dpfp") return FeatureKind::dpfp;
+  return std::nullopt;
+}
+
+namespace {
+
+class CudaImpl final : public Impl {
+ public:
+  CudaImpl(std::string form, std::string dtype) : form_(std::move(form)), dtype_(std::move(dtype)) {}
+  FormKey key() const override { return {form_, "cuda", dtype_}; }
+
+  std::string unsupported_reason(const Variant& v, Mode mode) const override {
+    if (std::string r = cuda_unavailable_reason(); !r.empty()) return r;
+    if (!v.defined()) return v.undefined_reason;
+    if (!v.rule->stateful()) {
+      if (form_ == "recurrent") return "softmax has no recurrent form (see blocked, decode)";
+      if (form_ == "blocked" && mode != Mode::sequence) return "blocked is a whole-sequence form (see decode)";
+      return "";
+    }
+    if (form_ == "blocked") return "blocked is the softmax prefill form (stateful rules: recurrent)";
+    if (!cuda_rule_kind(v)) return "no CUDA kernel for rule " + v.rule->name();
+    if (!cuda_feature_kind(v)) return "no CUDA kernel for feature map " + v.phi->name();
+    if (form_ == "recurrent" && mode != Mode::sequence) return "recurrent is a whole-sequence form (see decode)";
+    return "";
+  }
+
+  std::unique_ptr<Prepared> prepare(const Variant& v, const Problem& p, const RunOptions& o) const override {
+    if (const std::string r = unsupported_reason(v, o.mode); !r.empty())
+      throw std::invalid_argument(key().str() + ": " + r);
+    if (form_ == "blocked") return make_softmax_blocked_cuda(p, dtype_);
+    if (!v.rule->stateful()) return make_softmax_decode_cuda(p, o.mode, dtype_);
+    return make_fast_weight_cuda(v, p, o.mode, form_ == "recurrent", dtype_);
+  }
+
+ private:
+  std::string form_, dtype_;
+};
+
+}  // namespace
+
+void append_cuda_impls(std::vector<std::unique_ptr<Impl>>& out) {
+  for (const char* form : {"recurrent", "blocked", "decode"})
+    for (const char* dtype : {"fp32", "fp16", "bf16"}) out.push_back(std::make_unique<CudaImpl>(form, dtype));
+}
+
+}  // namespace dfw

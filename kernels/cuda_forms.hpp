@@ -1,0 +1,34 @@
+// Internal: the CUDA forms' pieces shared between their files.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "feature_math.hpp"
+#include "impl.hpp"
+#include "rule_math.hpp"
+
+namespace dfw {
+
+// The kernel enums of a variant's rule and map; empty when no kernel exists.
+std::optional<RuleKind> cuda_rule_kind(const Variant& v);
+std::optional<FeatureKind> cuda_feature_kind(const Variant& v);
+
+// Stateful rules. recurrent_form: one launch over the sequence (form "recurrent");
+// otherwise one launch per token on a carried state (form "decode"), as
+// variants/cpu/decode_cpu.cpp. dtype: fp32, fp16 or bf16.
+std::unique_ptr<Prepared> make_fast_weight_cuda(const Variant& v, const Problem& p, Mode mode, bool recurrent_form,
+                                                const std::string& dtype);
+
+// Softmax against a KV cache (form "decode"), as variants/cpu/softmax_decode_cpu.cpp.
+std::unique_ptr<Prepared> make_softmax_decode_cuda(const Problem& p, Mode mode, const std::string& dtype);
+
+// Softmax over whole sequences, flash-style (form "blocked").
+std::unique_ptr<Prepared> make_softmax_blocked_cuda(const Problem& p, const std::string& dtype);
+
+// Empty when the kernels can run on the current device, else the reason
+// (no kernel image for its architecture, ...). Needs a device.
+std::string cuda_kernel_image_problem();
+
+}  // namespace dfw

@@ -1,0 +1,130 @@
+// GPU suite: every CUDA implementation (recurrent, blocked, decode; fp32, fp16, bf16)
+// against the float64 reference on odd shapes, gate edge sets, an initial state,
+// decode steps and the wide-feature and long-cache kernel paths; plus device
+// memory accounting, OutOfMemory and the event timer. Every test skips with the
+// driver's reason where no device is usable.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "test_util.hpp"
+
+#ifdef DFW_CUDA_KERNELS
+#include "device_buffer.hpp"
+#endif
+
+namespace dfw {
+namespace {
+
+class CudaSuite : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string r = cuda_unavailable_reason(); !r.empty()) GTEST_SKIP() << "no usable CUDA device: " << r;
+  }
+};
+
+std::vector<const Impl*> cuda_impls() {
+  std::vector<const Impl*> out;
+  for (const Impl* i : all_impls())
+    if (i->key().backend == "cuda") out.push_back(i);
+  return out;
+}
+
+struct GpuCase {
+  std::string variant;
+  Shape shape;
+  GateSet gates = GateSet::uniform_init;
+  bool s0 = false;
+  Mode mode = Mode::sequence;
+  std::string only_form;  // empty: every form
+};
+
+// Runs every CUDA implementation that supports the case; returns how many did.
+int check_case(const GpuCase& c) {
+  const Variant v = parse_variant(c.variant);
+  const Problem p = test::make(v, c.shape, c.gates, c.s0);
+  const Output ref = run_once(test::impl("reference"), v, p, {c.mode, 64});
+  int ran = 0;
+  for (const Impl* impl : cuda_impls()) {
+    const FormKey k = impl->key();
+    if (!impl->unsupported_reason(v, c.mode).empty() || (!c.only_form.empty() && k.form != c.only_form)) continue;
+    const std::string what = k.str() + " " + c.variant + " " + c.shape.str() + " " + gate_set_name(c.gates) +
+                             (c.s0 ? " s0" : "") + (c.mode == Mode::decode_step ? " decode_step" : "");
+    const CaseErrors e = compare_outputs(run_once(*impl, v, p, {c.mode, 64}), ref);
+    const double f = v.tolerance_factor();
+    EXPECT_TRUE(e.finite()) << what;
+    EXPECT_LE(e.y.rel_l2, f * rel_l2_limit(k.dtype)) << what;
+    EXPECT_LE(e.y.max_abs, f * max_abs_limit(k.dtype)) << what;
+    EXPECT_LE(e.state.rel_l2, f * rel_l2_limit(k.dtype)) << what;
+    ++ran;
+  }
+  return ran;
+}
+
+TEST_F(CudaSuite, EveryPresetOnOddShapes) {
+  for (const auto& name : preset_names())
+    for (const Shape& s : {Shape{1, 1, 1, 16, 16}, Shape{1, 3, 7, 16, 8}, Shape{3, 1, 97, 32, 24}}) {
+      const int ran = check_case({name, s});
+      EXPECT_EQ(ran, 6) << name << " " << s.str() << ": recurrent or blocked, and decode, in 3 dtypes";
+    }
+}
+
+TEST_F(CudaSuite, LongSequenceAndLongCache) {
+  for (const char* name : {"dfw", "delta", "linear", "softmax"}) check_case({name, {1, 1, 1025, 64, 48}});
+}
+
+TEST_F(CudaSuite, GateEdgeSets) {
+  for (const char* name : {"dfw", "gated", "delta", "rule=decay,phi=elu1"})
+    for (GateSet g : {GateSet::ones, GateSet::tiny, GateSet::mixed}) check_case({name, {1, 3, 97, 16, 16}, g});
+}
+
+TEST_F(CudaSuite, InitialStateAndDecodeStep) {
+  for (const auto& name : preset_names()) {
+    const bool stateful = parse_variant(name).rule->stateful();
+    if (stateful) check_case({name, {2, 3, 33, 16, 24}, GateSet::uniform_init, true});
+    check_case({name, {2, 3, stateful ? 1 : 33, 16, 24}, GateSet::uniform_init, stateful, Mode::decode_step});
+  }
+}
+
+TEST_F(CudaSuite, EveryFeatureMapAndTheWideRegisterPath) {
+  // m > 128 takes the 16-columns-per-lane kernel; dv > 128 the 8-per-lane softmax split.
+  for (const char* spec : {"rule=add,phi=favor,norm=on,m=40", "rule=gated,phi=dpfp,norm=on",
+                           "rule=delta,phi=elu1", "rule=decay,phi=relu_proj,m=200", "rule=delta,phi=dpfp,nu=2",
+                           "rule=add,phi=identity,norm=on"})
+    check_case({spec, {2, 1, 45, 48, 20}, GateSet::uniform_init, true});
+  // dv > 128 is past the prefill tiles: decode only
+  check_case({"softmax", {1, 2, 300, 32, 200}, GateSet::uniform_init, false, Mode::sequence, "decode"});
+  check_case({"softmax", {2, 1, 130, 128, 128}});   // prefill at its widest tiles, 3 query tiles
+  check_case({"dfw", {1, 1, 5, 16, 130}, GateSet::uniform_init, true});  // 9 row blocks, the last partial
+}
+
+TEST_F(CudaSuite, RunsAreRepeatableAndTimed) {
+  const Variant v = parse_variant("dfw");
+  const Problem p = test::make(v, {2, 2, 50, 32, 32});
+  auto prepared = find_impl("recurrent", "cuda", "fp32")->prepare(v, p, {});
+  prepared->run();
+  prepared->synchronize();
+  const Output first = prepared->output();
+  const double ms = prepared->timed_run_ms();
+  EXPECT_GT(ms, 0.0);
+  EXPECT_EQ(prepared->output().y, first.y) << "the recurrent form restarts from s0 on every run";
+}
+
+#ifdef DFW_CUDA_KERNELS
+TEST_F(CudaSuite, DeviceBuffersAreCountedAndOomIsReported) {
+  const std::size_t before = MemoryTracker::device().current();
+  {
+    DeviceBuffer<float> b(1 << 20);
+    EXPECT_EQ(MemoryTracker::device().current(), before + (std::size_t(4) << 20));
+    DeviceBuffer<float> moved(std::move(b));
+    EXPECT_EQ(MemoryTracker::device().current(), before + (std::size_t(4) << 20));
+  }
+  EXPECT_EQ(MemoryTracker::device().current(), before);
+  EXPECT_THROW(DeviceBuffer<float>(std::size_t(1) << 45), OutOfMemory);  // 128 TiB
+  EXPECT_EQ(MemoryTracker::device().current(), before);
+}
+#endif
+
+}  // namespace
+}  // namespace dfw
