@@ -19,6 +19,28 @@ bool exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + ")";
+}
+
+// An input read as `got` must have shape `want`: equal sizes are not enough, a
+// transposed or reshaped array would be read as other tokens. Absent inputs pass.
+void expect_shape(const std::string& dir, const std::string& name, const std::vector<int64_t>& got,
+                  const std::vector<int64_t>& want) {
+  if (!got.empty() && got != want)
+    throw std::invalid_argument(dir + "/" + name + ".npy: shape " + shape_str(got) + ", expected " + shape_str(want));
+}
+
+// --out must name an existing directory; checked before any work so a bad path
+// fails at once and leaves nothing behind.
+void require_output_dir(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) throw std::invalid_argument("--out " + dir + ": no such directory");
+  if (!S_ISDIR(st.st_mode)) throw std::invalid_argument("--out " + dir + ": not a directory");
+}
+
 // Reads DIR/NAME.npy into out, checking its rank; returns the shape. Absent and
 // optional: out stays empty.
 std::vector<int64_t> load(const std::string& dir, const std::string& name, std::size_t rank, bool required,
@@ -59,38 +81,47 @@ int run_eval(int argc, char** argv) {
     if (cli.str(req).empty()) throw std::invalid_argument(std::string("--") + req + " is required");
   const Variant v = parse_variant(cli.str("variant"));
   if (!v.defined()) throw std::invalid_argument(v.name + ": " + v.undefined_reason);
+  const std::string backend = cli.str("backend");
+  if (backend != "cpu" && backend != "cuda") throw std::invalid_argument("--backend must be cpu or cuda, got '" + backend + "'");
+  if (backend == "cuda" && !cuda_unavailable_reason().empty())
+    throw std::runtime_error("--backend cuda: " + cuda_unavailable_reason());
   std::string form = cli.str("form"), dtype = cli.str("dtype");
   if (form == "reference") dtype = "fp64";
   if (form == "recurrent" && !v.rule->stateful()) form = "blocked";
-  const Impl* impl = find_impl(form, cli.str("backend"), dtype);
-  if (!impl) throw std::invalid_argument("no implementation " + form + "/" + cli.str("backend") + "/" + dtype);
+  const Impl* impl = find_impl(form, backend, dtype);
+  if (!impl) throw std::invalid_argument("no implementation " + form + "/" + backend + "/" + dtype);
   const std::string why = impl->unsupported_reason(v, Mode::sequence);
   if (!why.empty()) throw std::invalid_argument(impl->key().str() + " does not support " + v.name + ": " + why);
   const long long chunk = cli.integer("chunk");
   if (chunk < 1) throw std::invalid_argument("--chunk must be >= 1");
 
   const std::string in = cli.str("in"), out = cli.str("out");
+  require_output_dir(out);
   Problem p;
   const auto qs = load(in, "q", 4, true, p.q);
   p.shape = {qs[0], qs[1], qs[2], qs[3], 0};
   const auto vs = load(in, "v", 4, true, p.v);
   p.shape.dv = vs[3];
-  p.m = v.m(p.shape.dk);
-  load(in, "k", 4, true, p.k);
-  const unsigned gates = v.rule->gate_inputs();
-  load(in, "gate", 3, gates & kScalarGate, p.gate);
-  load(in, "beta", 3, gates & kScalarBeta, p.beta);
-  load(in, "gate_v", 4, gates & kDecayGates, p.gate_v);
-  const auto gk = load(in, "gate_k", 4, gates & kDecayGates, p.gate_k);
+  validate_shape(p.shape, 1);
+  const int64_t B = qs[0], H = qs[1], T = qs[2], dk = qs[3], dv = vs[3];
+  expect_shape(in, "v", vs, {B, H, T, dv});
+  p.m = v.m(dk);
+  expect_shape(in, "k", load(in, "k", 4, true, p.k), {B, H, T, dk});
   const bool proj = v.phi && v.phi->needs_projection(), omega = v.phi && v.phi->needs_omega();
   const auto ws = load(in, "w", 3, proj, p.w);
-  load(in, "b", 2, proj, p.b);
   const auto os = load(in, "omega", 3, omega, p.omega);
   if (!ws.empty()) p.m = ws[1];  // relu_proj / favor: m is the parameters' width
   if (!os.empty()) p.m = os[1];
-  if (!gk.empty() && gk[3] != p.m)
-    throw std::invalid_argument(in + "/gate_k.npy: last dimension " + std::to_string(gk[3]) + " != m = " + std::to_string(p.m));
-  load(in, "s0", 4, false, p.s0);
+  const int64_t m = p.m;
+  expect_shape(in, "w", ws, {H, m, dk});
+  expect_shape(in, "b", load(in, "b", 2, proj, p.b), {H, m});
+  expect_shape(in, "omega", os, {H, m, dk});
+  const unsigned gates = v.rule->gate_inputs();
+  expect_shape(in, "gate", load(in, "gate", 3, gates & kScalarGate, p.gate), {B, H, T});
+  expect_shape(in, "beta", load(in, "beta", 3, gates & kScalarBeta, p.beta), {B, H, T});
+  expect_shape(in, "gate_v", load(in, "gate_v", 4, gates & kDecayGates, p.gate_v), {B, H, T, dv});
+  expect_shape(in, "gate_k", load(in, "gate_k", 4, gates & kDecayGates, p.gate_k), {B, H, T, m});
+  expect_shape(in, "s0", load(in, "s0", 4, false, p.s0), {B, H, dv, m});
   validate_problem(v, p);
 
   const Output o = run_once(*impl, v, p, {Mode::sequence, chunk});

@@ -1,5 +1,8 @@
 #include "npy.hpp"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -60,7 +63,8 @@ std::vector<int64_t> parse_shape(const std::string& name, const std::string& tup
 
 NpyArray parse_npy(const std::string& name, const char* bytes, std::size_t size) {
   static const char magic[] = "\x93NUMPY";
-  if (size < 10 || std::memcmp(bytes, magic, 6) != 0) fail(name, "bad magic (not a .npy file)");
+  if (size < 6 || std::memcmp(bytes, magic, 6) != 0) fail(name, "bad magic (not a .npy file)");
+  if (size < 10) fail(name, "truncated header (" + std::to_string(size) + " bytes)");
   const int major = static_cast<unsigned char>(bytes[6]);
   std::size_t header_len = 0, header_start = 0;
   if (major == 1) {
@@ -120,6 +124,9 @@ NpyArray parse_npy(const std::string& name, const char* bytes, std::size_t size)
 }
 
 NpyArray read_npy(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) throw NpyError(path + ": cannot open for reading: " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw NpyError(path + ": not a regular file");  // a directory, FIFO or device
   std::ifstream in(path, std::ios::binary);
   if (!in) throw NpyError(path + ": cannot open for reading");
   in.seekg(0, std::ios::end);
