@@ -1,12 +1,14 @@
 // The CUDA implementations, one per (form, dtype): recurrent (stateful rules),
 // decode (stateful rules: fused step; softmax: KV cache + flash-decoding) and
-// blocked (softmax prefill, flash-style), each in fp32, fp16 and bf16. With no usable device every one reports the driver's
+// blocked (softmax prefill, flash-style), each in fp32, fp16 and bf16; chunked (add, gated,
+// decay prefill on tensor cores) in fp16 and bf16. With no usable device every one reports the driver's
 // reason as UNSUPPORTED, and cuda_unavailable_reason() says the same.
 #include <cuda_runtime.h>
 
 #include <memory>
 #include <vector>
 
+#include "chunked_prefill_form.hpp"
 #include "cuda_forms.hpp"
 #include "fast_weight_kernel.cuh"
 
@@ -52,6 +54,7 @@ class CudaImpl final : public Impl {
   std::string unsupported_reason(const Variant& v, Mode mode) const override {
     if (std::string r = cuda_unavailable_reason(); !r.empty()) return r;
     if (!v.defined()) return v.undefined_reason;
+    if (form_ == "chunked") return chunked_prefill_unsupported_reason(v, mode);
     if (!v.rule->stateful()) {
       if (form_ == "recurrent") return "softmax has no recurrent form (see blocked, decode)";
       if (form_ == "blocked" && mode != Mode::sequence) return "blocked is a whole-sequence form (see decode)";
@@ -67,6 +70,7 @@ class CudaImpl final : public Impl {
   std::unique_ptr<Prepared> prepare(const Variant& v, const Problem& p, const RunOptions& o) const override {
     if (const std::string r = unsupported_reason(v, o.mode); !r.empty())
       throw std::invalid_argument(key().str() + ": " + r);
+    if (form_ == "chunked") return make_chunked_prefill_cuda(v, p, o.chunk, dtype_);
     if (form_ == "blocked") return make_softmax_blocked_cuda(p, dtype_);
     if (!v.rule->stateful()) return make_softmax_decode_cuda(p, o.mode, dtype_);
     return make_fast_weight_cuda(v, p, o.mode, form_ == "recurrent", dtype_);
@@ -81,6 +85,7 @@ class CudaImpl final : public Impl {
 void append_cuda_impls(std::vector<std::unique_ptr<Impl>>& out) {
   for (const char* form : {"recurrent", "blocked", "decode"})
     for (const char* dtype : {"fp32", "fp16", "bf16"}) out.push_back(std::make_unique<CudaImpl>(form, dtype));
+  for (const char* dtype : {"fp16", "bf16"}) out.push_back(std::make_unique<CudaImpl>("chunked", dtype));
 }
 
 }  // namespace dfw

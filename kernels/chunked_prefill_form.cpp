@@ -1,0 +1,108 @@
+// chunked/cuda for the gated-linear family (add, gated, decay; every feature map;
+// z-normalisation for add and gated): one launch of the chunked tensor-core
+// prefill per run, from s0, as variants/cpu/chunked_cpu.cpp computes it.
+// State (B, H, rows, m) fp32, rows = dv (+ 1 for z, the layout the decode form
+// carries); q, k, v, y in the dtype (fp16 or bf16). Per-block arrays that do not
+// fit in shared memory (long chunks, wide heads) live in a device workspace.
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+#include "chunked_prefill_form.hpp"
+#include "chunked_prefill_kernel.cuh"
+#include "cuda_forms.hpp"
+#include "cuda_prepared.hpp"
+#include "device_inputs.hpp"
+
+namespace dfw {
+namespace {
+
+template <class T>
+class ChunkedPrefillPrepared final : public CudaPrepared {
+ public:
+  ChunkedPrefillPrepared(const Variant& v, const Problem& p, int64_t chunk)
+      : shape_(p.shape), m_(p.m), rows_(int(p.shape.dv + (v.normalise ? 1 : 0))), normalise_(v.normalise),
+        in_(p, stream()), y_(p.shape.B * p.shape.H * p.shape.T * p.shape.dv),
+        state_(p.shape.B * p.shape.H * rows_ * p.m) {
+    a_.rule = *cuda_rule_kind(v);
+    a_.phi = *cuda_feature_kind(v);
+    a_.normalise = v.normalise;
+    a_.norm_eps = float(kNormEps);
+    a_.BH = shape_.B * shape_.H;
+    a_.H = shape_.H;
+    a_.T_len = shape_.T;
+    a_.chunk = int(chunk);
+    a_.dk = int(shape_.dk);
+    a_.dv = int(shape_.dv);
+    a_.m = int(m_);
+    a_.rows = rows_;
+    a_.q = in_.q.data();
+    a_.k = in_.k.data();
+    a_.v = in_.v.data();
+    a_.gate = or_null(in_.gate);
+    a_.gate_v = or_null(in_.gate_v);
+    a_.gate_k = or_null(in_.gate_k);
+    a_.w = or_null(in_.w);
+    a_.b = or_null(in_.b);
+    a_.omega = or_null(in_.omega);
+    a_.s0 = or_null(in_.s0);
+    a_.s_out = state_.data();
+    a_.y = y_.data();
+    workspace_ = DeviceBuffer<unsigned char>(chunked_prefill_workspace_bytes(a_));
+    a_.workspace = workspace_.empty() ? nullptr : workspace_.data();
+  }
+
+  void run() override { launch_chunked_prefill(a_, stream()); }
+
+  Output output() const override {
+    Output o;
+    o.y = widen(y_.download(stream()));
+    const std::vector<float> s = state_.download(stream());
+    const int64_t BH = shape_.B * shape_.H, dv = shape_.dv;
+    o.state.resize(BH * dv * m_);
+    if (normalise_) o.z.resize(BH * m_);
+    for (int64_t bh = 0; bh < BH; ++bh) {
+      const float* src = s.data() + bh * rows_ * m_;
+      std::copy(src, src + dv * m_, o.state.begin() + bh * dv * m_);
+      if (normalise_) std::copy(src + dv * m_, src + rows_ * m_, o.z.begin() + bh * m_);
+    }
+    return o;
+  }
+
+ private:
+  Shape shape_;
+  int64_t m_;
+  int rows_;
+  bool normalise_;
+  DeviceInputs<T> in_;
+  DeviceBuffer<T> y_;          // (B, H, T, dv)
+  DeviceBuffer<float> state_;  // (B, H, rows, m)
+  DeviceBuffer<unsigned char> workspace_;  // per-block arrays that do not fit in shared memory
+  ChunkedPrefillLaunch<T> a_;
+};
+
+}  // namespace
+
+std::string chunked_prefill_unsupported_reason(const Variant& v, Mode mode) {
+  if (!v.defined()) return v.undefined_reason;
+  const std::string r = v.rule->name();
+  if (r != "add" && r != "gated" && r != "decay") return "chunked covers add, gated, decay";
+  if (!cuda_feature_kind(v)) return "no CUDA kernel for feature map " + v.phi->name();
+  if (mode != Mode::sequence) return "chunked is a whole-sequence form (see decode)";
+  return "";
+}
+
+std::unique_ptr<Prepared> make_chunked_prefill_cuda(const Variant& v, const Problem& p, int64_t chunk,
+                                                    const std::string& dtype) {
+  if (const std::string r = chunked_prefill_unsupported_reason(v, Mode::sequence); !r.empty())
+    throw std::invalid_argument("chunked/cuda: " + r);
+  if (chunk < 1 || chunk > int64_t(INT32_MAX)) throw std::invalid_argument("chunked/cuda: chunk must be >= 1");
+  if (p.m > kChunkedPrefillMaxWidth || p.shape.dv > kChunkedPrefillMaxWidth)
+    throw std::invalid_argument("chunked/cuda takes m, dv <= " + std::to_string(kChunkedPrefillMaxWidth) +
+                                " (m = " + std::to_string(p.m) + ", dv = " + std::to_string(p.shape.dv) + ")");
+  if (dtype == "fp16") return std::make_unique<ChunkedPrefillPrepared<Fp16>>(v, p, chunk);
+  if (dtype == "bf16") return std::make_unique<ChunkedPrefillPrepared<Bf16>>(v, p, chunk);
+  throw std::invalid_argument("chunked/cuda takes fp16 or bf16 (tensor-core tiles), not " + dtype);
+}
+
+}  // namespace dfw

@@ -1,0 +1,128 @@
+// chunked/cuda (fp16, bf16) against the float64 reference at several chunk lengths
+// (1, partial sub-chunks, T not a multiple of the chunk, long chunks whose arrays
+// spill to the global workspace), and prefill followed by a decode step: the final
+// state of a chunked prefill over T tokens, given as s0 to the decode form, yields
+// the reference output of token T + 1. The continuation check also runs with the
+// CPU forms (chunked/cpu + decode/cpu) so its slicing is exercised without a GPU;
+// the CUDA tests skip with the driver's reason where no device is usable.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "test_util.hpp"
+
+namespace dfw {
+namespace {
+
+// Tokens [t0, t0 + n) of every (b, h) of p, as a problem of its own (s0 not copied).
+Problem slice_tokens(const Problem& p, int64_t t0, int64_t n) {
+  Problem out = p;
+  const Shape& s = p.shape;
+  out.shape.T = n;
+  out.s0.clear();
+  auto cut = [&](const std::vector<float>& src, int64_t width) {
+    if (src.empty()) return std::vector<float>{};
+    std::vector<float> dst;
+    for (int64_t bh = 0; bh < s.B * s.H; ++bh) {
+      const auto first = src.begin() + (bh * s.T + t0) * width;
+      dst.insert(dst.end(), first, first + n * width);
+    }
+    return dst;
+  };
+  out.q = cut(p.q, s.dk);
+  out.k = cut(p.k, s.dk);
+  out.v = cut(p.v, s.dv);
+  out.gate = cut(p.gate, 1);
+  out.beta = cut(p.beta, 1);
+  out.gate_v = cut(p.gate_v, s.dv);
+  out.gate_k = cut(p.gate_k, p.m);
+  return out;
+}
+
+// y of the last token of p: prefill of the first T - 1 tokens with `prefill`, its
+// final state as s0 of one decode step with `decode`. Returns the relative L2 error
+// against the reference's last token.
+double continuation_error(const Impl& prefill, const Impl& decode, const Variant& v, const Problem& p,
+                          int64_t chunk) {
+  const int64_t T = p.shape.T, dv = p.shape.dv, BH = p.shape.B * p.shape.H;
+  const Output ref = run_once(*find_impl("reference", "cpu", "fp64"), v, p, {});
+  const Output head = run_once(prefill, v, slice_tokens(p, 0, T - 1), {Mode::sequence, chunk});
+  Problem last = slice_tokens(p, T - 1, 1);
+  last.s0.assign(head.state.begin(), head.state.end());
+  const Output step = run_once(decode, v, last, {Mode::decode_step, chunk});
+  std::vector<double> want;
+  for (int64_t bh = 0; bh < BH; ++bh)
+    want.insert(want.end(), ref.y.begin() + (bh * T + T - 1) * dv, ref.y.begin() + (bh * T + T) * dv);
+  return compare(step.y, want).rel_l2;
+}
+
+TEST(ChunkedContinuation, CpuPrefillThenDecodeStepMatchesReference) {
+  const Variant v = parse_variant("dfw");
+  const Problem p = test::make(v, {2, 2, 70, 16, 12}, GateSet::uniform_init);
+  EXPECT_LT(continuation_error(test::impl("chunked"), test::impl("decode"), v, p, 16), rel_l2_limit("fp32"));
+}
+
+class CudaChunked : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string r = cuda_unavailable_reason(); !r.empty()) GTEST_SKIP() << "no usable CUDA device: " << r;
+  }
+};
+
+void expect_agrees(const std::string& variant, Shape shape, GateSet gates, bool s0, int64_t chunk) {
+  const Variant v = parse_variant(variant);
+  const Problem p = test::make(v, shape, gates, s0);
+  const Output ref = run_once(*find_impl("reference", "cpu", "fp64"), v, p, {});
+  for (const char* dtype : {"fp16", "bf16"}) {
+    const Impl* impl = find_impl("chunked", "cuda", dtype);
+    ASSERT_NE(impl, nullptr);
+    ASSERT_EQ(impl->unsupported_reason(v, Mode::sequence), "") << variant;
+    const std::string what = std::string(dtype) + " " + variant + " " + shape.str() + " " + gate_set_name(gates) +
+                             " C=" + std::to_string(chunk);
+    const CaseErrors e = compare_outputs(run_once(*impl, v, p, {Mode::sequence, chunk}), ref);
+    const double f = v.tolerance_factor();
+    EXPECT_TRUE(e.finite()) << what;
+    EXPECT_LE(e.y.rel_l2, f * rel_l2_limit(dtype)) << what;
+    EXPECT_LE(e.y.max_abs, f * max_abs_limit(dtype)) << what;
+    EXPECT_LE(e.state.rel_l2, f * rel_l2_limit(dtype)) << what;
+  }
+}
+
+TEST_F(CudaChunked, EveryChunkLengthAndGateSet) {
+  for (int64_t chunk : {1, 16, 20, 64, 100})
+    for (GateSet g : {GateSet::uniform_init, GateSet::ones, GateSet::tiny, GateSet::mixed})
+      for (const char* variant : {"dfw", "gated", "linear", "rule=decay,phi=elu1", "rule=add,phi=identity,norm=on"})
+        expect_agrees(variant, {2, 3, 97, 32, 24}, g, true, chunk);
+}
+
+TEST_F(CudaChunked, LongChunksAndWideHeadsSpillToTheWorkspace) {
+  expect_agrees("dfw", {1, 2, 1025, 64, 48}, GateSet::mixed, false, 256);
+  expect_agrees("linear", {1, 1, 600, 64, 64}, GateSet::uniform_init, true, 512);
+  expect_agrees("rule=decay,phi=relu_proj,m=200", {2, 1, 45, 48, 20}, GateSet::uniform_init, true, 64);
+  expect_agrees("dfw", {1, 1, 40, 16, 256}, GateSet::uniform_init, true, 32);
+}
+
+TEST_F(CudaChunked, PrefillThenDecodeStepContinues) {
+  for (const char* variant : {"dfw", "rule=gated,phi=elu1,norm=off"})
+    for (const char* dtype : {"fp16", "bf16"}) {
+      const Variant v = parse_variant(variant);
+      const Problem p = test::make(v, {2, 2, 130, 32, 24}, GateSet::uniform_init);
+      EXPECT_LT(continuation_error(*find_impl("chunked", "cuda", dtype), *find_impl("decode", "cuda", dtype), v, p,
+                                   64),
+                rel_l2_limit(dtype))
+          << variant << " " << dtype;
+    }
+}
+
+TEST_F(CudaChunked, OtherRulesAndDecodeModeAreUnsupported) {
+  const Impl* impl = find_impl("chunked", "cuda", "fp16");
+  ASSERT_NE(impl, nullptr);
+  EXPECT_EQ(impl->unsupported_reason(parse_variant("delta"), Mode::sequence), "chunked covers add, gated, decay");
+  EXPECT_EQ(impl->unsupported_reason(parse_variant("softmax"), Mode::sequence), "chunked covers add, gated, decay");
+  EXPECT_NE(impl->unsupported_reason(parse_variant("dfw"), Mode::decode_step), "");
+  EXPECT_EQ(find_impl("chunked", "cuda", "fp32"), nullptr);
+}
+
+}  // namespace
+}  // namespace dfw
