@@ -4,7 +4,6 @@
 // State (B, H, rows, m) fp32, rows = dv (+ 1 for z, the layout the decode form
 // carries); q, k, v, y in the dtype (fp16 or bf16). Per-block arrays that do not
 // fit in shared memory (long chunks, wide heads) live in a device workspace.
-#include <algorithm>
 #include <stdexcept>
 #include <vector>
 
@@ -12,7 +11,7 @@
 #include "chunked_prefill_kernel.cuh"
 #include "cuda_forms.hpp"
 #include "cuda_prepared.hpp"
-#include "device_inputs.hpp"
+#include "stateful_form_parts.hpp"
 
 namespace dfw {
 namespace {
@@ -24,27 +23,9 @@ class ChunkedPrefillPrepared final : public CudaPrepared {
       : shape_(p.shape), m_(p.m), rows_(int(p.shape.dv + (v.normalise ? 1 : 0))), normalise_(v.normalise),
         in_(p, stream()), y_(p.shape.B * p.shape.H * p.shape.T * p.shape.dv),
         state_(p.shape.B * p.shape.H * rows_ * p.m) {
-    a_.rule = *cuda_rule_kind(v);
-    a_.phi = *cuda_feature_kind(v);
-    a_.normalise = v.normalise;
-    a_.norm_eps = float(kNormEps);
-    a_.BH = shape_.B * shape_.H;
-    a_.H = shape_.H;
+    fill_launch_inputs(a_, v, p, rows_, in_);
     a_.T_len = shape_.T;
     a_.chunk = int(chunk);
-    a_.dk = int(shape_.dk);
-    a_.dv = int(shape_.dv);
-    a_.m = int(m_);
-    a_.rows = rows_;
-    a_.q = in_.q.data();
-    a_.k = in_.k.data();
-    a_.v = in_.v.data();
-    a_.gate = or_null(in_.gate);
-    a_.gate_v = or_null(in_.gate_v);
-    a_.gate_k = or_null(in_.gate_k);
-    a_.w = or_null(in_.w);
-    a_.b = or_null(in_.b);
-    a_.omega = or_null(in_.omega);
     a_.s0 = or_null(in_.s0);
     a_.s_out = state_.data();
     a_.y = y_.data();
@@ -58,14 +39,7 @@ class ChunkedPrefillPrepared final : public CudaPrepared {
     Output o;
     o.y = widen(y_.download(stream()));
     const std::vector<float> s = state_.download(stream());
-    const int64_t BH = shape_.B * shape_.H, dv = shape_.dv;
-    o.state.resize(BH * dv * m_);
-    if (normalise_) o.z.resize(BH * m_);
-    for (int64_t bh = 0; bh < BH; ++bh) {
-      const float* src = s.data() + bh * rows_ * m_;
-      std::copy(src, src + dv * m_, o.state.begin() + bh * dv * m_);
-      if (normalise_) std::copy(src + dv * m_, src + rows_ * m_, o.z.begin() + bh * m_);
-    }
+    split_state_rows(s, shape_.B * shape_.H, shape_.dv, m_, rows_, normalise_, o);
     return o;
   }
 

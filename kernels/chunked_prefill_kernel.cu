@@ -33,6 +33,8 @@
 #include "cuda_check.hpp"
 #include "cuda_raii.hpp"
 #include "half_convert.hpp"
+#include "tile_elem.cuh"
+#include "warp_reduce.cuh"
 
 namespace dfw {
 namespace {
@@ -43,29 +45,6 @@ constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kTile = kChunkSub;   // 16: MMA tile edge = sub-chunk length
 constexpr int kLaneCols = kChunkedPrefillMaxWidth / 32;  // diagonal scores: a lane holds columns lane + 32 u
-
-// The tensor-core element type of a storage type.
-template <class T>
-struct MmaElem;
-template <>
-struct MmaElem<Fp16> {
-  using type = __half;
-};
-template <>
-struct MmaElem<Bf16> {
-  using type = __nv_bfloat16;
-};
-
-__device__ __forceinline__ void to_mma(float x, __half* dst) { *dst = __float2half_rn(x); }
-__device__ __forceinline__ void to_mma(float x, __nv_bfloat16* dst) { *dst = __float2bfloat16_rn(x); }
-
-struct WarpSum {
-  __device__ float operator()(float x) const {
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
-    return x;
-  }
-};
 
 // The block's working arrays. np = chunk rounded up to 16, ns = np / 16 sub-chunks,
 // mp / rp = m / rows rounded up to 16 (zero padding). Each region lives in shared
@@ -124,7 +103,7 @@ __device__ __forceinline__ int pair_index(int I, int J) { return I * (I - 1) / 2
 
 template <class T, int kRuleInt>
 __global__ void __launch_bounds__(kThreads) chunked_prefill_kernel(ChunkedPrefillLaunch<T> a, Layout l) {
-  using E = typename MmaElem<T>::type;
+  using E = typename TileElem<T>::type;
   constexpr RuleKind kRule = RuleKind(kRuleInt);
   const int64_t bh = blockIdx.x, h = bh % a.H;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -134,35 +113,18 @@ __global__ void __launch_bounds__(kThreads) chunked_prefill_kernel(ChunkedPrefil
 
   extern __shared__ __align__(128) unsigned char shared[];
   unsigned char* slice = a.workspace + bh * l.global_bytes;
-  auto at = [&](Region r) { return (r.global ? slice : shared) + r.offset; };
-  float* S = reinterpret_cast<float*>(at(l.S));
-  float* Qf = reinterpret_cast<float*>(at(l.Qf));
-  float* Kf = reinterpret_cast<float*>(at(l.Kf));
-  float* Vf = reinterpret_cast<float*>(at(l.Vf));
-  float* Ga = reinterpret_cast<float*>(at(l.Ga));
-  float* Gb = reinterpret_cast<float*>(at(l.Gb));
-  float* Y = reinterpret_cast<float*>(at(l.Y));
+  auto f32 = [&](Region r) { return reinterpret_cast<float*>((r.global ? slice : shared) + r.offset); };
+  auto elem = [&](Region r) { return reinterpret_cast<E*>((r.global ? slice : shared) + r.offset); };
+  float *S = f32(l.S), *Qf = f32(l.Qf), *Kf = f32(l.Kf), *Vf = f32(l.Vf), *Ga = f32(l.Ga), *Gb = f32(l.Gb);
+  float *D = f32(l.D), *TA = f32(l.TA), *TB = f32(l.TB), *MA = f32(l.MA);
+  float* Y = f32(l.Y);
   float* X = Y;                      // (np, dk) raw rows for phi, aliases Y
   float* Xsq = Y + l.np * dk;        // (np)
-  float* D = reinterpret_cast<float*>(at(l.D));
-  float* TA = reinterpret_cast<float*>(at(l.TA));
-  float* TB = reinterpret_cast<float*>(at(l.TB));
-  float* MA = reinterpret_cast<float*>(at(l.MA));
-  E* KE = reinterpret_cast<E*>(at(l.KE));
-  E* VE = reinterpret_cast<E*>(at(l.VE));
-  E* PE = reinterpret_cast<E*>(at(l.PE));
-  E* QJ = reinterpret_cast<E*>(at(l.QJ)) + warp * kTile * mp;
-  float* SC = reinterpret_cast<float*>(at(l.SC)) + warp * kTile * kTile;
+  E *KE = elem(l.KE), *VE = elem(l.VE), *PE = elem(l.PE);
+  E* QJ = elem(l.QJ) + warp * kTile * mp;
+  float* SC = f32(l.SC) + warp * kTile * kTile;
 
-  FeatureSpec spec;
-  spec.kind = a.phi;
-  spec.dk = dk;
-  spec.m = m;
-  spec.favor_scale = rsqrtf(sqrtf(float(dk)));
-  spec.inv_sqrt_m = rsqrtf(float(m));
-  if (a.w) spec.w = a.w + h * m * dk;
-  if (a.b) spec.b = a.b + h * m;
-  if (a.omega) spec.omega = a.omega + h * m * dk;
+  const FeatureSpec spec = head_feature_spec(a.phi, dk, m, a.w, a.b, a.omega, h);
 
   for (int idx = threadIdx.x; idx < rp * mp; idx += kThreads) {
     const int r = idx / mp, c = idx % mp;
@@ -267,9 +229,9 @@ __global__ void __launch_bounds__(kThreads) chunked_prefill_kernel(ChunkedPrefil
     for (int idx = threadIdx.x; idx < nt * mp; idx += kThreads) {
       const int i = idx / mp, c = idx % mp;
       Gb[idx] = Qf[idx] * expf(log_total_before(TB + c, mp, i / kTile));
-      to_mma(Kf[idx], KE + idx);
+      KE[idx] = tile_from_float<E>(Kf[idx]);
     }
-    for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads) to_mma(Vf[idx], VE + idx);
+    for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads) VE[idx] = tile_from_float<E>(Vf[idx]);
     for (int idx = threadIdx.x; idx < l.pairs * rp; idx += kThreads) {
       const int p = idx / rp, r = idx % rp;
       int I = 1;
@@ -286,7 +248,7 @@ __global__ void __launch_bounds__(kThreads) chunked_prefill_kernel(ChunkedPrefil
       const int J = p - pair_index(I, 0);
       for (int idx = lane; idx < kTile * mp; idx += 32) {
         const int c = idx % mp;
-        to_mma(Qf[I * kTile * mp + idx] * expf(log_total_between(TB + c, mp, J, I)), QJ + idx);
+        QJ[idx] = tile_from_float<E>(Qf[I * kTile * mp + idx] * expf(log_total_between(TB + c, mp, J, I)));
       }
       __syncwarp();
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
@@ -300,7 +262,7 @@ __global__ void __launch_bounds__(kThreads) chunked_prefill_kernel(ChunkedPrefil
       }
       wmma::store_matrix_sync(SC, acc, kTile, wmma::mem_row_major);
       __syncwarp();
-      for (int idx = lane; idx < kTile * kTile; idx += 32) to_mma(SC[idx], PE + p * kTile * kTile + idx);
+      for (int idx = lane; idx < kTile * kTile; idx += 32) PE[p * kTile * kTile + idx] = tile_from_float<E>(SC[idx]);
       __syncwarp();  // QJ and SC are rewritten by the next pair
     }
     __syncthreads();
@@ -363,11 +325,11 @@ __global__ void __launch_bounds__(kThreads) chunked_prefill_kernel(ChunkedPrefil
     }
     for (int idx = threadIdx.x; idx < nt * mp; idx += kThreads) {
       const int i = idx / mp, c = idx % mp;
-      to_mma(Kf[idx] * expf(log_total_after(TB + c, mp, i / kTile, ns)), KE + idx);
+      KE[idx] = tile_from_float<E>(Kf[idx] * expf(log_total_after(TB + c, mp, i / kTile, ns)));
     }
     for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads) {
       const int i = idx / rp, r = idx % rp;
-      to_mma(Vf[idx] * expf(log_total_after(TA + r, rp, i / kTile, ns)), VE + idx);
+      VE[idx] = tile_from_float<E>(Vf[idx] * expf(log_total_after(TA + r, rp, i / kTile, ns)));
     }
     __syncthreads();
 
@@ -421,7 +383,7 @@ void launch_rule(const ChunkedPrefillLaunch<T>& a, const Layout& l, cudaStream_t
 template <class T>
 Layout layout_of(const ChunkedPrefillLaunch<T>& a) {
   const int C = int(std::min<int64_t>(a.chunk, std::max<int64_t>(a.T_len, 1)));
-  return make_layout(C, a.dk, a.m, a.rows, sizeof(typename MmaElem<T>::type), std::size_t(max_shared_optin()));
+  return make_layout(C, a.dk, a.m, a.rows, sizeof(typename TileElem<T>::type), std::size_t(max_shared_optin()));
 }
 
 }  // namespace

@@ -25,25 +25,6 @@ std::string cuda_unavailable_reason() {
   return reason;
 }
 
-std::optional<RuleKind> cuda_rule_kind(const Variant& v) {
-  const std::string r = v.rule->name();
-  if (r == "add") return RuleKind::add;
-  if (r == "gated") return RuleKind::gated;
-  if (r == "delta") return RuleKind::delta;
-  if (r == "decay") return RuleKind::decay;
-  return std::nullopt;
-}
-
-std::optional<FeatureKind> cuda_feature_kind(const Variant& v) {
-  const std::string f = v.phi ? v.phi->name() : "identity";
-  if (f == "identity") return FeatureKind::identity;
-  if (f == "elu1") return FeatureKind::elu1;
-  if (f == "relu_proj") return FeatureKind::relu_proj;
-  if (f == "favor") return FeatureKind::favor;
-  if (f == "dpfp") return FeatureKind::dpfp;
-  return std::nullopt;
-}
-
 namespace {
 
 class CudaImpl final : public Impl {

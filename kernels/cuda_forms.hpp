@@ -2,18 +2,12 @@
 #pragma once
 
 #include <memory>
-#include <optional>
 #include <string>
 
-#include "feature_math.hpp"
 #include "impl.hpp"
-#include "rule_math.hpp"
+#include "kernel_kinds.hpp"
 
 namespace dfw {
-
-// The kernel enums of a variant's rule and map; empty when no kernel exists.
-std::optional<RuleKind> cuda_rule_kind(const Variant& v);
-std::optional<FeatureKind> cuda_feature_kind(const Variant& v);
 
 // Stateful rules. recurrent_form: one launch over the sequence (form "recurrent");
 // otherwise one launch per token on a carried state (form "decode"), as

@@ -9,8 +9,8 @@
 
 #include "cuda_forms.hpp"
 #include "cuda_prepared.hpp"
-#include "device_inputs.hpp"
 #include "fast_weight_kernel.cuh"
+#include "stateful_form_parts.hpp"
 
 namespace dfw {
 namespace {
@@ -35,28 +35,10 @@ class FastWeightPrepared final : public CudaPrepared {
           std::copy_n(p.s0.begin() + bh * shape_.dv * m_, shape_.dv * m_, init.begin() + bh * rows_ * m_);
       state_[0].upload(init, stream());
     }
-    base_.rule = *cuda_rule_kind(v);
-    base_.phi = *cuda_feature_kind(v);
+    fill_launch_inputs(base_, v, p, rows_, in_);
     base_.sum_normalise = v.sum_normalise;
-    base_.normalise = v.normalise;
-    base_.norm_eps = float(kNormEps);
-    base_.BH = BH;
-    base_.H = shape_.H;
-    base_.T_in = shape_.T;
-    base_.dk = int(shape_.dk);
-    base_.dv = int(shape_.dv);
-    base_.m = int(m_);
-    base_.rows = rows_;
-    base_.q = in_.q.data();
-    base_.k = in_.k.data();
-    base_.v = in_.v.data();
-    base_.gate = or_null(in_.gate);
     base_.beta = or_null(in_.beta);
-    base_.gate_v = or_null(in_.gate_v);
-    base_.gate_k = or_null(in_.gate_k);
-    base_.w = or_null(in_.w);
-    base_.b = or_null(in_.b);
-    base_.omega = or_null(in_.omega);
+    base_.T_in = shape_.T;
     base_.y = y_.data();
     base_.y_tokens = shape_.T;
   }
@@ -84,14 +66,7 @@ class FastWeightPrepared final : public CudaPrepared {
     Output o;
     o.y = widen(y_.download(stream()));
     const std::vector<float> s = state_[cur_].download(stream());
-    const int64_t BH = shape_.B * shape_.H, dv = shape_.dv;
-    o.state.resize(BH * dv * m_);
-    if (normalise_) o.z.resize(BH * m_);
-    for (int64_t bh = 0; bh < BH; ++bh) {
-      const float* src = s.data() + bh * rows_ * m_;
-      std::copy(src, src + dv * m_, o.state.begin() + bh * dv * m_);
-      if (normalise_) std::copy(src + dv * m_, src + rows_ * m_, o.z.begin() + bh * m_);
-    }
+    split_state_rows(s, shape_.B * shape_.H, shape_.dv, m_, rows_, normalise_, o);
     return o;
   }
 

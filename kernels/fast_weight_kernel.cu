@@ -19,6 +19,7 @@
 #include "cuda_raii.hpp"
 #include "fast_weight_kernel.cuh"
 #include "half_convert.hpp"
+#include "warp_reduce.cuh"
 
 namespace dfw {
 namespace {
@@ -29,14 +30,6 @@ constexpr int kRowsPerBlock = kWarps * kRowsPerWarp;
 constexpr int kThreads = kWarps * 32;
 constexpr int kMaxChunk = 32;
 constexpr int kSharedBudget = 48 * 1024;
-
-struct WarpSum {
-  __device__ float operator()(float x) const {
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
-    return x;
-  }
-};
 
 int shared_floats_per_token(int dk, int m) { return 2 * dk + 2 * m + 2 + kRowsPerBlock + 1; }
 
@@ -56,15 +49,7 @@ __global__ void __launch_bounds__(kThreads) fast_weight_kernel(FastWeightLaunch<
   float* sy = snorm + 2 * chunk;       // (chunk, 16)     this block's row outputs
   float* sden = sy + chunk * kRowsPerBlock;  // (chunk)   normaliser z . phi(q) + eps
 
-  FeatureSpec spec;
-  spec.kind = a.phi;
-  spec.dk = dk;
-  spec.m = m;
-  spec.favor_scale = rsqrtf(sqrtf(float(dk)));
-  spec.inv_sqrt_m = rsqrtf(float(m));
-  if (a.w) spec.w = a.w + h * m * dk;
-  if (a.b) spec.b = a.b + h * m;
-  if (a.omega) spec.omega = a.omega + h * m * dk;
+  const FeatureSpec spec = head_feature_spec(a.phi, dk, m, a.w, a.b, a.omega, h);
 
   // Register rows: slot i < 4 is row r0 + warp * 4 + i; slot 4 (warp 0 only) is z.
   constexpr int kSlots = kRowsPerWarp + 1;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <math.h>
+#include <stdint.h>
 
 #include "dfw_hd.hpp"
 
@@ -20,6 +21,28 @@ struct FeatureSpec {
   const float* b = nullptr;      // (m)      relu_proj, this head
   const float* omega = nullptr;  // (m, dk)  favor, this head
 };
+
+// The spec of head h from the parameters of every head, w (H, m, dk), b (H, m),
+// omega (H, m, dk), each nullptr when the map has none; given one head's own
+// parameters, h = 0. Device: rsqrtf, as the kernels always did; host: 1 / sqrtf.
+DFW_HD FeatureSpec head_feature_spec(FeatureKind kind, int dk, int m, const float* w, const float* b,
+                                     const float* omega, int64_t h) {
+  FeatureSpec f;
+  f.kind = kind;
+  f.dk = dk;
+  f.m = m;
+#ifdef __CUDA_ARCH__
+  f.favor_scale = rsqrtf(sqrtf(float(dk)));
+  f.inv_sqrt_m = rsqrtf(float(m));
+#else
+  f.favor_scale = 1.f / sqrtf(sqrtf(float(dk)));
+  f.inv_sqrt_m = 1.f / sqrtf(float(m));
+#endif
+  if (w) f.w = w + h * m * dk;
+  if (b) f.b = b + h * m;
+  if (omega) f.omega = omega + h * m * dk;
+  return f;
+}
 
 // dpfp's r = [relu(x), relu(-x)] (2 dk), element i.
 DFW_HD float dpfp_r(const float* x, int dk, int i) {

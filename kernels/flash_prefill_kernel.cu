@@ -22,6 +22,7 @@
 #include "flash_prefill_kernel.cuh"
 #include "half_convert.hpp"
 #include "softmax_math.hpp"
+#include "tile_elem.cuh"
 
 namespace dfw {
 namespace {
@@ -32,40 +33,6 @@ constexpr int kTile = 64;
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kRowsPerWarp = kTile / kWarps;  // 16
-
-// The element type of the shared tiles: the storage type's CUDA twin.
-template <class T>
-struct TileElem;
-template <>
-struct TileElem<float> {
-  using type = float;
-};
-template <>
-struct TileElem<Fp16> {
-  using type = __half;
-};
-template <>
-struct TileElem<Bf16> {
-  using type = __nv_bfloat16;
-};
-
-__device__ float tile_to_float(float x) { return x; }
-__device__ float tile_to_float(__half x) { return __half2float(x); }
-__device__ float tile_to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
-template <class E>
-__device__ E tile_from_float(float x);
-template <>
-__device__ float tile_from_float<float>(float x) {
-  return x;
-}
-template <>
-__device__ __half tile_from_float<__half>(float x) {
-  return __float2half_rn(x);
-}
-template <>
-__device__ __nv_bfloat16 tile_from_float<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
 
 struct Layout {
   int dkp, dvp, lds;  // padded widths; row stride of S

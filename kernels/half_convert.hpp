@@ -77,14 +77,20 @@ DFW_HD uint16_t float_to_bf16_bits(float f) {
 
 DFW_HD float bf16_bits_to_float(uint16_t b) { return bits_float(uint32_t(b) << 16); }
 
-DFW_HD float to_float(float x) { return x; }
-DFW_HD float to_float(Fp16 x) {
+// The storage bits of a float and back: the intrinsics in device code, the
+// software conversions above on the host.
 #if defined(__CUDA_ARCH__)
-  return __half2float(__ushort_as_half(x.bits));
+DFW_HD uint16_t half_bits_of(float x) { return __half_as_ushort(__float2half_rn(x)); }
+DFW_HD float half_value_of(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+DFW_HD uint16_t bf16_bits_of(float x) { return __bfloat16_as_ushort(__float2bfloat16_rn(x)); }
 #else
-  return half_bits_to_float(x.bits);
+DFW_HD uint16_t half_bits_of(float x) { return float_to_half_bits(x); }
+DFW_HD float half_value_of(uint16_t h) { return half_bits_to_float(h); }
+DFW_HD uint16_t bf16_bits_of(float x) { return float_to_bf16_bits(x); }
 #endif
-}
+
+DFW_HD float to_float(float x) { return x; }
+DFW_HD float to_float(Fp16 x) { return half_value_of(x.bits); }
 DFW_HD float to_float(Bf16 x) { return bf16_bits_to_float(x.bits); }
 
 template <class T>
@@ -95,19 +101,11 @@ DFW_HD float from_float<float>(float x) {
 }
 template <>
 DFW_HD Fp16 from_float<Fp16>(float x) {
-#if defined(__CUDA_ARCH__)
-  return Fp16{__half_as_ushort(__float2half_rn(x))};
-#else
-  return Fp16{float_to_half_bits(x)};
-#endif
+  return Fp16{half_bits_of(x)};
 }
 template <>
 DFW_HD Bf16 from_float<Bf16>(float x) {
-#if defined(__CUDA_ARCH__)
-  return Bf16{__bfloat16_as_ushort(__float2bfloat16_rn(x))};
-#else
-  return Bf16{float_to_bf16_bits(x)};
-#endif
+  return Bf16{bf16_bits_of(x)};
 }
 
 // The value x takes after a round trip through storage type T.

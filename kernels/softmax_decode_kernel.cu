@@ -17,24 +17,13 @@
 #include "half_convert.hpp"
 #include "softmax_decode_kernel.cuh"
 #include "softmax_math.hpp"
+#include "warp_reduce.cuh"
 
 namespace dfw {
 namespace {
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
-
-__device__ float warp_sum(float x) {
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
-  return x;
-}
-
-__device__ float warp_max(float x) {
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, off));
-  return x;
-}
 
 template <class T>
 __global__ void kv_append_kernel(SoftmaxDecodeLaunch<T> a) {

@@ -15,31 +15,6 @@
 namespace dfw {
 namespace {
 
-// Tokens [t0, t0 + n) of every (b, h) of p, as a problem of its own (s0 not copied).
-Problem slice_tokens(const Problem& p, int64_t t0, int64_t n) {
-  Problem out = p;
-  const Shape& s = p.shape;
-  out.shape.T = n;
-  out.s0.clear();
-  auto cut = [&](const std::vector<float>& src, int64_t width) {
-    if (src.empty()) return std::vector<float>{};
-    std::vector<float> dst;
-    for (int64_t bh = 0; bh < s.B * s.H; ++bh) {
-      const auto first = src.begin() + (bh * s.T + t0) * width;
-      dst.insert(dst.end(), first, first + n * width);
-    }
-    return dst;
-  };
-  out.q = cut(p.q, s.dk);
-  out.k = cut(p.k, s.dk);
-  out.v = cut(p.v, s.dv);
-  out.gate = cut(p.gate, 1);
-  out.beta = cut(p.beta, 1);
-  out.gate_v = cut(p.gate_v, s.dv);
-  out.gate_k = cut(p.gate_k, p.m);
-  return out;
-}
-
 // y of the last token of p: prefill of the first T - 1 tokens with `prefill`, its
 // final state as s0 of one decode step with `decode`. Returns the relative L2 error
 // against the reference's last token.
@@ -47,8 +22,8 @@ double continuation_error(const Impl& prefill, const Impl& decode, const Variant
                           int64_t chunk) {
   const int64_t T = p.shape.T, dv = p.shape.dv, BH = p.shape.B * p.shape.H;
   const Output ref = run_once(*find_impl("reference", "cpu", "fp64"), v, p, {});
-  const Output head = run_once(prefill, v, slice_tokens(p, 0, T - 1), {Mode::sequence, chunk});
-  Problem last = slice_tokens(p, T - 1, 1);
+  const Output head = run_once(prefill, v, test::slice_tokens(p, 0, T - 1), {Mode::sequence, chunk});
+  Problem last = test::slice_tokens(p, T - 1, 1);
   last.s0.assign(head.state.begin(), head.state.end());
   const Output step = run_once(decode, v, last, {Mode::decode_step, chunk});
   std::vector<double> want;

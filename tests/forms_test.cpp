@@ -85,27 +85,7 @@ Output chain_decode_steps(const Variant& v, const Problem& full) {
   out.y.resize(BH * s.T * s.dv);
   std::vector<float> state = full.s0.empty() ? std::vector<float>(BH * s.dv * full.m, 0.f) : full.s0;
   for (int64_t t = 0; t < s.T; ++t) {
-    Problem step;
-    step.shape = s;
-    step.shape.T = 1;
-    step.m = full.m;
-    auto slice = [&](const std::vector<float>& src, int64_t width) {
-      std::vector<float> dst;
-      if (src.empty()) return dst;
-      for (int64_t bh = 0; bh < BH; ++bh)
-        dst.insert(dst.end(), src.begin() + (bh * s.T + t) * width, src.begin() + (bh * s.T + t + 1) * width);
-      return dst;
-    };
-    step.q = slice(full.q, s.dk);
-    step.k = slice(full.k, s.dk);
-    step.v = slice(full.v, s.dv);
-    step.gate = slice(full.gate, 1);
-    step.beta = slice(full.beta, 1);
-    step.gate_v = slice(full.gate_v, s.dv);
-    step.gate_k = slice(full.gate_k, full.m);
-    step.w = full.w;
-    step.b = full.b;
-    step.omega = full.omega;
+    Problem step = test::slice_tokens(full, t, 1);
     step.s0 = state;
     const Output o = run("decode", v, step, {Mode::decode_step, 64});
     for (int64_t bh = 0; bh < BH; ++bh)

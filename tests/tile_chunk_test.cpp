@@ -19,26 +19,11 @@
 #include "chunk_math.hpp"
 #include "feature_math.hpp"
 #include "half_convert.hpp"
+#include "kernel_kinds.hpp"
 #include "test_util.hpp"
 
 namespace dfw {
 namespace {
-
-RuleKind rule_kind(const Variant& v) {
-  const std::string r = v.rule->name();
-  if (r == "gated") return RuleKind::gated;
-  if (r == "decay") return RuleKind::decay;
-  return RuleKind::add;
-}
-
-FeatureKind feature_kind(const Variant& v) {
-  const std::string f = v.phi->name();
-  if (f == "elu1") return FeatureKind::elu1;
-  if (f == "relu_proj") return FeatureKind::relu_proj;
-  if (f == "favor") return FeatureKind::favor;
-  if (f == "dpfp") return FeatureKind::dpfp;
-  return FeatureKind::identity;
-}
 
 TEST(TileChunk, SubChunkColumnMatchesFloat64LogSums) {
   const float gates[] = {0.9f, 1e-6f, 1.f, 0.5f, 0.999f, 1e-6f, 0.3f, 1.f, 0.7f, 0.01f, 1.f};
@@ -154,7 +139,7 @@ Output emulate_chunked(const Variant& v, const Problem& p, int chunk) {
   const Shape& sh = p.shape;
   const int BH = int(sh.B * sh.H), T = int(sh.T), dk = int(sh.dk), dv = int(sh.dv), m = int(p.m);
   const int rows = dv + (v.normalise ? 1 : 0);
-  const RuleKind rule = rule_kind(v);
+  const RuleKind rule = cuda_rule_kind(v).value();
   const int C = chunk < T ? chunk : T;
   const int np = (C + 15) / 16 * 16, mp = (m + 15) / 16 * 16, rp = (rows + 15) / 16 * 16;
   Output out;
@@ -163,15 +148,8 @@ Output emulate_chunked(const Variant& v, const Problem& p, int chunk) {
   if (v.normalise) out.z.resize(size_t(BH) * m);
   for (int bh = 0; bh < BH; ++bh) {
     const HeadView h = p.head(bh);
-    FeatureSpec f;
-    f.kind = feature_kind(v);
-    f.dk = dk;
-    f.m = m;
-    f.favor_scale = 1.f / std::sqrt(std::sqrt(float(dk)));
-    f.inv_sqrt_m = 1.f / std::sqrt(float(m));
-    f.w = h.features.w;
-    f.b = h.features.b;
-    f.omega = h.features.omega;
+    const FeatureSpec f =
+        head_feature_spec(cuda_feature_kind(v).value(), dk, m, h.features.w, h.features.b, h.features.omega, 0);
     std::vector<float> S(rp * mp, 0.f);
     for (int r = 0; r < dv; ++r)
       for (int c = 0; c < m; ++c) S[r * mp + c] = h.s0 ? h.s0[r * m + c] : 0.f;

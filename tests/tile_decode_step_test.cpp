@@ -13,28 +13,12 @@
 
 #include "feature_math.hpp"
 #include "half_convert.hpp"
+#include "kernel_kinds.hpp"
 #include "rule_math.hpp"
 #include "test_util.hpp"
 
 namespace dfw {
 namespace {
-
-RuleKind rule_kind(const Variant& v) {
-  const std::string r = v.rule->name();
-  if (r == "gated") return RuleKind::gated;
-  if (r == "delta") return RuleKind::delta;
-  if (r == "decay") return RuleKind::decay;
-  return RuleKind::add;
-}
-
-FeatureKind feature_kind(const Variant& v) {
-  const std::string f = v.phi->name();
-  if (f == "elu1") return FeatureKind::elu1;
-  if (f == "relu_proj") return FeatureKind::relu_proj;
-  if (f == "favor") return FeatureKind::favor;
-  if (f == "dpfp") return FeatureKind::dpfp;
-  return FeatureKind::identity;
-}
 
 // One token on one (dv + 1, m) state: 32 emulated lanes, each holding columns
 // lane + 32 i of a row, partial dots summed over lanes as the warp shuffle does.
@@ -61,7 +45,7 @@ TEST(TileDecodeStep, WarpSplitRowStepMatchesRuleStep) {
       }
       v.rule->step(S.data(), dv, m, fk.data(), vt.data(), g);
       // the kernel's step, lane by lane
-      const RuleKind rule = rule_kind(v);
+      const RuleKind rule = cuda_rule_kind(v).value();
       const float* fq = h.q;  // identity map
       for (int64_t r = 0; r < dv; ++r) {
         float s[kLanes][N];
@@ -110,21 +94,15 @@ Output emulate_kernel(const Variant& v, const Problem& p) {
   const Shape& sh = p.shape;
   const int64_t BH = sh.B * sh.H, T = sh.T, dk = sh.dk, dv = sh.dv, m = p.m;
   const int64_t rows = dv + (v.normalise ? 1 : 0);
+  const RuleKind rule = cuda_rule_kind(v).value();
+  const FeatureKind phi = cuda_feature_kind(v).value();
   Output out;
   out.y.resize(BH * T * dv);
   out.state.resize(BH * dv * m);
   if (v.normalise) out.z.resize(BH * m);
   for (int64_t bh = 0; bh < BH; ++bh) {
     const HeadView h = p.head(bh);
-    FeatureSpec f;
-    f.kind = feature_kind(v);
-    f.dk = int(dk);
-    f.m = int(m);
-    f.favor_scale = 1.f / std::sqrt(std::sqrt(float(dk)));
-    f.inv_sqrt_m = 1.f / std::sqrt(float(m));
-    f.w = h.features.w;
-    f.b = h.features.b;
-    f.omega = h.features.omega;
+    const FeatureSpec f = head_feature_spec(phi, int(dk), int(m), h.features.w, h.features.b, h.features.omega, 0);
     struct Row {
       float s[N];
     };
@@ -147,7 +125,7 @@ Output emulate_kernel(const Variant& v, const Problem& p) {
       std::vector<float> num(rows);
       for (int64_t r = 0; r < rows; ++r) {
         const bool z = r == dv;
-        num[r] = fast_weight_row_step(rule_kind(v), S[r].s, fx[1], fx[0], h.gate_k ? h.gate_k + t * m : nullptr,
+        num[r] = fast_weight_row_step(rule, S[r].s, fx[1], fx[0], h.gate_k ? h.gate_k + t * m : nullptr,
                                       z ? 1.f : round_to<Storage>(h.v[t * dv + r]), h.gate ? h.gate[t] : 1.f,
                                       h.beta ? h.beta[t] : 1.f, h.gate_v && !z ? h.gate_v[t * dv + r] : 1.f, 0, 1,
                                       int(m), [](float x) { return x; });

@@ -8,30 +8,16 @@
 
 #include "cpu/features.hpp"
 #include "feature_math.hpp"
+#include "kernel_kinds.hpp"
 #include "test_util.hpp"
 
 namespace dfw {
 namespace {
 
-FeatureKind kind_of(const std::string& name) {
-  if (name == "elu1") return FeatureKind::elu1;
-  if (name == "relu_proj") return FeatureKind::relu_proj;
-  if (name == "favor") return FeatureKind::favor;
-  if (name == "dpfp") return FeatureKind::dpfp;
-  return FeatureKind::identity;
-}
-
 FeatureSpec spec_for(const Variant& v, const Problem& p, int64_t h) {
-  FeatureSpec f;
-  f.kind = kind_of(v.phi->name());
-  f.dk = int(p.shape.dk);
-  f.m = int(p.m);
-  f.favor_scale = 1.f / std::sqrt(std::sqrt(float(p.shape.dk)));
-  f.inv_sqrt_m = 1.f / std::sqrt(float(p.m));
-  if (!p.w.empty()) f.w = p.w.data() + h * p.m * p.shape.dk;
-  if (!p.b.empty()) f.b = p.b.data() + h * p.m;
-  if (!p.omega.empty()) f.omega = p.omega.data() + h * p.m * p.shape.dk;
-  return f;
+  auto or_null = [](const std::vector<float>& x) { return x.empty() ? nullptr : x.data(); };
+  return head_feature_spec(cuda_feature_kind(v).value(), int(p.shape.dk), int(p.m), or_null(p.w), or_null(p.b),
+                           or_null(p.omega), h);
 }
 
 class EveryMap : public ::testing::TestWithParam<std::string> {};
