@@ -1,0 +1,82 @@
+// The case list of `dfwbench bench`: presets and flags expand into BenchCases
+// (variant x form x backend x dtype x mode x shape), each with a key that
+// --resume uses to recognise a case already in a results file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "impl.hpp"
+#include "shape.hpp"
+#include "variant.hpp"
+
+namespace dfw {
+
+enum class BenchMode {
+  prefill,  // the whole sequence (Mode::sequence); T = sequence length
+  decode,   // one new token (Mode::decode_step); T = context length
+};
+
+const char* bench_mode_name(BenchMode m);
+BenchMode parse_bench_mode(const std::string& s);  // throws std::invalid_argument
+Mode run_mode(BenchMode m);
+
+struct BenchCase {
+  std::string preset;  // the sweep's name, written in every row
+  Variant variant;
+  std::string form, backend, dtype;
+  BenchMode mode = BenchMode::prefill;
+  Shape shape;         // shape.T: context length (decode) or sequence length (prefill)
+  int64_t m = 0;       // feature width (dk for softmax)
+  int64_t chunk = 0;   // chunk length of the chunked form; 0 for every other form
+
+  // The Problem's shape: prefill T tokens; decode T + 1 tokens for softmax (the
+  // context, then the new token) and 1 token with a random s0 for stateful rules.
+  Shape problem_shape() const;
+  // Identity used by --resume: every column that tells cases apart.
+  std::string key() const;
+  // "dfw decode/cpu/fp32 B=32 H=1 T=128 dk=64 dv=64 m=64" (+ " chunk=64").
+  std::string label() const;
+  // The same as a Google Benchmark name: "dfw/decode/cpu/fp32/B:32/H:1/T:128/...".
+  std::string benchmark_name() const;
+  int64_t tokens() const;  // tokens produced by one run: B T (prefill) or B (decode)
+};
+
+// Runs of one mode over a list of shapes: every (variant, form) pair at every shape.
+struct SweepGroup {
+  BenchMode mode = BenchMode::prefill;
+  std::vector<std::pair<Variant, std::string>> runs;  // (variant, form)
+  std::vector<Shape> shapes;                          // shapes outer, runs inner
+};
+
+struct Sweep {
+  std::string name;
+  std::string backend;  // cpu | cuda (already resolved)
+  std::string dtype;
+  int64_t chunk = 64;
+  std::vector<SweepGroup> groups;
+};
+
+// Preset names, in the order `--help` lists them.
+const std::vector<std::string>& bench_preset_names();
+std::string bench_preset_help();
+
+// A preset for a resolved backend (cpu | cuda); dtype fp16 on cuda, fp32 on cpu.
+// Throws std::invalid_argument for an unknown name.
+Sweep preset_sweep(const std::string& name, const std::string& backend);
+
+// The fastest prefill form of a variant that has an implementation here:
+// blocked for softmax, chunked when supported, else recurrent. Decode: decode.
+std::string best_form(const Variant& v, BenchMode mode, const std::string& backend, const std::string& dtype);
+
+// "128:2048:128" (inclusive, fixed step), "256:65536:x2" (doubling) or "128,256".
+// Throws std::invalid_argument on a malformed or negative entry.
+std::vector<int64_t> parse_seqlens(const std::string& text);
+
+// Every case of the sweep, shapes outer and runs inner within each group.
+// Throws std::invalid_argument for a shape out of range.
+std::vector<BenchCase> expand_bench_cases(const Sweep& sweep);
+
+}  // namespace dfw

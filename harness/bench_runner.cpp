@@ -1,0 +1,181 @@
+// time_case: one case through Google Benchmark with manual time (bench_runner.hpp).
+#include "bench_runner.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <memory>
+#include <new>
+#include <stdexcept>
+
+#include "generator.hpp"
+#include "memory_tracker.hpp"
+#include "nvtx.hpp"
+
+namespace dfw {
+namespace {
+
+double p20_statistic(const std::vector<double>& v) { return quantile(v, 0.2); }
+double p80_statistic(const std::vector<double>& v) { return quantile(v, 0.8); }
+
+// Keeps every run Google Benchmark reports, as RunEntry values.
+class CollectingReporter final : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs) {
+      CaseTiming::RunEntry e;
+      e.name = r.benchmark_name();
+      e.run_name = r.run_name.str();
+      e.run_type = r.run_type == Run::RT_Aggregate ? "aggregate" : "iteration";
+      if (r.run_type == Run::RT_Aggregate) {
+        e.aggregate_name = r.aggregate_name;
+        e.aggregate_unit = r.aggregate_unit == benchmark::kPercentage ? "percentage" : "time";
+      }
+      e.repetitions = r.repetitions;
+      e.repetition_index = r.repetition_index;
+      e.threads = r.threads;
+      e.iterations = r.iterations;
+      e.real_time_ms = r.GetAdjustedRealTime();
+      e.cpu_time_ms = r.GetAdjustedCPUTime();
+      e.error_occurred = r.error_occurred;
+      e.error_message = r.error_message;
+      runs_.push_back(std::move(e));
+    }
+  }
+  std::vector<CaseTiming::RunEntry>& runs() { return runs_; }
+
+ private:
+  std::vector<CaseTiming::RunEntry> runs_;
+};
+
+CaseTiming failed(const std::string& status, const std::string& message) {
+  CaseTiming t;
+  t.status = status;
+  t.message = message;
+  return t;
+}
+
+// Registers the case, runs it, and clears the registry again.
+void run_with_google_benchmark(const BenchCase& c, const TimingOptions& opts, Prepared& prepared, CaseTiming& out) {
+  std::string failure_status, failure_message;
+  auto body = [&](benchmark::State& state) {
+    for (auto _ : state) {
+      try {
+        state.SetIterationTime(prepared.timed_run_ms() / 1e3);
+      } catch (const OutOfMemory& e) {
+        failure_status = "oom";
+        failure_message = e.what();
+      } catch (const std::bad_alloc&) {
+        failure_status = "oom";
+        failure_message = "out of memory during run";
+      } catch (const std::exception& e) {
+        failure_status = "error";
+        failure_message = e.what();
+      }
+      if (!failure_status.empty()) {
+        state.SkipWithError(failure_message.c_str());
+        break;
+      }
+    }
+  };
+  benchmark::ClearRegisteredBenchmarks();
+  benchmark::RegisterBenchmark(c.benchmark_name().c_str(), body)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond)
+      ->Repetitions(opts.repetitions)
+      ->MinTime(opts.min_time_s)
+      ->ComputeStatistics("p20", p20_statistic)
+      ->ComputeStatistics("p80", p80_statistic);
+  CollectingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::ClearRegisteredBenchmarks();
+
+  out.runs = std::move(reporter.runs());
+  if (!failure_status.empty()) {
+    out.status = failure_status;
+    out.message = failure_message;
+    return;
+  }
+  for (const auto& r : out.runs)
+    if (r.run_type == "iteration" && !r.error_occurred) out.repetition_ms.push_back(r.real_time_ms);
+  if (out.repetition_ms.empty()) {
+    out.status = "error";
+    out.message = "Google Benchmark reported no repetition";
+    return;
+  }
+  out.median_ms = quantile(out.repetition_ms, 0.5);
+  out.p20_ms = quantile(out.repetition_ms, 0.2);
+  out.p80_ms = quantile(out.repetition_ms, 0.8);
+}
+
+CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts) {
+  const Impl* impl = find_impl(c.form, c.backend, c.dtype);
+  if (!impl)
+    return failed("unsupported", "no " + c.form + "/" + c.backend + "/" + c.dtype + " implementation in this build");
+  if (!c.variant.defined()) return failed("unsupported", c.variant.undefined_reason);
+  const Mode mode = run_mode(c.mode);
+  const std::string why = impl->unsupported_reason(c.variant, mode);
+  if (!why.empty()) return failed("unsupported", why);
+
+  GeneratorOptions gen;
+  gen.seed = opts.seed;
+  gen.with_initial_state = c.mode == BenchMode::decode && c.variant.rule->stateful();
+  Problem problem;
+  {
+    harness::NvtxRange range("generate");
+    problem = generate_problem(c.variant, c.problem_shape(), gen);
+  }
+  RunOptions run_opts;
+  run_opts.mode = mode;
+  run_opts.chunk = c.chunk > 0 ? c.chunk : run_opts.chunk;
+
+  CaseTiming out;
+  MemoryTracker::host().reset_peak();
+  MemoryTracker::device().reset_peak();
+  std::unique_ptr<Prepared> prepared;
+  {
+    harness::NvtxRange range("prepare");
+    prepared = impl->prepare(c.variant, problem, run_opts);
+  }
+  {
+    harness::NvtxRange range("warm-up");
+    for (int i = 0; i < opts.warmup_runs; ++i) {
+      prepared->run();
+      prepared->synchronize();
+    }
+  }
+  {
+    harness::NvtxRange range("timing");
+    run_with_google_benchmark(c, opts, *prepared, out);
+  }
+  out.peak_host_bytes = double(MemoryTracker::host().peak());
+  out.peak_device_bytes = double(MemoryTracker::device().peak());
+  return out;
+}
+
+}  // namespace
+
+double quantile(std::vector<double> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const double pos = std::clamp(q, 0.0, 1.0) * double(values.size() - 1);
+  const std::size_t lo = std::size_t(pos);
+  const std::size_t hi = std::min(lo + 1, values.size() - 1);
+  return values[lo] + (pos - double(lo)) * (values[hi] - values[lo]);
+}
+
+CaseTiming time_case(const BenchCase& c, const TimingOptions& opts) {
+  harness::NvtxRange range("case " + c.label());
+  try {
+    return time_prepared_case(c, opts);
+  } catch (const OutOfMemory& e) {
+    return failed("oom", e.what());
+  } catch (const std::bad_alloc&) {
+    return failed("oom", "out of host memory");
+  } catch (const std::exception& e) {
+    return failed("error", e.what());
+  }
+}
+
+}  // namespace dfw

@@ -1,0 +1,48 @@
+// Times one BenchCase through Google Benchmark: generate the inputs, prepare the
+// form (tracked memory peak reset first), warm up, then one registered benchmark
+// with manual time, each iteration one Prepared::timed_run_ms(), repeated
+// `repetitions` times; median, p20 and p80 over the repetitions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bench_cases.hpp"
+
+namespace dfw {
+
+struct TimingOptions {
+  int repetitions = 5;     // Google Benchmark repetitions (each one a sample)
+  double min_time_s = 0.05;  // minimum time per repetition (more iterations when a run is short)
+  int warmup_runs = 1;     // untimed runs after prepare
+  uint64_t seed = 1234;    // input generator seed
+};
+
+struct CaseTiming {
+  std::string status = "ok";  // ok | oom | unsupported | error
+  std::string message;        // why, when not ok
+  std::vector<double> repetition_ms;  // per-iteration time of each repetition
+  double median_ms = 0, p20_ms = 0, p80_ms = 0;
+  double peak_host_bytes = 0, peak_device_bytes = 0;
+  // Google Benchmark's runs (per repetition, then aggregates) in its JSON entry
+  // fields, one object per run, without the case's own fields (see bench_command).
+  struct RunEntry {
+    std::string name, run_name, run_type, aggregate_name, aggregate_unit;
+    int64_t repetitions = 0, repetition_index = 0, threads = 1, iterations = 0;
+    double real_time_ms = 0, cpu_time_ms = 0;
+    bool error_occurred = false;
+    std::string error_message;
+  };
+  std::vector<RunEntry> runs;
+};
+
+// Linear-interpolated quantile q in [0, 1] of the values (0 when empty); the
+// same function feeds Google Benchmark's p20 / p80 statistics and the CSV.
+double quantile(std::vector<double> values, double q);
+
+// Never throws for a failing case: OOM (dfw::OutOfMemory, std::bad_alloc) and
+// other exceptions come back as a status with the message.
+CaseTiming time_case(const BenchCase& c, const TimingOptions& opts);
+
+}  // namespace dfw

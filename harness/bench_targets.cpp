@@ -1,0 +1,76 @@
+// evaluate_cpu_targets: finds the target rows and computes the ratios (bench_targets.hpp).
+#include "bench_targets.hpp"
+
+#include <cstdio>
+#include <functional>
+
+namespace dfw {
+namespace {
+
+const ResultRow* find_row(const std::vector<ResultRow>& rows, const std::string& variant, const std::string& form,
+                          const std::string& mode, int64_t B, int64_t H, int64_t T, int64_t d) {
+  for (const auto& r : rows)
+    if (r.status == "ok" && r.backend == "cpu" && r.variant == variant && r.form == form && r.mode == mode &&
+        r.B == B && r.H == H && r.T == T && r.dk == d && r.dv == d)
+      return &r;
+  return nullptr;
+}
+
+TargetResult judge(const std::string& name, bool at_most, double limit, const ResultRow* a, const ResultRow* b,
+                   const std::function<double(const ResultRow&, const ResultRow&)>& ratio) {
+  TargetResult t;
+  t.name = name;
+  char rel[32];
+  std::snprintf(rel, sizeof rel, "%s %g", at_most ? "<=" : ">=", limit);
+  t.relation = rel;
+  t.found = a && b;
+  if (!t.found) return t;
+  t.measured = ratio(*a, *b);
+  t.pass = at_most ? t.measured <= limit : t.measured >= limit;
+  return t;
+}
+
+}  // namespace
+
+std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows) {
+  std::vector<TargetResult> out;
+  auto time_ratio = [](const ResultRow& a, const ResultRow& b) { return a.time_median_ms / b.time_median_ms; };
+  auto bw_fraction = [](const ResultRow& a, const ResultRow&) { return a.frac_bw_ceiling; };
+  auto flops_fraction = [](const ResultRow& a, const ResultRow&) { return a.frac_flops_ceiling; };
+
+  const ResultRow* dfw_long = find_row(rows, "dfw", "decode", "decode", 32, 12, 16384, 64);
+  const ResultRow* dfw_short = find_row(rows, "dfw", "decode", "decode", 32, 12, 128, 64);
+  out.push_back(judge("dfw decode B32 H12 d64: t(T=16384) / t(T=128)", true, 1.2, dfw_long, dfw_short, time_ratio));
+  const ResultRow* sm_long = find_row(rows, "softmax", "decode", "decode", 32, 12, 16384, 64);
+  const ResultRow* sm_short = find_row(rows, "softmax", "decode", "decode", 32, 12, 128, 64);
+  out.push_back(judge("softmax decode B32 H12 d64: t(T=16384) / t(T=128)", false, 20, sm_long, sm_short, time_ratio));
+  const ResultRow* big = find_row(rows, "dfw", "decode", "decode", 64, 16, 128, 128);
+  out.push_back(judge("dfw decode B64 H16 d=m=128: fraction of copy bandwidth", false, 0.4, big, big, bw_fraction));
+  const ResultRow* chunked = find_row(rows, "dfw", "chunked", "prefill", 1, 12, 4096, 64);
+  const ResultRow* recurrent = find_row(rows, "dfw", "recurrent", "prefill", 1, 12, 4096, 64);
+  out.push_back(judge("dfw chunked prefill B1 H12 T4096: fraction of SGEMM rate", false, 0.3, chunked, chunked,
+                      flops_fraction));
+  out.push_back(judge("dfw prefill B1 H12 T4096: t(recurrent) / t(chunked)", false, 3, recurrent, chunked,
+                      time_ratio));
+  const ResultRow* blocked = find_row(rows, "softmax", "blocked", "prefill", 1, 12, 4096, 64);
+  out.push_back(judge("softmax blocked prefill B1 H12 T4096: fraction of SGEMM rate", false, 0.3, blocked, blocked,
+                      flops_fraction));
+  return out;
+}
+
+std::string format_targets(const std::vector<TargetResult>& targets) {
+  std::string out;
+  char line[256];
+  for (const auto& t : targets) {
+    if (t.found)
+      std::snprintf(line, sizeof line, "  %-62s %8.3f  (%s)  %s\n", t.name.c_str(), t.measured, t.relation.c_str(),
+                    t.pass ? "PASS" : "MISS");
+    else
+      std::snprintf(line, sizeof line, "  %-62s %8s  (%s)  MISSING (no ok row)\n", t.name.c_str(), "-",
+                    t.relation.c_str());
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace dfw

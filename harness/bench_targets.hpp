@@ -1,0 +1,30 @@
+// The CPU performance targets of the `cpu-targets` preset, judged from the rows of
+// one run (ratios measured in the same run, against the same run's ceilings):
+//   1. dfw decode (B 32, H 12, d = m = 64): t(T = 16384) / t(T = 128) <= 1.2
+//   2. softmax decode, same shape: t(T = 16384) / t(T = 128) >= 20
+//   3. dfw decode (B 64, H 16, d = m = 128, state > LLC): >= 40% of copy bandwidth
+//   4. dfw chunked prefill (B 1, H 12, T 4096, d = m = 64): >= 30% of the SGEMM rate
+//   5. the same, chunked >= 3x faster than recurrent
+//   6. softmax blocked prefill, same shape: >= 30% of the SGEMM rate
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "results_row.hpp"
+
+namespace dfw {
+
+struct TargetResult {
+  std::string name;      // what is measured
+  std::string relation;  // "<= 1.2", ">= 0.4", ...
+  double measured = 0;   // the ratio (0 when missing)
+  bool found = false;    // every row it needs is present with status ok
+  bool pass = false;
+};
+
+std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows);
+// One line per target: name, measured ratio, limit, PASS / MISS / MISSING.
+std::string format_targets(const std::vector<TargetResult>& targets);
+
+}  // namespace dfw

@@ -1,0 +1,98 @@
+// collect_machine_info: git through popen, /proc/cpuinfo, compiler macros, and
+// and the GPU's identity from kernels/cuda_ceilings.hpp when asked.
+#include "machine_info.hpp"
+
+#include <omp.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+
+#include "cuda_ceilings.hpp"
+
+#ifndef DFWBENCH_SOURCE_DIR
+#define DFWBENCH_SOURCE_DIR "."
+#endif
+#ifndef DFWBENCH_CXX_FLAGS
+#define DFWBENCH_CXX_FLAGS "unknown"
+#endif
+
+namespace dfw {
+namespace {
+
+struct PipeCloser {
+  void operator()(FILE* f) const { pclose(f); }
+};
+
+// stdout of a shell command with trailing newlines removed; empty on failure.
+std::string command_output(const std::string& cmd) {
+  std::unique_ptr<FILE, PipeCloser> pipe(popen(cmd.c_str(), "r"));
+  if (!pipe) return "";
+  std::string out;
+  std::array<char, 256> buf;
+  while (fgets(buf.data(), int(buf.size()), pipe.get())) out += buf.data();
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+std::string git_commit() {
+  const std::string dir = std::string("'") + DFWBENCH_SOURCE_DIR + "'";
+  const std::string head = command_output("git -C " + dir + " rev-parse --short HEAD 2>/dev/null");
+  if (head.empty()) return "unknown";
+  const std::string dirty =
+      command_output("git -C " + dir + " status --porcelain --untracked-files=no 2>/dev/null | head -n 1");
+  return dirty.empty() ? head : head + "-dirty";
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) break;
+    std::string v = line.substr(colon + 1);
+    v.erase(0, v.find_first_not_of(" \t"));
+    return v;
+  }
+  return "unknown";
+}
+
+std::string compiler() {
+#if defined(__clang__)
+  return std::string("Clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  return std::string("GNU ") + __VERSION__;
+#else
+  return "unknown";
+#endif
+}
+
+// From kernels/cuda_ceilings.hpp; fields stay empty when no device answers.
+void fill_gpu(MachineInfo& m) {
+  try {
+    const CudaDeviceInfo d = cuda_device_info();
+    m.gpu_name = d.name;
+    m.gpu_driver = d.driver_version + " (runtime " + d.runtime_version + ")";
+    m.gpu_clocks = "sm " + std::to_string(int(d.sm_clock_mhz)) + " MHz, memory " +
+                   std::to_string(int(d.memory_clock_mhz)) + " MHz";
+  } catch (const std::exception&) {
+  }
+}
+
+}  // namespace
+
+MachineInfo collect_machine_info(bool cuda) {
+  MachineInfo m;
+  m.commit = git_commit();
+  m.compiler = compiler();
+  m.cxx_flags = DFWBENCH_CXX_FLAGS;
+  m.cpu_model = cpu_model();
+  m.threads = omp_get_max_threads();
+  if (cuda) fill_gpu(m);
+  return m;
+}
+
+}  // namespace dfw

@@ -1,0 +1,43 @@
+// One tidy result row: the CSV columns the plotting and report scripts read,
+// typed, with conversion to and from a CSV line.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dfw {
+
+// The CSV header, exactly (scripts depend on the names and the order).
+const std::vector<std::string>& results_csv_columns();
+std::string results_csv_header();  // the columns joined by ',' (no newline)
+
+struct ResultRow {
+  std::string preset, variant, spec, form, backend, dtype, mode;
+  int64_t B = 0, H = 0, T = 0, dk = 0, dv = 0, m = 0, chunk = 0;
+  std::string status;  // ok | oom | unsupported | error
+  // Timing (ok rows only; 0 otherwise, written as empty cells).
+  double time_median_ms = 0, time_p20_ms = 0, time_p80_ms = 0;
+  int64_t repetitions = 0;
+  double tokens_per_s = 0;
+  double flops = 0, bytes = 0;  // cost model of one run
+  double gflops = 0, gbps = 0;  // achieved at the median time
+  double ceiling_gflops = 0, ceiling_gbps = 0;
+  double frac_flops_ceiling = 0, frac_bw_ceiling = 0;
+  double peak_host_bytes = 0, peak_device_bytes = 0, state_bytes = 0;
+  std::string machine, commit;
+
+  // The same identity as BenchCase::key().
+  std::string key() const;
+  std::string to_csv_line() const;  // no newline; fields quoted where needed
+};
+
+// Parses one data line of a file with results_csv_header(); throws
+// std::invalid_argument naming the line on a wrong field count or a bad number.
+ResultRow parse_result_row(const std::string& line, int64_t line_number);
+
+// Splits one CSV line (RFC 4180 quoting, no embedded newlines).
+std::vector<std::string> split_csv_line(const std::string& line);
+std::string csv_field(const std::string& s);  // quoted when it holds , or "
+
+}  // namespace dfw
