@@ -32,12 +32,15 @@ using RowArr = Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMaj
 struct ChunkScratch {
   ChunkScratch(int64_t C, int64_t rows, int64_t m, int64_t dk)
       : Q(C, m), K(C, m), V(C, rows), A(C, rows), B(C, m), LA(C, rows), LB(C, m), EPA(C, rows), EPB(C, m), ESA(C, rows),
-        ESB(C, m), Y(C, rows), tmp(kSubChunk, rows), P(kSubChunk, kSubChunk), qs(C, m), qj(kSubChunk, m), ga(rows), gb(m) {}
+        ESB(C, m), QP(C, m), KS(C, m), VS(C, rows), Y(C, rows), tmp(kSubChunk, rows), P(kSubChunk, kSubChunk), qs(C, m),
+        qj(kSubChunk, m), ga(rows), gb(m) {}
   RowMat<float> Q, K, V;   // (n, m) phi(q); (n, m) c_t phi(k); (n, rows) v with a 1 appended for z
   RowArr A, B;             // (n, rows), (n, m) gate values
   RowArr LA, LB;           // their logs
   RowArr EPA, EPB;         // e^{prefix log gate inside the sub-chunk, inclusive}
   RowArr ESA, ESB;         // e^{suffix log gate inside the sub-chunk, after the token}
+  RowMat<float> QP;        // (n, m)    Q * e^{PB}: decayed from the sub-chunk start
+  RowMat<float> KS, VS;    // (n, m), (n, rows) K * e^{SB}, V * e^{SA}: decayed to the sub-chunk end
   RowMat<float> Y;         // (n, rows) outputs (numerator; last column z.phi(q))
   RowMat<float> tmp;
   RowMat<float> P;
@@ -110,6 +113,9 @@ class ChunkedPrepared final : public Prepared {
     RowArr TA, TB;  // (ns, rows), (ns, m) log totals of whole sub-chunks
     sub_chunk_sums(w.LA, w.EPA, w.ESA, n, TA);
     sub_chunk_sums(w.LB, w.EPB, w.ESB, n, TB);
+    w.QP.topRows(n) = (w.Q.topRows(n).array() * w.EPB.topRows(n)).matrix();
+    w.KS.topRows(n) = (w.K.topRows(n).array() * w.ESB.topRows(n)).matrix();
+    w.VS.topRows(n) = (w.V.topRows(n).array() * w.ESA.topRows(n)).matrix();
 
     // Incoming state, decayed to each token (exponents beforeX + PX_i), as one GEMM
     // over the chunk: Y = (Q * e^{PB} * e^{beforeB}) S^T, then * e^{beforeA} per sub-chunk.
@@ -119,7 +125,7 @@ class ChunkedPrepared final : public Prepared {
       const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
       const Vec<float> eB = beforeB.exp().matrix();
       eBeforeA[I] = beforeA.exp().matrix();
-      w.qs.middleRows(a, len) = (w.Q.middleRows(a, len).array() * w.EPB.middleRows(a, len)).matrix() * eB.asDiagonal();
+      w.qs.middleRows(a, len) = w.QP.middleRows(a, len) * eB.asDiagonal();
       beforeA += TA.row(I).transpose();
       beforeB += TB.row(I).transpose();
     }
@@ -133,11 +139,9 @@ class ChunkedPrepared final : public Prepared {
       for (int64_t J = I - 1; J >= 0; --J) {
         const int64_t b = J * kSubChunk;
         const Vec<float> mA = midA.exp().matrix(), mB = midB.exp().matrix();
-        w.qj.topRows(len) = (w.Q.middleRows(a, len).array() * w.EPB.middleRows(a, len)).matrix() * mB.asDiagonal();
-        w.P.topLeftCorner(len, kSubChunk).noalias() =
-            w.qj.topRows(len) * (w.K.middleRows(b, kSubChunk).array() * w.ESB.middleRows(b, kSubChunk)).matrix().transpose();
-        w.tmp.topRows(len).noalias() =
-            w.P.topLeftCorner(len, kSubChunk) * (w.V.middleRows(b, kSubChunk).array() * w.ESA.middleRows(b, kSubChunk)).matrix();
+        w.qj.topRows(len) = w.QP.middleRows(a, len) * mB.asDiagonal();
+        w.P.topLeftCorner(len, kSubChunk).noalias() = w.qj.topRows(len) * w.KS.middleRows(b, kSubChunk).transpose();
+        w.tmp.topRows(len).noalias() = w.P.topLeftCorner(len, kSubChunk) * w.VS.middleRows(b, kSubChunk);
         Y += w.tmp.topRows(len) * mA.asDiagonal();
         midA += TA.row(J).transpose();
         midB += TB.row(J).transpose();
@@ -156,14 +160,14 @@ class ChunkedPrepared final : public Prepared {
     for (int64_t I = ns - 1; I >= 0; --I) {
       const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
       const Vec<float> eA = afterA.exp().matrix(), eB = afterB.exp().matrix();
-      w.V.middleRows(a, len) = (w.V.middleRows(a, len).array() * w.ESA.middleRows(a, len)).matrix() * eA.asDiagonal();
-      w.K.middleRows(a, len) = (w.K.middleRows(a, len).array() * w.ESB.middleRows(a, len)).matrix() * eB.asDiagonal();
+      w.VS.middleRows(a, len) *= eA.asDiagonal();
+      w.KS.middleRows(a, len) *= eB.asDiagonal();
       afterA += TA.row(I).transpose();
       afterB += TB.row(I).transpose();
     }
     const Vec<float> totA = afterA.exp().matrix(), totB = afterB.exp().matrix();
     S = totA.asDiagonal() * S * totB.asDiagonal();
-    S.noalias() += w.V.topRows(n).transpose() * w.K.topRows(n);
+    S.noalias() += w.VS.topRows(n).transpose() * w.KS.topRows(n);
   }
 
   // Pairs i >= j inside one sub-chunk: the gate products over (j, i] as running
