@@ -10,6 +10,14 @@
 # Usage: scripts/gpu_check.sh [OUT_DIR]      (default: $OUT, else ./gpu-check-out)
 #   env: DFW_GPU_BUILD_DIR (default build-gpu), DFW_JOBS (default: nproc),
 #        DFW_CUDA_ARCH (default 90)
+# The lent machine has CUDA, CMake, ninja and gcc but no Eigen3, Google Benchmark
+# or GoogleTest, and cannot fetch them. When .devdeps/ exists (packed here by
+# scripts/pack_device_deps.sh) CMake finds them there and LD_LIBRARY_PATH gets
+# .devdeps/lib (libbenchmark is a shared library). Through the device tool:
+#   1. here, once (and again after the Debian packages change):
+#        bash scripts/pack_device_deps.sh
+#   2. device run with  carry: [".devdeps"]  command: "bash scripts/gpu_check.sh"
+#      and timeout_s: 560 (the steps' overall budget is 470 s); the files land in $OUT.
 # Writes at most 8 files to OUT_DIR: gpu_check.log (every step's output),
 # summary.txt, gtest_gpu.xml, check_cuda.csv, results/{paper-cuda,decode-large-cuda}.{json,csv}.
 set -euo pipefail
@@ -65,8 +73,17 @@ done
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv \
   >>"$summary" 2>&1 || note "nvidia-smi failed (exit $?)"
 
+# Dependencies packed by scripts/pack_device_deps.sh, where the machine has none of its own.
+deps="$root/.devdeps"
+deps_args=()
+if [[ -d "$deps" ]]; then
+  deps_args=(-DCMAKE_PREFIX_PATH="$deps")
+  export LD_LIBRARY_PATH="$deps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  note "dependencies: packed copies in $deps ($(du -sh "$deps" | cut -f1))"
+fi
+
 step configure 120 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DDFWBENCH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch"
+  -DDFWBENCH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" ${deps_args[@]+"${deps_args[@]}"}
 step build 240 ninja -C "$build" -j "$jobs"
 if [[ ! -x "$build/dfwbench" || ! -x "$build/tests/dfw_tests" ]]; then
   note "FAIL     nothing to run: the build did not produce dfwbench and dfw_tests"
