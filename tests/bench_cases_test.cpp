@@ -70,9 +70,15 @@ TEST(BenchCases, ScalingKeepsTokensFixed) {
   for (const auto& c : cases) {
     EXPECT_EQ(c.shape.B * c.shape.T, 65536) << c.label();
     EXPECT_EQ(c.shape.H, 12);
-    if (c.variant.name == "softmax") EXPECT_EQ(c.form, "blocked");
-    if (c.variant.name == "dfw") EXPECT_EQ(c.form, "chunked");
-    if (c.variant.name == "delta") EXPECT_EQ(c.form, "recurrent");
+    if (c.variant.name == "softmax") {
+      EXPECT_EQ(c.form, "blocked");
+    }
+    if (c.variant.name == "dfw") {
+      EXPECT_EQ(c.form, "chunked");
+    }
+    if (c.variant.name == "delta") {
+      EXPECT_EQ(c.form, "recurrent");
+    }
   }
 }
 
