@@ -4,6 +4,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "parse_number.hpp"
+
 namespace dfw {
 namespace {
 
@@ -202,16 +204,10 @@ std::string best_form(const Variant& v, BenchMode mode, const std::string& backe
 
 std::vector<int64_t> parse_seqlens(const std::string& text) {
   auto number = [&](const std::string& s) {
-    std::size_t used = 0;
-    long long v = -1;
-    try {
-      v = std::stoll(s, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (s.empty() || used != s.size() || v < 0)
+    const auto v = parse_integer(s);
+    if (!v || *v < 0)
       throw std::invalid_argument("--seqlens: '" + s + "' is not a non-negative integer (in '" + text + "')");
-    return int64_t(v);
+    return int64_t(*v);
   };
   std::vector<int64_t> out;
   const auto first_colon = text.find(':');

@@ -13,6 +13,7 @@
 #include "commands.hpp"
 #include "impl.hpp"
 #include "machine_info.hpp"
+#include "parse_number.hpp"
 
 namespace dfw {
 namespace {
@@ -68,9 +69,9 @@ int run_check(int argc, char** argv) {
     throw std::runtime_error("--backend cuda: " + cuda_unavailable_reason());
   std::vector<int64_t> chunks;
   for (const auto& c : split_list(cli.str("chunks"))) {
-    const long long v = std::stoll(c);
-    if (v < 1) throw std::invalid_argument("--chunks entries must be >= 1");
-    chunks.push_back(v);
+    const auto v = parse_integer(c);
+    if (!v || *v < 1) throw std::invalid_argument("--chunks entries must be integers >= 1, got '" + c + "'");
+    chunks.push_back(*v);
   }
   const auto variants = select_variants(cli.str("variants"));
   const auto forms = split_list(cli.str("forms"));

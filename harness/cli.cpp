@@ -4,6 +4,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "parse_number.hpp"
+
 namespace dfw {
 
 Cli::Cli(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {
@@ -61,28 +63,16 @@ std::string Cli::str(const std::string& name) const {
 
 long long Cli::integer(const std::string& name) const {
   const std::string s = str(name);
-  std::size_t used = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (s.empty() || used != s.size()) throw std::invalid_argument("--" + name + " needs an integer, got '" + s + "'");
-  return v;
+  const auto v = parse_integer(s);
+  if (!v) throw std::invalid_argument("--" + name + " needs an integer, got '" + s + "'");
+  return *v;
 }
 
 double Cli::number(const std::string& name) const {
   const std::string s = str(name);
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (s.empty() || used != s.size()) throw std::invalid_argument("--" + name + " needs a number, got '" + s + "'");
-  return v;
+  const auto v = parse_real(s);
+  if (!v) throw std::invalid_argument("--" + name + " needs a number, got '" + s + "'");
+  return *v;
 }
 
 bool Cli::on(const std::string& name) const { return values_.count(name) > 0; }

@@ -5,6 +5,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "parse_number.hpp"
+
 namespace dfw {
 namespace {
 
@@ -25,17 +27,11 @@ std::string count(double v) {
 
 double to_double(const std::string& s, const std::string& column, int64_t line) {
   if (s.empty()) return 0;
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != s.size())
+  const auto v = parse_real(s);
+  if (!v)
     throw std::invalid_argument("results CSV line " + std::to_string(line) + ": column " + column + " holds '" + s +
                                 "', not a number");
-  return v;
+  return *v;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "parse_number.hpp"
 #include "registry.hpp"
 
 namespace dfw {
@@ -24,16 +25,10 @@ const std::map<std::string, std::string>& presets() {
 }
 
 int64_t parse_positive(const std::string& key, const std::string& value) {
-  std::size_t used = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != value.size() || v < 1 || v > (1 << 20))
+  const auto v = parse_integer(value);
+  if (!v || *v < 1 || *v > (1 << 20))
     throw std::invalid_argument("spec key '" + key + "' needs an integer in [1, 1048576], got '" + value + "'");
-  return v;
+  return *v;
 }
 
 void resolve(Variant& v) {
