@@ -28,12 +28,15 @@ constexpr int64_t kSubChunk = 16;
 using ArrayXf = Eigen::Array<float, Eigen::Dynamic, 1>;
 using RowArr = Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// Per-thread scratch for one chunk of at most C tokens.
+// Per-thread scratch for one chunk of at most C tokens; nothing is allocated
+// while a chunk runs.
 struct ChunkScratch {
-  ChunkScratch(int64_t C, int64_t rows, int64_t m, int64_t dk)
+  ChunkScratch(int64_t C, int64_t rows, int64_t m)
       : Q(C, m), K(C, m), V(C, rows), A(C, rows), B(C, m), LA(C, rows), LB(C, m), EPA(C, rows), EPB(C, m), ESA(C, rows),
         ESB(C, m), QP(C, m), KS(C, m), VS(C, rows), Y(C, rows), tmp(kSubChunk, rows), P(kSubChunk, kSubChunk), qs(C, m),
-        qj(kSubChunk, m), ga(rows), gb(m) {}
+        qj(kSubChunk, m), TA(sub_chunks(C), rows), TB(sub_chunks(C), m), eBeforeA(sub_chunks(C), rows), sumA(rows),
+        sumB(m), midA(rows), midB(m), eA(rows), eB(m), ga(rows), gb(m) {}
+  static int64_t sub_chunks(int64_t n) { return (n + kSubChunk - 1) / kSubChunk; }
   RowMat<float> Q, K, V;   // (n, m) phi(q); (n, m) c_t phi(k); (n, rows) v with a 1 appended for z
   RowArr A, B;             // (n, rows), (n, m) gate values
   RowArr LA, LB;           // their logs
@@ -46,7 +49,12 @@ struct ChunkScratch {
   RowMat<float> P;
   RowMat<float> qs;        // (n, m) phi(q) decayed from the chunk start
   RowMat<float> qj;        // (c, m) phi(q) decayed to the end of an earlier sub-chunk
-  ArrayXf ga, gb;
+  RowArr TA, TB;           // (ns, rows), (ns, m) log totals of whole sub-chunks
+  RowArr eBeforeA;         // (ns, rows) e^{log total of the chunk's earlier sub-chunks}
+  ArrayXf sumA, sumB;      // running sums of sub-chunk totals (before / after a sub-chunk)
+  ArrayXf midA, midB;      // sums of the totals strictly between two sub-chunks
+  ArrayXf eA, eB;          // exponentials of the above
+  ArrayXf ga, gb;          // running gate products (diagonal block); running sums (sub_chunk_sums)
 };
 
 class ChunkedPrepared final : public Prepared {
@@ -54,7 +62,7 @@ class ChunkedPrepared final : public Prepared {
   ChunkedPrepared(const Variant& v, const Problem& p, int64_t chunk)
       : var_(v), c_(v, p), C_(std::max<int64_t>(1, chunk)) {
     const int n = omp_get_max_threads();
-    for (int i = 0; i < n; ++i) scratch_.emplace_back(std::min(C_, p.shape.T), c_.rows, p.m, p.shape.dk);
+    for (int i = 0; i < n; ++i) scratch_.emplace_back(std::min(C_, p.shape.T), c_.rows, p.m);
   }
 
   void run() override {
@@ -86,11 +94,10 @@ class ChunkedPrepared final : public Prepared {
     w.LB.topRows(n) = w.B.topRows(n).log();
   }
 
-  // Prefix / suffix exponentials inside each sub-chunk; returns per-sub-chunk log totals.
-  static void sub_chunk_sums(RowArr& L, RowArr& EP, RowArr& ES, int64_t n, RowArr& totals) {
-    const int64_t width = L.cols(), ns = (n + kSubChunk - 1) / kSubChunk;
-    totals.resize(ns, width);
-    ArrayXf run(width);
+  // Prefix / suffix exponentials inside each sub-chunk, and each sub-chunk's log
+  // total; run is scratch of the row width.
+  static void sub_chunk_sums(const RowArr& L, RowArr& EP, RowArr& ES, int64_t n, RowArr& totals, ArrayXf& run) {
+    const int64_t ns = ChunkScratch::sub_chunks(n);
     for (int64_t s = 0; s < ns; ++s) {
       const int64_t a = s * kSubChunk, e = std::min(n, a + kSubChunk);
       run.setZero();
@@ -108,45 +115,46 @@ class ChunkedPrepared final : public Prepared {
   }
 
   void run_chunk(const HeadView& h, int64_t t0, int64_t n, MatMap<float>& S, float* y, ChunkScratch& w) {
-    const int64_t m = h.m, dv = h.dv, rows = c_.rows, ns = (n + kSubChunk - 1) / kSubChunk;
+    const int64_t dv = h.dv, ns = ChunkScratch::sub_chunks(n);
     load_chunk(h, t0, n, w);
-    RowArr TA, TB;  // (ns, rows), (ns, m) log totals of whole sub-chunks
-    sub_chunk_sums(w.LA, w.EPA, w.ESA, n, TA);
-    sub_chunk_sums(w.LB, w.EPB, w.ESB, n, TB);
+    sub_chunk_sums(w.LA, w.EPA, w.ESA, n, w.TA, w.ga);
+    sub_chunk_sums(w.LB, w.EPB, w.ESB, n, w.TB, w.gb);
     w.QP.topRows(n) = (w.Q.topRows(n).array() * w.EPB.topRows(n)).matrix();
     w.KS.topRows(n) = (w.K.topRows(n).array() * w.ESB.topRows(n)).matrix();
     w.VS.topRows(n) = (w.V.topRows(n).array() * w.ESA.topRows(n)).matrix();
 
     // Incoming state, decayed to each token (exponents beforeX + PX_i), as one GEMM
     // over the chunk: Y = (Q * e^{PB} * e^{beforeB}) S^T, then * e^{beforeA} per sub-chunk.
-    std::vector<Vec<float>> eBeforeA(ns);
-    ArrayXf beforeA = ArrayXf::Zero(rows), beforeB = ArrayXf::Zero(m);
+    w.sumA.setZero();
+    w.sumB.setZero();
     for (int64_t I = 0; I < ns; ++I) {
       const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
-      const Vec<float> eB = beforeB.exp().matrix();
-      eBeforeA[I] = beforeA.exp().matrix();
-      w.qs.middleRows(a, len) = w.QP.middleRows(a, len) * eB.asDiagonal();
-      beforeA += TA.row(I).transpose();
-      beforeB += TB.row(I).transpose();
+      w.eB = w.sumB.exp();
+      w.eBeforeA.row(I) = w.sumA.exp().transpose();
+      w.qs.middleRows(a, len) = w.QP.middleRows(a, len) * w.eB.matrix().asDiagonal();
+      w.sumA += w.TA.row(I).transpose();
+      w.sumB += w.TB.row(I).transpose();
     }
     w.Y.topRows(n).noalias() = w.qs.topRows(n) * S.transpose();
     for (int64_t I = 0; I < ns; ++I) {
       const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
       auto Y = w.Y.middleRows(a, len);
-      Y = Y * eBeforeA[I].asDiagonal();
+      Y.array().rowwise() *= w.eBeforeA.row(I);
       // Earlier sub-chunks J of this chunk: exponents midX (totals strictly between J and I).
-      ArrayXf midA = ArrayXf::Zero(rows), midB = ArrayXf::Zero(m);
+      w.midA.setZero();
+      w.midB.setZero();
       for (int64_t J = I - 1; J >= 0; --J) {
         const int64_t b = J * kSubChunk;
-        const Vec<float> mA = midA.exp().matrix(), mB = midB.exp().matrix();
-        w.qj.topRows(len) = w.QP.middleRows(a, len) * mB.asDiagonal();
+        w.eA = w.midA.exp();
+        w.eB = w.midB.exp();
+        w.qj.topRows(len) = w.QP.middleRows(a, len) * w.eB.matrix().asDiagonal();
         w.P.topLeftCorner(len, kSubChunk).noalias() = w.qj.topRows(len) * w.KS.middleRows(b, kSubChunk).transpose();
         w.tmp.topRows(len).noalias() = w.P.topLeftCorner(len, kSubChunk) * w.VS.middleRows(b, kSubChunk);
-        Y += w.tmp.topRows(len) * mA.asDiagonal();
-        midA += TA.row(J).transpose();
-        midB += TB.row(J).transpose();
+        Y.noalias() += w.tmp.topRows(len) * w.eA.matrix().asDiagonal();
+        w.midA += w.TA.row(J).transpose();
+        w.midB += w.TB.row(J).transpose();
       }
-      Y = (Y.array() * w.EPA.middleRows(a, len)).matrix();
+      Y.array() *= w.EPA.middleRows(a, len);
       diagonal_block(a, len, w);
     }
     // Outputs.
@@ -156,17 +164,21 @@ class ChunkedPrepared final : public Prepared {
       for (int64_t r = 0; r < dv; ++r) yi[r] = w.Y(i, r) / denom;
     }
     // State out: decay by the chunk's total, add each token decayed by what follows it.
-    ArrayXf afterA = ArrayXf::Zero(rows), afterB = ArrayXf::Zero(m);
+    w.sumA.setZero();
+    w.sumB.setZero();
     for (int64_t I = ns - 1; I >= 0; --I) {
       const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
-      const Vec<float> eA = afterA.exp().matrix(), eB = afterB.exp().matrix();
-      w.VS.middleRows(a, len) *= eA.asDiagonal();
-      w.KS.middleRows(a, len) *= eB.asDiagonal();
-      afterA += TA.row(I).transpose();
-      afterB += TB.row(I).transpose();
+      w.eA = w.sumA.exp();
+      w.eB = w.sumB.exp();
+      w.VS.middleRows(a, len).array().rowwise() *= w.eA.transpose();
+      w.KS.middleRows(a, len).array().rowwise() *= w.eB.transpose();
+      w.sumA += w.TA.row(I).transpose();
+      w.sumB += w.TB.row(I).transpose();
     }
-    const Vec<float> totA = afterA.exp().matrix(), totB = afterB.exp().matrix();
-    S = totA.asDiagonal() * S * totB.asDiagonal();
+    w.eA = w.sumA.exp();
+    w.eB = w.sumB.exp();
+    S.array().colwise() *= w.eA;
+    S.array().rowwise() *= w.eB.transpose();
     S.noalias() += w.VS.topRows(n).transpose() * w.KS.topRows(n);
   }
 
