@@ -41,8 +41,10 @@ std::string git_commit() {
   const std::string dir = std::string("'") + DFWBENCH_SOURCE_DIR + "'";
   const std::string head = command_output("git -C " + dir + " rev-parse --short HEAD 2>/dev/null");
   if (head.empty()) return "unknown";
-  const std::string dirty =
-      command_output("git -C " + dir + " status --porcelain --untracked-files=no 2>/dev/null | head -n 1");
+  // Outputs of runs (results/, plots/, REPORT.md) do not make the code dirty.
+  const std::string dirty = command_output(
+      "git -C " + dir + " status --porcelain --untracked-files=no -- . ':!results' ':!plots' ':!REPORT.md' "
+      "2>/dev/null | head -n 1");
   return dirty.empty() ? head : head + "-dirty";
 }
 
