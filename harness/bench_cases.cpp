@@ -9,15 +9,7 @@
 namespace dfw {
 namespace {
 
-Shape make_shape(int64_t B, int64_t H, int64_t T, int64_t d) {
-  Shape s;
-  s.B = B;
-  s.H = H;
-  s.T = T;
-  s.dk = d;
-  s.dv = d;
-  return s;
-}
+Shape make_shape(int64_t B, int64_t H, int64_t T, int64_t d) { return Shape{B, H, T, d, d}; }
 
 std::vector<Shape> shapes_over(const std::vector<int64_t>& seqlens, int64_t B, int64_t H, int64_t d) {
   std::vector<Shape> out;

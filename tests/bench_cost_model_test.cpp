@@ -6,15 +6,7 @@
 namespace dfw {
 namespace {
 
-Shape shape(int64_t B, int64_t H, int64_t T, int64_t dk, int64_t dv) {
-  Shape s;
-  s.B = B;
-  s.H = H;
-  s.T = T;
-  s.dk = dk;
-  s.dv = dv;
-  return s;
-}
+Shape shape(int64_t B, int64_t H, int64_t T, int64_t dk, int64_t dv) { return Shape{B, H, T, dk, dv}; }
 
 TEST(BenchCostModel, DfwDecodeIsStateReadWritePlusTokenInputs) {
   const Variant dfw = parse_variant("dfw");
