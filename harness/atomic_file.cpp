@@ -1,6 +1,8 @@
 #include "atomic_file.hpp"
 
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +13,18 @@
 namespace dfw {
 
 void write_file_atomically(const std::string& path, const std::string& contents) {
+  AtomicFileSet file;
+  file.stage(path, contents);
+  file.commit();
+}
+
+AtomicFileSet::~AtomicFileSet() {
+  for (const auto& p : pending_) ::unlink(p.first.c_str());
+}
+
+void AtomicFileSet::stage(const std::string& path, const std::string& contents) {
+  for (const auto& p : pending_)
+    if (p.second == path) throw std::invalid_argument(path + ": staged twice in one file set");
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   auto fail = [&](const char* what) {
     const std::string reason = std::strerror(errno);
@@ -37,7 +51,38 @@ void write_file_atomically(const std::string& path, const std::string& contents)
     fail("fsync failed");
   }
   if (::close(fd) != 0) fail("close failed");
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("rename failed");
+  pending_.emplace_back(tmp, path);
+}
+
+void AtomicFileSet::commit() {
+  for (std::size_t i = 0; i < pending_.size(); ++i) {
+    if (std::rename(pending_[i].first.c_str(), pending_[i].second.c_str()) == 0) continue;
+    const std::string error = pending_[i].second + ": rename failed: " + std::strerror(errno);
+    for (std::size_t j = i; j < pending_.size(); ++j) ::unlink(pending_[j].first.c_str());
+    pending_.clear();
+    throw std::runtime_error(error);
+  }
+  pending_.clear();
+}
+
+void make_directories(const std::string& dir) {
+  std::string path;
+  for (std::size_t i = 0; i <= dir.size(); ++i) {
+    if (i == dir.size() || dir[i] == '/') {
+      if (!path.empty() && ::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
+        throw std::runtime_error("cannot create directory " + path + ": " + std::strerror(errno));
+    }
+    if (i < dir.size()) path += dir[i];
+  }
+}
+
+void require_writable_directory(const std::string& dir) {
+  make_directories(dir);
+  std::string probe = dir + "/.dfwbench-probe-XXXXXX";
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) throw std::runtime_error(dir + ": cannot create a file in it: " + std::strerror(errno));
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 }  // namespace dfw

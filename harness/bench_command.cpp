@@ -16,6 +16,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "atomic_file.hpp"
 #include "bench_cases.hpp"
 #include "bench_runner.hpp"
 #include "bench_targets.hpp"
@@ -379,6 +380,13 @@ int run_bench(int argc, char** argv) {
   const std::string name = cli.given("out") ? cli.str("out") : sweep.name + "-" + backend;
   if (name.empty() || name.find('/') != std::string::npos)
     throw std::invalid_argument("--out must be a plain name (no '/'), got '" + name + "'");
+  // Checked before the ceilings and the first case, so an unwritable directory
+  // costs no measuring time (the results are written after every case).
+  try {
+    require_writable_directory(cli.str("results-dir"));
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string("--results-dir: ") + e.what());
+  }
   ResultsStore store(cli.str("results-dir"), name);
   if (cli.on("resume")) store.load();
 

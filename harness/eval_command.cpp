@@ -1,11 +1,14 @@
 // dfwbench eval: one variant on .npy inputs; writes y.npy, state.npy (and z.npy
-// when normalised) so results can be checked against numpy or PyTorch code.
+// when normalised) so results can be checked against numpy or PyTorch code. The
+// files are replaced as a set: all are written before any is renamed into place.
 #include <sys/stat.h>
 
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <stdexcept>
 
+#include "atomic_file.hpp"
 #include "check_cases.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
@@ -126,9 +129,17 @@ int run_eval(int argc, char** argv) {
 
   const Output o = run_once(*impl, v, p, {Mode::sequence, chunk});
   const Shape& s = p.shape;
-  write_npy(out + "/y.npy", {s.B, s.H, s.T, s.dv}, o.y);
-  if (!o.state.empty()) write_npy(out + "/state.npy", {s.B, s.H, s.dv, p.m}, o.state);
-  if (!o.z.empty()) write_npy(out + "/z.npy", {s.B, s.H, p.m}, o.z);
+  // All written before any is renamed into place: a failed write leaves the
+  // previous outputs, never a new y.npy beside a stale state.npy.
+  AtomicFileSet files;
+  try {
+    files.stage(out + "/y.npy", npy_bytes({s.B, s.H, s.T, s.dv}, o.y));
+    if (!o.state.empty()) files.stage(out + "/state.npy", npy_bytes({s.B, s.H, s.dv, p.m}, o.state));
+    if (!o.z.empty()) files.stage(out + "/z.npy", npy_bytes({s.B, s.H, p.m}, o.z));
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string(e.what()) + " (no output file was replaced)");
+  }
+  files.commit();
   std::fprintf(stderr, "[eval] %s %s: %s m=%lld -> %s/y.npy%s\n", v.name.c_str(), impl->key().str().c_str(),
                s.str().c_str(), (long long)p.m, out.c_str(), o.state.empty() ? "" : ", state.npy");
   return 0;

@@ -139,7 +139,7 @@ NpyArray read_npy(const std::string& path) {
   return parse_npy(path, bytes.data(), bytes.size());
 }
 
-void write_npy(const std::string& path, const std::vector<int64_t>& shape, const std::vector<double>& data) {
+std::string npy_bytes(const std::vector<int64_t>& shape, const std::vector<double>& data) {
   std::string dims;
   for (int64_t d : shape) dims += std::to_string(d) + ", ";
   if (shape.size() > 1) dims.erase(dims.size() - 2);  // "(3, 4)"; "(3,)" keeps its comma
@@ -153,7 +153,11 @@ void write_npy(const std::string& path, const std::vector<int64_t>& shape, const
   bytes.push_back(char(header.size() >> 8));
   bytes += header;
   bytes.append(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(double));
-  write_file_atomically(path, bytes);
+  return bytes;
+}
+
+void write_npy(const std::string& path, const std::vector<int64_t>& shape, const std::vector<double>& data) {
+  write_file_atomically(path, npy_bytes(shape, data));
 }
 
 }  // namespace dfw

@@ -29,7 +29,9 @@ NpyArray read_npy(const std::string& path);
 // Parses an in-memory file; `name` is used in messages.
 NpyArray parse_npy(const std::string& name, const char* bytes, std::size_t size);
 
-// Writes float64 data (C order) atomically: to PATH.tmp, then renamed.
+// The bytes of a format 1.0 .npy file holding float64 data (C order).
+std::string npy_bytes(const std::vector<int64_t>& shape, const std::vector<double>& data);
+// Writes npy_bytes(shape, data) atomically: to PATH.tmp, then renamed.
 void write_npy(const std::string& path, const std::vector<int64_t>& shape, const std::vector<double>& data);
 
 }  // namespace dfw

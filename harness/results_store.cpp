@@ -1,10 +1,6 @@
 // ResultsStore: load / merge / atomic write of the CSV + JSON pair.
 #include "results_store.hpp"
 
-#include <sys/stat.h>
-
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <set>
 #include <stdexcept>
@@ -17,17 +13,6 @@ namespace {
 
 const char* kBenchmarksOpen = "  \"benchmarks\": [";
 const char* kBenchmarksClose = "  ]";
-
-void make_directories(const std::string& dir) {
-  std::string path;
-  for (std::size_t i = 0; i <= dir.size(); ++i) {
-    if (i == dir.size() || dir[i] == '/') {
-      if (!path.empty() && mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
-        throw std::runtime_error("cannot create directory " + path + ": " + std::strerror(errno));
-    }
-    if (i < dir.size()) path += dir[i];
-  }
-}
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -41,9 +42,8 @@ struct ChildRun {
   std::string output;  // stdout and stderr together
 };
 
-// Runs `dfwbench ARGS` and captures its output and exit status.
-ChildRun dfwbench(const std::string& args) {
-  const std::string cmd = std::string(DFW_BINARY) + " " + args + " 2>&1";
+// Runs a /bin/sh command line and captures its output and exit status.
+ChildRun shell(const std::string& cmd) {
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) throw std::runtime_error("popen failed: " + cmd);
   std::string out;
@@ -52,6 +52,9 @@ ChildRun dfwbench(const std::string& args) {
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+// Runs `dfwbench ARGS` and captures its output and exit status.
+ChildRun dfwbench(const std::string& args) { return shell(std::string(DFW_BINARY) + " " + args + " 2>&1"); }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
@@ -383,6 +386,31 @@ TEST_F(EvalInputs, UnwritableEvalOutFailsBeforeAnyWork) {
   EXPECT_FALSE(fs::exists(dir / "missing"));
 }
 
+TEST_F(EvalInputs, FailedOutputWriteReplacesNoOutputFile) {
+  write_inputs(dir / "in", "linear", {1, 1, 2, 48, 48});  // y ~0.9 KB, state ~18 KB, z ~0.5 KB
+  const std::vector<std::string> outputs = {"state.npy", "y.npy", "z.npy"};  // sorted, to compare with listing()
+  for (const auto& name : outputs) std::ofstream(dir / ("out/" + name)) << "old " << name;
+  // A 4 KiB file size limit (SIGXFSZ ignored): y.npy is written, state.npy fails with EFBIG.
+  const std::string args = " eval --variant linear --in " + (dir / "in") + " --out " + (dir / "out") + " 2>&1";
+  const ChildRun r = shell("trap '' XFSZ; ulimit -f 8; exec " + std::string(DFW_BINARY) + args);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const std::string message = (dir / "out/state.npy") + ": write failed: File too large (no output file was replaced)";
+  EXPECT_TRUE(contains(r.output, message)) << r.output;
+  auto files = listing(dir / "out");
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, outputs) << "temporary file left behind";
+  for (const auto& name : outputs)
+    EXPECT_TRUE(read_file(dir / ("out/" + name)) == "old " + name) << name << " replaced by a failed eval";
+
+  // Without the limit the whole set is replaced, and reads back with its shapes.
+  const ChildRun ok = eval("linear");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_EQ(read_npy(dir / "out/y.npy").shape, (std::vector<int64_t>{1, 1, 2, 48}));
+  EXPECT_EQ(read_npy(dir / "out/state.npy").shape, (std::vector<int64_t>{1, 1, 48, 48}));
+  EXPECT_EQ(read_npy(dir / "out/z.npy").shape, (std::vector<int64_t>{1, 1, 48}));
+  EXPECT_EQ(listing(dir / "out").size(), 3u);
+}
+
 TEST(BadOutput, UnwritableCheckOutFailsWithoutPartialFile) {
   TempDir dir;
   const std::string quick = "check --variants dfw --forms recurrent --quick --no-distance --out ";
@@ -428,17 +456,51 @@ TEST(BadBench, ShapesAndSpecsAreRefusedBeforeRunning) {
   }
 }
 
-TEST(BadBench, UnwritableResultsDirFailsWithTheReason) {
+TEST(BadBench, UnwritableResultsDirFailsBeforeAnyCase) {
   if (!bench_implemented()) GTEST_SKIP() << "dfwbench bench reports 'not implemented'";
   TempDir dir;
   std::ofstream(dir / "plain_file") << "x";
-  const ChildRun r = dfwbench("bench --backend cpu --variants dfw --seqlens 8 --batch 1 --dk 8 --dv 8 --ceilings skip "
-                              "--repetitions 1 --min-time 0.0005 --results-dir " + (dir / "plain_file"));
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_TRUE(contains(r.output, (dir / "plain_file") + "/custom-cpu.json: cannot create")) << r.output;
-  EXPECT_TRUE(contains(r.output, "Not a directory")) << r.output;
+  // Ceilings left at "measure": the directory must be refused before they are.
+  const std::string one_case = "bench --backend cpu --variants dfw --seqlens 8 --batch 1 --dk 8 --dv 8 "
+                               "--repetitions 1 --min-time 0.0005 --results-dir ";
+  const struct {
+    std::string dir, flags, message;
+  } cases[] = {
+      // a path through a regular file: fails for root too
+      {dir / "plain_file/sub", "",
+       "--results-dir: cannot create directory " + (dir / "plain_file/sub") + ": Not a directory"},
+      {dir / "plain_file/sub", "--resume", "--results-dir: cannot create directory " + (dir / "plain_file/sub")},
+      {dir / "plain_file", "",
+       "--results-dir: " + (dir / "plain_file") + ": cannot create a file in it: Not a directory"},
+  };
+  for (const auto& c : cases) {
+    const ChildRun r = dfwbench(one_case + c.dir + " " + c.flags);
+    EXPECT_EQ(r.exit_code, 1) << c.dir << " " << c.flags << ": " << r.output;
+    EXPECT_TRUE(contains(r.output, c.message)) << "output: " << r.output << "\nexpected: " << c.message;
+    EXPECT_FALSE(contains(r.output, "measuring")) << "ceilings measured before the directory was checked";
+    EXPECT_FALSE(contains(r.output, "case 1 of")) << "a case ran before the directory was checked";
+  }
+  if (geteuid() != 0) {  // root writes into a read-only directory
+    fs::create_directory(dir / "ro");
+    fs::permissions(dir / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+    const ChildRun r = dfwbench(one_case + (dir / "ro"));
+    fs::permissions(dir / "ro", fs::perms::owner_all);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_TRUE(contains(r.output, (dir / "ro") + ": cannot create a file in it: Permission denied")) << r.output;
+    EXPECT_TRUE(listing(dir / "ro").empty());
+    fs::remove(dir / "ro");
+  }
+  // --list writes nothing, so it needs no writable directory.
+  const ChildRun list = dfwbench(one_case + (dir / "plain_file/sub") + " --list");
+  EXPECT_EQ(list.exit_code, 0) << list.output;
   EXPECT_EQ(listing(dir.path()), std::vector<std::string>{"plain_file"});
   EXPECT_EQ(read_file(dir / "plain_file"), "x");
+  // A missing directory is created (parents too); the probe file is not left in it.
+  const ChildRun ok = dfwbench(one_case + (dir / "new/results") + " --ceilings skip");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  auto files = listing(dir / "new/results");
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"custom-cpu.csv", "custom-cpu.json"}));
 }
 
 TEST(BadOutput, DiskFullKeepsTheOldFileAndSaysWhy) {

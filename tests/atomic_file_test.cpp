@@ -1,0 +1,172 @@
+// AtomicFileSet and require_writable_directory (harness/atomic_file.hpp): a set of
+// files is replaced all or none (commit renames every staged file; destroyed
+// without commit, or after a failed write, no target changes and no temporary
+// file is left), and an output directory is created and proved writable, or
+// refused with the system's reason, before any work.
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
+
+#include "atomic_file.hpp"
+
+namespace dfw {
+namespace {
+
+namespace fs = std::filesystem;
+
+using test::TempDir;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+// Names in dir, sorted.
+std::vector<std::string> listing(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+std::string tmp_name(const std::string& path) { return path + ".tmp." + std::to_string(getpid()); }
+
+TEST(AtomicFileSet, CommitReplacesEveryFileOnlyThen) {
+  TempDir dir;
+  std::ofstream(dir / "b.npy") << "old b";
+  {
+    AtomicFileSet files;
+    files.stage(dir / "a.npy", "new a");
+    files.stage(dir / "b.npy", "new b");
+    // Staged, not yet in place: the targets are as before, the data is in temporaries.
+    EXPECT_FALSE(fs::exists(dir / "a.npy"));
+    EXPECT_EQ(read_file(dir / "b.npy"), "old b");
+    EXPECT_EQ(read_file(tmp_name(dir / "a.npy")), "new a");
+    EXPECT_EQ(read_file(tmp_name(dir / "b.npy")), "new b");
+    files.commit();
+  }
+  EXPECT_EQ(read_file(dir / "a.npy"), "new a");
+  EXPECT_EQ(read_file(dir / "b.npy"), "new b");
+  EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"a.npy", "b.npy"})) << "temporary file left behind";
+}
+
+TEST(AtomicFileSet, DestroyedWithoutCommitLeavesNoTemporaryAndNoTarget) {
+  TempDir dir;
+  std::ofstream(dir / "old.npy") << "old";
+  {
+    AtomicFileSet files;
+    files.stage(dir / "new.npy", "data");
+    files.stage(dir / "old.npy", "replacement");
+    EXPECT_EQ(listing(dir.path()).size(), 3u);  // old.npy and two temporaries
+  }
+  EXPECT_EQ(listing(dir.path()), std::vector<std::string>{"old.npy"});
+  EXPECT_EQ(read_file(dir / "old.npy"), "old");
+}
+
+TEST(AtomicFileSet, FailedWriteLeavesEveryTargetAsItWas) {
+  TempDir dir;
+  std::ofstream(dir / "y.npy") << "old y";
+  std::ofstream(dir / "state.npy") << "old state";
+  // state.npy's temporary points at /dev/full: its write fails with ENOSPC, as on a full disk.
+  ASSERT_EQ(symlink("/dev/full", tmp_name(dir / "state.npy").c_str()), 0);
+  std::string error;
+  {
+    AtomicFileSet files;
+    files.stage(dir / "y.npy", "new y");
+    try {
+      files.stage(dir / "state.npy", std::string(1 << 16, 'x'));
+    } catch (const std::runtime_error& e) {
+      error = e.what();
+    }
+  }
+  EXPECT_TRUE(contains(error, (dir / "state.npy") + ": write failed: No space left on device")) << error;
+  EXPECT_EQ(read_file(dir / "y.npy"), "old y") << "y.npy replaced although the set failed";
+  EXPECT_EQ(read_file(dir / "state.npy"), "old state");
+  EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"state.npy", "y.npy"})) << "temporary file left behind";
+}
+
+TEST(AtomicFileSet, FailedRenameRemovesTheTemporariesNotYetRenamed) {
+  TempDir dir;
+  fs::create_directory(dir / "taken");  // a directory where a file should go: rename fails
+  std::ofstream(dir / "after") << "old";
+  AtomicFileSet files;
+  files.stage(dir / "taken", "x");
+  files.stage(dir / "after", "new");
+  try {
+    files.commit();
+    ADD_FAILURE() << "a rename over a directory succeeded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_TRUE(contains(e.what(), (dir / "taken") + ": rename failed: Is a directory")) << e.what();
+  }
+  EXPECT_EQ(read_file(dir / "after"), "old") << "a file staged after the failed one was renamed";
+  EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"after", "taken"}));
+}
+
+TEST(AtomicFileSet, APathStagedTwiceIsRefused) {
+  TempDir dir;
+  AtomicFileSet files;
+  files.stage(dir / "y.npy", "one");
+  EXPECT_THROW(files.stage(dir / "y.npy", "two"), std::invalid_argument);
+}
+
+TEST(WritableDirectory, MissingDirectoriesAreCreatedAndLeftEmpty) {
+  TempDir dir;
+  require_writable_directory(dir / "results/nested");
+  EXPECT_TRUE(fs::is_directory(dir / "results/nested"));
+  EXPECT_TRUE(listing(dir / "results/nested").empty()) << "the probe file was left behind";
+  require_writable_directory(dir / "results/nested");  // an existing writable directory passes
+  EXPECT_TRUE(listing(dir / "results/nested").empty());
+}
+
+TEST(WritableDirectory, APathThroughARegularFileIsRefusedWithTheReason) {
+  TempDir dir;
+  std::ofstream(dir / "plain_file") << "x";
+  try {
+    require_writable_directory(dir / "plain_file/sub");
+    ADD_FAILURE() << "accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_TRUE(contains(e.what(), "cannot create directory " + (dir / "plain_file/sub") + ": Not a directory"))
+        << e.what();
+  }
+  try {
+    require_writable_directory(dir / "plain_file");
+    ADD_FAILURE() << "accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_TRUE(contains(e.what(), (dir / "plain_file") + ": cannot create a file in it: Not a directory"))
+        << e.what();
+  }
+  EXPECT_EQ(listing(dir.path()), std::vector<std::string>{"plain_file"});
+  EXPECT_EQ(read_file(dir / "plain_file"), "x");
+}
+
+TEST(WritableDirectory, AReadOnlyDirectoryIsRefused) {
+  if (geteuid() == 0) GTEST_SKIP() << "running as root: a read-only directory is still writable";
+  TempDir dir;
+  fs::create_directory(dir / "ro");
+  fs::permissions(dir / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+  std::string error;
+  try {
+    require_writable_directory(dir / "ro");
+  } catch (const std::runtime_error& e) {
+    error = e.what();
+  }
+  fs::permissions(dir / "ro", fs::perms::owner_all);
+  EXPECT_TRUE(contains(error, (dir / "ro") + ": cannot create a file in it: Permission denied")) << error;
+  EXPECT_TRUE(listing(dir / "ro").empty());
+}
+
+}  // namespace
+}  // namespace dfw
