@@ -1,61 +1,73 @@
 // chunked/cpu/fp32 for the gated-linear family (add, gated, decay):
 //   S_t = (a_t b_t^T) * S_{t-1} + c_t v_t phi(k_t)^T,  y_t = S_t phi(q_t).
 // Chunks of C tokens carry the state forward; inside a chunk, sub-chunks of
-// c = min(16, C) tokens (GLA's two-level scheme, Yang et al. 2023):
-//   - incoming state:     Y_i  = (Q_i * e^{CB_i}) S^T * e^{CA_i}
-//   - earlier sub-chunks: Y_I += ((Q_I * e^{PB_I + midB}) (K_J * e^{SB_J})^T) (V_J * e^{SA_J}) * e^{PA_I + midA}
+// c = min(16, C) tokens (GLA's two-level scheme, Yang et al. 2023). With P/S the
+// gate products from a sub-chunk's start to a token (inclusive) / after a token
+// to the sub-chunk's end, T a whole sub-chunk's product, "before"/"mid"/"after"
+// the products of the totals of the sub-chunks before / between / after:
+//   - incoming state:     Y_I  = ((Q_I * PB * beforeB) S^T) * beforeA
+//   - earlier sub-chunks: Y_I += ((Q_I * PB) [K_J * SB * midB]^T) [V_J * SA * midA], all J < I in one product
+//   - then                Y_I *= PA
 //   - own sub-chunk:      pairwise, with running products of the gate values
-//   - state out:          S = e^{totA} S e^{totB} + (V * e^{XA})^T (K * e^{XB})
-// Every exponent is a sum of log gates (<= 0) over its own span: prefix (P) and
-// suffix (S) sums inside a sub-chunk, totals of whole sub-chunks (mid, C, X), so
-// nothing overflows for gates near 0 and no long cumulative sums are subtracted.
+//   - state out:          S = totA S totB + (V * SA * afterA)^T (K * SB * afterB)
+// Every factor is a product of gate values (each <= 1) over its own span, so
+// nothing overflows for gates near 0 and no ratio of long products is formed.
 #include <omp.h>
 
 #include <algorithm>
-#include <cmath>
 
 #include "../eigen_types.hpp"
 #include "../impl.hpp"
 #include "cpu_case.hpp"
-#include "threading.hpp"
 #include "features.hpp"
+#include "threading.hpp"
 
 namespace dfw {
 namespace {
 
 constexpr int64_t kSubChunk = 16;
 
-using ArrayXf = Eigen::Array<float, Eigen::Dynamic, 1>;
-using RowArr = Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+int64_t sub_chunks(int64_t n) { return (n + kSubChunk - 1) / kSubChunk; }
 
 // Per-thread scratch for one chunk of at most C tokens; nothing is allocated
 // while a chunk runs.
 struct ChunkScratch {
   ChunkScratch(int64_t C, int64_t rows, int64_t m)
-      : Q(C, m), K(C, m), V(C, rows), A(C, rows), B(C, m), LA(C, rows), LB(C, m), EPA(C, rows), EPB(C, m), ESA(C, rows),
-        ESB(C, m), QP(C, m), KS(C, m), VS(C, rows), Y(C, rows), tmp(kSubChunk, rows), P(kSubChunk, kSubChunk), qs(C, m),
-        qj(kSubChunk, m), TA(sub_chunks(C), rows), TB(sub_chunks(C), m), eBeforeA(sub_chunks(C), rows), sumA(rows),
-        sumB(m), midA(rows), midB(m), eA(rows), eB(m), ga(rows), gb(m) {}
-  static int64_t sub_chunks(int64_t n) { return (n + kSubChunk - 1) / kSubChunk; }
-  RowMat<float> Q, K, V;   // (n, m) phi(q); (n, m) c_t phi(k); (n, rows) v with a 1 appended for z
-  RowArr A, B;             // (n, rows), (n, m) gate values
-  RowArr LA, LB;           // their logs
-  RowArr EPA, EPB;         // e^{prefix log gate inside the sub-chunk, inclusive}
-  RowArr ESA, ESB;         // e^{suffix log gate inside the sub-chunk, after the token}
-  RowMat<float> QP;        // (n, m)    Q * e^{PB}: decayed from the sub-chunk start
-  RowMat<float> KS, VS;    // (n, m), (n, rows) K * e^{SB}, V * e^{SA}: decayed to the sub-chunk end
-  RowMat<float> Y;         // (n, rows) outputs (numerator; last column z.phi(q))
-  RowMat<float> tmp;
-  RowMat<float> P;
-  RowMat<float> qs;        // (n, m) phi(q) decayed from the chunk start
-  RowMat<float> qj;        // (c, m) phi(q) decayed to the end of an earlier sub-chunk
-  RowArr TA, TB;           // (ns, rows), (ns, m) log totals of whole sub-chunks
-  RowArr eBeforeA;         // (ns, rows) e^{log total of the chunk's earlier sub-chunks}
-  ArrayXf sumA, sumB;      // running sums of sub-chunk totals (before / after a sub-chunk)
-  ArrayXf midA, midB;      // sums of the totals strictly between two sub-chunks
-  ArrayXf eA, eB;          // exponentials of the above
-  ArrayXf ga, gb;          // running gate products (diagonal block); running sums (sub_chunk_sums)
+      : Q(C, m), K(C, m), V(C, rows), A(C, rows), B(C, m), PA(C, rows), PB(C, m), SA(C, rows), SB(C, m),
+        QP(C, m), qs(C, m), KS(C, m), VS(C, rows), Y(C, rows), Kmid(C, m), Vmid(C, rows), P(kSubChunk, C),
+        TA(sub_chunks(C), rows), TB(sub_chunks(C), m), beforeA(sub_chunks(C), rows), beforeB(sub_chunks(C), m),
+        midA(rows), midB(m), W(rows), qg(m), s(kSubChunk) {}
+  RowMat<float> Q, K, V;     // (n, m) phi(q); (n, m) c_t phi(k); (n, rows) v with a 1 appended for z
+  RowMat<float> A, B;        // (n, rows), (n, m) gate values
+  RowMat<float> PA, PB;      // gate products from the sub-chunk start to the token, inclusive
+  RowMat<float> SA, SB;      // gate products after the token to the sub-chunk end
+  RowMat<float> QP;          // (n, m) Q * PB: decayed from the sub-chunk start
+  RowMat<float> qs;          // (n, m) QP * beforeB: decayed from the chunk start
+  RowMat<float> KS, VS;      // (n, m), (n, rows) K * SB, V * SA: decayed to the sub-chunk end
+  RowMat<float> Y;           // (n, rows) outputs (numerator; last column z.phi(q))
+  RowMat<float> Kmid, Vmid;  // (I c, m), (I c, rows) earlier sub-chunks decayed to sub-chunk I
+  RowMat<float> P;           // (c, I c) scores of one sub-chunk against the earlier ones
+  RowMat<float> TA, TB;      // (ns, rows), (ns, m) products over whole sub-chunks
+  RowMat<float> beforeA, beforeB;  // (ns, .) products of the totals of the earlier sub-chunks
+  Eigen::ArrayXf midA, midB;       // products of the totals strictly between two sub-chunks
+  Eigen::ArrayXf W, qg, s;         // diagonal block: running sum, decayed query, scores
 };
+
+using Rows = Eigen::Block<RowMat<float>, Eigen::Dynamic, Eigen::Dynamic, true>;
+
+// Prefix (inclusive) and suffix (after the token) products of the gate rows
+// inside each sub-chunk, and each sub-chunk's total.
+void sub_chunk_products(const RowMat<float>& G, int64_t n, RowMat<float>& pre, RowMat<float>& suf,
+                        RowMat<float>& tot) {
+  for (int64_t s = 0; s < sub_chunks(n); ++s) {
+    const int64_t a = s * kSubChunk, e = std::min(n, a + kSubChunk);
+    pre.row(a) = G.row(a);
+    for (int64_t i = a + 1; i < e; ++i) pre.row(i).array() = pre.row(i - 1).array() * G.row(i).array();
+    tot.row(s) = pre.row(e - 1);
+    suf.row(e - 1).setOnes();
+    for (int64_t i = e - 2; i >= a; --i) suf.row(i).array() = suf.row(i + 1).array() * G.row(i + 1).array();
+  }
+}
 
 class ChunkedPrepared final : public Prepared {
  public:
@@ -90,116 +102,90 @@ class ChunkedPrepared final : public Prepared {
       w.V.row(i).head(dv) = ConstVecMap<float>(h.v + (t0 + i) * dv, dv).transpose();
       if (c_.normalise) w.V(i, dv) = 1.f;
     }
-    w.LA.topRows(n) = w.A.topRows(n).log();
-    w.LB.topRows(n) = w.B.topRows(n).log();
-  }
-
-  // Prefix / suffix exponentials inside each sub-chunk, and each sub-chunk's log
-  // total; run is scratch of the row width.
-  static void sub_chunk_sums(const RowArr& L, RowArr& EP, RowArr& ES, int64_t n, RowArr& totals, ArrayXf& run) {
-    const int64_t ns = ChunkScratch::sub_chunks(n);
-    for (int64_t s = 0; s < ns; ++s) {
-      const int64_t a = s * kSubChunk, e = std::min(n, a + kSubChunk);
-      run.setZero();
-      for (int64_t i = a; i < e; ++i) {
-        run += L.row(i).transpose();
-        EP.row(i) = run.exp().transpose();
-      }
-      totals.row(s) = run.transpose();
-      run.setZero();
-      for (int64_t i = e - 1; i >= a; --i) {
-        ES.row(i) = run.exp().transpose();
-        run += L.row(i).transpose();
-      }
-    }
   }
 
   void run_chunk(const HeadView& h, int64_t t0, int64_t n, MatMap<float>& S, float* y, ChunkScratch& w) {
-    const int64_t dv = h.dv, ns = ChunkScratch::sub_chunks(n);
+    const int64_t dv = h.dv, ns = sub_chunks(n);
     load_chunk(h, t0, n, w);
-    sub_chunk_sums(w.LA, w.EPA, w.ESA, n, w.TA, w.ga);
-    sub_chunk_sums(w.LB, w.EPB, w.ESB, n, w.TB, w.gb);
-    w.QP.topRows(n) = (w.Q.topRows(n).array() * w.EPB.topRows(n)).matrix();
-    w.KS.topRows(n) = (w.K.topRows(n).array() * w.ESB.topRows(n)).matrix();
-    w.VS.topRows(n) = (w.V.topRows(n).array() * w.ESA.topRows(n)).matrix();
+    sub_chunk_products(w.A, n, w.PA, w.SA, w.TA);
+    sub_chunk_products(w.B, n, w.PB, w.SB, w.TB);
+    w.QP.topRows(n).array() = w.Q.topRows(n).array() * w.PB.topRows(n).array();
+    w.KS.topRows(n).array() = w.K.topRows(n).array() * w.SB.topRows(n).array();
+    w.VS.topRows(n).array() = w.V.topRows(n).array() * w.SA.topRows(n).array();
+    w.beforeA.row(0).setOnes();
+    w.beforeB.row(0).setOnes();
+    for (int64_t I = 1; I < ns; ++I) {
+      w.beforeA.row(I).array() = w.beforeA.row(I - 1).array() * w.TA.row(I - 1).array();
+      w.beforeB.row(I).array() = w.beforeB.row(I - 1).array() * w.TB.row(I - 1).array();
+    }
 
-    // Incoming state, decayed to each token (exponents beforeX + PX_i), as one GEMM
-    // over the chunk: Y = (Q * e^{PB} * e^{beforeB}) S^T, then * e^{beforeA} per sub-chunk.
-    w.sumA.setZero();
-    w.sumB.setZero();
+    // Incoming state, decayed to every token of the chunk, as one product.
     for (int64_t I = 0; I < ns; ++I) {
       const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
-      w.eB = w.sumB.exp();
-      w.eBeforeA.row(I) = w.sumA.exp().transpose();
-      w.qs.middleRows(a, len) = w.QP.middleRows(a, len) * w.eB.matrix().asDiagonal();
-      w.sumA += w.TA.row(I).transpose();
-      w.sumB += w.TB.row(I).transpose();
+      w.qs.middleRows(a, len).array() = w.QP.middleRows(a, len).array().rowwise() * w.beforeB.row(I).array();
     }
     w.Y.topRows(n).noalias() = w.qs.topRows(n) * S.transpose();
+
     for (int64_t I = 0; I < ns; ++I) {
       const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
-      auto Y = w.Y.middleRows(a, len);
-      Y.array().rowwise() *= w.eBeforeA.row(I);
-      // Earlier sub-chunks J of this chunk: exponents midX (totals strictly between J and I).
-      w.midA.setZero();
-      w.midB.setZero();
-      for (int64_t J = I - 1; J >= 0; --J) {
-        const int64_t b = J * kSubChunk;
-        w.eA = w.midA.exp();
-        w.eB = w.midB.exp();
-        w.qj.topRows(len) = w.QP.middleRows(a, len) * w.eB.matrix().asDiagonal();
-        w.P.topLeftCorner(len, kSubChunk).noalias() = w.qj.topRows(len) * w.KS.middleRows(b, kSubChunk).transpose();
-        w.tmp.topRows(len).noalias() = w.P.topLeftCorner(len, kSubChunk) * w.VS.middleRows(b, kSubChunk);
-        Y.noalias() += w.tmp.topRows(len) * w.eA.matrix().asDiagonal();
-        w.midA += w.TA.row(J).transpose();
-        w.midB += w.TB.row(J).transpose();
+      Rows Y = w.Y.middleRows(a, len);
+      if (I > 0) {
+        Y.array().rowwise() *= w.beforeA.row(I).array();
+        // Earlier sub-chunks J < I, each decayed by the totals strictly between J and I.
+        w.midA.setOnes();
+        w.midB.setOnes();
+        for (int64_t J = I - 1; J >= 0; --J) {
+          const int64_t b = J * kSubChunk;
+          w.Kmid.middleRows(b, kSubChunk).array() = w.KS.middleRows(b, kSubChunk).array().rowwise() * w.midB.transpose();
+          w.Vmid.middleRows(b, kSubChunk).array() = w.VS.middleRows(b, kSubChunk).array().rowwise() * w.midA.transpose();
+          w.midA *= w.TA.row(J).transpose().array();
+          w.midB *= w.TB.row(J).transpose().array();
+        }
+        auto P = w.P.topLeftCorner(len, a);
+        P.noalias() = w.QP.middleRows(a, len) * w.Kmid.topRows(a).transpose();
+        Y.noalias() += P * w.Vmid.topRows(a);
       }
-      Y.array() *= w.EPA.middleRows(a, len);
+      Y.array() *= w.PA.middleRows(a, len).array();
       diagonal_block(a, len, w);
     }
     // Outputs.
-    for (int64_t i = 0; i < n; ++i) {
-      float* yi = y + (t0 + i) * dv;
-      const float denom = c_.normalise ? w.Y(i, dv) + float(kNormEps) : 1.f;
-      for (int64_t r = 0; r < dv; ++r) yi[r] = w.Y(i, r) / denom;
-    }
+    MatMap<float> out(y + t0 * dv, n, dv);
+    if (c_.normalise)
+      out.array() = w.Y.topLeftCorner(n, dv).array().colwise() / (w.Y.col(dv).head(n).array() + float(kNormEps));
+    else
+      out = w.Y.topLeftCorner(n, dv);
     // State out: decay by the chunk's total, add each token decayed by what follows it.
-    w.sumA.setZero();
-    w.sumB.setZero();
+    w.midA.setOnes();
+    w.midB.setOnes();
     for (int64_t I = ns - 1; I >= 0; --I) {
       const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
-      w.eA = w.sumA.exp();
-      w.eB = w.sumB.exp();
-      w.VS.middleRows(a, len).array().rowwise() *= w.eA.transpose();
-      w.KS.middleRows(a, len).array().rowwise() *= w.eB.transpose();
-      w.sumA += w.TA.row(I).transpose();
-      w.sumB += w.TB.row(I).transpose();
+      if (I < ns - 1) {
+        w.VS.middleRows(a, len).array().rowwise() *= w.midA.transpose();
+        w.KS.middleRows(a, len).array().rowwise() *= w.midB.transpose();
+      }
+      w.midA *= w.TA.row(I).transpose().array();
+      w.midB *= w.TB.row(I).transpose().array();
     }
-    w.eA = w.sumA.exp();
-    w.eB = w.sumB.exp();
-    S.array().colwise() *= w.eA;
-    S.array().rowwise() *= w.eB.transpose();
+    S.array().colwise() *= w.midA;
+    S.array().rowwise() *= w.midB.transpose();
     S.noalias() += w.VS.topRows(n).transpose() * w.KS.topRows(n);
   }
 
-  // Pairs i >= j inside one sub-chunk: the gate products over (j, i] as running
-  // products of gate values (all <= 1), added to Y.
+  // Pairs j <= i inside one sub-chunk, added to Y. For each query i: the scores
+  // s_j = sum_k q_i k_j prod_{(j, i]} b, with q_i decayed one token further back
+  // at each step, then W = sum_j s_j prod_{(j, i]} a * v_j by Horner's rule.
   void diagonal_block(int64_t a, int64_t len, ChunkScratch& w) {
-    const auto A = w.A.middleRows(a, len);  // gate values (len, rows)
-    const auto B = w.B.middleRows(a, len);  // (len, m)
-    for (int64_t j = 0; j < len; ++j) {
-      w.ga.setOnes();
-      w.gb.setOnes();
-      const auto kj = w.K.row(a + j).array().transpose();
-      const auto vj = w.V.row(a + j).array().transpose();
-      for (int64_t i = j; i < len; ++i) {
-        if (i > j) {
-          w.ga *= A.row(i).transpose();
-          w.gb *= B.row(i).transpose();
-        }
-        const float s = (w.Q.row(a + i).array().transpose() * kj * w.gb).sum();
-        w.Y.row(a + i).array() += (s * w.ga * vj).transpose();
+    for (int64_t i = 0; i < len; ++i) {
+      w.qg = w.Q.row(a + i).transpose().array();
+      w.s(i) = (w.qg * w.K.row(a + i).transpose().array()).sum();
+      for (int64_t j = i - 1; j >= 0; --j) {
+        w.qg *= w.B.row(a + j + 1).transpose().array();
+        w.s(j) = (w.qg * w.K.row(a + j).transpose().array()).sum();
       }
+      w.W = w.s(0) * w.V.row(a).transpose().array();
+      for (int64_t j = 1; j <= i; ++j)
+        w.W = w.W * w.A.row(a + j).transpose().array() + w.s(j) * w.V.row(a + j).transpose().array();
+      w.Y.row(a + i).array() += w.W.transpose();
     }
   }
 
