@@ -204,7 +204,9 @@ std::string now_text() {
 }
 
 // Google Benchmark's context fields, then dfwbench's.
-std::string context_json(const Sweep& sweep, const TimingOptions& timing, const MachineInfo& mi, const Ceilings& c) {
+// targets: a JSON array of the CPU target verdicts, or "" for none.
+std::string context_json(const Sweep& sweep, const TimingOptions& timing, const MachineInfo& mi, const Ceilings& c,
+                         const std::string& targets = "") {
   const auto& cpu = benchmark::CPUInfo::Get();
   std::string caches = "[";
   for (std::size_t i = 0; i < cpu.caches.size(); ++i) {
@@ -240,6 +242,7 @@ std::string context_json(const Sweep& sweep, const TimingOptions& timing, const 
       .add("threads", mi.threads);
   if (sweep.backend == "cuda") o.add("gpu_name", mi.gpu_name).add("gpu_driver", mi.gpu_driver).add("gpu_clocks", mi.gpu_clocks);
   o.add_raw("ceilings", ceilings_json(c)).add_raw("timing", t.str(6));
+  if (!targets.empty()) o.add_raw("cpu_targets", targets);
   return o.str(4);
 }
 
@@ -466,8 +469,11 @@ int run_bench(int argc, char** argv) {
   std::printf("wrote %s and %s (%zu rows)\n", store.csv_path().c_str(), store.json_path().c_str(), store.size());
 
   if (sweep.name == "cpu-targets") {
+    // The verdicts go into the results file's context too, for the report.
+    const std::vector<TargetResult> targets = evaluate_cpu_targets(store.rows(order));
+    store.write(order, context_json(sweep, timing, machine, ceilings, targets_json(targets)));
     std::printf("\nCPU targets (ratios from this results file, ceilings measured in the run):\n%s",
-                format_targets(evaluate_cpu_targets(store.rows(order))).c_str());
+                format_targets(targets).c_str());
   }
   return errors ? 1 : 0;
 }

@@ -6,6 +6,12 @@
 //   4. dfw chunked prefill (B 1, H 12, T 4096, d = m = 64): >= 30% of the SGEMM rate
 //   5. the same, chunked >= 3x faster than recurrent
 //   6. softmax blocked prefill, same shape: >= 30% of the SGEMM rate
+// and one bound beside target 5 (information, not a target): how much faster than
+// the recurrent form ANY chunked form could be on this machine. A chunked form
+// reads every token's output from the state carried into its chunk and adds every
+// token into the state carried out, 2 dv m FLOPs each, so it does at least
+// 4 dv m FLOPs per token; at the in-run SGEMM rate that takes
+// t_min = 4 dv m B H T / SGEMM, and the bound is t(recurrent) / t_min.
 #pragma once
 
 #include <string>
@@ -21,10 +27,13 @@ struct TargetResult {
   double measured = 0;   // the ratio (0 when missing)
   bool found = false;    // every row it needs is present with status ok
   bool pass = false;
+  bool bound = false;    // information (an upper bound), judged against nothing
 };
 
 std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows);
 // One line per target: name, measured ratio, limit, PASS / MISS / MISSING.
 std::string format_targets(const std::vector<TargetResult>& targets);
+// The targets as a JSON array (for the results file's context).
+std::string targets_json(const std::vector<TargetResult>& targets);
 
 }  // namespace dfw

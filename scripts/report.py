@@ -328,6 +328,23 @@ def block_ceiling(results):
     return text
 
 
+def block_cpu_targets(results):
+    """The verdicts a `cpu-targets` run wrote into its results file (bench_targets.cpp)."""
+    name = "cpu-targets-cpu.csv"
+    targets = results.contexts.get(name, {}).get("cpu_targets")
+    if not targets:
+        return "_No `cpu-targets` results with target verdicts yet (`build/dfwbench bench --preset cpu-targets`)._"
+    rows = []
+    for t in targets:
+        measured = num(t["measured"]) if t.get("found") else "—"
+        required = "an upper bound, not a target" if t["result"] == "bound" else t["relation"]
+        rows.append([t["name"], measured, required, "—" if t["result"] == "bound" else t["result"]])
+    context = results.contexts[name]
+    return (table(["target", "measured", "required", "result"], rows) +
+            f"\n\nFrom `results/{name}`: {context.get('cpu_model', '?')}, commit {context.get('commit', '?')}, "
+            f"ceilings measured in the same run.")
+
+
 def block_accuracy(results):
     if not results.check:
         return "_No accuracy results yet: run `dfwbench check --out results/check-cpu.csv`._"
@@ -425,6 +442,7 @@ TABLES = {
     "decode-trend": block_decode_trend,
     "crossover": block_crossover,
     "ceiling": block_ceiling,
+    "cpu-targets": block_cpu_targets,
     "accuracy": block_accuracy,
     "accuracy-exceptions": block_accuracy_exceptions,
     "grid": block_grid,

@@ -12,6 +12,7 @@
 //   - state out:          S = totA S totB + (V * SA * afterA)^T (K * SB * afterB)
 // Every factor is a product of gate values (each <= 1) over its own span, so
 // nothing overflows for gates near 0 and no ratio of long products is formed.
+// add (no gates) skips the factors: Y = Q S^T + tril(Q K^T) V, S += V^T K.
 #include <omp.h>
 
 #include <algorithm>
@@ -46,7 +47,7 @@ struct ChunkScratch {
   RowMat<float> KS, VS;      // (n, m), (n, rows) K * SB, V * SA: decayed to the sub-chunk end
   RowMat<float> Y;           // (n, rows) outputs (numerator; last column z.phi(q))
   RowMat<float> Kmid, Vmid;  // (I c, m), (I c, rows) earlier sub-chunks decayed to sub-chunk I
-  RowMat<float> P;           // (c, I c) scores of one sub-chunk against the earlier ones
+  RowMat<float> P;           // (c, <= n) scores of one sub-chunk against earlier keys
   RowMat<float> TA, TB;      // (ns, rows), (ns, m) products over whole sub-chunks
   RowMat<float> beforeA, beforeB;  // (ns, .) products of the totals of the earlier sub-chunks
   Eigen::ArrayXf midA, midB;       // products of the totals strictly between two sub-chunks
@@ -72,7 +73,7 @@ void sub_chunk_products(const RowMat<float>& G, int64_t n, RowMat<float>& pre, R
 class ChunkedPrepared final : public Prepared {
  public:
   ChunkedPrepared(const Variant& v, const Problem& p, int64_t chunk)
-      : var_(v), c_(v, p), C_(std::max<int64_t>(1, chunk)) {
+      : var_(v), c_(v, p), C_(std::max<int64_t>(1, chunk)), ungated_(v.rule->gate_inputs() == kNoGates) {
     const int n = omp_get_max_threads();
     for (int i = 0; i < n; ++i) scratch_.emplace_back(std::min(C_, p.shape.T), c_.rows, p.m);
   }
@@ -89,7 +90,38 @@ class ChunkedPrepared final : public Prepared {
     const HeadView h = c_.head(bh);
     c_.reset_state(bh);
     MatMap<float> S(c_.state_of(bh), c_.rows, h.m);
-    for (int64_t t0 = 0; t0 < h.T; t0 += C_) run_chunk(h, t0, std::min(C_, h.T - t0), S, c_.y_of(bh), w);
+    for (int64_t t0 = 0; t0 < h.T; t0 += C_) {
+      const int64_t n = std::min(C_, h.T - t0);
+      load_chunk(h, t0, n, w);
+      if (ungated_)
+        run_ungated_chunk(n, S, w);
+      else
+        run_chunk(n, S, w);
+      store_outputs(h.dv, n, w, c_.y_of(bh) + t0 * h.dv);
+    }
+  }
+
+  // add (every gate 1): no decay factors, so Y = Q S^T + tril(Q K^T) V and
+  // S += V^T K, the causal part a sub-chunk of queries at a time.
+  void run_ungated_chunk(int64_t n, MatMap<float>& S, ChunkScratch& w) {
+    w.Y.topRows(n).noalias() = w.Q.topRows(n) * S.transpose();
+    for (int64_t a = 0; a < n; a += kSubChunk) {
+      const int64_t len = std::min(n, a + kSubChunk) - a, keys = a + len;
+      auto P = w.P.topLeftCorner(len, keys);  // (len, keys) scores against every key up to the sub-chunk end
+      P.noalias() = w.Q.middleRows(a, len) * w.K.topRows(keys).transpose();
+      P.rightCols(len).triangularView<Eigen::StrictlyUpper>().setZero();
+      w.Y.middleRows(a, len).noalias() += P * w.V.topRows(keys);
+    }
+    S.noalias() += w.V.topRows(n).transpose() * w.K.topRows(n);
+  }
+
+  // y rows of the chunk (divided by z.phi(q) + eps when normalised).
+  void store_outputs(int64_t dv, int64_t n, const ChunkScratch& w, float* y) const {
+    MatMap<float> out(y, n, dv);
+    if (c_.normalise)
+      out.array() = w.Y.topLeftCorner(n, dv).array().colwise() / (w.Y.col(dv).head(n).array() + float(kNormEps));
+    else
+      out = w.Y.topLeftCorner(n, dv);
   }
 
   void load_chunk(const HeadView& h, int64_t t0, int64_t n, ChunkScratch& w) {
@@ -97,16 +129,17 @@ class ChunkedPrepared final : public Prepared {
     compute_features(var_, h.features, h.q + t0 * h.dk, n, h.dk, m, w.Q.data());
     compute_features(var_, h.features, h.k + t0 * h.dk, n, h.dk, m, w.K.data());
     for (int64_t i = 0; i < n; ++i) {
-      const float c = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows, m, &w.A(i, 0), &w.B(i, 0));
-      if (c != 1.f) w.K.row(i) *= c;
+      if (!ungated_) {
+        const float c = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows, m, &w.A(i, 0), &w.B(i, 0));
+        if (c != 1.f) w.K.row(i) *= c;
+      }
       w.V.row(i).head(dv) = ConstVecMap<float>(h.v + (t0 + i) * dv, dv).transpose();
       if (c_.normalise) w.V(i, dv) = 1.f;
     }
   }
 
-  void run_chunk(const HeadView& h, int64_t t0, int64_t n, MatMap<float>& S, float* y, ChunkScratch& w) {
-    const int64_t dv = h.dv, ns = sub_chunks(n);
-    load_chunk(h, t0, n, w);
+  void run_chunk(int64_t n, MatMap<float>& S, ChunkScratch& w) {
+    const int64_t ns = sub_chunks(n);
     sub_chunk_products(w.A, n, w.PA, w.SA, w.TA);
     sub_chunk_products(w.B, n, w.PB, w.SB, w.TB);
     w.QP.topRows(n).array() = w.Q.topRows(n).array() * w.PB.topRows(n).array();
@@ -148,12 +181,6 @@ class ChunkedPrepared final : public Prepared {
       Y.array() *= w.PA.middleRows(a, len).array();
       diagonal_block(a, len, w);
     }
-    // Outputs.
-    MatMap<float> out(y + t0 * dv, n, dv);
-    if (c_.normalise)
-      out.array() = w.Y.topLeftCorner(n, dv).array().colwise() / (w.Y.col(dv).head(n).array() + float(kNormEps));
-    else
-      out = w.Y.topLeftCorner(n, dv);
     // State out: decay by the chunk's total, add each token decayed by what follows it.
     w.midA.setOnes();
     w.midB.setOnes();
@@ -192,6 +219,7 @@ class ChunkedPrepared final : public Prepared {
   Variant var_;
   CpuCase c_;
   int64_t C_;
+  bool ungated_;  // add: every gate is 1
   std::vector<ChunkScratch> scratch_;
 };
 

@@ -13,8 +13,9 @@ class Elu1 final : public FeatureMapOf<Elu1> {
 
   template <class R>
   static void map(ConstMatMap<R> x, const FeatureParams<R>&, MatMap<R> out) {
-    // elu(x) + 1 = x + 1 for x > 0, exp(x) for x <= 0.
-    out = (x.array() > R(0)).select(x.array() + R(1), x.array().min(R(0)).exp());
+    // elu(x) + 1 = x + 1 for x > 0, exp(x) for x <= 0, written as
+    // max(x, 0) + exp(min(x, 0)) so that Eigen vectorises it (select does not).
+    out = x.array().max(R(0)) + x.array().min(R(0)).exp();
   }
 };
 
