@@ -8,7 +8,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -16,7 +15,6 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -35,6 +33,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using test::listing;
+using test::read_file;
 using test::TempDir;
 
 struct ChildRun {
@@ -57,20 +57,6 @@ ChildRun shell(const std::string& cmd) {
 ChildRun dfwbench(const std::string& args) { return shell(std::string(DFW_BINARY) + " " + args + " 2>&1"); }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
-}
-
-// Files in dir (names only).
-std::vector<std::string> listing(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-  return out;
-}
 
 void save(const std::string& path, const std::vector<int64_t>& shape, const std::vector<float>& values) {
   write_npy(path, shape, std::vector<double>(values.begin(), values.end()));
@@ -396,9 +382,7 @@ TEST_F(EvalInputs, FailedOutputWriteReplacesNoOutputFile) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   const std::string message = (dir / "out/state.npy") + ": write failed: File too large (no output file was replaced)";
   EXPECT_TRUE(contains(r.output, message)) << r.output;
-  auto files = listing(dir / "out");
-  std::sort(files.begin(), files.end());
-  EXPECT_EQ(files, outputs) << "temporary file left behind";
+  EXPECT_EQ(listing(dir / "out"), outputs) << "temporary file left behind";
   for (const auto& name : outputs)
     EXPECT_TRUE(read_file(dir / ("out/" + name)) == "old " + name) << name << " replaced by a failed eval";
 
@@ -498,9 +482,7 @@ TEST(BadBench, UnwritableResultsDirFailsBeforeAnyCase) {
   // A missing directory is created (parents too); the probe file is not left in it.
   const ChildRun ok = dfwbench(one_case + (dir / "new/results") + " --ceilings skip");
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
-  auto files = listing(dir / "new/results");
-  std::sort(files.begin(), files.end());
-  EXPECT_EQ(files, (std::vector<std::string>{"custom-cpu.csv", "custom-cpu.json"}));
+  EXPECT_EQ(listing(dir / "new/results"), (std::vector<std::string>{"custom-cpu.csv", "custom-cpu.json"}));
 }
 
 TEST(BadOutput, DiskFullKeepsTheOldFileAndSaysWhy) {

@@ -1,12 +1,17 @@
-// TempDir: a fresh directory under /tmp for one test, removed with everything in it.
+// TempDir: a fresh directory under /tmp for one test, removed with everything in
+// it; read_file and listing: what a test finds in it.
 #pragma once
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace dfw::test {
 
@@ -29,5 +34,21 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The whole file as bytes ("" when it cannot be read).
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+// Names in dir, sorted.
+inline std::vector<std::string> listing(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 }  // namespace dfw::test
