@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 
 #include "eigen_types.hpp"
 #include "registry.hpp"
@@ -57,6 +58,33 @@ TEST(Variant, AllCombinationsCoverEveryRuleAndMap) {
   int defined = 0;
   for (const auto& v : all) defined += v.defined();
   EXPECT_EQ(defined, 1 + 4 * 5 + 2 * 5);  // softmax; 4 rules x 5 maps unnormalised; add, gated normalised
+}
+
+// A rule that says its gates are all 1 (the chunked form then skips the decay
+// factors) must fill ones and return c = 1 whatever gate inputs it is given.
+TEST(Rules, GatesAreOnesOnlyWhenTheFactorsAreOnes) {
+  const int64_t rows = 5, m = 3;
+  const std::vector<float> av = {0.5f, 0.25f, 0.125f, 0.75f, 0.9f}, bv = {0.3f, 0.6f, 0.2f};
+  TokenGates<float> g;
+  g.g = 0.5f;
+  g.beta = 0.5f;
+  g.a = av.data();
+  g.b = bv.data();
+  int ones_rules = 0;
+  for (const Rule* r : rules()) {
+    if (!r->is_gated_linear()) {
+      EXPECT_FALSE(r->gates_are_ones()) << r->name();
+      continue;
+    }
+    std::vector<float> a(rows, -1.f), b(m, -1.f);
+    const float c = r->gated_linear_factors(g, rows, m, a.data(), b.data());
+    bool all_ones = c == 1.f;
+    for (float x : a) all_ones = all_ones && x == 1.f;
+    for (float x : b) all_ones = all_ones && x == 1.f;
+    EXPECT_EQ(r->gates_are_ones(), all_ones) << r->name();
+    ones_rules += r->gates_are_ones();
+  }
+  EXPECT_EQ(ones_rules, 1);  // add
 }
 
 TEST(FeatureMaps, MatchTheirDefinitions) {

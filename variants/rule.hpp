@@ -51,6 +51,9 @@ class Rule {
   // Fills the gate values a_t (rows) and b_t (m), in (0, 1], and returns c_t.
   // Only called when is_gated_linear().
   virtual bool is_gated_linear() const { return false; }
+  // True only when every a_t, b_t is 1 and c_t is 1 (add): the chunked form then
+  // skips the decay factors. The default keeps a new rule on the general path.
+  virtual bool gates_are_ones() const { return false; }
   virtual float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b) const {
     return 0.f;
   }

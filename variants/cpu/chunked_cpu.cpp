@@ -73,7 +73,7 @@ void sub_chunk_products(const RowMat<float>& G, int64_t n, RowMat<float>& pre, R
 class ChunkedPrepared final : public Prepared {
  public:
   ChunkedPrepared(const Variant& v, const Problem& p, int64_t chunk)
-      : var_(v), c_(v, p), C_(std::max<int64_t>(1, chunk)), ungated_(v.rule->gate_inputs() == kNoGates) {
+      : var_(v), c_(v, p), C_(std::max<int64_t>(1, chunk)), ungated_(v.rule->gates_are_ones()) {
     const int n = omp_get_max_threads();
     for (int i = 0; i < n; ++i) scratch_.emplace_back(std::min(C_, p.shape.T), c_.rows, p.m);
   }

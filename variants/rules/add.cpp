@@ -12,6 +12,7 @@ class Add final : public RuleOf<Add> {
   bool supports_normalisation() const override { return true; }
   unsigned gate_inputs() const override { return kNoGates; }
   bool is_gated_linear() const override { return true; }
+  bool gates_are_ones() const override { return true; }
   float gated_linear_factors(const TokenGates<float>&, int64_t rows, int64_t m, float* a, float* b) const override {
     ArrMap<float>(a, rows).setOnes();
     ArrMap<float>(b, m).setOnes();
