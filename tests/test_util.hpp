@@ -2,6 +2,8 @@
 // cut a problem into token ranges.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
 
@@ -55,6 +57,21 @@ inline Problem slice_tokens(const Problem& p, int64_t t0, int64_t n) {
   out.gate_v = cut(p.gate_v, s.dv);
   out.gate_k = cut(p.gate_k, p.m);
   return out;
+}
+
+// One emulated kernel's errors with fp32, fp16 and bf16 storage: all finite,
+// y (relative L2 and max-abs) and the state within each dtype's limit times the
+// variant's factor f, and fp16 visibly worse than fp32 (the rounding is applied).
+inline void expect_storage_errors_within_limits(const CaseErrors& e32, const CaseErrors& e16, const CaseErrors& eb16,
+                                                double f) {
+  EXPECT_TRUE(e32.finite() && e16.finite() && eb16.finite());
+  const std::pair<const CaseErrors*, const char*> runs[] = {{&e32, "fp32"}, {&e16, "fp16"}, {&eb16, "bf16"}};
+  for (const auto& [e, dtype] : runs) {
+    EXPECT_LT(e->y.rel_l2, f * rel_l2_limit(dtype)) << dtype;
+    EXPECT_LT(e->y.max_abs, f * max_abs_limit(dtype)) << dtype;
+    EXPECT_LT(e->state.rel_l2, f * rel_l2_limit(dtype)) << dtype;
+  }
+  EXPECT_GT(e16.y.rel_l2, e32.y.rel_l2);
 }
 
 }  // namespace dfw::test

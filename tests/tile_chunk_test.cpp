@@ -313,17 +313,7 @@ TEST_P(TileChunkSequence, MatchesReferenceInEveryStorageType) {
   const CaseErrors e32 = compare_outputs(emulate_chunked<float>(v, p, cc.chunk), ref);
   const CaseErrors e16 = compare_outputs(emulate_chunked<Fp16>(v, p, cc.chunk), ref);
   const CaseErrors eb16 = compare_outputs(emulate_chunked<Bf16>(v, p, cc.chunk), ref);
-  EXPECT_TRUE(e32.finite() && e16.finite() && eb16.finite());
-  EXPECT_LT(e32.y.rel_l2, f * rel_l2_limit("fp32"));
-  EXPECT_LT(e32.state.rel_l2, f * rel_l2_limit("fp32"));
-  EXPECT_LT(e32.y.max_abs, f * max_abs_limit("fp32"));
-  EXPECT_LT(e16.y.rel_l2, f * rel_l2_limit("fp16"));
-  EXPECT_LT(e16.y.max_abs, f * max_abs_limit("fp16"));
-  EXPECT_LT(e16.state.rel_l2, f * rel_l2_limit("fp16"));
-  EXPECT_LT(eb16.y.rel_l2, f * rel_l2_limit("bf16"));
-  EXPECT_LT(eb16.y.max_abs, f * max_abs_limit("bf16"));
-  EXPECT_LT(eb16.state.rel_l2, f * rel_l2_limit("bf16"));
-  EXPECT_GT(e16.y.rel_l2, e32.y.rel_l2);  // the rounding is really applied
+  test::expect_storage_errors_within_limits(e32, e16, eb16, f);
 }
 
 INSTANTIATE_TEST_SUITE_P(
