@@ -41,7 +41,7 @@ const std::vector<std::string>& results_csv_columns() {
       "preset", "variant", "spec", "form", "backend", "dtype", "mode", "B", "H", "T", "dk", "dv", "m", "chunk",
       "status", "time_median_ms", "time_p20_ms", "time_p80_ms", "repetitions", "tokens_per_s", "flops", "bytes",
       "gflops", "gbps", "ceiling_gflops", "ceiling_gbps", "frac_flops_ceiling", "frac_bw_ceiling",
-      "peak_host_bytes", "peak_device_bytes", "state_bytes", "machine", "commit"};
+      "peak_host_bytes", "peak_device_bytes", "state_bytes", "machine", "commit", "threads", "disturbed", "planned_bytes", "note"};
   return cols;
 }
 
@@ -100,7 +100,8 @@ std::string ResultRow::to_csv_line() const {
       num(time_median_ms), num(time_p20_ms), num(time_p80_ms), repetitions ? std::to_string(repetitions) : "",
       num(tokens_per_s), count(flops), count(bytes), num(gflops), num(gbps), num(ceiling_gflops), num(ceiling_gbps),
       num(frac_flops_ceiling, "%.6g"), num(frac_bw_ceiling, "%.6g"), count(peak_host_bytes),
-      count(peak_device_bytes), count(state_bytes), machine, commit};
+      count(peak_device_bytes), count(state_bytes), machine, commit, threads ? std::to_string(threads) : "",
+      disturbed ? "1" : "0", count(planned_bytes), note};
   std::string out;
   for (std::size_t i = 0; i < f.size(); ++i) out += (i ? "," : "") + csv_field(f[i]);
   return out;
@@ -130,6 +131,14 @@ ResultRow parse_result_row(const std::string& line, int64_t line_number) {
   r.ceiling_gflops = d(); r.ceiling_gbps = d(); r.frac_flops_ceiling = d(); r.frac_bw_ceiling = d();
   r.peak_host_bytes = d(); r.peak_device_bytes = d(); r.state_bytes = d();
   r.machine = s(); r.commit = s();
+  r.threads = n();
+  const std::string disturbed = s();
+  if (disturbed != "0" && disturbed != "1")
+    throw std::invalid_argument("results CSV line " + std::to_string(line_number) + ": disturbed must be 0 or 1, got '" +
+                                disturbed + "'");
+  r.disturbed = disturbed == "1";
+  r.planned_bytes = d();
+  r.note = s();
   if (r.status != "ok" && r.status != "oom" && r.status != "unsupported" && r.status != "error")
     throw std::invalid_argument("results CSV line " + std::to_string(line_number) + ": unknown status '" + r.status +
                                 "'");

@@ -26,6 +26,11 @@ struct ResultRow {
   double frac_flops_ceiling = 0, frac_bw_ceiling = 0;
   double peak_host_bytes = 0, peak_device_bytes = 0, state_bytes = 0;
   std::string machine, commit;
+  // Run quality and planning (appended columns).
+  int64_t threads = 0;        // CPU threads the case ran with (0: not recorded / GPU)
+  bool disturbed = false;     // the run's noise checks failed: no verdict may use this row
+  double planned_bytes = 0;   // memory the case planned to allocate (an oom row says why)
+  std::string note;           // free text: why a form was picked, why a row is oom or disturbed
 
   // The same identity as BenchCase::key().
   std::string key() const;

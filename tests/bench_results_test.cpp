@@ -19,7 +19,8 @@ TEST(BenchResults, CsvHeaderIsExactlyTheAgreedColumns) {
   EXPECT_EQ(results_csv_header(),
             "preset,variant,spec,form,backend,dtype,mode,B,H,T,dk,dv,m,chunk,status,time_median_ms,time_p20_ms,"
             "time_p80_ms,repetitions,tokens_per_s,flops,bytes,gflops,gbps,ceiling_gflops,ceiling_gbps,"
-            "frac_flops_ceiling,frac_bw_ceiling,peak_host_bytes,peak_device_bytes,state_bytes,machine,commit");
+            "frac_flops_ceiling,frac_bw_ceiling,peak_host_bytes,peak_device_bytes,state_bytes,machine,commit,threads,"
+            "disturbed,planned_bytes,note");
 }
 
 TEST(BenchResults, RowRoundTripsThroughCsvWithQuotedSpec) {
