@@ -34,6 +34,7 @@ class FeatureMap {
   virtual int64_t out_dim(int64_t dk, const FeatureConfig& cfg) const = 0;
   virtual bool needs_projection() const { return false; }  // reads w, b
   virtual bool needs_omega() const { return false; }       // reads omega
+  virtual bool is_identity() const { return false; }       // phi(x) = x: forms may read x in place
   virtual bool non_negative() const = 0;                   // phi(x) >= 0 everywhere
 
   // x: (n, dk) rows; out: (n, m) rows.

@@ -1,225 +1,251 @@
-// chunked/cpu/fp32 for the gated-linear family (add, gated, decay):
+// chunked/cpu/fp32 for the gated-linear family (add, gated, decay, and any rule
+// that returns gated_linear_factors()):
 //   S_t = (a_t b_t^T) * S_{t-1} + c_t v_t phi(k_t)^T,  y_t = S_t phi(q_t).
-// Chunks of C tokens carry the state forward; inside a chunk, sub-chunks of
-// c = min(16, C) tokens (GLA's two-level scheme, Yang et al. 2023). With P/S the
-// gate products from a sub-chunk's start to a token (inclusive) / after a token
-// to the sub-chunk's end, T a whole sub-chunk's product, "before"/"mid"/"after"
-// the products of the totals of the sub-chunks before / between / after:
-//   - incoming state:     Y_I  = ((Q_I * PB * beforeB) S^T) * beforeA
-//   - earlier sub-chunks: Y_I += ((Q_I * PB) [K_J * SB * midB]^T) [V_J * SA * midA], all J < I in one product
-//   - then                Y_I *= PA
-//   - own sub-chunk:      pairwise, with running products of the gate values
-//   - state out:          S = totA S totB + (V * SA * afterA)^T (K * SB * afterB)
-// Every factor is a product of gate values (each <= 1) over its own span, so
-// nothing overflows for gates near 0 and no ratio of long products is formed.
-// add (no gates) skips the factors: Y = Q S^T + tril(Q K^T) V, S += V^T K.
+// The sequence is cut into chunks of n <= c = min(C, 16) tokens and the state is
+// carried from chunk to chunk. With PA_i, PB_i the products of the gate values
+// from the chunk's start to token i (inclusive), RA_j, RB_j those after token j
+// to the chunk's end, and TA, TB the chunk's totals:
+//   - incoming state: Y_i  = PA_i * (S (q_i * PB_i))                  one product, (n x m)(m x rows)
+//   - own chunk:      Y_i += sum_{j<=i} prod_{(j,i]} a * v_j s_ij,  s_ij = q_i * prod_{(j,i]} b . k_j
+//                     (running products over each pair's own span, Horner's rule over j)
+//   - state out:      S = (TA TB^T) * S + sum_j (v_j * RA_j)(k_j * RB_j)^T   one product, (rows x n)(n x m)
+// Every factor is a product of gate values (each <= 1) over its own span: nothing
+// overflows for gates near 0 and no ratio of products is formed.
+//
+// Why chunks of at most 16 tokens here, whatever C is asked for: one CPU thread
+// runs one (b, h) sequence, so a chunk needs no parallelism inside it. The state
+// costs 4 dv m FLOPs per token (read out and written) at any chunk length, while
+// a chunk of C tokens adds (dv + m) C FLOPs per token of attention between its
+// tokens. 16 tokens is one register tile of the products above; a longer chunk
+// only adds work. (The CUDA form, which needs the parallelism, uses C as given.)
+// The state is kept transposed, St = S^T (m x rows), so both products stream its
+// rows as Lanes (lanes.hpp).
 #include <omp.h>
 
 #include <algorithm>
+#include <vector>
 
-#include "../eigen_types.hpp"
 #include "../impl.hpp"
+#include "chunk_diagonal.hpp"
 #include "cpu_case.hpp"
 #include "features.hpp"
+#include "lanes.hpp"
 #include "threading.hpp"
 
 namespace dfw {
 namespace {
 
-constexpr int64_t kSubChunk = 16;
+constexpr int64_t kMaxChunk = 16;
 
-int64_t sub_chunks(int64_t n) { return (n + kSubChunk - 1) / kSubChunk; }
-
-// Per-thread scratch for one chunk of at most C tokens; nothing is allocated
-// while a chunk runs.
+// Per-thread scratch for one chunk; rows of Lanes, widths padded with zeros.
+// mv = lane_count(m), rv = lane_count(rows).
 struct ChunkScratch {
-  ChunkScratch(int64_t C, int64_t rows, int64_t m)
-      : Q(C, m), K(C, m), V(C, rows), A(C, rows), B(C, m), PA(C, rows), PB(C, m), SA(C, rows), SB(C, m),
-        QP(C, m), qs(C, m), KS(C, m), VS(C, rows), Y(C, rows), Kmid(C, m), Vmid(C, rows), P(kSubChunk, C),
-        TA(sub_chunks(C), rows), TB(sub_chunks(C), m), beforeA(sub_chunks(C), rows), beforeB(sub_chunks(C), m),
-        midA(rows), midB(m), W(rows), qg(m), s(kSubChunk) {}
-  RowMat<float> Q, K, V;     // (n, m) phi(q); (n, m) c_t phi(k); (n, rows) v with a 1 appended for z
-  RowMat<float> A, B;        // (n, rows), (n, m) gate values
-  RowMat<float> PA, PB;      // gate products from the sub-chunk start to the token, inclusive
-  RowMat<float> SA, SB;      // gate products after the token to the sub-chunk end
-  RowMat<float> QP;          // (n, m) Q * PB: decayed from the sub-chunk start
-  RowMat<float> qs;          // (n, m) QP * beforeB: decayed from the chunk start
-  RowMat<float> KS, VS;      // (n, m), (n, rows) K * SB, V * SA: decayed to the sub-chunk end
-  RowMat<float> Y;           // (n, rows) outputs (numerator; last column z.phi(q))
-  RowMat<float> Kmid, Vmid;  // (I c, m), (I c, rows) earlier sub-chunks decayed to sub-chunk I
-  RowMat<float> P;           // (c, <= n) scores of one sub-chunk against earlier keys
-  RowMat<float> TA, TB;      // (ns, rows), (ns, m) products over whole sub-chunks
-  RowMat<float> beforeA, beforeB;  // (ns, .) products of the totals of the earlier sub-chunks
-  Eigen::ArrayXf midA, midB;       // products of the totals strictly between two sub-chunks
-  Eigen::ArrayXf W, qg, s;         // diagonal block: running sum, decayed query, scores
-};
-
-using Rows = Eigen::Block<RowMat<float>, Eigen::Dynamic, Eigen::Dynamic, true>;
-
-// Prefix (inclusive) and suffix (after the token) products of the gate rows
-// inside each sub-chunk, and each sub-chunk's total.
-void sub_chunk_products(const RowMat<float>& G, int64_t n, RowMat<float>& pre, RowMat<float>& suf,
-                        RowMat<float>& tot) {
-  for (int64_t s = 0; s < sub_chunks(n); ++s) {
-    const int64_t a = s * kSubChunk, e = std::min(n, a + kSubChunk);
-    pre.row(a) = G.row(a);
-    for (int64_t i = a + 1; i < e; ++i) pre.row(i).array() = pre.row(i - 1).array() * G.row(i).array();
-    tot.row(s) = pre.row(e - 1);
-    suf.row(e - 1).setOnes();
-    for (int64_t i = e - 2; i >= a; --i) suf.row(i).array() = suf.row(i + 1).array() * G.row(i + 1).array();
+  ChunkScratch(int64_t m, int64_t rows)
+      : mv(lane_count(m)),
+        rv(lane_count(rows)),
+        Q(kMaxChunk * mv), K(kMaxChunk * mv), B(kMaxChunk * mv), PB(kMaxChunk * mv), Qd(kMaxChunk * mv),
+        Kd(kMaxChunk * mv), V(kMaxChunk * rv), A(kMaxChunk * rv), PA(kMaxChunk * rv), Vd(kMaxChunk * rv),
+        Y(kMaxChunk * rv), St(mv * kLanes * rv), TA(rv), TB(mv), RA(rv), RB(mv), qg(mv), W(rv),
+        features(kMaxChunk * m) {
+    // Gate padding past rows / m is 1 (gated_linear_factors writes only the real
+    // width), so the products over whole Lanes stay finite.
+    std::fill(A.begin(), A.end(), splat(1.f));
+    std::fill(B.begin(), B.end(), splat(1.f));
   }
-}
+  int64_t mv, rv;
+  std::vector<Lanes> Q, K, B, PB, Qd, Kd;  // (c, mv): phi(q); c_t phi(k); key gates; prefix products; decayed
+  std::vector<Lanes> V, A, PA, Vd;         // (c, rv): v (1 appended for z); value gates; prefix; decayed
+  std::vector<Lanes> Y;                    // (c, rv) outputs before normalisation
+  std::vector<Lanes> St;                   // (mv * 16, rv) the state, transposed
+  std::vector<Lanes> TA, TB, RA, RB;       // chunk totals; running suffix products
+  std::vector<Lanes> qg, W;                // diagonal block: decayed query, Horner sum
+  std::vector<float> features;             // (c, m) phi of one chunk before padding
+};
 
 class ChunkedPrepared final : public Prepared {
  public:
   ChunkedPrepared(const Variant& v, const Problem& p, int64_t chunk)
-      : var_(v), c_(v, p), C_(std::max<int64_t>(1, chunk)), ungated_(v.rule->gates_are_ones()) {
-    const int n = omp_get_max_threads();
-    for (int i = 0; i < n; ++i) scratch_.emplace_back(std::min(C_, p.shape.T), c_.rows, p.m);
+      : var_(v),
+        c_(v, p),
+        chunk_(std::clamp<int64_t>(chunk, 1, kMaxChunk)),
+        ungated_(v.rule->gates_are_ones()),
+        direct_features_(v.phi->is_identity() && !v.sum_normalise) {
+    for (int i = 0; i < omp_get_max_threads(); ++i) scratch_.emplace_back(p.m, c_.rows);
   }
 
   void run() override {
     const int64_t BH = c_.shape.B * c_.shape.H;
-#pragma omp parallel for schedule(dynamic) if (worth_threads(BH * c_.shape.T * c_.rows * c_.m))
-    for (int64_t bh = 0; bh < BH; ++bh) run_head(bh, scratch_[omp_get_thread_num()]);
+    for_each_head(BH, BH * c_.shape.T * c_.rows * c_.m, HeadSchedule::dynamic,
+                  [&](int64_t bh, int thread) { run_head(bh, scratch_[thread]); });
   }
   Output output() const override { return c_.output(); }
 
  private:
   void run_head(int64_t bh, ChunkScratch& w) {
     const HeadView h = c_.head(bh);
-    c_.reset_state(bh);
-    MatMap<float> S(c_.state_of(bh), c_.rows, h.m);
-    for (int64_t t0 = 0; t0 < h.T; t0 += C_) {
-      const int64_t n = std::min(C_, h.T - t0);
+    load_state(bh, w);
+    for (int64_t t0 = 0; t0 < h.T; t0 += chunk_) {
+      const int64_t n = std::min(chunk_, h.T - t0);
+      prefetch_chunk(h, t0 + chunk_, std::min(chunk_, h.T - t0 - chunk_));
       load_chunk(h, t0, n, w);
-      if (ungated_)
-        run_ungated_chunk(n, S, w);
-      else
-        run_chunk(n, S, w);
+      if (!ungated_) decay_chunk(n, w);
+      carry_state(n, w);
+      diagonal(n, w);
       store_outputs(h.dv, n, w, c_.y_of(bh) + t0 * h.dv);
+    }
+    store_state(bh, w);
+  }
+
+  // St = (s0 or 0)^T, zero-padded; the normaliser row z (if any) starts at 0.
+  void load_state(int64_t bh, ChunkScratch& w) {
+    c_.reset_state(bh);
+    std::fill(w.St.begin(), w.St.end(), Lanes{});
+    const float* S = c_.state_of(bh);  // (rows, m)
+    for (int64_t r = 0; r < c_.rows; ++r)
+      for (int64_t k = 0; k < c_.m; ++k) w.St[k * w.rv + r / kLanes][r % kLanes] = S[r * c_.m + k];
+  }
+
+  void store_state(int64_t bh, const ChunkScratch& w) {
+    float* S = c_.state_of(bh);
+    for (int64_t r = 0; r < c_.rows; ++r)
+      for (int64_t k = 0; k < c_.m; ++k) S[r * c_.m + k] = w.St[k * w.rv + r / kLanes][r % kLanes];
+  }
+
+  // Asks for the inputs of the next chunk while this one computes: a chunk
+  // reads its rows in one burst, too late for the hardware prefetchers, which
+  // follow a stream only a few lines ahead. Into L2 (hint 1): 5 x 16 rows of up
+  // to a few KB each would evict the chunk's own working set from L1.
+  static void prefetch_chunk(const HeadView& h, int64_t t0, int64_t n) {
+    if (n <= 0) return;
+    auto rows = [&](const float* base, int64_t width) {
+      if (!base) return;
+      const char* p = reinterpret_cast<const char*>(base + t0 * width);
+      for (int64_t off = 0; off < n * width * int64_t(sizeof(float)); off += 64) __builtin_prefetch(p + off, 0, 1);
+    };
+    rows(h.q, h.dk);
+    rows(h.k, h.dk);
+    rows(h.v, h.dv);
+    rows(h.gate_v, h.dv);
+    rows(h.gate_k, h.m);
+    rows(h.gate, 1);
+    rows(h.beta, 1);
+  }
+
+  // Q, K (with c_t), V (with the 1 for z), and the gate values A, B of n tokens;
+  // rows from n to the chunk's end are zero, so the products can run on whole tiles.
+  void load_chunk(const HeadView& h, int64_t t0, int64_t n, ChunkScratch& w) {
+    const int64_t m = h.m, dv = h.dv, mv = w.mv, rv = w.rv;
+    // Rows of `width` floats into rows of `lanes` Lanes; the zero padding past
+    // `width` is written once (the scratch starts zeroed) and rows past n are zeroed.
+    auto pad_rows = [&](std::vector<Lanes>& dst, int64_t lanes, const float* src, int64_t width) {
+      for (int64_t i = 0; i < kMaxChunk; ++i) {
+        float* row = reinterpret_cast<float*>(dst.data() + i * lanes);
+        if (i < n)
+          std::copy(src + i * width, src + (i + 1) * width, row);
+        else
+          std::fill(row, row + width, 0.f);
+      }
+    };
+    auto features = [&](const float* x, std::vector<Lanes>& dst) {
+      if (direct_features_) return pad_rows(dst, mv, x, m);
+      compute_features(var_, h.features, x, n, h.dk, m, w.features.data());
+      pad_rows(dst, mv, w.features.data(), m);
+    };
+    features(h.q + t0 * h.dk, w.Q);
+    features(h.k + t0 * h.dk, w.K);
+    pad_rows(w.V, rv, h.v + t0 * dv, dv);
+    for (int64_t i = 0; i < n; ++i) {
+      if (c_.normalise) w.V[i * rv + dv / kLanes][dv % kLanes] = 1.f;
+      if (ungated_) continue;
+      float* a = reinterpret_cast<float*>(w.A.data() + i * rv);
+      float* b = reinterpret_cast<float*>(w.B.data() + i * mv);
+      const float c = var_.rule->gated_linear_factors(h.gates_at(t0 + i), c_.rows, m, a, b);
+      if (c != 1.f)
+        for (int64_t l = 0; l < mv; ++l) w.K[i * mv + l] *= c;
     }
   }
 
-  // add (every gate 1): no decay factors, so Y = Q S^T + tril(Q K^T) V and
-  // S += V^T K, the causal part a sub-chunk of queries at a time.
-  void run_ungated_chunk(int64_t n, MatMap<float>& S, ChunkScratch& w) {
-    w.Y.topRows(n).noalias() = w.Q.topRows(n) * S.transpose();
-    for (int64_t a = 0; a < n; a += kSubChunk) {
-      const int64_t len = std::min(n, a + kSubChunk) - a, keys = a + len;
-      auto P = w.P.topLeftCorner(len, keys);  // (len, keys) scores against every key up to the sub-chunk end
-      P.noalias() = w.Q.middleRows(a, len) * w.K.topRows(keys).transpose();
-      P.rightCols(len).triangularView<Eigen::StrictlyUpper>().setZero();
-      w.Y.middleRows(a, len).noalias() += P * w.V.topRows(keys);
+  // Prefix products PA, PB, totals TA, TB, and the decayed rows
+  // Qd = Q * PB, Kd = K * RB, Vd = V * RA (suffix products run backwards).
+  void decay_chunk(int64_t n, ChunkScratch& w) {
+    const int64_t mv = w.mv, rv = w.rv;
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t l = 0; l < rv; ++l) w.PA[i * rv + l] = i ? w.PA[(i - 1) * rv + l] * w.A[i * rv + l] : w.A[l];
+      for (int64_t l = 0; l < mv; ++l) {
+        w.PB[i * mv + l] = i ? w.PB[(i - 1) * mv + l] * w.B[i * mv + l] : w.B[l];
+        w.Qd[i * mv + l] = w.Q[i * mv + l] * w.PB[i * mv + l];
+      }
     }
-    S.noalias() += w.V.topRows(n).transpose() * w.K.topRows(n);
+    for (int64_t i = n; i < kMaxChunk; ++i)
+      for (int64_t l = 0; l < mv; ++l) w.Qd[i * mv + l] = Lanes{};
+    std::copy_n(w.PA.begin() + (n - 1) * rv, rv, w.TA.begin());
+    std::copy_n(w.PB.begin() + (n - 1) * mv, mv, w.TB.begin());
+    std::fill(w.RA.begin(), w.RA.end(), splat(1.f));
+    std::fill(w.RB.begin(), w.RB.end(), splat(1.f));
+    for (int64_t j = n - 1; j >= 0; --j) {
+      for (int64_t l = 0; l < rv; ++l) w.Vd[j * rv + l] = w.V[j * rv + l] * w.RA[l];
+      for (int64_t l = 0; l < mv; ++l) w.Kd[j * mv + l] = w.K[j * mv + l] * w.RB[l];
+      for (int64_t l = 0; l < rv; ++l) w.RA[l] *= w.A[j * rv + l];
+      for (int64_t l = 0; l < mv; ++l) w.RB[l] *= w.B[j * mv + l];
+    }
+  }
+
+  // The incoming state read by every row of the chunk, then the state written:
+  //   Y = PA * (Qd St),  St = (TB TA^T) * St + Kd^T Vd,
+  // a panel of two Lanes of state columns (32 value rows) at a time, so the
+  // panel (m x 32 floats) stays in L1 from its read to its write.
+  void carry_state(int64_t n, ChunkScratch& w) {
+    const int64_t mv = w.mv, rv = w.rv, m = c_.m;
+    const int64_t y_rows = n <= kGemmRows ? kGemmRows : kMaxChunk;      // Qd is zero past n
+    const int64_t st_rows = (m + kGemmRows - 1) / kGemmRows * kGemmRows;  // St is zero past m
+    const float* qd = reinterpret_cast<const float*>((ungated_ ? w.Q : w.Qd).data());
+    const float* kd = reinterpret_cast<const float*>((ungated_ ? w.K : w.Kd).data());
+    const Lanes* vd = (ungated_ ? w.V : w.Vd).data();
+    const float* tb = reinterpret_cast<const float*>(w.TB.data());
+    auto zero = [](int64_t, int64_t, Lanes) { return Lanes{}; };
+    auto times_pa = [&](int64_t i, int64_t l, Lanes y) { return y * w.PA[i * rv + l]; };
+    auto decayed = [&](int64_t k, int64_t l, Lanes st) { return st * (tb[k] * w.TA[l]); };
+    for (int64_t j0 = 0; j0 < rv; j0 += 2) {
+      const int64_t cols = std::min<int64_t>(2, rv - j0);
+      Lanes* St = w.St.data() + j0;
+      Lanes* Y = w.Y.data() + j0;
+      if (ungated_) {
+        lanes_gemm(qd, mv * kLanes, 1, St, rv, m, Y, rv, y_rows, cols, j0, zero);
+        lanes_gemm(kd, 1, mv * kLanes, vd + j0, rv, n, St, rv, st_rows, cols, j0);
+      } else {
+        lanes_gemm(qd, mv * kLanes, 1, St, rv, m, Y, rv, y_rows, cols, j0, zero, times_pa);
+        lanes_gemm(kd, 1, mv * kLanes, vd + j0, rv, n, St, rv, st_rows, cols, j0, decayed);
+      }
+    }
+  }
+
+  // Pairs inside the chunk (chunk_diagonal.hpp).
+  void diagonal(int64_t n, ChunkScratch& w) {
+    const ChunkRows rows{w.Q.data(), w.K.data(), w.B.data(), w.V.data(), w.A.data(), w.Y.data()};
+    if (ungated_)
+      chunk_diagonal<false>(rows, n, w.mv, w.rv, w.qg.data(), w.W.data());
+    else
+      chunk_diagonal<true>(rows, n, w.mv, w.rv, w.qg.data(), w.W.data());
   }
 
   // y rows of the chunk (divided by z.phi(q) + eps when normalised).
   void store_outputs(int64_t dv, int64_t n, const ChunkScratch& w, float* y) const {
-    MatMap<float> out(y, n, dv);
-    if (c_.normalise)
-      out.array() = w.Y.topLeftCorner(n, dv).array().colwise() / (w.Y.col(dv).head(n).array() + float(kNormEps));
-    else
-      out = w.Y.topLeftCorner(n, dv);
-  }
-
-  void load_chunk(const HeadView& h, int64_t t0, int64_t n, ChunkScratch& w) {
-    const int64_t m = h.m, dv = h.dv, rows = c_.rows;
-    compute_features(var_, h.features, h.q + t0 * h.dk, n, h.dk, m, w.Q.data());
-    compute_features(var_, h.features, h.k + t0 * h.dk, n, h.dk, m, w.K.data());
     for (int64_t i = 0; i < n; ++i) {
-      if (!ungated_) {
-        const float c = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows, m, &w.A(i, 0), &w.B(i, 0));
-        if (c != 1.f) w.K.row(i) *= c;
+      const float* row = reinterpret_cast<const float*>(w.Y.data() + i * w.rv);
+      if (c_.normalise) {
+        const float z = row[dv] + float(kNormEps);
+        for (int64_t r = 0; r < dv; ++r) y[i * dv + r] = row[r] / z;
+      } else {
+        std::copy(row, row + dv, y + i * dv);
       }
-      w.V.row(i).head(dv) = ConstVecMap<float>(h.v + (t0 + i) * dv, dv).transpose();
-      if (c_.normalise) w.V(i, dv) = 1.f;
-    }
-  }
-
-  void run_chunk(int64_t n, MatMap<float>& S, ChunkScratch& w) {
-    const int64_t ns = sub_chunks(n);
-    sub_chunk_products(w.A, n, w.PA, w.SA, w.TA);
-    sub_chunk_products(w.B, n, w.PB, w.SB, w.TB);
-    w.QP.topRows(n).array() = w.Q.topRows(n).array() * w.PB.topRows(n).array();
-    w.KS.topRows(n).array() = w.K.topRows(n).array() * w.SB.topRows(n).array();
-    w.VS.topRows(n).array() = w.V.topRows(n).array() * w.SA.topRows(n).array();
-    w.beforeA.row(0).setOnes();
-    w.beforeB.row(0).setOnes();
-    for (int64_t I = 1; I < ns; ++I) {
-      w.beforeA.row(I).array() = w.beforeA.row(I - 1).array() * w.TA.row(I - 1).array();
-      w.beforeB.row(I).array() = w.beforeB.row(I - 1).array() * w.TB.row(I - 1).array();
-    }
-
-    // Incoming state, decayed to every token of the chunk, as one product.
-    for (int64_t I = 0; I < ns; ++I) {
-      const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
-      w.qs.middleRows(a, len).array() = w.QP.middleRows(a, len).array().rowwise() * w.beforeB.row(I).array();
-    }
-    w.Y.topRows(n).noalias() = w.qs.topRows(n) * S.transpose();
-
-    for (int64_t I = 0; I < ns; ++I) {
-      const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
-      Rows Y = w.Y.middleRows(a, len);
-      if (I > 0) {
-        Y.array().rowwise() *= w.beforeA.row(I).array();
-        // Earlier sub-chunks J < I, each decayed by the totals strictly between J and I.
-        w.midA.setOnes();
-        w.midB.setOnes();
-        for (int64_t J = I - 1; J >= 0; --J) {
-          const int64_t b = J * kSubChunk;
-          w.Kmid.middleRows(b, kSubChunk).array() = w.KS.middleRows(b, kSubChunk).array().rowwise() * w.midB.transpose();
-          w.Vmid.middleRows(b, kSubChunk).array() = w.VS.middleRows(b, kSubChunk).array().rowwise() * w.midA.transpose();
-          w.midA *= w.TA.row(J).transpose().array();
-          w.midB *= w.TB.row(J).transpose().array();
-        }
-        auto P = w.P.topLeftCorner(len, a);
-        P.noalias() = w.QP.middleRows(a, len) * w.Kmid.topRows(a).transpose();
-        Y.noalias() += P * w.Vmid.topRows(a);
-      }
-      Y.array() *= w.PA.middleRows(a, len).array();
-      diagonal_block(a, len, w);
-    }
-    // State out: decay by the chunk's total, add each token decayed by what follows it.
-    w.midA.setOnes();
-    w.midB.setOnes();
-    for (int64_t I = ns - 1; I >= 0; --I) {
-      const int64_t a = I * kSubChunk, len = std::min(n, a + kSubChunk) - a;
-      if (I < ns - 1) {
-        w.VS.middleRows(a, len).array().rowwise() *= w.midA.transpose();
-        w.KS.middleRows(a, len).array().rowwise() *= w.midB.transpose();
-      }
-      w.midA *= w.TA.row(I).transpose().array();
-      w.midB *= w.TB.row(I).transpose().array();
-    }
-    S.array().colwise() *= w.midA;
-    S.array().rowwise() *= w.midB.transpose();
-    S.noalias() += w.VS.topRows(n).transpose() * w.KS.topRows(n);
-  }
-
-  // Pairs j <= i inside one sub-chunk, added to Y. For each query i: the scores
-  // s_j = sum_k q_i k_j prod_{(j, i]} b, with q_i decayed one token further back
-  // at each step, then W = sum_j s_j prod_{(j, i]} a * v_j by Horner's rule.
-  void diagonal_block(int64_t a, int64_t len, ChunkScratch& w) {
-    for (int64_t i = 0; i < len; ++i) {
-      w.qg = w.Q.row(a + i).transpose().array();
-      w.s(i) = (w.qg * w.K.row(a + i).transpose().array()).sum();
-      for (int64_t j = i - 1; j >= 0; --j) {
-        w.qg *= w.B.row(a + j + 1).transpose().array();
-        w.s(j) = (w.qg * w.K.row(a + j).transpose().array()).sum();
-      }
-      w.W = w.s(0) * w.V.row(a).transpose().array();
-      for (int64_t j = 1; j <= i; ++j)
-        w.W = w.W * w.A.row(a + j).transpose().array() + w.s(j) * w.V.row(a + j).transpose().array();
-      w.Y.row(a + i).array() += w.W.transpose();
     }
   }
 
   Variant var_;
   CpuCase c_;
-  int64_t C_;
-  bool ungated_;  // add: every gate is 1
+  int64_t chunk_;  // tokens per chunk: min(C, 16)
+  bool ungated_;   // add: every gate is 1
+  bool direct_features_;  // phi is the identity: rows are copied from q, k as they are
   std::vector<ChunkScratch> scratch_;
 };
 

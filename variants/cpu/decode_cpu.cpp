@@ -29,16 +29,16 @@ class StatefulDecodePrepared final : public Prepared {
   // sequence: every token from s0; decode_step: the last token, from the carried state.
   void run() override {
     const int64_t BH = c_.shape.B * c_.shape.H, T = c_.shape.T;
-#pragma omp parallel for schedule(static) if (worth_threads(BH * (mode_ == Mode::sequence ? T : 1) * c_.rows * c_.m))
-    for (int64_t bh = 0; bh < BH; ++bh) {
-      float* scratch = scratch_.data() + omp_get_thread_num() * (2 * c_.m + c_.rows);
+    const int64_t work = BH * (mode_ == Mode::sequence ? T : 1) * c_.rows * c_.m;
+    for_each_head(BH, work, HeadSchedule::even, [&](int64_t bh, int thread) {
+      float* scratch = scratch_.data() + thread * (2 * c_.m + c_.rows);
       if (mode_ == Mode::sequence) {
         c_.reset_state(bh);
         for (int64_t t = 0; t < T; ++t) step(bh, t, t, scratch);
       } else {
         step(bh, T - 1, 0, scratch);
       }
-    }
+    });
   }
   Output output() const override { return c_.output(); }
 

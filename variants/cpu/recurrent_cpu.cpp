@@ -20,8 +20,8 @@ class RecurrentPrepared final : public Prepared {
 
   void run() override {
     const int64_t BH = c_.shape.B * c_.shape.H;
-#pragma omp parallel for schedule(dynamic) if (worth_threads(BH * c_.shape.T * c_.rows * c_.m))
-    for (int64_t bh = 0; bh < BH; ++bh) run_head(bh, omp_get_thread_num());
+    for_each_head(BH, BH * c_.shape.T * c_.rows * c_.m, HeadSchedule::dynamic,
+                  [&](int64_t bh, int thread) { run_head(bh, thread); });
   }
   Output output() const override { return c_.output(); }
 

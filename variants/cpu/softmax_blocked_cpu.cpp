@@ -33,8 +33,8 @@ class SoftmaxBlockedPrepared final : public Prepared {
 
   void run() override {
     const int64_t BH = s_.B * s_.H;
-#pragma omp parallel for schedule(dynamic) if (worth_threads(BH * s_.T * s_.T * (s_.dk + s_.dv) / 2))
-    for (int64_t bh = 0; bh < BH; ++bh) run_head(bh, scratch_[omp_get_thread_num()]);
+    for_each_head(BH, BH * s_.T * s_.T * (s_.dk + s_.dv) / 2, HeadSchedule::dynamic,
+                  [&](int64_t bh, int thread) { run_head(bh, scratch_[thread]); });
   }
 
   Output output() const override {

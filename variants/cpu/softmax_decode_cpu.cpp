@@ -30,9 +30,8 @@ class SoftmaxDecodePrepared final : public Prepared {
 
   void run() override {
     const int64_t BH = s_.B * s_.H, T = s_.T;
-#pragma omp parallel for schedule(static) if (worth_threads(BH * T * (s_.dk + s_.dv)))
-    for (int64_t bh = 0; bh < BH; ++bh) {
-      float* scores = scores_.data() + omp_get_thread_num() * T;
+    for_each_head(BH, BH * T * (s_.dk + s_.dv), HeadSchedule::even, [&](int64_t bh, int thread) {
+      float* scores = scores_.data() + thread * T;
       if (mode_ == Mode::sequence) {
         for (int64_t t = 0; t < T; ++t) {
           append(bh, t);
@@ -42,7 +41,7 @@ class SoftmaxDecodePrepared final : public Prepared {
         append(bh, T - 1);
         attend(bh, T - 1, scores, y_.data() + bh * s_.dv);
       }
-    }
+    });
   }
 
   Output output() const override {

@@ -7,6 +7,7 @@ namespace {
 class Identity final : public FeatureMapOf<Identity> {
  public:
   std::string name() const override { return "identity"; }
+  bool is_identity() const override { return true; }
   std::string description() const override { return "phi(x) = x, m = dk"; }
   int64_t out_dim(int64_t dk, const FeatureConfig&) const override { return dk; }
   bool non_negative() const override { return false; }

@@ -1,0 +1,87 @@
+// Lanes: 16 floats as one GCC/Clang vector, and the few fixed-shape kernels the
+// chunked CPU form is built from. Rows of a matrix are arrays of Lanes (the
+// width padded to a multiple of 16 with zeros), 64-byte aligned.
+//
+// The vector type is generic (GCC's vector extension): on AVX-512 one Lanes is
+// one register; on AVX2 or NEON the compiler splits it into 2 or 4. The only
+// ISA-dependent choice is the register tile of lanes_gemm (kGemmRows below),
+// made at compile time from the vector register count of the target.
+#pragma once
+
+#include <cstdint>
+
+namespace dfw {
+
+constexpr int64_t kLanes = 16;
+using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
+
+// Lanes needed for n floats.
+constexpr int64_t lane_count(int64_t n) { return (n + kLanes - 1) / kLanes; }
+
+// x in every lane (one broadcast; `Lanes{} + x` would add 0 first, as -0 + 0 != -0).
+inline Lanes splat(float x) { return Lanes{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+
+// Sum of the 16 lanes, as a tree of halvings.
+inline float lane_sum(Lanes v) {
+  using Half = float __attribute__((vector_size(8 * sizeof(float))));
+  using Quarter = float __attribute__((vector_size(4 * sizeof(float))));
+  const Half h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const Quarter q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+  return (q[0] + q[2]) + (q[1] + q[3]);
+}
+
+// Rows of accumulators one lanes_gemm tile keeps in registers: 8 x 2 Lanes (16
+// accumulators) where the target has 32 vector registers (AVX-512), 4 x 2 where it
+// has 16 (AVX2 splits each Lanes in two, so 4 x 2 Lanes is again 16 registers).
+#if defined(__AVX512F__)
+constexpr int kGemmRows = 8;
+#else
+constexpr int kGemmRows = 4;
+#endif
+
+// The identity at either end of a product: accumulate into c, write acc as is.
+struct KeepLanes {
+  Lanes operator()(int64_t, int64_t, Lanes x) const { return x; }
+};
+
+// One register tile: c[i][j] = out(i, j, in(i, j, c[i][j]) + sum_k a[i * ai + k * ak] * b[k * bs + j])
+// for i < NI rows and j < NJ Lanes; a is read as scalars (any strides), b and c
+// as Lanes. `in` and `out` see the tile's own (i, j) offsets plus (i0, j0).
+template <int NI, int NJ, class In, class Out>
+inline void lanes_gemm_tile(const float* a, int64_t ai, int64_t ak, const Lanes* b, int64_t bs, int64_t kdim,
+                            Lanes* c, int64_t cs, int64_t i0, int64_t j0, const In& in, const Out& out) {
+  Lanes acc[NI][NJ];
+  for (int i = 0; i < NI; ++i)
+    for (int j = 0; j < NJ; ++j) acc[i][j] = in(i0 + i, j0 + j, c[i * cs + j]);
+  for (int64_t k = 0; k < kdim; ++k) {
+    Lanes bk[NJ];
+    for (int j = 0; j < NJ; ++j) bk[j] = b[k * bs + j];
+    for (int i = 0; i < NI; ++i) {
+      const Lanes x = splat(a[i * ai + k * ak]);
+      for (int j = 0; j < NJ; ++j) acc[i][j] += x * bk[j];
+    }
+  }
+  for (int i = 0; i < NI; ++i)
+    for (int j = 0; j < NJ; ++j) c[i * cs + j] = out(i0 + i, j0 + j, acc[i][j]);
+}
+
+// C (rows x cols Lanes, row stride cs) = out(in(C) + A B), elementwise per Lanes:
+// A is (rows x kdim), element (i, k) at a[i * ai + k * ak]; B is (kdim x cols
+// Lanes), row stride bs. rows must be a multiple of kGemmRows (pad A with zero
+// rows). in / out take (row, Lanes column, value) and return a value; their
+// column is j0 + the column inside C, so a caller working on a panel of a wider
+// matrix can pass the panel's offset.
+template <class In = KeepLanes, class Out = KeepLanes>
+inline void lanes_gemm(const float* a, int64_t ai, int64_t ak, const Lanes* b, int64_t bs, int64_t kdim, Lanes* c,
+                       int64_t cs, int64_t rows, int64_t cols, int64_t j0 = 0, const In& in = {}, const Out& out = {}) {
+  for (int64_t i = 0; i < rows; i += kGemmRows) {
+    int64_t j = 0;
+    for (; j + 2 <= cols; j += 2)
+      lanes_gemm_tile<kGemmRows, 2>(a + i * ai, ai, ak, b + j, bs, kdim, c + i * cs + j, cs, i, j0 + j, in, out);
+    if (j < cols)
+      lanes_gemm_tile<kGemmRows, 1>(a + i * ai, ai, ak, b + j, bs, kdim, c + i * cs + j, cs, i, j0 + j, in, out);
+  }
+}
+
+}  // namespace dfw
