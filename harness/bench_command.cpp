@@ -241,6 +241,7 @@ std::string context_json(const Sweep& sweep, const TimingOptions& timing, const 
       .add("cpu_model", mi.cpu_model)
       .add("threads", mi.threads);
   if (sweep.backend == "cuda") o.add("gpu_name", mi.gpu_name).add("gpu_driver", mi.gpu_driver).add("gpu_clocks", mi.gpu_clocks);
+  if (sweep.backend == "cpu" || !mi.gpu_name.empty()) o.add("machine_id", machine_id(mi, sweep.backend));
   o.add_raw("ceilings", ceilings_json(c)).add_raw("timing", t.str(6));
   if (!targets.empty()) o.add_raw("cpu_targets", targets);
   return o.str(4);

@@ -111,7 +111,7 @@ def mark_oom(ax, rows):
     for i, r in enumerate(oom):
         label = "oom: did not fit (planned bytes)" if i == 0 else None
         colour = variant_style(r["variant"])[0]
-        if math.isfinite(r["planned_bytes"]):
+        if r["planned_bytes"] > 0:  # NaN or 0: not recorded
             ax.plot([r["T"]], [r["planned_bytes"] / analysis.MiB], marker="x", markersize=9, markeredgewidth=2,
                     color=colour, linestyle="none", label=label)
         else:
