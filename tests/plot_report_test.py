@@ -223,6 +223,30 @@ class PlotReportTest(unittest.TestCase):
         self.assertIn("| not measured: dfw flat (fitted change +0% over T=0..1920); delta not measured |",
                       section(text, GPU, "claims"))
 
+    def test_cpu_targets_verdicts_of_a_disturbed_run_are_inconclusive(self):
+        # a cpu-targets file of two rows (paper rows relabelled) and the verdicts the bench wrote
+        with open(os.path.join(self.results, CPU, "paper-cpu.csv")) as f:
+            lines = f.readlines()
+        with open(os.path.join(self.results, CPU, "cpu-targets-cpu.csv"), "w") as f:
+            f.writelines([lines[0]] + [l.replace("paper,", "cpu-targets,", 1) for l in lines[1:3]])
+        with open(os.path.join(self.results, CPU, "cpu-targets-cpu.json"), "w") as f:
+            f.write('{"context": {"cpu_model": "fixture", "commit": "fixture", "cpu_targets": ['
+                    '{"name": "target a", "relation": ">= 1", "found": true, "measured": 2.5, "result": "PASS"}, '
+                    '{"name": "target b", "relation": ">= 3", "found": true, "measured": 0.5, "result": "MISS"}, '
+                    '{"name": "target c", "relation": ">= 1", "found": false, "result": "MISSING"}]}, '
+                    '"benchmarks": []}')
+        quiet = section(self.report_text(), CPU, "cpu-targets")
+        self.assertIn("| target a | 2.50 | >= 1 | PASS |", quiet)
+        self.assertIn("| target b | 0.500 | >= 3 | MISS |", quiet)
+        self.assertIn("| target c | — | >= 1 | not measured |", quiet)
+        self.assertEqual(edit_rows(os.path.join(self.results, CPU, "cpu-targets-cpu.csv"),
+                                   lambda r: r["variant"] == "dfw", disturbed="1"), 1)
+        noisy = section(self.report_text(), CPU, "cpu-targets")
+        self.assertIn(f"| target a | 2.50 | >= 1 | {INCONCLUSIVE} |", noisy)
+        self.assertIn(f"| target b | 0.500 | >= 3 | {INCONCLUSIVE} |", noisy)
+        self.assertNotIn("PASS", noisy)
+        self.assertNotIn("MISS |", noisy)
+
     def test_oom_rows_show_on_the_memory_plot(self):
         paper = os.path.join(self.results, CPU, "paper-cpu.csv")
         with open(paper, "a") as f:
