@@ -9,7 +9,8 @@ machine's directory:
                disturbed); the machine and commit columns fall back to "context" of the
                sibling NAME.json (Google Benchmark JSON: machine, else gpu_name or
                cpu_model; commit) when empty. A context that names a machine_id other
-               than the directory's is an error: sets of two machines never mix.
+               than the directory's, or bench rows naming two machines, is an error:
+               sets of two machines never mix.
 A malformed file raises ResultsError naming the file and line.
 """
 import csv
@@ -181,6 +182,10 @@ class Results:
                 self.bench.extend(rows)
                 self.files.append((name, "bench", rows))
 
+        machines = ordered((r["machine"] for r in self.bench), ())
+        if len(machines) > 1:
+            raise ResultsError(f"{directory}: rows of several machines ({' | '.join(machines)}); a set holds "
+                               "one machine's results")
         self._attribute_check_rows()
         for r in self.bench + self.check:
             r["machine_id"] = self.machine_id

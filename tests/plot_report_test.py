@@ -269,6 +269,8 @@ class PlotReportTest(unittest.TestCase):
         os.remove(os.path.join(self.results, CPU, "paper-cpu.json"))
         shutil.copy(os.path.join(self.results, GPU, "paper-cuda.csv"), self.results)
         self.assert_both_refuse("paper-cuda.csv: results belong in", "<machine-id>/")
+        shutil.move(os.path.join(self.results, "paper-cuda.csv"), os.path.join(self.results, CPU))
+        self.assert_both_refuse(f"{CPU}: rows of several machines", "a set holds one machine's results")
 
     def assert_both_refuse(self, *messages):
         for script, extra in ((PLOT, ["--out", self.plots]), (REPORT, ["--report", self.report])):
@@ -304,18 +306,20 @@ class PlotReportTest(unittest.TestCase):
         self.assertEqual(os.listdir(self.plots), [GPU])
 
     def test_machine_and_commit_from_json_context(self):
-        path = os.path.join(self.results, CPU, "grid-cpu.csv")
+        # grid-cpu.csv without machine and commit, as the only file of a third set
+        third = os.path.join(self.results, "cpu-json-1c")
+        os.mkdir(third)
+        shutil.move(os.path.join(self.results, CPU, "grid-cpu.csv"), third)
+        path = os.path.join(third, "grid-cpu.csv")
         with open(path) as f:
             text = f.read()
         machine = "FIXTURE: hand-made test data, not a measurement (2-core x86-64 CPU)"
         with open(path, "w") as f:
             f.write(text.replace(f'"{machine}",fixture', ","))
-        with open(os.path.join(self.results, CPU, "grid-cpu.json"), "w") as f:
+        with open(os.path.join(third, "grid-cpu.json"), "w") as f:
             f.write('{"context": {"machine": "json machine", "commit": "abc1234"}, "benchmarks": []}')
-        written = run(REPORT, "--results", self.results, "--report", self.report)
-        self.assertEqual(written.returncode, 0, written.stderr)
-        with open(self.report) as f:
-            self.assertIn("| `grid-cpu.csv` | grid | cpu | 21 | 20 | 0 | 0 | 1 | 0 | json machine | abc1234 |", f.read())
+        sources = section(self.report_text(), "cpu-json-1c", "sources")
+        self.assertIn("| `grid-cpu.csv` | grid | cpu | 21 | 20 | 0 | 0 | 1 | 0 | json machine | abc1234 |", sources)
 
 
 if __name__ == "__main__":
