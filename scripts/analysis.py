@@ -18,7 +18,9 @@ MiB = float(1 << 20)
 INCONCLUSIVE = "inconclusive (disturbed run)"
 NOT_MEASURED = "not measured"
 
-Figure = namedtuple("Figure", "kind name backend preset dtype")
+# commit: the one commit a heatmap is drawn from (None: every row of the figure); series
+# figures keep each commit in series of its own instead.
+Figure = namedtuple("Figure", "kind name backend preset dtype commit", defaults=(None,))
 
 
 def ok_rows(rows):
@@ -229,10 +231,29 @@ def figure_plan(results):
     for backend in backends_of(results.bench):
         if any(bound(r) is not None for r in ceiling_rows(results, backend)):
             plan.append(Figure("ceiling", f"ceiling_fraction_{backend}", backend, None, None))
-    if results.check:
-        plan.append(Figure("accuracy", "accuracy_heatmap", None, None, None))
+    for commit in _heatmap_commits(results.check):
+        plan.append(Figure("accuracy", "accuracy_heatmap" + _commit_suffix(commit), None, None, None, commit))
     grid = results.bench_rows(presets=("grid",))
     for backend in backends_of(grid):
         for dtype in dtypes_of([r for r in grid if r["backend"] == backend]):
-            plan.append(Figure("grid", f"grid_{backend}_{dtype}", backend, "grid", dtype))
+            part = [r for r in grid if r["backend"] == backend and r["dtype"] == dtype]
+            for commit in _heatmap_commits(part):
+                plan.append(Figure("grid", f"grid_{backend}_{dtype}" + _commit_suffix(commit), backend, "grid",
+                                   dtype, commit))
     return plan
+
+
+def _heatmap_commits(rows):
+    """[None] when rows hold one commit (one heatmap of them all), else each commit (one
+    heatmap each, so no cell takes the best of two commits); [] without rows."""
+    commits = ordered((r["commit"] for r in rows), ())
+    return [None] if len(commits) == 1 else commits
+
+
+def _commit_suffix(commit):
+    return "" if commit is None else "_" + "".join(c if c.isalnum() else "-" for c in commit)
+
+
+def of_commit(rows, commit):
+    """The rows of one commit (every row for None)."""
+    return [r for r in rows if commit is None or r["commit"] == commit]

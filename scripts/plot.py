@@ -271,7 +271,7 @@ def plot_ceiling(results, fig_spec, out_dir):
 
 def plot_accuracy(results, fig_spec, out_dir):
     import numpy as np
-    rows = results.check
+    rows = analysis.of_commit(results.check, fig_spec.commit)
     variants = ordered((r["variant"] for r in rows), VARIANT_ORDER)
     impls = sorted(ordered((r["impl"] for r in rows), ()), key=_impl_rank)
     worst = np.full((len(variants), len(impls)), np.nan)
@@ -346,7 +346,8 @@ def _impl_rank(impl):
 
 def plot_grid(results, fig_spec, out_dir):
     import numpy as np
-    rows = [r for r in results.bench_rows(presets=("grid",), backend=fig_spec.backend) if r["dtype"] == fig_spec.dtype]
+    rows = [r for r in analysis.of_commit(results.bench_rows(presets=("grid",), backend=fig_spec.backend),
+                                          fig_spec.commit) if r["dtype"] == fig_spec.dtype]
     modes = ordered((r["mode"] for r in rows), ("prefill", "decode"))
     fig, axes = plt.subplots(1, len(modes), figsize=(7.5 * len(modes), 5.2), squeeze=False)
     for ax, mode in zip(axes[0], modes):

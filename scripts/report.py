@@ -428,7 +428,7 @@ def block_grid(results):
     if not rows_all:
         return "_No `grid` preset results in this set (`dfwbench bench --preset grid`)._"
     out = []
-    for (backend, dtype, mode), part in analysis.group(rows_all, "backend", "dtype", "mode").items():
+    for (backend, dtype, mode, commit), part in analysis.group(rows_all, "backend", "dtype", "mode", "commit").items():
         rules = ordered((analysis.grid_key(r)[0] for r in part), ("softmax", "add", "gated", "delta", "decay"))
         maps = ordered((analysis.grid_key(r)[1] for r in part),
                        ("none", "identity", "elu1", "relu_proj", "favor", "dpfp"))
@@ -447,7 +447,7 @@ def block_grid(results):
                     row.append("/".join(sorted({r["status"] for r in cell})) or "—")
             rows.append(row)
         shape = " ".join(f"{k}={value_range(r[k] for r in part)}" for k in ("B", "H", "T", "dk", "dv"))
-        out.append(f"{backend} {dtype} {mode}, {shape}; median ms of the fastest form:\n\n"
+        out.append(f"{backend} {dtype} {mode}, commit {commit}, {shape}; median ms of the fastest form:\n\n"
                    + table(["rule \\ feature map"] + maps, rows))
     return "\n\n".join(out)
 

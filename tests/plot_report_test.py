@@ -247,6 +247,23 @@ class PlotReportTest(unittest.TestCase):
         self.assertNotIn("PASS", noisy)
         self.assertNotIn("MISS |", noisy)
 
+    def test_rows_of_two_commits_are_never_one_series_or_one_heatmap(self):
+        self.assertEqual(edit_rows(os.path.join(self.results, CPU, "paper-cpu.csv"),
+                                   lambda r: r["variant"] == "dfw" and int(r["T"]) >= 1024, commit="other1"), 8)
+        self.assertEqual(edit_rows(os.path.join(self.results, CPU, "grid-cpu.csv"),
+                                   lambda r: r["variant"] != "softmax", commit="other1"), 20)
+        self.assertEqual(self.plot("--machine", CPU).returncode, 0)
+        with open(os.path.join(self.plots, CPU, "paper_decode_cpu.svg")) as f:
+            svg = f.read()
+        self.assertIn("dfw @fixture", svg)
+        self.assertIn("dfw @other1", svg)
+        written = os.listdir(os.path.join(self.plots, CPU))
+        self.assertIn("grid_cpu_fp32_fixture.png", written)
+        self.assertIn("grid_cpu_fp32_other1.png", written)
+        self.assertNotIn("grid_cpu_fp32.png", written)
+        trend = [l for l in section(self.report_text(), CPU, "decode-trend").splitlines() if "| dfw |" in l]
+        self.assertEqual([l.split(" | ")[2] for l in trend], ["fixture", "other1"])
+
     def test_oom_rows_show_on_the_memory_plot(self):
         paper = os.path.join(self.results, CPU, "paper-cpu.csv")
         with open(paper, "a") as f:
