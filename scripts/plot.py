@@ -4,18 +4,19 @@
   /usr/bin/python3 scripts/plot.py [--results results/] [--out plots/] [--machine ID]
 
 For each machine set results/<machine-id>/ (or only --machine ID, leaving every other
-machine's plots as they are) the figures go to plots/<machine-id>/:
-Figures (each skipped with a message on stderr when its input is absent):
+machine's plots as they are) the figures go to plots/<machine-id>/, each skipped with a
+message on stderr when its input is absent:
   paper_decode_BACKEND        the paper's figure: per-token time and peak memory vs T
   sequence_time_PRESET_BACKEND_DTYPE   full-sequence time vs T, log-log, crossovers marked
   ceiling_fraction_BACKEND    fraction of the in-run ceiling each case is bound by
-  accuracy_heatmap            worst relative L2 error per variant x form/backend/dtype
-  grid_BACKEND_DTYPE          rule x feature-map timings
+  accuracy_heatmap[_COMMIT]   worst relative L2 error per variant x form/backend/dtype
+  grid_BACKEND_DTYPE[_COMMIT] rule x feature-map timings
 Every figure names its machine and commit; a series holds one commit (its label names
-the commit when the set has several). Points of a disturbed run are ringed with a hollow
-black diamond; oom cases show on the memory axis at their planned bytes. Colours are
-Okabe-Ito and every series also has its own marker (and line style), so the figures read
-in grey too.
+the commit when the set has several), and a heatmap of a set with several commits is
+drawn once per commit (_COMMIT). Points of a disturbed run are ringed with a hollow black
+diamond; oom cases show on the memory axis at their planned bytes. Colours are Okabe-Ito
+and every series also has its own marker (and line style), so the figures read in grey
+too.
 Exit status: 0 on success, 2 on a malformed results file.
 """
 import argparse
