@@ -444,7 +444,7 @@ def block_grid(results):
                 cell = cells.get((rule, phi), [])
                 best = min(analysis.ok_rows(cell), key=lambda r: r["time_median_ms"], default=None)
                 if best is not None:
-                    row.append(f"{num(best['time_median_ms'])} ({best['form']})")
+                    row.append(marked(f"{num(best['time_median_ms'])} ({best['form']})", best))
                 else:
                     row.append("/".join(sorted({r["status"] for r in cell})) or "—")
             rows.append(row)
