@@ -18,7 +18,7 @@ const char* kUsage =
     "          reference on odd shapes and gate edge cases; exit 1 on any FAIL\n"
     "  eval    run one variant on .npy inputs and write y.npy, state.npy\n"
     "  bench   timing and memory sweeps over sequence lengths (presets: paper,\n"
-    "          paper-prefill, scaling, grid) written to results/*.json and *.csv\n"
+    "          paper-prefill, scaling, grid) written to results/<machine-id>/*.json, *.csv\n"
     "  list    list presets, rules, feature maps and implementations\n"
     "  machine-id  print the id of this machine's result set (results/<machine-id>/)\n"
     "\n"
