@@ -62,7 +62,8 @@ void declare_flags(Cli& cli) {
   cli.option("warmup", "1", "untimed runs after prepare");
   cli.option("seed", "1234", "seed of the generated inputs");
   cli.option("out", "", "writes RESULTS_DIR/NAME.json, NAME.csv (default PRESET-BACKEND or custom-BACKEND)");
-  cli.option("results-dir", "results", "directory of the results files");
+  cli.option("results-dir", "results/<machine-id>",
+             "directory of the results files (<machine-id>: `dfwbench machine-id`)");
   cli.option("ceilings", "measure", "measure (copy bandwidth, GEMM rate in this run) or skip");
   cli.flag("resume", "keep the cases already in NAME.csv / NAME.json, run the missing ones");
   cli.flag("list", "print the cases and exit without running anything");
@@ -241,6 +242,7 @@ std::string context_json(const Sweep& sweep, const TimingOptions& timing, const 
       .add("cpu_model", mi.cpu_model)
       .add("threads", mi.threads);
   if (sweep.backend == "cuda") o.add("gpu_name", mi.gpu_name).add("gpu_driver", mi.gpu_driver).add("gpu_clocks", mi.gpu_clocks);
+  if (sweep.backend == "cpu" || !mi.gpu_name.empty()) o.add("machine_id", machine_id(mi, sweep.backend));
   o.add_raw("ceilings", ceilings_json(c)).add_raw("timing", t.str(6));
   if (!targets.empty()) o.add_raw("cpu_targets", targets);
   return o.str(4);
@@ -383,17 +385,19 @@ int run_bench(int argc, char** argv) {
   const std::string name = cli.given("out") ? cli.str("out") : sweep.name + "-" + backend;
   if (name.empty() || name.find('/') != std::string::npos)
     throw std::invalid_argument("--out must be a plain name (no '/'), got '" + name + "'");
+  const MachineInfo machine = collect_machine_info(backend == "cuda");
+  const std::string results_dir =
+      cli.given("results-dir") ? cli.str("results-dir") : "results/" + machine_id(machine, backend);
   // Checked before the ceilings and the first case, so an unwritable directory
   // costs no measuring time (the results are written after every case).
   try {
-    require_writable_directory(cli.str("results-dir"));
+    require_writable_directory(results_dir);
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(std::string("--results-dir: ") + e.what());
   }
-  ResultsStore store(cli.str("results-dir"), name);
+  ResultsStore store(results_dir, name);
   if (cli.on("resume")) store.load();
 
-  const MachineInfo machine = collect_machine_info(backend == "cuda");
   Ceilings ceilings;
   ceilings.backend = backend;
   ceilings.gemm_method = ceilings.bandwidth_method = "skipped (--ceilings skip)";

@@ -1,10 +1,12 @@
 // collect_machine_info: git through popen, /proc/cpuinfo, compiler macros, and
-// and the GPU's identity from kernels/cuda_ceilings.hpp when asked.
+// the GPU's identity from kernels/cuda_ceilings.hpp when asked; machine_id.
 #include "machine_info.hpp"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -84,7 +86,39 @@ void fill_gpu(MachineInfo& m) {
   }
 }
 
+// Lower-case alphanumeric words of a CPU or GPU name, joined by '-', without the
+// words that do not tell one machine from another.
+std::string name_slug(const std::string& name) {
+  std::string text = name.substr(0, name.find('@'));  // "... CPU @ 2.90GHz": the clock is not the model
+  std::string slug, word;
+  auto flush = [&] {
+    if (!word.empty() && word != "r" && word != "tm" && word != "cpu" && word != "processor")
+      slug += (slug.empty() ? "" : "-") + word;
+    word.clear();
+  };
+  for (char c : text) {
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      word += char(std::tolower(static_cast<unsigned char>(c)));
+    else
+      flush();
+  }
+  flush();
+  return slug.empty() ? "unknown" : slug;
+}
+
 }  // namespace
+
+std::string machine_id(const std::string& backend, const std::string& name, int cpus) {
+  if (backend == "cuda") {
+    if (name.empty()) throw std::runtime_error("machine id: no GPU name (no usable CUDA device)");
+    return "gpu-" + name_slug(name);
+  }
+  return "cpu-" + name_slug(name) + "-" + std::to_string(cpus) + "c";
+}
+
+std::string machine_id(const MachineInfo& m, const std::string& backend) {
+  return machine_id(backend, backend == "cuda" ? m.gpu_name : m.cpu_model, m.cpus_online);
+}
 
 MachineInfo collect_machine_info(bool cuda) {
   MachineInfo m;
@@ -93,6 +127,7 @@ MachineInfo collect_machine_info(bool cuda) {
   m.cxx_flags = DFWBENCH_CXX_FLAGS;
   m.cpu_model = cpu_model();
   m.threads = omp_get_max_threads();
+  m.cpus_online = int(sysconf(_SC_NPROCESSORS_ONLN));
   if (cuda) fill_gpu(m);
   return m;
 }

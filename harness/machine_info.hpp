@@ -1,5 +1,6 @@
 // What a result was measured on and with: git commit, compiler and flags, CPU
-// model and threads, and (CUDA builds) the GPU's name, driver and clocks.
+// model and threads, and (CUDA builds) the GPU's name, driver and clocks; and the
+// machine id that names the machine's result set (results/<machine-id>/).
 #pragma once
 
 #include <string>
@@ -12,6 +13,7 @@ struct MachineInfo {
   std::string cxx_flags;    // build type and flags the harness was compiled with
   std::string cpu_model;    // /proc/cpuinfo "model name", or "unknown"
   int threads = 0;          // OpenMP threads the CPU forms use
+  int cpus_online = 0;      // logical CPUs of the machine (not only those given to the process)
   std::string gpu_name;     // empty without a usable CUDA device
   std::string gpu_driver;   // e.g. "13.0 (runtime 13.0)"
   std::string gpu_clocks;   // e.g. "sm 1980 MHz, memory 2619 MHz"
@@ -20,5 +22,14 @@ struct MachineInfo {
 // Runs git in the source tree the binary was built from; queries the GPU only
 // when cuda is true.
 MachineInfo collect_machine_info(bool cuda);
+
+// The name of the result set a backend's measurements on this machine belong to:
+// "cpu-<CPU model>-<N>c" (N logical CPUs) or "gpu-<GPU name>", lower case, words
+// joined by '-', without trademarks, "CPU", "Processor" or the "@ 2.90GHz" clock.
+// e.g. "cpu-amd-epyc-2c", "cpu-intel-xeon-platinum-8375c-16c", "gpu-nvidia-h200".
+// Throws std::runtime_error for cuda when no GPU name is known.
+std::string machine_id(const MachineInfo& m, const std::string& backend);
+// The same from its parts (cpus is ignored for cuda); testable without the machine.
+std::string machine_id(const std::string& backend, const std::string& name, int cpus);
 
 }  // namespace dfw

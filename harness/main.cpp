@@ -18,8 +18,9 @@ const char* kUsage =
     "          reference on odd shapes and gate edge cases; exit 1 on any FAIL\n"
     "  eval    run one variant on .npy inputs and write y.npy, state.npy\n"
     "  bench   timing and memory sweeps over sequence lengths (presets: paper,\n"
-    "          paper-prefill, scaling, grid) written to results/*.json and *.csv\n"
+    "          paper-prefill, scaling, grid) written to results/<machine-id>/*.json, *.csv\n"
     "  list    list presets, rules, feature maps and implementations\n"
+    "  machine-id  print the id of this machine's result set (results/<machine-id>/)\n"
     "\n"
     "variants are presets (softmax linear performer t2r gated delta fwp dfw) or\n"
     "spec strings: rule=RULE,phi=MAP[,norm=on|off][,m=M][,nu=NU]\n";
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return dfw::run_eval(argc - 2, argv + 2);
     if (cmd == "bench") return dfw::run_bench(argc - 2, argv + 2);
     if (cmd == "list") return dfw::run_list(argc - 2, argv + 2);
+    if (cmd == "machine-id") return dfw::run_machine_id(argc - 2, argv + 2);
     std::cerr << "dfwbench: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;
   } catch (const std::invalid_argument& e) {

@@ -1,6 +1,10 @@
 """Quantities derived from bench rows, shared by plot.py and report.py so a figure and
 the table next to it always say the same thing; and the list of figures the results
 call for (figure_plan), which plot.py draws and REPORT.md links.
+
+Every series is of one commit (rows of several commits are grouped by commit, never
+blended), and every quantity carries whether a disturbed row went into it: a verdict
+from such a quantity is INCONCLUSIVE, one from missing data NOT_MEASURED.
 """
 import math
 from collections import namedtuple
@@ -11,12 +15,21 @@ SEQUENCE_PRESETS = ("paper-prefill", "scaling")
 # The grid preset has its own figure and table; its many specs would crowd the ceiling ones.
 CEILING_SKIPS_PRESETS = ("grid",)
 MiB = float(1 << 20)
+INCONCLUSIVE = "inconclusive (disturbed run)"
+NOT_MEASURED = "not measured"
 
-Figure = namedtuple("Figure", "kind name backend preset dtype")
+# commit: the one commit a heatmap is drawn from (None: every row of the figure); series
+# figures keep each commit in series of its own instead.
+Figure = namedtuple("Figure", "kind name backend preset dtype commit", defaults=(None,))
 
 
 def ok_rows(rows):
     return [r for r in rows if r["status"] == "ok"]
+
+
+def disturbed(rows):
+    """True when any of rows was marked disturbed by the bench."""
+    return any(r["disturbed"] for r in rows)
 
 
 def memory_bytes(row):
@@ -65,20 +78,32 @@ def clearly_faster(a, b):
     return a_slow < b_fast
 
 
-Crossover = namedtuple("Crossover", "variant T forms softmax_ms variant_ms speedup_at_max max_T verdict")
+Crossover = namedtuple("Crossover", "variant T forms softmax_ms variant_ms speedup_at_max max_T verdict commit "
+                                     "disturbed")
 
 
 def crossovers(rows):
-    """For each non-softmax variant of rows (one preset, backend, dtype, mode): the first
-    measured T from which its fastest form is clearly faster (clearly_faster) than
-    softmax's fastest form at that T and at every larger measured T.
-    verdict: 'from T', 'at every T', or 'not in range'."""
-    soft = fastest_per_T([r for r in rows if r["variant"] == "softmax"])
+    """For each commit and each non-softmax variant of rows (one preset, backend, dtype,
+    mode): the first measured T from which its fastest form is clearly faster
+    (clearly_faster) than softmax's fastest form at that T and at every larger measured T.
+    verdict: 'from T', 'at every T', or 'not in range'; disturbed: a row of either
+    variant was disturbed (the verdict is then not to be trusted)."""
+    out = []
+    for (commit,), part in group(rows, "commit").items():
+        out += _crossovers_of_commit(part, commit)
+    return out
+
+
+def _crossovers_of_commit(rows, commit):
+    soft_rows = [r for r in rows if r["variant"] == "softmax"]
+    soft = fastest_per_T(soft_rows)
     out = []
     for variant in variants_of(rows):
         if variant == "softmax" or not soft:
             continue
-        mine = fastest_per_T([r for r in rows if r["variant"] == variant])
+        mine_rows = [r for r in rows if r["variant"] == variant]
+        mine = fastest_per_T(mine_rows)
+        noisy = disturbed(soft_rows + mine_rows)
         common = [T for T in mine if T in soft]
         if not common:
             continue
@@ -89,12 +114,12 @@ def crossovers(rows):
         last = common[-1]
         speedup = soft[last]["time_median_ms"] / mine[last]["time_median_ms"]
         if start == len(common):
-            out.append(Crossover(variant, None, "", math.nan, math.nan, speedup, last, "not in range"))
+            out.append(Crossover(variant, None, "", math.nan, math.nan, speedup, last, "not in range", commit, noisy))
             continue
         T = common[start]
         verdict = "at every T" if start == 0 else "from T"
         out.append(Crossover(variant, T, mine[T]["form"], soft[T]["time_median_ms"],
-                             mine[T]["time_median_ms"], speedup, last, verdict))
+                             mine[T]["time_median_ms"], speedup, last, verdict, commit, noisy))
     return out
 
 
@@ -115,24 +140,26 @@ def ceiling_rows(results, backend):
     return [r for r in results.bench_rows(backend=backend) if r["preset"] not in CEILING_SKIPS_PRESETS]
 
 
-CeilingSummary = namedtuple("CeilingSummary", "backend mode variant form dtype bound best median row")
+CeilingSummary = namedtuple("CeilingSummary", "backend mode variant form dtype commit bound best median row disturbed")
 
 
 def ceiling_summary(rows):
-    """Per (backend, mode, variant, form, dtype): the best fraction of the ceiling the
-    case is bound by over every measured shape (and which row), and the median."""
+    """Per (backend, mode, variant, form, dtype, commit): the best fraction of the ceiling
+    the case is bound by over every measured shape (and which row), the median, and how
+    many of the rows were disturbed."""
     out = []
-    keyed = group([r for r in rows if bound(r) is not None], "backend", "mode", "variant", "form", "dtype")
+    keyed = group([r for r in rows if bound(r) is not None], "backend", "mode", "variant", "form", "dtype", "commit")
     def order(key):
-        backend, mode, variant, form, dtype = key
+        backend, mode, variant, form, dtype, commit = key
         return (("cpu", "cuda").index(backend) if backend in ("cpu", "cuda") else 9, mode,
-                _rank(variant, VARIANT_ORDER), _rank(form, FORM_ORDER), _rank(dtype, DTYPE_ORDER))
+                _rank(variant, VARIANT_ORDER), _rank(form, FORM_ORDER), _rank(dtype, DTYPE_ORDER), commit)
     for key in sorted(keyed, key=order):
         fractions = sorted(bound(r)[1] for r in keyed[key])
         best_row = max(keyed[key], key=lambda r: bound(r)[1])
         median = fractions[len(fractions) // 2] if len(fractions) % 2 else \
             0.5 * (fractions[len(fractions) // 2 - 1] + fractions[len(fractions) // 2])
-        out.append(CeilingSummary(*key, bound(best_row)[0], bound(best_row)[1], median, best_row))
+        out.append(CeilingSummary(*key, bound(best_row)[0], bound(best_row)[1], median, best_row,
+                                  sum(r["disturbed"] for r in keyed[key])))
     return out
 
 
@@ -140,7 +167,8 @@ def _rank(value, order):
     return (order.index(value), "") if value in order else (len(order), value)
 
 
-Trend = namedtuple("Trend", "backend dtype variant form first last median_ms slope_ms_per_1k change mem_ratio")
+Trend = namedtuple("Trend", "backend dtype variant form commit first last median_ms slope_ms_per_1k change mem_ratio "
+                           "disturbed")
 
 
 def _median(values):
@@ -150,13 +178,14 @@ def _median(values):
 
 
 def decode_trends(rows):
-    """Per (backend, dtype, variant) of the paper preset: how time and memory move with T.
-    The time slope is Theil-Sen (median of the slopes between every pair of points), so a
-    few disturbed timings do not decide it; change = slope x (T range) / median time, the
-    fitted growth over the measured range relative to a typical time. Memory: the ratio
-    of the peak at the largest T to the peak at the smallest."""
+    """Per (backend, dtype, commit, variant) of the paper preset: how time and memory
+    move with T. The time slope is Theil-Sen (median of the slopes between every pair of
+    points), so a few noisy timings do not decide it; change = slope x (T range) / median
+    time, the fitted growth over the measured range relative to a typical time. Memory:
+    the ratio of the peak at the largest T to the peak at the smallest (NaN when either
+    is missing). disturbed: a point of the series was disturbed."""
     out = []
-    for (backend, dtype), part in group(ok_rows(rows), "backend", "dtype").items():
+    for (backend, dtype, commit), part in group(ok_rows(rows), "backend", "dtype", "commit").items():
         for variant in variants_of(part):
             best = fastest_per_T([r for r in part if r["variant"] == variant])
             if len(best) < 2:
@@ -170,8 +199,9 @@ def decode_trends(rows):
             mem_first, mem_last = memory_bytes(first), memory_bytes(last)
             mem_ratio = mem_last / mem_first if mem_first > 0 else math.nan
             forms = ordered((best[T]["form"] for T in Ts), FORM_ORDER)
-            out.append(Trend(backend, dtype, variant, "/".join(forms), first, last, median_ms, slope * 1000.0,
-                             slope * (Ts[-1] - Ts[0]) / median_ms, mem_ratio))
+            out.append(Trend(backend, dtype, variant, "/".join(forms), commit, first, last, median_ms,
+                             slope * 1000.0, slope * (Ts[-1] - Ts[0]) / median_ms, mem_ratio,
+                             disturbed([r for r in part if r["variant"] == variant])))
     return out
 
 
@@ -201,10 +231,29 @@ def figure_plan(results):
     for backend in backends_of(results.bench):
         if any(bound(r) is not None for r in ceiling_rows(results, backend)):
             plan.append(Figure("ceiling", f"ceiling_fraction_{backend}", backend, None, None))
-    if results.check:
-        plan.append(Figure("accuracy", "accuracy_heatmap", None, None, None))
+    for commit in _heatmap_commits(results.check):
+        plan.append(Figure("accuracy", "accuracy_heatmap" + _commit_suffix(commit), None, None, None, commit))
     grid = results.bench_rows(presets=("grid",))
     for backend in backends_of(grid):
         for dtype in dtypes_of([r for r in grid if r["backend"] == backend]):
-            plan.append(Figure("grid", f"grid_{backend}_{dtype}", backend, "grid", dtype))
+            part = [r for r in grid if r["backend"] == backend and r["dtype"] == dtype]
+            for commit in _heatmap_commits(part):
+                plan.append(Figure("grid", f"grid_{backend}_{dtype}" + _commit_suffix(commit), backend, "grid",
+                                   dtype, commit))
     return plan
+
+
+def _heatmap_commits(rows):
+    """[None] when rows hold one commit (one heatmap of them all), else each commit (one
+    heatmap each, so no cell takes the best of two commits); [] without rows."""
+    commits = ordered((r["commit"] for r in rows), ())
+    return [None] if len(commits) == 1 else commits
+
+
+def _commit_suffix(commit):
+    return "" if commit is None else "_" + "".join(c if c.isalnum() else "-" for c in commit)
+
+
+def of_commit(rows, commit):
+    """The rows of one commit (every row for None)."""
+    return [r for r in rows if commit is None or r["commit"] == commit]

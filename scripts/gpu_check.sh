@@ -19,7 +19,10 @@
 #   2. device run with  carry: [".devdeps"]  command: "bash scripts/gpu_check.sh"
 #      and timeout_s: 560 (the steps' overall budget is 470 s); the files land in $OUT.
 # Writes at most 8 files to OUT_DIR: gpu_check.log (every step's output),
-# summary.txt, gtest_gpu.xml, check_cuda.csv, results/{paper-cuda,decode-large-cuda}.{json,csv}.
+# summary.txt, gtest_gpu.xml and, in the results layout (results/<machine-id>/, the id
+# from `dfwbench machine-id --backend cuda`), results/<machine-id>/check-cuda.csv and
+# results/<machine-id>/{paper-cuda,decode-large-cuda}.{json,csv}: copy OUT_DIR/results/*
+# into results/ beside the other machines' sets.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -91,15 +94,19 @@ if [[ ! -x "$build/dfwbench" || ! -x "$build/tests/dfw_tests" ]]; then
 fi
 bin="$build/dfwbench"
 tests="$build/tests/dfw_tests"
+machine="$("$bin" machine-id --backend cuda 2>>"$log" || echo gpu-unknown)"
+res="$out/results/$machine"
+mkdir -p "$res"
+note "machine id: $machine (results in $res)"
 
 step gpu-tests 90 "$tests" --gtest_filter='CudaSuite.*:NoDevice.*:Tile*.*:*KernelSequence*:*EveryMap*' \
   --gtest_output="xml:$out/gtest_gpu.xml"
-step check-cuda 150 "$bin" check --backend cuda --no-distance --out "$out/check_cuda.csv"
+step check-cuda 150 "$bin" check --backend cuda --no-distance --out "$res/check-cuda.csv"
 step bench-paper 120 "$bin" bench --preset paper --backend cuda --dtype fp16 \
-  --results-dir "$out/results" --out paper-cuda --ceilings measure
+  --results-dir "$res" --out paper-cuda --ceilings measure
 step bench-decode-large 60 "$bin" bench --variants dfw --mode decode --backend cuda --dtype fp16 \
   --batch 256 --heads 16 --dk 128 --dv 128 --seqlens 128,1024 \
-  --results-dir "$out/results" --out decode-large-cuda --ceilings skip
+  --results-dir "$res" --out decode-large-cuda --ceilings skip
 # Sanitizers at small sizes: decode steps, initial states, every feature map.
 sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
 small='CudaSuite.InitialStateAndDecodeStep:CudaSuite.EveryFeatureMapAndTheWideRegisterPath'

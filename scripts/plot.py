@@ -1,16 +1,22 @@
 #!/usr/bin/python3
-"""Draws the comparison plots (PNG + SVG) from dfwbench results.
+"""Draws the comparison plots (PNG + SVG) from dfwbench results, one folder per machine.
 
-  /usr/bin/python3 scripts/plot.py [--results results/] [--out plots/]
+  /usr/bin/python3 scripts/plot.py [--results results/] [--out plots/] [--machine ID]
 
-Figures (each skipped with a message on stderr when its input is absent):
+For each machine set results/<machine-id>/ (or only --machine ID, leaving every other
+machine's plots as they are) the figures go to plots/<machine-id>/, each skipped with a
+message on stderr when its input is absent:
   paper_decode_BACKEND        the paper's figure: per-token time and peak memory vs T
   sequence_time_PRESET_BACKEND_DTYPE   full-sequence time vs T, log-log, crossovers marked
   ceiling_fraction_BACKEND    fraction of the in-run ceiling each case is bound by
-  accuracy_heatmap            worst relative L2 error per variant x form/backend/dtype
-  grid_BACKEND_DTYPE          rule x feature-map timings
-Every figure names its machine and commit. Colours are Okabe-Ito and every series also
-has its own marker (and line style), so the figures read in grey too.
+  accuracy_heatmap[_COMMIT]   worst relative L2 error per variant x form/backend/dtype
+  grid_BACKEND_DTYPE[_COMMIT] rule x feature-map timings
+Every figure names its machine and commit; a series holds one commit (its label names
+the commit when the set has several), and a heatmap of a set with several commits is
+drawn once per commit (_COMMIT). Points of a disturbed run are ringed with a hollow black
+diamond; oom cases show on the memory axis at their planned bytes. Colours are Okabe-Ito
+and every series also has its own marker (and line style), so the figures read in grey
+too.
 Exit status: 0 on success, 2 on a malformed results file.
 """
 import argparse
@@ -28,7 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 import analysis  # noqa: E402
-from results_io import DTYPE_ORDER, VARIANT_ORDER, Results, ResultsError, ordered, provenance  # noqa: E402
+from results_io import DTYPE_ORDER, VARIANT_ORDER, ResultsError, machine_sets, ordered, provenance  # noqa: E402
 
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
@@ -51,6 +57,8 @@ BOUND_HATCH = {"compute": "///", "memory": ""}
 CHECK_LIMITS = {"fp32": 1e-4, "fp16": 5e-3, "bf16": 2e-2}  # SPEC relative-L2 limits
 CHECK_FORM_ORDER = ("recurrent", "chunked", "blocked", "decode")  # heatmap columns, per backend and dtype
 ERROR_FLOOR = 1e-10  # an exact 0 error is drawn at this value on the log scale
+DISTURBED_STYLE = dict(marker="D", markersize=11, markerfacecolor="none", markeredgecolor="black",
+                       markeredgewidth=1.2, linestyle="none", label=f"{analysis.INCONCLUSIVE}: timing not trusted")
 
 plt.rcParams.update({"svg.hashsalt": "dfwbench", "font.size": 9, "axes.grid": True,
                      "grid.alpha": 0.3, "legend.fontsize": 8})
@@ -63,7 +71,7 @@ def variant_style(variant):
 
 
 def caption(fig, rows, extra):
-    sources = ", ".join(ordered((f"results/{r['file']}" for r in rows), ()))
+    sources = ", ".join(ordered((f"results/{r['machine_id']}/{r['file']}" for r in rows), ()))
     fig.text(0.01, 0.005, f"{provenance(rows)}\nsource: {sources}. {extra}", fontsize=7,
              ha="left", va="bottom", wrap=True, color="#333333")
 
@@ -85,6 +93,33 @@ def shape_text(rows, keys=("B", "H", "dk", "dv", "m")):
     return " ".join(parts)
 
 
+def mark_disturbed(ax, points):
+    """Rings the (x, y, row) points whose row was disturbed; one legend entry per axis."""
+    shown = [(x, y) for x, y, r in points if r["disturbed"]]
+    if shown:
+        ax.plot([x for x, _ in shown], [y for _, y in shown], **DISTURBED_STYLE)
+
+
+def commit_suffix(rows, commit):
+    """' @commit' when rows hold several commits (each series is then of one), else ''."""
+    return f" @{commit}" if len({r["commit"] for r in rows}) > 1 else ""
+
+
+def mark_oom(ax, rows):
+    """oom cases on a memory axis: a cross at the bytes the case planned (at the top of the
+    axis when it recorded none), one legend entry."""
+    oom = [r for r in rows if r["status"] == "oom"]
+    for i, r in enumerate(oom):
+        label = "oom: did not fit (planned bytes)" if i == 0 else None
+        colour = variant_style(r["variant"])[0]
+        if r["planned_bytes"] > 0:  # NaN or 0: not recorded
+            ax.plot([r["T"]], [r["planned_bytes"] / analysis.MiB], marker="x", markersize=9, markeredgewidth=2,
+                    color=colour, linestyle="none", label=label)
+        else:
+            ax.plot([r["T"]], [1.0], marker="x", markersize=9, markeredgewidth=2, color=colour, linestyle="none",
+                    transform=ax.get_xaxis_transform(), clip_on=False, label=label)
+
+
 def statuses_note(rows):
     """'softmax blocked: oom at T=65536; ...' for the rows that did not run."""
     notes = []
@@ -100,21 +135,27 @@ def plot_paper(results, fig_spec, out_dir):
     ok = analysis.ok_rows(rows)
     dtypes = analysis.dtypes_of(ok)
     fig, (ax_t, ax_m) = plt.subplots(2, 1, sharex=True, figsize=(7, 7.2))
+    time_points, memory_points = [], []
     for variant in analysis.variants_of(ok):
         colour, marker, linestyle = variant_style(variant)
-        for i, dtype in enumerate(dtypes):
-            series = list(analysis.fastest_per_T(
-                [r for r in ok if r["variant"] == variant and r["dtype"] == dtype]).values())
-            if not series:
-                continue
-            label = variant if len(dtypes) == 1 else f"{variant} {dtype}"
+        for (dtype, commit), part in analysis.group([r for r in ok if r["variant"] == variant],
+                                                    "dtype", "commit").items():
+            series = list(analysis.fastest_per_T(part).values())
+            label = (variant if len(dtypes) == 1 else f"{variant} {dtype}") + commit_suffix(ok, commit)
             Ts = [r["T"] for r in series]
             style = dict(color=colour, marker=marker, linestyle=linestyle, markersize=5,
-                         markerfacecolor=colour if i == 0 else "white", label=label)
+                         markerfacecolor=colour if dtype == dtypes[0] else "white", label=label)
             ax_t.plot(Ts, [r["time_median_ms"] for r in series], **style)
             ax_t.fill_between(Ts, [r["time_p20_ms"] for r in series], [r["time_p80_ms"] for r in series],
                               color=colour, alpha=0.15, linewidth=0)
             ax_m.plot(Ts, [analysis.memory_bytes(r) / analysis.MiB for r in series], **style)
+            time_points += [(r["T"], r["time_median_ms"], r) for r in series]
+            memory_points += [(r["T"], analysis.memory_bytes(r) / analysis.MiB, r) for r in series]
+    mark_disturbed(ax_t, time_points)
+    mark_disturbed(ax_m, memory_points)
+    mark_oom(ax_m, rows)
+    if any(r["status"] == "oom" for r in rows) or analysis.disturbed(ok):
+        ax_m.legend(loc="upper left")
     memory_kind = "device" if fig_spec.backend == "cuda" else "host"
     ax_t.set_ylabel("time per generated token (ms)")
     ax_m.set_ylabel(f"peak {memory_kind} memory (MiB)")
@@ -135,24 +176,32 @@ def plot_sequence(results, fig_spec, out_dir):
             if r["dtype"] == fig_spec.dtype]
     ok = [r for r in analysis.ok_rows(rows) if r["T"] > 0]
     fig, ax = plt.subplots(figsize=(9.5, 5.8))
+    points = []
     for variant in analysis.variants_of(ok):
         colour, marker, _ = variant_style(variant)
-        for form in analysis.forms_of([r for r in ok if r["variant"] == variant]):
-            best = analysis.fastest_per_T([r for r in ok if r["variant"] == variant and r["form"] == form])
+        for (form, commit), part in analysis.group([r for r in ok if r["variant"] == variant],
+                                                   "form", "commit").items():
+            best = analysis.fastest_per_T(part)
             ax.plot(list(best), [r["time_median_ms"] for r in best.values()], color=colour, marker=marker,
-                    linestyle=FORM_LINESTYLE.get(form, "-."), markersize=5, label=f"{variant} ({form})")
+                    linestyle=FORM_LINESTYLE.get(form, "-."), markersize=5,
+                    label=f"{variant} ({form}){commit_suffix(ok, commit)}")
+            points += [(T, r["time_median_ms"], r) for T, r in best.items()]
+    mark_disturbed(ax, points)
     lines = []
     for c in analysis.crossovers(ok):
-        if c.verdict == "from T":
+        who = f"{c.variant}{commit_suffix(ok, c.commit)}"
+        if c.disturbed:
+            lines.append(f"{who}: {analysis.INCONCLUSIVE}")
+        elif c.verdict == "from T":
             colour = variant_style(c.variant)[0]
             ax.axvline(c.T, color=colour, linestyle=":", linewidth=1.2)
             ax.plot([c.T], [c.variant_ms], marker="o", markersize=13, markerfacecolor="none",
                     markeredgecolor=colour, markeredgewidth=1.5, linestyle="none")
-            lines.append(f"{c.variant} ({c.forms}) faster from T={c.T}")
+            lines.append(f"{who} ({c.forms}) faster from T={c.T}")
         elif c.verdict == "at every T":
-            lines.append(f"{c.variant} faster at every T")
+            lines.append(f"{who} faster at every T")
         else:
-            lines.append(f"{c.variant} slower up to T={c.max_T}")
+            lines.append(f"{who} slower up to T={c.max_T}")
     ax.legend(title="variant (form)", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if lines:
         ax.text(1.01, 0.0, "vs softmax\n(fastest form of each):\n" + "\n".join(lines), transform=ax.transAxes,
@@ -184,6 +233,7 @@ def plot_ceiling(results, fig_spec, out_dir):
     for ax, mode in zip(axes[:, 0], modes):
         part = [s for s in summary if s.mode == mode]
         multi_dtype = len({s.dtype for s in part}) > 1
+        multi_commit = len({s.commit for s in summary}) > 1
         ys = list(range(len(part)))
         for y, s in zip(ys, part):
             colour = variant_style(s.variant)[0]
@@ -192,10 +242,12 @@ def plot_ceiling(results, fig_spec, out_dir):
                     height=0.7)
             ax.plot(100 * s.median, y, marker="|", color="white", markersize=16, markeredgewidth=4)
             ax.plot(100 * s.median, y, marker="|", color="black", markersize=14, markeredgewidth=1.8)
-            ax.annotate(f"{100 * s.best:.3g}% ({s.bound}) at T={s.row['T']}, {s.row['preset']}", (100 * s.best, y),
+            noisy = f", {analysis.INCONCLUSIVE}" if s.row["disturbed"] else ""
+            ax.annotate(f"{100 * s.best:.3g}% ({s.bound}) at T={s.row['T']}, {s.row['preset']}{noisy}", (100 * s.best, y),
                         ha="left", va="center", fontsize=7, xytext=(4, 0), textcoords="offset points")
         ax.set_yticks(ys)
-        ax.set_yticklabels([f"{s.variant} {s.form}" + (f" {s.dtype}" if multi_dtype else "") for s in part])
+        ax.set_yticklabels([f"{s.variant} {s.form}" + (f" {s.dtype}" if multi_dtype else "") +
+                            (f" @{s.commit}" if multi_commit else "") for s in part])
         ax.invert_yaxis()
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}%"))
@@ -220,7 +272,7 @@ def plot_ceiling(results, fig_spec, out_dir):
 
 def plot_accuracy(results, fig_spec, out_dir):
     import numpy as np
-    rows = results.check
+    rows = analysis.of_commit(results.check, fig_spec.commit)
     variants = ordered((r["variant"] for r in rows), VARIANT_ORDER)
     impls = sorted(ordered((r["impl"] for r in rows), ()), key=_impl_rank)
     worst = np.full((len(variants), len(impls)), np.nan)
@@ -295,7 +347,8 @@ def _impl_rank(impl):
 
 def plot_grid(results, fig_spec, out_dir):
     import numpy as np
-    rows = [r for r in results.bench_rows(presets=("grid",), backend=fig_spec.backend) if r["dtype"] == fig_spec.dtype]
+    rows = [r for r in analysis.of_commit(results.bench_rows(presets=("grid",), backend=fig_spec.backend),
+                                          fig_spec.commit) if r["dtype"] == fig_spec.dtype]
     modes = ordered((r["mode"] for r in rows), ("prefill", "decode"))
     fig, axes = plt.subplots(1, len(modes), figsize=(7.5 * len(modes), 5.2), squeeze=False)
     for ax, mode in zip(axes[0], modes):
@@ -357,29 +410,45 @@ NEEDS = {"paper": "results with preset 'paper'", "sequence": "results with prese
          "grid": "results with preset 'grid'"}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    parser.add_argument("--results", default=os.path.join(root, "results"), help="results directory")
-    parser.add_argument("--out", default=os.path.join(root, "plots"), help="output directory for PNG and SVG")
-    args = parser.parse_args()
-    try:
-        results = Results(args.results)
-    except (ResultsError, OSError) as e:
-        print(f"plot: malformed results: {e}", file=sys.stderr)
-        return 2
+def draw_set(results, out_dir):
+    """Every figure of one machine's set into out_dir; figures its results no longer call
+    for are removed from out_dir (and from nowhere else)."""
     plan = analysis.figure_plan(results)
     for kind in DRAW:
         if not any(f.kind == kind for f in plan):
-            print(f"plot: skipping {kind} plot: no {NEEDS[kind]} in {args.results}", file=sys.stderr)
-    os.makedirs(args.out, exist_ok=True)
+            print(f"plot: skipping {kind} plot: no {NEEDS[kind]} in {results.directory}", file=sys.stderr)
+    os.makedirs(out_dir, exist_ok=True)
     for fig_spec in plan:
-        DRAW[fig_spec.kind](results, fig_spec, args.out)
+        DRAW[fig_spec.kind](results, fig_spec, out_dir)
     planned = {f"{f.name}.{ext}" for f in plan for ext in ("png", "svg")}
-    for name in sorted(os.listdir(args.out)):
+    for name in sorted(os.listdir(out_dir)):
         if name.startswith(analysis.FIGURE_PREFIXES) and name.endswith((".png", ".svg")) and name not in planned:
-            os.remove(os.path.join(args.out, name))
-            print(f"plot: removed {os.path.join(args.out, name)}: its results are gone", file=sys.stderr)
+            os.remove(os.path.join(out_dir, name))
+            print(f"plot: removed {os.path.join(out_dir, name)}: its results are gone", file=sys.stderr)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--results", default=os.path.join(root, "results"),
+                        help="results root, one directory per machine id")
+    parser.add_argument("--out", default=os.path.join(root, "plots"), help="plots root (PNG and SVG per machine)")
+    parser.add_argument("--machine", help="draw only this machine id's set")
+    args = parser.parse_args()
+    try:
+        sets = machine_sets(args.results)
+    except (ResultsError, OSError) as e:
+        print(f"plot: malformed results: {e}", file=sys.stderr)
+        return 2
+    if args.machine is not None:
+        sets = [s for s in sets if s.machine_id == args.machine]
+        if not sets:
+            print(f"plot: no results for machine {args.machine!r} in {args.results}", file=sys.stderr)
+            return 2
+    if not sets:
+        print(f"plot: skipping every plot: no machine's results in {args.results}", file=sys.stderr)
+    for results in sets:
+        draw_set(results, os.path.join(args.out, results.machine_id))
     return 0
 
 

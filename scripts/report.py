@@ -4,9 +4,13 @@
   /usr/bin/python3 scripts/report.py [--results results/] [--report REPORT.md] [--check]
 
 REPORT.md holds prose and marker pairs `<!-- table:NAME:begin -->` ... `<!-- table:NAME:end -->`;
-everything between a pair is replaced by the generated block NAME (TABLES below). Every
-name must appear exactly once. --check rewrites nothing: it exits 1 and prints a diff when
-a block differs from what the results give. Exit 2 on malformed results or markers.
+everything between a pair is replaced by the generated block NAME (TABLES below): one
+heading per machine directory of the results root (results/<machine-id>/), each followed
+by that machine's table, so two machines' numbers never share a table. A verdict drawn
+from a row the bench marked disturbed reads "inconclusive (disturbed run)", one drawn from
+missing data "not measured". Every name must appear exactly once. --check rewrites
+nothing: it exits 1 and prints a diff when a block differs from what the results give.
+Exit 2 on malformed results or markers.
 """
 import argparse
 import difflib
@@ -18,17 +22,15 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import analysis  # noqa: E402
-from results_io import VARIANT_ORDER, Results, ResultsError, ordered  # noqa: E402
+from analysis import INCONCLUSIVE, NOT_MEASURED  # noqa: E402
+from results_io import VARIANT_ORDER, ResultsError, machine_sets, ordered  # noqa: E402
 
 MARKER = re.compile(r"<!-- table:([a-z0-9-]+):begin -->\n(.*?)<!-- table:\1:end -->", re.S)
 
 
-def no_gpu(presets):
-    """The line that stands where a table's GPU columns or rows would be."""
-    files = " or ".join(f"`results/{p}-cuda.csv`" for p in presets)
-    return (f"_No GPU results yet: no CUDA rows (such as {files}) in the results. They appear here once "
-            "`scripts/gpu_check.sh` has run on a CUDA machine and its results are copied into `results/`._")
-PAPER_VARIANTS = ("softmax", "dfw", "delta")
+NO_GPU = ("_No GPU results yet: no machine set holds CUDA rows. A GPU machine's set appears beside the "
+          "others once `scripts/reproduce.sh` (or `scripts/gpu_check.sh`, its `results/` copied in) has run "
+          "there._")
 CHECK_LIMITS = {"fp32": 1e-4, "fp16": 5e-3, "bf16": 2e-2}
 
 
@@ -76,10 +78,13 @@ def value_range(values):
     return ", ".join(str(v) for v in values)
 
 
-# ---- the generated blocks ------------------------------------------------------------
+def marked(text, row):
+    """A table cell of a measured value, marked when its row was disturbed."""
+    return f"{text} (disturbed)" if row["disturbed"] else text
+
+
+# ---- the generated blocks, each of one machine's Results -----------------------------
 def block_sources(results):
-    if not results.files:
-        return "_No results files yet in `results/`: run `scripts/reproduce.sh`._"
     rows = []
     for name, kind, file_rows in results.files:
         count = lambda s: sum(1 for r in file_rows if r["status"] == s)  # noqa: E731
@@ -93,11 +98,13 @@ def block_sources(results):
         else:
             presets = "accuracy check"
             counts = [count("PASS"), "—", count("UNSUPPORTED"), count("FAIL")]
+        disturbed = sum(r["disturbed"] for r in file_rows) if kind == "bench" else "—"
         rows.append([f"`{name}`", presets, ", ".join(analysis.backends_of(file_rows)), len(file_rows), *counts,
+                     disturbed,
                      " / ".join(ordered((r["machine"] for r in file_rows), ())),
                      " / ".join(ordered((r["commit"] for r in file_rows), ())), load])
     return table(["file", "preset", "backend", "rows", "ok / PASS", "oom", "unsupported", "error / FAIL",
-                  "machine", "commit", "load average at start"], rows)
+                  "disturbed", "machine", "commit", "load average at start"], rows)
 
 
 PAPER_PROTOCOL = {
@@ -153,35 +160,57 @@ def _trend_verdict(trend, what):
     return f"{trend.variant} {verdict} (x{num(trend.mem_ratio)} over {span})", verdict
 
 
+def claim_cell(parts, verdicts, expected):
+    """One claim's cell: inconclusive when a verdict came from a disturbed row, not
+    measured when one has no data, else holds when every verdict is the expected one."""
+    if INCONCLUSIVE in verdicts:
+        head = INCONCLUSIVE
+    elif NOT_MEASURED in verdicts:
+        head = NOT_MEASURED
+    else:
+        head = "holds" if all(v == expected for v in verdicts) else "does not hold"
+    return f"{head}: " + "; ".join(parts)
+
+
 def _claim_cells(results, backend):
     """The verdict of each claim (CLAIMS order) on one backend, from the tables below."""
-    trends = {t.variant: t for t in analysis.decode_trends(results.bench_rows(presets=("paper",), backend=backend))}
+    trends = analysis.decode_trends(results.bench_rows(presets=("paper",), backend=backend))
     if not trends:
         return None
+    several_commits = len({t.commit for t in trends}) > 1
     cells = []
     for what, grows_expected in (("time", True), ("time", False), ("memory", True), ("memory", False)):
         names = ("softmax",) if grows_expected else ("dfw", "delta")
-        parts, holds = [], True
+        expected = "grows" if grows_expected else ("flat", "constant")[what == "memory"]
+        parts, verdicts = [], []
         for name in names:
-            if name not in trends:
-                parts.append(f"{name} not measured")
-                holds = False
-                continue
-            text, verdict = _trend_verdict(trends[name], what)
-            parts.append(text)
-            holds = holds and verdict == ("grows" if grows_expected else ("flat", "constant")[what == "memory"])
-        cells.append(("holds: " if holds else "does not hold: ") + "; ".join(parts))
+            mine = [t for t in trends if t.variant == name]
+            if not mine:
+                parts.append(f"{name} {NOT_MEASURED}")
+                verdicts.append(NOT_MEASURED)
+            for t in mine:
+                text, verdict = _trend_verdict(t, what)
+                parts.append(f"{text} at {t.commit}" if several_commits else text)
+                verdicts.append(verdict)
+        cells.append(claim_cell(parts, verdicts, expected))
     prefill = analysis.ok_rows(results.bench_rows(presets=("paper-prefill",), backend=backend, mode="prefill"))
     crossings = []
     for (dtype,), part in analysis.group(prefill, "dtype").items():
         for c in analysis.crossovers(part):
-            if c.verdict == "not in range":
-                crossings.append(f"{c.variant} {dtype}: slower up to T={c.max_T}")
-            else:
-                crossings.append(f"{c.variant} {dtype}: faster from T={c.T} ({c.forms})")
-    cells.append("; ".join(crossings) if crossings else "paper-prefill not measured")
+            where = crossover_text(c)
+            crossings.append(f"{c.variant} {dtype}: {where}" + (f" at {c.commit}" if several_commits else ""))
+    cells.append("; ".join(crossings) if crossings else f"paper-prefill {NOT_MEASURED}")
     cells.append("not reproducible here (section 9)")
     return cells
+
+
+def crossover_text(c):
+    """A crossover as a claim's words; inconclusive when a row behind it was disturbed."""
+    if c.disturbed:
+        return INCONCLUSIVE
+    if c.verdict == "not in range":
+        return f"slower up to T={c.max_T}"
+    return f"faster from T={c.T} ({c.forms})"
 
 
 CLAIMS = (
@@ -195,60 +224,49 @@ CLAIMS = (
 
 
 def block_claims(results):
-    columns = {b: _claim_cells(results, b) for b in ("cpu", "cuda")}
+    backends = analysis.backends_of(results.bench_rows(presets=("paper",)))
+    if not backends:
+        return "_No `paper` preset results in this set._"
+    columns = {b: _claim_cells(results, b) for b in backends}
     rows = []
     for i, (claim, section) in enumerate(CLAIMS):
-        row = [claim, section]
-        for backend in ("cpu", "cuda"):
-            if columns[backend] is not None:
-                row.append(columns[backend][i])
-            elif i == len(CLAIMS) - 1:
-                row.append("not reproducible here (section 9)")
-            else:
-                row.append(f"no {'GPU' if backend == 'cuda' else 'CPU'} results yet")
-        rows.append(row)
-    return table(["claim (paper's abstract and speed figure)", "section", "dfwbench, CPU", "dfwbench, GPU"], rows)
+        missing = NOT_MEASURED if i < len(CLAIMS) - 1 else "not reproducible here (section 9)"
+        rows.append([claim, section] + [columns[b][i] if columns[b] else missing for b in backends])
+    return table(["claim (paper's abstract and speed figure)", "section"] + [f"dfwbench, {b}" for b in backends],
+                 rows)
 
 
 def block_protocol(results):
-    columns = {b: protocol_column(results, b) for b in ("cpu", "cuda")}
-    header = ["", "paper (Mao 2022)", "dfwbench, CPU", "dfwbench, GPU"]
-    rows = []
-    for i, aspect in enumerate(PAPER_PROTOCOL):
-        row = [aspect, PAPER_PROTOCOL[aspect]]
-        for backend, name in (("cpu", "`results/paper-cpu.csv`"), ("cuda", "`results/paper-cuda.csv`")):
-            col = columns[backend]
-            if col is not None:
-                row.append(col[aspect])
-            else:
-                row.append(f"no {'GPU' if backend == 'cuda' else 'CPU'} results yet ({name} absent)" if i == 0 else "—")
-        rows.append(row)
-    return table(header, rows)
+    backends = analysis.backends_of(results.bench_rows(presets=("paper",)))
+    if not backends:
+        return "_No `paper` preset results in this set._"
+    columns = {b: protocol_column(results, b) for b in backends}
+    rows = [[aspect, PAPER_PROTOCOL[aspect]] + [columns[b][aspect] for b in backends] for aspect in PAPER_PROTOCOL]
+    return table(["", "paper (Mao 2022)"] + [f"dfwbench, {b}" for b in backends], rows)
 
 
 def paper_series(results):
-    """{(backend, dtype, variant): {T: fastest ok row}} of the paper preset."""
+    """{(backend, dtype, commit, variant): {T: fastest ok row}} of the paper preset."""
     ok = analysis.ok_rows(results.bench_rows(presets=("paper",)))
     out = {}
-    for (backend, dtype), part in analysis.group(ok, "backend", "dtype").items():
+    for (backend, dtype, commit), part in analysis.group(ok, "backend", "dtype", "commit").items():
         for variant in analysis.variants_of(part):
-            out[(backend, dtype, variant)] = analysis.fastest_per_T([r for r in part if r["variant"] == variant])
+            out[(backend, dtype, commit, variant)] = analysis.fastest_per_T(
+                [r for r in part if r["variant"] == variant])
     return out
 
 
 def paper_table(results, value, unit):
     series = paper_series(results)
     if not series:
-        return "_No `paper` preset results yet: run `scripts/reproduce.sh`._"
-    keys = sorted(series, key=lambda k: (("cpu", "cuda").index(k[0]), k[1],
-                                         VARIANT_ORDER.index(k[2]) if k[2] in VARIANT_ORDER else 99, k[2]))
+        return "_No `paper` preset results in this set._"
+    keys = sorted(series, key=lambda k: (("cpu", "cuda").index(k[0]), k[1], k[2],
+                                         VARIANT_ORDER.index(k[3]) if k[3] in VARIANT_ORDER else 99, k[3]))
+    several_commits = len({k[2] for k in keys}) > 1
     Ts = sorted({T for k in keys for T in series[k]})
-    header = ["T"] + [f"{v} {b} {d} ({unit})" for b, d, v in keys]
-    rows = [[T] + [value(series[k][T]) if T in series[k] else "—" for k in keys] for T in Ts]
-    text = table(header, rows)
-    if not any(k[0] == "cuda" for k in keys):
-        text += "\n\n" + no_gpu(["paper"])
-    return text
+    header = ["T"] + [f"{v} {b} {d}" + (f" @{c}" if several_commits else "") + f" ({unit})" for b, d, c, v in keys]
+    rows = [[T] + [marked(value(series[k][T]), series[k][T]) if T in series[k] else "—" for k in keys] for T in Ts]
+    return table(header, rows)
 
 
 def block_decode_time(results):
@@ -264,32 +282,37 @@ FLAT_MEMORY_RATIO = 1.05  # "constant": tracked peak memory within 5%
 
 
 def time_verdict(trend):
+    if trend.disturbed:
+        return INCONCLUSIVE
+    if not math.isfinite(trend.change):
+        return NOT_MEASURED
     if abs(trend.change) <= FLAT_TIME_CHANGE:
         return "flat"
     return "grows" if trend.change > 0 else "falls"
 
 
 def memory_verdict(trend):
+    if trend.disturbed:
+        return INCONCLUSIVE
+    if not math.isfinite(trend.mem_ratio):
+        return NOT_MEASURED
     return "constant" if trend.mem_ratio <= FLAT_MEMORY_RATIO else "grows"
 
 
 def block_decode_trend(results):
     trends = analysis.decode_trends(results.bench_rows(presets=("paper",)))
     if not trends:
-        return "_No `paper` preset results yet._"
+        return "_No `paper` preset results in this set._"
     rows = []
     for t in trends:
-        rows.append([t.backend, t.dtype, t.variant, t.form, f"{t.first['T']}→{t.last['T']}",
+        rows.append([t.backend, t.dtype, t.commit, t.variant, t.form, f"{t.first['T']}→{t.last['T']}",
                      f"{num(t.first['time_median_ms'])} → {num(t.last['time_median_ms'])}", num(t.median_ms),
                      num(t.slope_ms_per_1k), f"{t.change * 100:+.0f}%", time_verdict(t),
                      f"{mib(analysis.memory_bytes(t.first))} → {mib(analysis.memory_bytes(t.last))}",
                      f"x{num(t.mem_ratio)}", memory_verdict(t)])
-    text = table(["backend", "dtype", "variant", "form", "T", "time (ms)", "median time (ms)",
+    return table(["backend", "dtype", "commit", "variant", "form", "T", "time (ms)", "median time (ms)",
                   "slope (ms per 1k tokens)", "fitted change over T", "time in T", "peak memory (MiB)",
                   "memory ratio", "memory in T"], rows)
-    if not any(t.backend == "cuda" for t in trends):
-        text += "\n\n" + no_gpu(["paper"])
-    return text
 
 
 def block_crossover(results):
@@ -300,32 +323,41 @@ def block_crossover(results):
             for c in analysis.crossovers(sub):
                 where = {"from T": str(c.T), "at every T": f"every T (from {c.T})",
                          "not in range": f"not up to T={c.max_T}"}[c.verdict]
-                rows.append([preset, backend, dtype, c.variant, where, c.forms or "—", num(c.softmax_ms),
-                             num(c.variant_ms), f"x{num(c.speedup_at_max)} at T={c.max_T}"])
+                rows.append([preset, backend, dtype, c.commit, c.variant, INCONCLUSIVE if c.disturbed else where,
+                             c.forms or "—", num(c.softmax_ms), num(c.variant_ms),
+                             f"x{num(c.speedup_at_max)} at T={c.max_T}"])
     if not rows:
-        return "_No `paper-prefill` or `scaling` results with softmax and a recurrent variant yet._"
-    text = table(["preset", "backend", "dtype", "variant", "faster than softmax from T", "its form there",
+        return "_No `paper-prefill` or `scaling` results with softmax and a recurrent variant in this set._"
+    return table(["preset", "backend", "dtype", "commit", "variant", "faster than softmax from T", "its form there",
                   "softmax (ms)", "variant (ms)", "softmax / variant at the largest T"], rows)
-    if not any(r[1] == "cuda" for r in rows):
-        text += "\n\n" + no_gpu(analysis.SEQUENCE_PRESETS)
-    return text
 
 
 def block_ceiling(results):
     rows = []
-    for backend in ("cpu", "cuda"):
-        for s in analysis.ceiling_summary(analysis.ceiling_rows(results, backend)):
-            r = s.row
-            rows.append([backend, s.mode, s.variant, s.form, s.dtype, s.bound, pct(s.best),
-                         f"{r['preset']} T={r['T']} B={r['B']}", pct(s.median),
+    for backend in analysis.backends_of(results.bench):
+        for c in analysis.ceiling_summary(analysis.ceiling_rows(results, backend)):
+            r = c.row
+            rows.append([backend, c.mode, c.variant, c.form, c.dtype, c.commit, c.bound, marked(pct(c.best), r),
+                         f"{r['preset']} T={r['T']} B={r['B']}", pct(c.median), c.disturbed,
                          num(r["gflops"]), num(r["gbps"]), num(r["ceiling_gflops"]), num(r["ceiling_gbps"])])
     if not rows:
-        return "_No bench results with costs and ceilings yet._"
-    text = table(["backend", "mode", "variant", "form", "dtype", "bound by", "best % of that ceiling", "at",
-                  "median %", "GFLOP/s there", "GB/s there", "ceiling GFLOP/s", "ceiling GB/s"], rows)
-    if not any(r[0] == "cuda" for r in rows):
-        text += "\n\n" + no_gpu(["paper", "paper-prefill"])
-    return text
+        return "_No bench results with costs and ceilings in this set._"
+    return table(["backend", "mode", "variant", "form", "dtype", "commit", "bound by", "best % of that ceiling",
+                  "at", "median %", "disturbed rows", "GFLOP/s there", "GB/s there", "ceiling GFLOP/s",
+                  "ceiling GB/s"], rows)
+
+
+def target_result(target, rows):
+    """The table's word for one cpu-targets verdict: a PASS or MISS from a run with a
+    disturbed row is inconclusive, a target without its measurement not measured."""
+    result = target["result"]
+    if result == "bound":
+        return "—"
+    if result == "MISSING" or not target.get("found", True):
+        return NOT_MEASURED
+    if result in ("PASS", "MISS") and (target.get("disturbed") or analysis.disturbed(rows)):
+        return INCONCLUSIVE
+    return result
 
 
 def block_cpu_targets(results):
@@ -333,21 +365,22 @@ def block_cpu_targets(results):
     name = "cpu-targets-cpu.csv"
     targets = results.contexts.get(name, {}).get("cpu_targets")
     if not targets:
-        return "_No `cpu-targets` results with target verdicts yet (`build/dfwbench bench --preset cpu-targets`)._"
+        return "_No `cpu-targets` results with target verdicts in this set (`build/dfwbench bench --preset cpu-targets`)._"
+    rows_of_file = [r for r in results.bench if r["file"] == name]
     rows = []
     for t in targets:
         measured = num(t["measured"]) if t.get("found") else "—"
         required = "an upper bound, not a target" if t["result"] == "bound" else t["relation"]
-        rows.append([t["name"], measured, required, "—" if t["result"] == "bound" else t["result"]])
+        rows.append([t["name"], measured, required, target_result(t, rows_of_file)])
     context = results.contexts[name]
     return (table(["target", "measured", "required", "result"], rows) +
-            f"\n\nFrom `results/{name}`: {context.get('cpu_model', '?')}, commit {context.get('commit', '?')}, "
-            f"ceilings measured in the same run.")
+            f"\n\nFrom `results/{results.machine_id}/{name}`: {context.get('cpu_model', '?')}, "
+            f"commit {context.get('commit', '?')}, ceilings measured in the same run.")
 
 
 def block_accuracy(results):
     if not results.check:
-        return "_No accuracy results yet: run `dfwbench check --out results/check-cpu.csv`._"
+        return "_No accuracy results in this set (`dfwbench check --out results/<machine-id>/check-cpu.csv`)._"
     rows = []
     for (impl,), part in sorted(analysis.group(results.check, "impl").items(),
                                 key=lambda kv: _impl_order(kv[0][0])):
@@ -361,11 +394,8 @@ def block_accuracy(results):
                      variants([r for r in part if r["status"] == "UNSUPPORTED"]),
                      num(worst["rel_l2_y"]) if worst else "—", f"`{worst['variant']}`" if worst else "—",
                      num(CHECK_LIMITS[dtype]) if dtype in CHECK_LIMITS else "—"])
-    text = table(["form/backend/dtype", "variants checked", "cases PASS", "cases FAIL", "variants unsupported",
+    return table(["form/backend/dtype", "variants checked", "cases PASS", "cases FAIL", "variants unsupported",
                   "worst relative L2 (y)", "worst variant", "default limit"], rows)
-    if not any(r["backend"] == "cuda" for r in results.check):
-        text += "\n\n_No GPU accuracy results yet: there is no `results/check-cuda.csv`._"
-    return text
 
 
 def _impl_order(impl):
@@ -385,7 +415,7 @@ def block_accuracy_exceptions(results):
             groups.setdefault(key, []).append(r)
     if not groups:
         return "_None: every checked case is within the default limit of its dtype._" if results.check else \
-            "_No accuracy results yet._"
+            "_No accuracy results in this set._"
     rows = []
     for (variant, impl, status, note), part in groups.items():
         worst = max(part, key=lambda r: r["rel_l2_y"])
@@ -398,9 +428,9 @@ def block_accuracy_exceptions(results):
 def block_grid(results):
     rows_all = results.bench_rows(presets=("grid",))
     if not rows_all:
-        return "_No `grid` preset results yet (`dfwbench bench --preset grid`)._"
+        return "_No `grid` preset results in this set (`dfwbench bench --preset grid`)._"
     out = []
-    for (backend, dtype, mode), part in analysis.group(rows_all, "backend", "dtype", "mode").items():
+    for (backend, dtype, mode, commit), part in analysis.group(rows_all, "backend", "dtype", "mode", "commit").items():
         rules = ordered((analysis.grid_key(r)[0] for r in part), ("softmax", "add", "gated", "delta", "decay"))
         maps = ordered((analysis.grid_key(r)[1] for r in part),
                        ("none", "identity", "elu1", "relu_proj", "favor", "dpfp"))
@@ -414,12 +444,12 @@ def block_grid(results):
                 cell = cells.get((rule, phi), [])
                 best = min(analysis.ok_rows(cell), key=lambda r: r["time_median_ms"], default=None)
                 if best is not None:
-                    row.append(f"{num(best['time_median_ms'])} ({best['form']})")
+                    row.append(marked(f"{num(best['time_median_ms'])} ({best['form']})", best))
                 else:
                     row.append("/".join(sorted({r["status"] for r in cell})) or "—")
             rows.append(row)
         shape = " ".join(f"{k}={value_range(r[k] for r in part)}" for k in ("B", "H", "T", "dk", "dv"))
-        out.append(f"{backend} {dtype} {mode}, {shape}; median ms of the fastest form:\n\n"
+        out.append(f"{backend} {dtype} {mode}, commit {commit}, {shape}; median ms of the fastest form:\n\n"
                    + table(["rule \\ feature map"] + maps, rows))
     return "\n\n".join(out)
 
@@ -428,8 +458,8 @@ def figure_block(kind):
     def block(results):
         figures = [f for f in analysis.figure_plan(results) if f.kind == kind]
         if not figures:
-            return "_No figure yet: its results are absent._"
-        return "\n\n".join(f"![{f.name}](plots/{f.name}.png)" for f in figures)
+            return "_No figure: its results are absent from this set._"
+        return "\n\n".join(f"![{f.name}](plots/{results.machine_id}/{f.name}.png)" for f in figures)
     return block
 
 
@@ -454,7 +484,17 @@ TABLES = {
 }
 
 
-def regenerate(text, results, report_path):
+def per_machine(name, sets):
+    """Block NAME for every machine set, each under its own heading."""
+    if not sets:
+        return "_No results yet in `results/<machine-id>/`: run `scripts/reproduce.sh`._"
+    parts = [f"#### `{results.machine_id}`: {results.describe()}\n\n{TABLES[name](results)}" for results in sets]
+    if name == "sources" and not any(r["backend"] == "cuda" for s in sets for r in s.bench + s.check):
+        parts.append(NO_GPU)
+    return "\n\n".join(parts)
+
+
+def regenerate(text, sets, report_path):
     names = MARKER.findall(text)
     found = [n for n, _ in names]
     unknown = sorted(set(found) - set(TABLES))
@@ -466,22 +506,23 @@ def regenerate(text, results, report_path):
     problems = [p for p in problems if p]
     if problems:
         raise ValueError(f"{report_path}: " + "; ".join(problems))
-    return MARKER.sub(lambda m: f"<!-- table:{m.group(1)}:begin -->\n{TABLES[m.group(1)](results)}\n"
+    return MARKER.sub(lambda m: f"<!-- table:{m.group(1)}:begin -->\n{per_machine(m.group(1), sets)}\n"
                                 f"<!-- table:{m.group(1)}:end -->", text)
 
 
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--results", default=os.path.join(root, "results"), help="results directory")
+    parser.add_argument("--results", default=os.path.join(root, "results"),
+                        help="results root, one directory per machine id")
     parser.add_argument("--report", default=os.path.join(root, "REPORT.md"), help="the report to update")
     parser.add_argument("--check", action="store_true", help="exit 1 if the tables differ from the results")
     args = parser.parse_args()
     try:
-        results = Results(args.results)
+        sets = machine_sets(args.results)
         with open(args.report) as f:
             current = f.read()
-        fresh = regenerate(current, results, args.report)
+        fresh = regenerate(current, sets, args.report)
     except (ResultsError, OSError, ValueError) as e:
         print(f"report: {e}", file=sys.stderr)
         return 2

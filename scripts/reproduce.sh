@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The one command that reproduces the paper's speed benchmark with dfwbench:
 # build (if needed), accuracy check, the `paper` and `paper-prefill` presets, then
-# the plots (plots/) and REPORT.md's tables, all from the files in results/.
+# this machine's plots and REPORT.md's tables.
 # Runs on CUDA when the binary has CUDA forms and a device works, else on the CPU
 # (a few minutes on 2 cores).
 #   scripts/reproduce.sh [--backend cpu|cuda] [--build-dir DIR] [--resume]
 #     --backend    force a backend instead of detecting one
 #     --build-dir  CMake build directory (default: build)
-#     --resume     keep bench cases already in results/ and run only the missing ones
+#     --resume     keep bench cases already in this machine's set; run only the missing ones
+# Results go to results/<machine-id>/ and plots to plots/<machine-id>/, where
+# machine-id is `dfwbench machine-id --backend B` (cpu-<CPU model>-<N>c or
+# gpu-<GPU name>). Other machines' sets and plots are left as they are; REPORT.md
+# shows every set in results/, each machine under its own heading.
 # Exit status: 0 when everything ran and every accuracy case passed; 1 otherwise,
 # with the failing step named.
 set -euo pipefail
@@ -21,7 +25,7 @@ while [ $# -gt 0 ]; do
     --backend) backend=${2:?--backend needs cpu or cuda}; shift 2 ;;
     --build-dir) build=${2:?--build-dir needs a directory}; shift 2 ;;
     --resume) resume=(--resume); shift ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "reproduce: unknown argument '$1' (see --help)" >&2; exit 1 ;;
   esac
 done
@@ -60,8 +64,11 @@ if [ -z "$backend" ]; then
     fi
   fi
 fi
-echo "reproduce: backend $backend"
-mkdir -p results plots
+step="machine id (dfwbench machine-id --backend $backend)"
+machine=$("$dfwbench" machine-id --backend "$backend")
+results=results/$machine
+echo "reproduce: backend $backend, machine $machine: results in $results/, plots in plots/$machine/"
+mkdir -p "$results" "plots/$machine"
 cpus=$(nproc 2>/dev/null || echo 1)
 load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)
 if awk -v l="$load" -v c="$cpus" 'BEGIN { exit !(l > c / 2) }'; then
@@ -72,19 +79,19 @@ fi
 say "accuracy check (dfwbench check --backend $backend)"
 check_log=$build/check-$backend.log  # the full table; the CSV holds the same rows
 check_status=0
-rm -f "results/check-$backend.csv"  # so a stale file cannot stand in for this run's
-"$dfwbench" check --backend "$backend" --out "results/check-$backend.csv" >"$check_log" || check_status=$?
-[ -s "results/check-$backend.csv" ] || { echo "reproduce: check wrote no results (see $check_log)" >&2; exit 1; }
+rm -f "$results/check-$backend.csv"  # so a stale file cannot stand in for this run's
+"$dfwbench" check --backend "$backend" --out "$results/check-$backend.csv" >"$check_log" || check_status=$?
+[ -s "$results/check-$backend.csv" ] || { echo "reproduce: check wrote no results (see $check_log)" >&2; exit 1; }
 grep '^check:' "$check_log" | sed 's/^/reproduce: /'
 
 for preset in paper paper-prefill; do
-  say "benchmark preset $preset on $backend (results/$preset-$backend.csv)"
-  "$dfwbench" bench --preset "$preset" --backend "$backend" --results-dir results "${resume[@]}"
+  say "benchmark preset $preset on $backend ($results/$preset-$backend.csv)"
+  "$dfwbench" bench --preset "$preset" --backend "$backend" --results-dir "$results" "${resume[@]}"
 done
 
-say "plots (scripts/plot.py -> plots/)"
-"$python" scripts/plot.py --results results --out plots
-say "report tables (scripts/report.py -> REPORT.md)"
+say "plots (scripts/plot.py -> plots/$machine/)"
+"$python" scripts/plot.py --results results --out plots --machine "$machine"
+say "report tables (scripts/report.py -> REPORT.md, every machine in results/)"
 "$python" scripts/report.py --results results --report REPORT.md
 
 step="accuracy check result"
@@ -93,4 +100,4 @@ if [ "$check_status" -ne 0 ]; then
   exit 1
 fi
 step="done"
-echo "reproduce: done. Results in results/, plots in plots/, tables in REPORT.md"
+echo "reproduce: done. Results in $results/, plots in plots/$machine/, tables in REPORT.md"

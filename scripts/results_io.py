@@ -1,11 +1,16 @@
 """Reads dfwbench result files into validated rows (shared by plot.py and report.py).
 
-Files in a results directory:
+A results root (results/) holds one directory per machine, named by its machine id
+(`dfwbench machine-id`: cpu-<CPU model>-<N>c or gpu-<GPU name>); nothing else. In a
+machine's directory:
   check-*.csv  accuracy rows of `dfwbench check --out` (CHECK_COLUMNS)
-  *.csv        bench rows of `dfwbench bench --out` (BENCH_COLUMNS); the machine and
-               commit columns fall back to "context" of the sibling NAME.json
-               (Google Benchmark JSON: machine, else gpu_name or cpu_model; commit)
-               when empty
+  *.csv        bench rows of `dfwbench bench --out` (BENCH_COLUMNS, then the optional
+               BENCH_LATER_COLUMNS, which older files lack: their rows read as not
+               disturbed); the machine and commit columns fall back to "context" of the
+               sibling NAME.json (Google Benchmark JSON: machine, else gpu_name or
+               cpu_model; commit) when empty. A context that names a machine_id other
+               than the directory's, or bench rows naming two machines, is an error:
+               sets of two machines never mix.
 A malformed file raises ResultsError naming the file and line.
 """
 import csv
@@ -13,6 +18,7 @@ import glob
 import json
 import math
 import os
+import re
 
 BENCH_COLUMNS = (
     "preset,variant,spec,form,backend,dtype,mode,B,H,T,dk,dv,m,chunk,status,"
@@ -22,7 +28,10 @@ BENCH_COLUMNS = (
 BENCH_INTS = ("B", "H", "T", "dk", "dv", "m", "chunk", "repetitions")
 BENCH_FLOATS = tuple(c for c in BENCH_COLUMNS[BENCH_COLUMNS.index("time_median_ms"):]
                      if c not in ("repetitions", "machine", "commit"))
+# Appended later (harness/results_row.cpp); absent from older files: (column, default).
+BENCH_LATER_COLUMNS = (("threads", ""), ("disturbed", "0"), ("planned_bytes", ""), ("note", ""))
 BENCH_STATUSES = ("ok", "oom", "unsupported", "error")
+MACHINE_ID = re.compile(r"(cpu|gpu)-[a-z0-9]+(-[a-z0-9]+)*")
 MODES = ("prefill", "decode")
 BACKENDS = ("cpu", "cuda")
 
@@ -97,17 +106,22 @@ def _check_choice(value, allowed, path, line, column):
 
 
 def read_bench_csv(path, context):
-    """Bench rows as dicts: ints for shapes (NaN when empty), floats for measures.
-    context: the sibling JSON's "context" ({} when absent), for machine and commit."""
+    """Bench rows as dicts: ints for shapes (NaN when empty), floats for measures,
+    disturbed as 0 or 1. context: the sibling JSON's "context" ({} when absent), for
+    machine and commit."""
     rows = []
     for line, raw in _read_csv(path, BENCH_COLUMNS):
+        for column, default in BENCH_LATER_COLUMNS:
+            raw.setdefault(column, default)
         row = dict(raw)
         _check_choice(row["status"], BENCH_STATUSES, path, line, "status")
         _check_choice(row["mode"], MODES, path, line, "mode")
         _check_choice(row["backend"], BACKENDS, path, line, "backend")
-        for c in BENCH_INTS:
+        _check_choice(row["disturbed"], ("0", "1"), path, line, "disturbed")
+        row["disturbed"] = int(row["disturbed"])
+        for c in BENCH_INTS + ("threads",):
             row[c] = _number(raw[c], path, line, c, integer=True)
-        for c in BENCH_FLOATS:
+        for c in BENCH_FLOATS + ("planned_bytes",):
             row[c] = _number(raw[c], path, line, c, integer=False)
         for c in ("B", "H", "T", "dk", "dv"):
             if not isinstance(row[c], int) or row[c] < 0:
@@ -141,10 +155,11 @@ def read_check_csv(path):
 
 
 class Results:
-    """Every results file of one directory: bench rows and check rows."""
+    """Every results file of one machine's directory: bench rows and check rows."""
 
     def __init__(self, directory):
         self.directory = directory
+        self.machine_id = os.path.basename(os.path.normpath(directory))
         self.bench = []
         self.check = []
         self.files = []  # (basename, "bench" | "check", rows)
@@ -159,11 +174,30 @@ class Results:
                 self.files.append((name, "check", rows))
             else:
                 self.contexts[name] = _json_context(path)
+                recorded = self.contexts[name].get("machine_id", self.machine_id)
+                if recorded != self.machine_id:
+                    raise ResultsError(f"{os.path.splitext(path)[0]}.json: measured on machine {recorded!r}, "
+                                       f"but it is in the set of {self.machine_id!r}")
                 rows = read_bench_csv(path, self.contexts[name])
                 self.bench.extend(rows)
                 self.files.append((name, "bench", rows))
 
+        machines = ordered((r["machine"] for r in self.bench), ())
+        if len(machines) > 1:
+            raise ResultsError(f"{directory}: rows of several machines ({' | '.join(machines)}); a set holds "
+                               "one machine's results")
         self._attribute_check_rows()
+        for r in self.bench + self.check:
+            r["machine_id"] = self.machine_id
+
+    def describe(self):
+        """'AMD EPYC, 2 logical CPUs' (or the GPU's name) from the bench files' contexts."""
+        for context in self.contexts.values():
+            if context.get("gpu_name"):
+                return str(context["gpu_name"])
+            if context.get("cpu_model"):
+                return f"{context['cpu_model']}, {context.get('num_cpus', '?')} logical CPUs"
+        return " / ".join(ordered((r["machine"] for r in self.bench or self.check), ())) or "machine not recorded"
 
     def _attribute_check_rows(self):
         """check CSVs carry no machine/commit column: take them from the bench files of the
@@ -185,6 +219,30 @@ class Results:
                 if (presets is None or r["preset"] in presets)
                 and (backend is None or r["backend"] == backend)
                 and (mode is None or r["mode"] == mode)]
+
+
+def machine_sets(root):
+    """One Results per machine directory of a results root, in name order (skipping
+    empty directories). A file directly in the root, or a directory whose name is not a
+    machine id, is an error: every result belongs to one machine's set."""
+    if not os.path.isdir(root):
+        return []
+    sets = []
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        if name.startswith("."):
+            continue
+        if not os.path.isdir(path):
+            if name.endswith((".csv", ".json")):
+                raise ResultsError(f"{path}: results belong in {root}/<machine-id>/ (`dfwbench machine-id`), "
+                                   "not in the root")
+            continue
+        if not MACHINE_ID.fullmatch(name):
+            raise ResultsError(f"{path}: not a machine id (cpu-<model>-<N>c or gpu-<name>, lower case)")
+        results = Results(path)
+        if results.files:
+            sets.append(results)
+    return sets
 
 
 def ordered(values, order):

@@ -1,13 +1,23 @@
 #!/usr/bin/python3
 """ctest `plot_report`: scripts/plot.py and scripts/report.py on the committed fixture
-(tests/fixtures/results, hand-made data in the bench and check formats).
+(tests/fixtures/results, hand-made data in the bench and check formats): two machines'
+sets side by side, cpu-fixture-2c (every file; bench files with the later columns
+threads, disturbed, planned_bytes, note) and gpu-fixture (one paper file in the older
+format, without them).
 
-Asserts: every expected PNG and SVG is written and non-empty; REPORT.md's tables,
-regenerated from the fixture into a temp copy, pass `report.py --check` and carry the
-fixture's numbers; changing one fixture number makes --check fail; a malformed CSV makes
-both scripts exit non-zero naming the file; an empty results directory is skipped cleanly.
+Asserts: every expected PNG and SVG is written per machine and non-empty; REPORT.md's
+tables, regenerated from the fixture into a temp copy, pass `report.py --check`, show
+each machine under its own heading and carry the fixture's numbers and the quiet
+verdicts; drawing one machine's plots leaves the other's plots and both result sets as
+they were; a disturbed row turns the verdicts drawn from it into "inconclusive (disturbed
+run)" and marks the plot; missing data reads "not measured"; an oom row shows on the
+memory plot; changing one fixture number makes --check fail; a malformed CSV, a file
+outside a machine directory or a JSON of another machine makes both scripts exit 2
+naming the file; an empty results root is skipped cleanly.
 Run: /usr/bin/python3 tests/plot_report_test.py
 """
+import csv
+import hashlib
 import os
 import shutil
 import subprocess
@@ -19,12 +29,52 @@ FIXTURE = os.path.join(ROOT, "tests", "fixtures", "results")
 PLOT = os.path.join(ROOT, "scripts", "plot.py")
 REPORT = os.path.join(ROOT, "scripts", "report.py")
 PYTHON = "/usr/bin/python3"
-EXPECTED_FIGURES = ("paper_decode_cpu", "sequence_time_paper-prefill_cpu_fp32", "sequence_time_scaling_cpu_fp32",
-                    "ceiling_fraction_cpu", "accuracy_heatmap", "grid_cpu_fp32")
+CPU, GPU = "cpu-fixture-2c", "gpu-fixture"
+EXPECTED_FIGURES = {CPU: ("paper_decode_cpu", "sequence_time_paper-prefill_cpu_fp32", "sequence_time_scaling_cpu_fp32",
+                          "ceiling_fraction_cpu", "accuracy_heatmap", "grid_cpu_fp32"),
+                    GPU: ("paper_decode_cuda",)}
+INCONCLUSIVE = "inconclusive (disturbed run)"
+QUIET_CLAIMS = ("| softmax attention costs O(T) time per generated token | 4 | holds: softmax grows",
+                "| the recurrent rules need O(1) memory in T | 4 | holds: dfw constant")
 
 
 def run(*args):
     return subprocess.run([PYTHON, *args], capture_output=True, text=True, timeout=300)
+
+
+def snapshot(directory):
+    """{relative path: (sha256, mtime_ns)} of every file under directory."""
+    out = {}
+    for base, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(base, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, directory)] = (hashlib.sha256(f.read()).hexdigest(), os.stat(path).st_mtime_ns)
+    return out
+
+
+def section(report_text, machine, table_name):
+    """The part of a generated block that belongs to one machine's heading."""
+    block = report_text.split(f"<!-- table:{table_name}:begin -->")[1].split(f"<!-- table:{table_name}:end -->")[0]
+    parts = block.split("#### `")
+    mine = [p for p in parts if p.startswith(f"{machine}`")]
+    assert len(mine) == 1, f"{machine} has {len(mine)} headings in {table_name}"
+    return mine[0]
+
+
+def edit_rows(path, where, **changes):
+    """Sets columns of the rows of a results CSV for which where(row) holds; returns how many."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        header, rows = reader.fieldnames, list(reader)
+    matched = [r for r in rows if where(r)]
+    for r in matched:
+        r.update(changes)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(matched)
 
 
 def replace_in(path, old, new):
@@ -39,6 +89,7 @@ class PlotReportTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="dfw_plot_report_")
         self.results = os.path.join(self.tmp, "results")
+        self.plots = os.path.join(self.tmp, "plots")
         shutil.copytree(FIXTURE, self.results)
         self.report = os.path.join(self.tmp, "REPORT.md")
         shutil.copy(os.path.join(ROOT, "REPORT.md"), self.report)
@@ -46,83 +97,246 @@ class PlotReportTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp)
 
-    def test_plots_written_for_every_input(self):
-        out = os.path.join(self.tmp, "plots")
-        done = run(PLOT, "--results", self.results, "--out", out)
-        self.assertEqual(done.returncode, 0, done.stderr)
-        for name in EXPECTED_FIGURES:
-            for ext in ("png", "svg"):
-                path = os.path.join(out, f"{name}.{ext}")
-                self.assertTrue(os.path.isfile(path), f"{path} missing")
-                self.assertGreater(os.path.getsize(path), 10_000, f"{path} is (nearly) empty")
-            with open(os.path.join(out, f"{name}.png"), "rb") as f:
-                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
-            with open(os.path.join(out, f"{name}.svg")) as f:
-                svg = f.read()
-            self.assertIn("commit: fixture", svg, f"{name} does not name its commit")
+    def plot(self, *extra):
+        return run(PLOT, "--results", self.results, "--out", self.plots, *extra)
 
-    def test_report_tables_match_fixture_and_detect_a_change(self):
+    def report_text(self):
         written = run(REPORT, "--results", self.results, "--report", self.report)
         self.assertEqual(written.returncode, 0, written.stderr)
+        with open(self.report) as f:
+            return f.read()
+
+    def test_plots_written_per_machine(self):
+        done = self.plot()
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(sorted(os.listdir(self.plots)), [CPU, GPU])
+        for machine, names in EXPECTED_FIGURES.items():
+            written = sorted(os.listdir(os.path.join(self.plots, machine)))
+            self.assertEqual(written, sorted(f"{n}.{ext}" for n in names for ext in ("png", "svg")))
+            for name in names:
+                path = os.path.join(self.plots, machine, name)
+                self.assertGreater(os.path.getsize(path + ".png"), 10_000, f"{path}.png is (nearly) empty")
+                with open(path + ".png", "rb") as f:
+                    self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+                with open(path + ".svg") as f:
+                    svg = f.read()
+                self.assertIn("commit: fixture", svg, f"{name} does not name its commit")
+                self.assertIn(f"results/{machine}/", svg, f"{name} does not name its machine's files")
+                self.assertNotIn(f"results/{GPU if machine == CPU else CPU}/", svg, f"{name} mixes machines")
+
+    def test_report_has_each_machine_under_its_heading_with_quiet_verdicts(self):
+        text = self.report_text()
         checked = run(REPORT, "--results", self.results, "--report", self.report, "--check")
         self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)
-        with open(self.report) as f:
-            text = f.read()
-        # dfw at T=1920 in fixture paper-cpu.csv: 0.08513 ms, 4 significant digits -> 3.
-        self.assertIn("| 1920 | 2.65 | 0.0851 | 0.107 |", text)
+        for name in ("sources", "claims", "decode-time", "decode-trend", "fig-paper"):
+            cpu, gpu = section(text, CPU, name), section(text, GPU, name)
+            self.assertNotIn("FIXTURE GPU", cpu)
+            self.assertNotIn("x86-64 CPU", gpu)
+        self.assertIn("![paper_decode_cuda](plots/gpu-fixture/paper_decode_cuda.png)", section(text, GPU, "fig-paper"))
+        self.assertIn("![paper_decode_cpu](plots/cpu-fixture-2c/paper_decode_cpu.png)", section(text, CPU, "fig-paper"))
+        for machine in (CPU, GPU):
+            claims = section(text, machine, "claims")
+            for claim in QUIET_CLAIMS:
+                self.assertIn(claim, claims)
+            self.assertNotIn("inconclusive", claims)
+            self.assertNotIn("| not measured:", claims)
+        # dfw at T=1920 in the CPU set's paper-cpu.csv: 0.08513 ms, 4 significant digits -> 3.
+        self.assertIn("| 1920 | 2.65 | 0.0851 | 0.107 |", section(text, CPU, "decode-time"))
+        self.assertIn("| 1920 | 0.0424 | 0.0110 | 0.0130 |", section(text, GPU, "decode-time"))
         # the crossover of dfw in paper-prefill-cpu.csv (chunked 20.17 ms < blocked 27.24 ms at T=640)
-        self.assertIn("| paper-prefill | cpu | fp32 | dfw | 640 | chunked | 27.2 | 20.2 |", text)
-        self.assertIn("No GPU results yet", text)
+        self.assertIn("| paper-prefill | cpu | fp32 | fixture | dfw | 640 | chunked | 27.2 | 20.2 |",
+                      section(text, CPU, "crossover"))
         self.assertIn("fixture: made-up failure", text)
+        self.assertNotIn("No GPU results yet", text)
 
-        replace_in(os.path.join(self.results, "paper-cpu.csv"), ",ok,0.08513,", ",ok,0.09513,")
+    def test_change_in_one_number_makes_check_fail(self):
+        self.report_text()
+        replace_in(os.path.join(self.results, CPU, "paper-cpu.csv"), ",ok,0.08513,", ",ok,0.09513,")
         stale = run(REPORT, "--results", self.results, "--report", self.report, "--check")
         self.assertEqual(stale.returncode, 1, stale.stdout + stale.stderr)
         self.assertIn("-| 1920 | 2.65 | 0.0851 | 0.107 |", stale.stdout)
         self.assertIn("+| 1920 | 2.65 | 0.0951 | 0.107 |", stale.stdout)
 
+    def test_one_machines_run_leaves_the_other_set_untouched(self):
+        self.assertEqual(self.plot().returncode, 0)
+        self.report_text()
+        old = 1_000_000_000 * 10**9  # 2001: any rewrite moves a file's mtime past it
+        for base in (self.results, self.plots):
+            for path in snapshot(base):
+                os.utime(os.path.join(base, path), ns=(old, old))
+        before = {base: snapshot(base) for base in (self.results, os.path.join(self.plots, CPU))}
+        gpu_plots = snapshot(os.path.join(self.plots, GPU))
+        done = self.plot("--machine", GPU)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.report_text()
+        for base, files in before.items():
+            self.assertEqual(snapshot(base), files, f"{base} changed by a run for {GPU}")
+        redrawn = snapshot(os.path.join(self.plots, GPU))
+        self.assertEqual(sorted(redrawn), sorted(gpu_plots))
+        self.assertTrue(all(redrawn[p][1] != old for p in redrawn), "the GPU set's own plots were not redrawn")
+        unknown = self.plot("--machine", "cpu-nowhere-1c")
+        self.assertEqual(unknown.returncode, 2)
+        self.assertIn("no results for machine 'cpu-nowhere-1c'", unknown.stderr)
+
+    def test_disturbed_rows_give_inconclusive_verdicts_and_marked_points(self):
+        # softmax decode at T=1024 and dfw prefill at T=640 marked disturbed by the bench
+        self.assertEqual(edit_rows(os.path.join(self.results, CPU, "paper-cpu.csv"),
+                                   lambda r: r["variant"] == "softmax" and r["T"] == "1024", disturbed="1"), 1)
+        self.assertEqual(edit_rows(os.path.join(self.results, CPU, "paper-prefill-cpu.csv"),
+                                   lambda r: r["variant"] == "dfw" and r["T"] == "640" and r["form"] == "chunked",
+                                   disturbed="1"), 1)
+        text = self.report_text()
+        claims = section(text, CPU, "claims")
+        self.assertIn(f"| softmax attention costs O(T) time per generated token | 4 | {INCONCLUSIVE}: softmax "
+                      f"{INCONCLUSIVE}", claims)
+        self.assertIn(f"| softmax attention needs O(T) memory per sequence during generation | 4 | {INCONCLUSIVE}",
+                      claims)
+        self.assertIn(f"dfw fp32: {INCONCLUSIVE}", claims)
+        self.assertNotIn("holds: softmax", claims)
+        self.assertIn("holds: dfw flat", claims)  # the quiet series keep their verdicts
+        self.assertIn(f"| fixture | dfw | {INCONCLUSIVE} |", section(text, CPU, "crossover"))
+        self.assertIn("(disturbed)", section(text, CPU, "decode-time"))
+        for claim in QUIET_CLAIMS:
+            self.assertIn(claim, section(text, GPU, "claims"))
+        self.assertEqual(self.plot().returncode, 0)
+        for name in ("paper_decode_cpu", "sequence_time_paper-prefill_cpu_fp32"):
+            with open(os.path.join(self.plots, CPU, f"{name}.svg")) as f:
+                self.assertIn(f"{INCONCLUSIVE}: timing not trusted", f.read(), f"{name} does not mark the point")
+        with open(os.path.join(self.plots, GPU, "paper_decode_cuda.svg")) as f:
+            self.assertNotIn("timing not trusted", f.read())
+
+    def test_missing_data_is_not_measured(self):
+        # the peak memory of dfw at T=1920 not recorded; no delta rows on the GPU
+        self.assertEqual(edit_rows(os.path.join(self.results, CPU, "paper-cpu.csv"),
+                                   lambda r: r["variant"] == "dfw" and r["T"] == "1920", peak_host_bytes=""), 1)
+        gpu = os.path.join(self.results, GPU, "paper-cuda.csv")
+        with open(gpu) as f:
+            kept = [l for l in f if not l.startswith("paper,delta,")]
+        with open(gpu, "w") as f:
+            f.writelines(kept)
+        text = self.report_text()
+        self.assertIn("| the recurrent rules need O(1) memory in T | 4 | not measured: dfw not measured (x— over",
+                      section(text, CPU, "claims"))
+        self.assertNotIn("dfw grows", text)
+        trend = next(l for l in section(text, CPU, "decode-trend").splitlines() if "| dfw |" in l)
+        self.assertTrue(trend.endswith("| not measured |"), trend)
+        self.assertIn("| not measured: dfw flat (fitted change +0% over T=0..1920); delta not measured |",
+                      section(text, GPU, "claims"))
+
+    def test_cpu_targets_verdicts_of_a_disturbed_run_are_inconclusive(self):
+        # a cpu-targets file of two rows (paper rows relabelled) and the verdicts the bench wrote
+        with open(os.path.join(self.results, CPU, "paper-cpu.csv")) as f:
+            lines = f.readlines()
+        with open(os.path.join(self.results, CPU, "cpu-targets-cpu.csv"), "w") as f:
+            f.writelines([lines[0]] + [l.replace("paper,", "cpu-targets,", 1) for l in lines[1:3]])
+        with open(os.path.join(self.results, CPU, "cpu-targets-cpu.json"), "w") as f:
+            f.write('{"context": {"cpu_model": "fixture", "commit": "fixture", "cpu_targets": ['
+                    '{"name": "target a", "relation": ">= 1", "found": true, "measured": 2.5, "result": "PASS"}, '
+                    '{"name": "target b", "relation": ">= 3", "found": true, "measured": 0.5, "result": "MISS"}, '
+                    '{"name": "target c", "relation": ">= 1", "found": false, "result": "MISSING"}]}, '
+                    '"benchmarks": []}')
+        quiet = section(self.report_text(), CPU, "cpu-targets")
+        self.assertIn("| target a | 2.50 | >= 1 | PASS |", quiet)
+        self.assertIn("| target b | 0.500 | >= 3 | MISS |", quiet)
+        self.assertIn("| target c | — | >= 1 | not measured |", quiet)
+        self.assertEqual(edit_rows(os.path.join(self.results, CPU, "cpu-targets-cpu.csv"),
+                                   lambda r: r["variant"] == "dfw", disturbed="1"), 1)
+        noisy = section(self.report_text(), CPU, "cpu-targets")
+        self.assertIn(f"| target a | 2.50 | >= 1 | {INCONCLUSIVE} |", noisy)
+        self.assertIn(f"| target b | 0.500 | >= 3 | {INCONCLUSIVE} |", noisy)
+        self.assertNotIn("PASS", noisy)
+        self.assertNotIn("MISS |", noisy)
+
+    def test_rows_of_two_commits_are_never_one_series_or_one_heatmap(self):
+        self.assertEqual(edit_rows(os.path.join(self.results, CPU, "paper-cpu.csv"),
+                                   lambda r: r["variant"] == "dfw" and int(r["T"]) >= 1024, commit="other1"), 8)
+        self.assertEqual(edit_rows(os.path.join(self.results, CPU, "grid-cpu.csv"),
+                                   lambda r: r["variant"] != "softmax", commit="other1"), 20)
+        self.assertEqual(self.plot("--machine", CPU).returncode, 0)
+        with open(os.path.join(self.plots, CPU, "paper_decode_cpu.svg")) as f:
+            svg = f.read()
+        self.assertIn("dfw @fixture", svg)
+        self.assertIn("dfw @other1", svg)
+        written = os.listdir(os.path.join(self.plots, CPU))
+        self.assertIn("grid_cpu_fp32_fixture.png", written)
+        self.assertIn("grid_cpu_fp32_other1.png", written)
+        self.assertNotIn("grid_cpu_fp32.png", written)
+        trend = [l for l in section(self.report_text(), CPU, "decode-trend").splitlines() if "| dfw |" in l]
+        self.assertEqual([l.split(" | ")[2] for l in trend], ["fixture", "other1"])
+
+    def test_oom_rows_show_on_the_memory_plot(self):
+        paper = os.path.join(self.results, CPU, "paper-cpu.csv")
+        with open(paper, "a") as f:
+            f.write('paper,softmax,rule=softmax,decode,cpu,fp32,decode,32,1,2048,64,64,64,0,oom,,,,,,0,0,,,,,,,0,0,0,'
+                    '"FIXTURE: hand-made test data, not a measurement (2-core x86-64 CPU)",fixture,2,0,33554432,'
+                    'planned bytes exceed the memory available\n')
+        self.assertEqual(self.plot("--machine", CPU).returncode, 0)
+        with open(os.path.join(self.plots, CPU, "paper_decode_cpu.svg")) as f:
+            self.assertIn("oom: did not fit (planned bytes)", f.read())
+        self.assertIn("| `paper-cpu.csv` | paper | cpu | 49 | 48 | 1 |", section(self.report_text(), CPU, "sources"))
+
     def test_malformed_csv_is_an_error_naming_the_file(self):
-        replace_in(os.path.join(self.results, "scaling-cpu.csv"), ",407.4,399.2,", ",zero,399.2,")
-        for script, extra in ((PLOT, ["--out", os.path.join(self.tmp, "plots")]), (REPORT, ["--report", self.report])):
+        replace_in(os.path.join(self.results, CPU, "scaling-cpu.csv"), ",407.4,399.2,", ",zero,399.2,")
+        self.assert_both_refuse("scaling-cpu.csv:", "must be a number")
+
+    def test_results_outside_a_machine_set_or_of_another_machine_are_refused(self):
+        with open(os.path.join(self.results, CPU, "paper-cpu.json"), "w") as f:
+            f.write('{"context": {"machine_id": "cpu-other-8c", "commit": "abc1234"}, "benchmarks": []}')
+        self.assert_both_refuse("paper-cpu.json: measured on machine 'cpu-other-8c'", f"in the set of '{CPU}'")
+        os.remove(os.path.join(self.results, CPU, "paper-cpu.json"))
+        shutil.copy(os.path.join(self.results, GPU, "paper-cuda.csv"), self.results)
+        self.assert_both_refuse("paper-cuda.csv: results belong in", "<machine-id>/")
+        shutil.move(os.path.join(self.results, "paper-cuda.csv"), os.path.join(self.results, CPU))
+        self.assert_both_refuse(f"{CPU}: rows of several machines", "a set holds one machine's results")
+
+    def assert_both_refuse(self, *messages):
+        for script, extra in ((PLOT, ["--out", self.plots]), (REPORT, ["--report", self.report])):
             done = run(script, "--results", self.results, *extra)
             self.assertEqual(done.returncode, 2, done.stdout + done.stderr)
-            self.assertIn("scaling-cpu.csv:", done.stderr)
-            self.assertIn("must be a number", done.stderr)
+            for message in messages:
+                self.assertIn(message, done.stderr)
 
     def test_missing_column_is_an_error(self):
-        path = os.path.join(self.results, "check-cpu.csv")
+        path = os.path.join(self.results, CPU, "check-cpu.csv")
         replace_in(path, "variant,impl,", "variant,implementation,")
-        done = run(PLOT, "--results", self.results, "--out", os.path.join(self.tmp, "plots"))
+        done = self.plot()
         self.assertEqual(done.returncode, 2)
         self.assertIn("check-cpu.csv:1: missing column(s) impl", done.stderr)
 
     def test_absent_inputs_are_skipped(self):
         empty = os.path.join(self.tmp, "empty")
         os.mkdir(empty)
-        out = os.path.join(self.tmp, "plots")
-        done = run(PLOT, "--results", empty, "--out", out)
+        done = run(PLOT, "--results", empty, "--out", self.plots)
         self.assertEqual(done.returncode, 0, done.stderr)
-        self.assertIn("skipping paper plot", done.stderr)
-        self.assertIn("skipping accuracy plot", done.stderr)
-        self.assertEqual(os.listdir(out), [])
+        self.assertIn("skipping every plot", done.stderr)
+        self.assertFalse(os.path.exists(self.plots) and os.listdir(self.plots))
         written = run(REPORT, "--results", empty, "--report", self.report)
         self.assertEqual(written.returncode, 0, written.stderr)
         with open(self.report) as f:
-            self.assertIn("No results files yet", f.read())
+            self.assertIn("No results yet in `results/<machine-id>/`", f.read())
+
+    def test_a_set_without_paper_or_check_skips_those_figures(self):
+        shutil.rmtree(os.path.join(self.results, CPU))
+        done = self.plot()
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("skipping accuracy plot", done.stderr)
+        self.assertEqual(os.listdir(self.plots), [GPU])
 
     def test_machine_and_commit_from_json_context(self):
-        path = os.path.join(self.results, "grid-cpu.csv")
+        # grid-cpu.csv without machine and commit, as the only file of a third set
+        third = os.path.join(self.results, "cpu-json-1c")
+        os.mkdir(third)
+        shutil.move(os.path.join(self.results, CPU, "grid-cpu.csv"), third)
+        path = os.path.join(third, "grid-cpu.csv")
         with open(path) as f:
             text = f.read()
         machine = "FIXTURE: hand-made test data, not a measurement (2-core x86-64 CPU)"
         with open(path, "w") as f:
             f.write(text.replace(f'"{machine}",fixture', ","))
-        with open(os.path.join(self.results, "grid-cpu.json"), "w") as f:
+        with open(os.path.join(third, "grid-cpu.json"), "w") as f:
             f.write('{"context": {"machine": "json machine", "commit": "abc1234"}, "benchmarks": []}')
-        written = run(REPORT, "--results", self.results, "--report", self.report)
-        self.assertEqual(written.returncode, 0, written.stderr)
-        with open(self.report) as f:
-            self.assertIn("| `grid-cpu.csv` | grid | cpu | 21 | 20 | 0 | 0 | 1 | json machine | abc1234 |", f.read())
+        sources = section(self.report_text(), "cpu-json-1c", "sources")
+        self.assertIn("| `grid-cpu.csv` | grid | cpu | 21 | 20 | 0 | 0 | 1 | 0 | json machine | abc1234 |", sources)
 
 
 if __name__ == "__main__":
