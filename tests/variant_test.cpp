@@ -87,6 +87,30 @@ TEST(Rules, GatesAreOnesOnlyWhenTheFactorsAreOnes) {
   EXPECT_EQ(ones_rules, 1);  // add
 }
 
+// A rule that lets the chunked form read its gate rows in place must return
+// exactly those rows and c = 1.
+TEST(Rules, FactorsAreGateRowsOnlyWhenTheyAre) {
+  const int64_t rows = 5, m = 3;
+  const std::vector<float> av = {0.5f, 0.25f, 0.125f, 0.75f, 0.9f}, bv = {0.3f, 0.6f, 0.2f};
+  TokenGates<float> g;
+  g.g = 0.5f;
+  g.beta = 0.5f;
+  g.a = av.data();
+  g.b = bv.data();
+  int in_place_rules = 0;
+  for (const Rule* r : rules()) {
+    if (!r->is_gated_linear()) {
+      EXPECT_FALSE(r->factors_are_gate_rows()) << r->name();
+      continue;
+    }
+    std::vector<float> a(rows, -1.f), b(m, -1.f);
+    const float c = r->gated_linear_factors(g, rows, m, a.data(), b.data());
+    EXPECT_EQ(r->factors_are_gate_rows(), c == 1.f && a == av && b == bv) << r->name();
+    in_place_rules += r->factors_are_gate_rows();
+  }
+  EXPECT_EQ(in_place_rules, 1);  // decay
+}
+
 TEST(FeatureMaps, MatchTheirDefinitions) {
   RowMat<double> x(1, 3);
   x << 0.5, -1.0, 2.0;

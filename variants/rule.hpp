@@ -54,6 +54,10 @@ class Rule {
   // True only when every a_t, b_t is 1 and c_t is 1 (add): the chunked form then
   // skips the decay factors. The default keeps a new rule on the general path.
   virtual bool gates_are_ones() const { return false; }
+  // True only when a_t is the gate_v row, b_t the gate_k row exactly as given, and
+  // c_t is 1 (decay): the chunked form may then read the gate rows in place
+  // instead of asking gated_linear_factors() token by token.
+  virtual bool factors_are_gate_rows() const { return false; }
   virtual float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b) const {
     return 0.f;
   }

@@ -23,6 +23,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "../impl.hpp"
@@ -55,6 +56,8 @@ struct ChunkScratch {
   int64_t mv, rv;
   std::vector<Lanes> Q, K, B, PB, Qd, Kd;  // (c, mv): phi(q); c_t phi(k); key gates; prefix products; decayed
   std::vector<Lanes> V, A, PA, Vd;         // (c, rv): v (1 appended for z); value gates; prefix; decayed
+  const Lanes *q = nullptr, *k = nullptr, *v = nullptr;  // this chunk's rows: Q, K, V or the inputs in place
+  const Lanes *a = nullptr, *b = nullptr;                // and its gate rows: A, B or the inputs in place
   std::vector<Lanes> Y;                    // (c, rv) outputs before normalisation
   std::vector<Lanes> St;                   // (mv * 16, rv) the state, transposed
   std::vector<Lanes> TA, TB, RA, RB;       // chunk totals; running suffix products
@@ -72,7 +75,8 @@ class ChunkedPrepared final : public Prepared {
         c_(v, p),
         chunk_(std::clamp<int64_t>(chunk, 1, kMaxChunk)),
         ungated_(v.rule->gates_are_ones()),
-        direct_features_(v.phi->is_identity() && !v.sum_normalise) {
+        direct_features_(v.phi->is_identity() && !v.sum_normalise),
+        gate_rows_in_place_(v.rule->factors_are_gate_rows()) {
     for (int i = 0; i < omp_get_max_threads(); ++i) scratch_.emplace_back(p.m, c_.rows);
   }
 
@@ -134,10 +138,14 @@ class ChunkedPrepared final : public Prepared {
     rows(h.beta, 1);
   }
 
-  // Q, K (with c_t), V (with the 1 for z), and the gate values A, B of n tokens;
-  // rows from n to the chunk's end are zero, so the products can run on whole tiles.
+  // The rows of n tokens: w.q, w.k (with c_t), w.v (with the 1 for z), and the
+  // gate values A, B. A full chunk whose rows are already whole aligned Lanes in
+  // the inputs (identity features, widths a multiple of 16) is read in place;
+  // otherwise the rows are copied into the scratch, zero past n, so the products
+  // can run on whole tiles.
   void load_chunk(const HeadView& h, int64_t t0, int64_t n, ChunkScratch& w) {
     const int64_t m = h.m, dv = h.dv, mv = w.mv, rv = w.rv;
+    const bool full = n == kMaxChunk;
     // Rows of `width` floats into rows of `lanes` Lanes; the zero padding past
     // `width` is written once (the scratch starts zeroed) and rows past n are zeroed.
     auto pad_rows = [&](std::vector<Lanes>& dst, int64_t lanes, const float* src, int64_t width) {
@@ -149,24 +157,55 @@ class ChunkedPrepared final : public Prepared {
           std::fill(row, row + width, 0.f);
       }
     };
-    auto features = [&](const float* x, std::vector<Lanes>& dst) {
-      if (direct_features_) return pad_rows(dst, mv, x, m);
+    // The rows as they are in the inputs, or nullptr when they are not whole Lanes.
+    auto in_place = [&](const float* src, int64_t width, int64_t lanes) -> const Lanes* {
+      const bool whole = width == lanes * kLanes && reinterpret_cast<uintptr_t>(src) % sizeof(Lanes) == 0;
+      return full && whole ? reinterpret_cast<const Lanes*>(src) : nullptr;
+    };
+    auto rows = [&](const float* src, int64_t width, int64_t lanes, std::vector<Lanes>& dst) -> const Lanes* {
+      if (const Lanes* p = in_place(src, width, lanes)) return p;
+      pad_rows(dst, lanes, src, width);
+      return dst.data();
+    };
+    auto features = [&](const float* x, std::vector<Lanes>& dst) -> const Lanes* {
+      if (direct_features_) return rows(x, m, mv, dst);
       float* f = reinterpret_cast<float*>(w.features.data());
       compute_features(var_, h.features, x, n, h.dk, m, f);
       pad_rows(dst, mv, f, m);
+      return dst.data();
     };
-    features(h.q + t0 * h.dk, w.Q);
-    features(h.k + t0 * h.dk, w.K);
-    pad_rows(w.V, rv, h.v + t0 * dv, dv);
+    w.q = features(h.q + t0 * h.dk, w.Q);
+    w.k = features(h.k + t0 * h.dk, w.K);
+    if (c_.normalise) {
+      pad_rows(w.V, rv, h.v + t0 * dv, dv);
+      for (int64_t i = 0; i < n; ++i) w.V[i * rv + dv / kLanes][dv % kLanes] = 1.f;
+      w.v = w.V.data();
+    } else {
+      w.v = rows(h.v + t0 * dv, dv, rv, w.V);
+    }
+    if (ungated_) return;
+    if (gate_rows_in_place_ && c_.rows == dv) {
+      w.a = in_place(h.gate_v + t0 * dv, dv, rv);
+      w.b = in_place(h.gate_k + t0 * m, m, mv);
+      if (w.a && w.b) return;
+    }
+    w.a = w.A.data();
+    w.b = w.B.data();
+    float c[kMaxChunk];
+    bool scaled = false;
     for (int64_t i = 0; i < n; ++i) {
-      if (c_.normalise) w.V[i * rv + dv / kLanes][dv % kLanes] = 1.f;
-      if (ungated_) continue;
       float* a = reinterpret_cast<float*>(w.A.data() + i * rv);
       float* b = reinterpret_cast<float*>(w.B.data() + i * mv);
-      const float c = var_.rule->gated_linear_factors(h.gates_at(t0 + i), c_.rows, m, a, b);
-      if (c != 1.f)
-        for (int64_t l = 0; l < mv; ++l) w.K[i * mv + l] *= c;
+      c[i] = var_.rule->gated_linear_factors(h.gates_at(t0 + i), c_.rows, m, a, b);
+      scaled = scaled || c[i] != 1.f;
     }
+    if (!scaled) return;
+    if (w.k != w.K.data()) {  // read in place: copy before scaling
+      std::copy(w.k, w.k + n * mv, w.K.begin());
+      w.k = w.K.data();
+    }
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t l = 0; l < mv; ++l) w.K[i * mv + l] *= c[i];
   }
 
   // Prefix products PA, PB, totals TA, TB, and the decayed rows
@@ -174,10 +213,10 @@ class ChunkedPrepared final : public Prepared {
   void decay_chunk(int64_t n, ChunkScratch& w) {
     const int64_t mv = w.mv, rv = w.rv;
     for (int64_t i = 0; i < n; ++i) {
-      for (int64_t l = 0; l < rv; ++l) w.PA[i * rv + l] = i ? w.PA[(i - 1) * rv + l] * w.A[i * rv + l] : w.A[l];
+      for (int64_t l = 0; l < rv; ++l) w.PA[i * rv + l] = i ? w.PA[(i - 1) * rv + l] * w.a[i * rv + l] : w.a[l];
       for (int64_t l = 0; l < mv; ++l) {
-        w.PB[i * mv + l] = i ? w.PB[(i - 1) * mv + l] * w.B[i * mv + l] : w.B[l];
-        w.Qd[i * mv + l] = w.Q[i * mv + l] * w.PB[i * mv + l];
+        w.PB[i * mv + l] = i ? w.PB[(i - 1) * mv + l] * w.b[i * mv + l] : w.b[l];
+        w.Qd[i * mv + l] = w.q[i * mv + l] * w.PB[i * mv + l];
       }
     }
     for (int64_t i = n; i < kMaxChunk; ++i)
@@ -187,10 +226,10 @@ class ChunkedPrepared final : public Prepared {
     std::fill(w.RA.begin(), w.RA.end(), splat(1.f));
     std::fill(w.RB.begin(), w.RB.end(), splat(1.f));
     for (int64_t j = n - 1; j >= 0; --j) {
-      for (int64_t l = 0; l < rv; ++l) w.Vd[j * rv + l] = w.V[j * rv + l] * w.RA[l];
-      for (int64_t l = 0; l < mv; ++l) w.Kd[j * mv + l] = w.K[j * mv + l] * w.RB[l];
-      for (int64_t l = 0; l < rv; ++l) w.RA[l] *= w.A[j * rv + l];
-      for (int64_t l = 0; l < mv; ++l) w.RB[l] *= w.B[j * mv + l];
+      for (int64_t l = 0; l < rv; ++l) w.Vd[j * rv + l] = w.v[j * rv + l] * w.RA[l];
+      for (int64_t l = 0; l < mv; ++l) w.Kd[j * mv + l] = w.k[j * mv + l] * w.RB[l];
+      for (int64_t l = 0; l < rv; ++l) w.RA[l] *= w.a[j * rv + l];
+      for (int64_t l = 0; l < mv; ++l) w.RB[l] *= w.b[j * mv + l];
     }
   }
 
@@ -202,9 +241,9 @@ class ChunkedPrepared final : public Prepared {
     const int64_t mv = w.mv, rv = w.rv, m = c_.m;
     const int64_t y_rows = n <= kGemmRows ? kGemmRows : kMaxChunk;      // Qd is zero past n
     const int64_t st_rows = (m + kGemmRows - 1) / kGemmRows * kGemmRows;  // St is zero past m
-    const float* qd = reinterpret_cast<const float*>((ungated_ ? w.Q : w.Qd).data());
-    const float* kd = reinterpret_cast<const float*>((ungated_ ? w.K : w.Kd).data());
-    const Lanes* vd = (ungated_ ? w.V : w.Vd).data();
+    const float* qd = reinterpret_cast<const float*>(ungated_ ? w.q : w.Qd.data());
+    const float* kd = reinterpret_cast<const float*>(ungated_ ? w.k : w.Kd.data());
+    const Lanes* vd = ungated_ ? w.v : w.Vd.data();
     const float* tb = reinterpret_cast<const float*>(w.TB.data());
     auto zero = [](int64_t, int64_t, Lanes) { return Lanes{}; };
     auto times_pa = [&](int64_t i, int64_t l, Lanes y) { return y * w.PA[i * rv + l]; };
@@ -225,7 +264,7 @@ class ChunkedPrepared final : public Prepared {
 
   // Pairs inside the chunk (chunk_diagonal.hpp).
   void diagonal(int64_t n, ChunkScratch& w) {
-    const ChunkRows rows{w.Q.data(), w.K.data(), w.B.data(), w.V.data(), w.A.data(), w.Y.data()};
+    const ChunkRows rows{w.q, w.k, w.b, w.v, w.a, w.Y.data()};
     if (ungated_)
       chunk_diagonal<false>(rows, n, w.mv, w.rv, w.qg.data(), w.W.data());
     else
@@ -250,6 +289,7 @@ class ChunkedPrepared final : public Prepared {
   int64_t chunk_;  // tokens per chunk: min(C, 16)
   bool ungated_;   // add: every gate is 1
   bool direct_features_;  // phi is the identity: rows are copied from q, k as they are
+  bool gate_rows_in_place_;  // a_t, b_t are the gate_v, gate_k rows (decay)
   std::vector<ChunkScratch> scratch_;
 };
 

@@ -31,13 +31,16 @@ inline float lane_sum(Lanes v) {
   return (q[0] + q[2]) + (q[1] + q[3]);
 }
 
-// Rows of accumulators one lanes_gemm tile keeps in registers: 8 x 2 Lanes (16
-// accumulators) where the target has 32 vector registers (AVX-512), 4 x 2 where it
-// has 16 (AVX2 splits each Lanes in two, so 4 x 2 Lanes is again 16 registers).
+// The register tile of lanes_gemm, kGemmRows x kGemmCols Lanes of accumulators:
+// 8 x 2 (16 registers) where the target has 32 vector registers of 16 floats
+// (AVX-512); 4 x 1 elsewhere (AVX2 splits each Lanes in two: 8 of its 16
+// registers hold accumulators, the rest the B row and the broadcast).
 #if defined(__AVX512F__)
 constexpr int kGemmRows = 8;
+constexpr int kGemmCols = 2;
 #else
 constexpr int kGemmRows = 4;
+constexpr int kGemmCols = 1;
 #endif
 
 // The identity at either end of a product: accumulate into c, write acc as is.
@@ -77,9 +80,10 @@ inline void lanes_gemm(const float* a, int64_t ai, int64_t ak, const Lanes* b, i
                        int64_t cs, int64_t rows, int64_t cols, int64_t j0 = 0, const In& in = {}, const Out& out = {}) {
   for (int64_t i = 0; i < rows; i += kGemmRows) {
     int64_t j = 0;
-    for (; j + 2 <= cols; j += 2)
-      lanes_gemm_tile<kGemmRows, 2>(a + i * ai, ai, ak, b + j, bs, kdim, c + i * cs + j, cs, i, j0 + j, in, out);
-    if (j < cols)
+    for (; j + kGemmCols <= cols; j += kGemmCols)
+      lanes_gemm_tile<kGemmRows, kGemmCols>(a + i * ai, ai, ak, b + j, bs, kdim, c + i * cs + j, cs, i, j0 + j, in,
+                                            out);
+    for (; j < cols; ++j)
       lanes_gemm_tile<kGemmRows, 1>(a + i * ai, ai, ak, b + j, bs, kdim, c + i * cs + j, cs, i, j0 + j, in, out);
   }
 }

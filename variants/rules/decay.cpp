@@ -17,6 +17,7 @@ class Decay final : public RuleOf<Decay> {
   bool supports_normalisation() const override { return false; }
   unsigned gate_inputs() const override { return kDecayGates; }
   bool is_gated_linear() const override { return true; }
+  bool factors_are_gate_rows() const override { return true; }
   float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b) const override {
     ArrMap<float>(a, rows) = ConstArrMap<float>(g.a, rows);
     ArrMap<float>(b, m) = ConstArrMap<float>(g.b, m);
