@@ -25,15 +25,16 @@ std::string usage() {
          "\n"
          "commands:\n"
          "  check   run every supported (variant, form, backend, dtype) against the float64\n"
-         "          reference on odd shapes and gate edge cases; exit 1 on any FAIL\n"
+         "          reference on odd shapes and gate edge cases; exit 1 on any FAIL, 2 if none ran\n"
          "  eval    run one variant on .npy inputs and write y.npy, state.npy, z.npy\n"
          "  bench   timing and memory sweeps over sequence lengths, written to\n"
-         "          results/<machine-id>/*.json, *.csv; presets: " + joined(dfw::bench_preset_names()) + "\n"
+         "          results/<machine-id>/*.json, *.csv\n"
+         "          presets: " + joined(dfw::bench_preset_names()) + "\n"
          "  list    list presets, rules, feature maps and implementations\n"
          "  machine-id  print the id of this machine's result set (results/<machine-id>/)\n"
          "\n"
-         "variants are presets (" + joined(dfw::preset_names()) + ") or spec strings:\n"
-         "rule=RULE,phi=MAP[,norm=on|off][,m=M][,nu=NU]; lists of them are separated by ';'.\n"
+         "variants are presets or spec strings rule=RULE,phi=MAP[,norm=on|off][,m=M][,nu=NU];\n"
+         "lists of them are separated by ';'. presets: " + joined(dfw::preset_names()) + "\n"
          "The math every form computes: docs/MATH.md.\n";
 }
 
