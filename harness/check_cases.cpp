@@ -56,12 +56,19 @@ std::vector<CheckCase> expand_check_cases(const std::vector<Variant>& variants, 
     for (const S& s : shapes)
       if (!quick || s.quick) add(s.shape, {}, Mode::sequence, "uniform");
     if (!v.defined()) continue;
-    if (!quick && v.rule->gate_inputs() != kNoGates)
+    if (!quick && v.rule->gate_inputs() != kNoGates) {
       for (GateSet g : {GateSet::ones, GateSet::tiny, GateSet::mixed}) {
         GeneratorOptions o;
         o.gates = g;
         add(edge, o, Mode::sequence, gate_set_name(g));
       }
+      // Gates near 1 over more tokens than the longest chunk checked (256): the
+      // factors between distant tokens stay far above rounding, so a wrong
+      // long-range factor shows (with uniform gates they are ~1e-12 past 16 tokens).
+      GeneratorOptions o;
+      o.gates = GateSet::slow;
+      add(Shape{1, 2, 600, 16, 16}, o, Mode::sequence, gate_set_name(GateSet::slow));
+    }
     GeneratorOptions with_s0;
     with_s0.with_initial_state = true;
     if (v.rule->stateful()) {

@@ -53,8 +53,8 @@ TEST(Forms, ReferenceOutputIsNotTrivial) {
 TEST(Forms, ChunkedEqualsRecurrentAcrossChunkSizes) {
   for (const char* spec : {"dfw", "gated", "linear", "rule=decay,phi=elu1", "rule=gated,phi=dpfp"}) {
     const Variant v = parse_variant(spec);
-    for (GateSet g : {GateSet::uniform_init, GateSet::mixed, GateSet::tiny}) {
-      const Problem p = make(v, {1, 2, 130, 16, 8}, g, true);
+    for (GateSet g : {GateSet::uniform_init, GateSet::mixed, GateSet::tiny, GateSet::slow}) {
+      const Problem p = make(v, {1, 2, 300, 16, 8}, g, true);
       const Output rec = run("recurrent", v, p);
       for (int64_t chunk : {1, 3, 16, 17, 64, 100, 256}) {
         const CaseErrors e = compare_outputs(run("chunked", v, p, {Mode::sequence, chunk}), rec);
@@ -100,10 +100,12 @@ TEST(Forms, DecodeStepsEqualPrefill) {
   for (const char* spec : {"dfw", "delta", "fwp", "performer"}) {
     const Variant v = parse_variant(spec);
     if (v.normalise) continue;  // the chained decode_step carries S only; z is covered below
-    const Problem p = make(v, {2, 2, 40, 16, 12}, GateSet::uniform_init, true);
-    const CaseErrors e = compare_outputs(chain_decode_steps(v, p), run("recurrent", v, p));
-    EXPECT_LT(e.y.rel_l2, 1e-5) << spec;
-    EXPECT_LT(e.state.rel_l2, 1e-5) << spec;
+    for (GateSet g : {GateSet::uniform_init, GateSet::slow}) {
+      const Problem p = make(v, {2, 2, 40, 16, 12}, g, true);
+      const CaseErrors e = compare_outputs(chain_decode_steps(v, p), run("recurrent", v, p));
+      EXPECT_LT(e.y.rel_l2, 1e-5) << spec << " gates=" << gate_set_name(g);
+      EXPECT_LT(e.state.rel_l2, 1e-5) << spec << " gates=" << gate_set_name(g);
+    }
   }
   // Normalised variants and softmax: the decode form over a whole sequence == prefill.
   for (const char* spec : {"linear", "gated", "t2r"}) {

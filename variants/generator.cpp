@@ -23,6 +23,7 @@ void fill_gates(std::vector<float>& out, int64_t count, int64_t n, GateSet set, 
   const float lo = 1.f / float(std::max<int64_t>(n, 4)), hi = 1.f - lo;
   std::uniform_real_distribution<float> uni(lo, hi);
   std::uniform_real_distribution<float> near_one(0.9f, 1.f);
+  std::uniform_real_distribution<float> slow(0.95f, 1.f);
   for (int64_t t = 0; t < count; ++t)
     for (int64_t i = 0; i < n; ++i) {
       float& g = out[t * n + i];
@@ -32,6 +33,7 @@ void fill_gates(std::vector<float>& out, int64_t count, int64_t n, GateSet set, 
         case GateSet::tiny: g = 1e-6f; break;
         // runs of 5 tokens alternate: tiny gates, then gates near 1
         case GateSet::mixed: g = ((t / 5) % 2 == 0) ? 1e-6f : near_one(rng); break;
+        case GateSet::slow: g = slow(rng); break;
       }
     }
 }
@@ -64,14 +66,15 @@ const char* gate_set_name(GateSet g) {
     case GateSet::ones: return "ones";
     case GateSet::tiny: return "tiny";
     case GateSet::mixed: return "mixed";
+    case GateSet::slow: return "slow";
   }
   return "?";
 }
 
 GateSet parse_gate_set(const std::string& name) {
-  for (GateSet g : {GateSet::uniform_init, GateSet::ones, GateSet::tiny, GateSet::mixed})
+  for (GateSet g : {GateSet::uniform_init, GateSet::ones, GateSet::tiny, GateSet::mixed, GateSet::slow})
     if (name == gate_set_name(g)) return g;
-  throw std::invalid_argument("unknown gate set '" + name + "' (uniform, ones, tiny, mixed)");
+  throw std::invalid_argument("unknown gate set '" + name + "' (uniform, ones, tiny, mixed, slow)");
 }
 
 Problem generate_problem(const Variant& variant, const Shape& shape, const GeneratorOptions& opts) {

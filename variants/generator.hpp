@@ -16,6 +16,8 @@ enum class GateSet {
   ones,          // exactly 1 (no decay)
   tiny,          // 1e-6
   mixed,         // abrupt switches between 1e-6 and ~1 inside a chunk
+  slow,          // uniform in [0.95, 1]: near 1, as trained gates are; factors over
+                 // hundreds of tokens stay large, so long-range decay is tested
 };
 
 const char* gate_set_name(GateSet g);

@@ -46,7 +46,7 @@ struct ChunkScratch {
         Q(kMaxChunk * mv), K(kMaxChunk * mv), B(kMaxChunk * mv), PB(kMaxChunk * mv), Qd(kMaxChunk * mv),
         Kd(kMaxChunk * mv), V(kMaxChunk * rv), A(kMaxChunk * rv), PA(kMaxChunk * rv), Vd(kMaxChunk * rv),
         Y(kMaxChunk * rv), St(mv * kLanes * rv), TA(rv), TB(mv), RA(rv), RB(mv), qg(mv), W(rv),
-        features(kMaxChunk * m) {
+        features(lane_count(kMaxChunk * m)) {
     // Gate padding past rows / m is 1 (gated_linear_factors writes only the real
     // width), so the products over whole Lanes stay finite.
     std::fill(A.begin(), A.end(), splat(1.f));
@@ -59,7 +59,10 @@ struct ChunkScratch {
   std::vector<Lanes> St;                   // (mv * 16, rv) the state, transposed
   std::vector<Lanes> TA, TB, RA, RB;       // chunk totals; running suffix products
   std::vector<Lanes> qg, W;                // diagonal block: decayed query, Horner sum
-  std::vector<float> features;             // (c, m) phi of one chunk before padding
+  // (c, m) phi of one chunk before padding. Aligned like the other rows: Eigen's
+  // feature maps take a scalar path for a misaligned head, whose exp differs from
+  // the vector one in the last bit, so results would depend on where malloc put it.
+  std::vector<Lanes> features;
 };
 
 class ChunkedPrepared final : public Prepared {
@@ -148,8 +151,9 @@ class ChunkedPrepared final : public Prepared {
     };
     auto features = [&](const float* x, std::vector<Lanes>& dst) {
       if (direct_features_) return pad_rows(dst, mv, x, m);
-      compute_features(var_, h.features, x, n, h.dk, m, w.features.data());
-      pad_rows(dst, mv, w.features.data(), m);
+      float* f = reinterpret_cast<float*>(w.features.data());
+      compute_features(var_, h.features, x, n, h.dk, m, f);
+      pad_rows(dst, mv, f, m);
     };
     features(h.q + t0 * h.dk, w.Q);
     features(h.k + t0 * h.dk, w.K);

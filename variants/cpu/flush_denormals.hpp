@@ -8,10 +8,14 @@
 //   AArch64: FPCR bit FZ (24), which flushes both inputs and results;
 //   others:  no change (the forms stay correct, only possibly slower).
 // The previous mode is restored on destruction, so a caller's floating-point
-// environment is never changed behind its back.
+// environment is never changed behind its back. DFWBENCH_SUBNORMALS=keep in the
+// environment turns the scope into a no-op for the whole process (to measure what
+// flushing changes: accuracy against float64, time on a core that traps).
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
@@ -21,7 +25,9 @@ namespace dfw {
 
 class FlushDenormalsScope {
  public:
-  FlushDenormalsScope() : saved_(read_mode()) { write_mode(saved_ | kFlushBits); }
+  FlushDenormalsScope() : saved_(read_mode()) {
+    if (enabled()) write_mode(saved_ | kFlushBits);
+  }
   ~FlushDenormalsScope() { write_mode(saved_); }
   FlushDenormalsScope(const FlushDenormalsScope&) = delete;
   FlushDenormalsScope& operator=(const FlushDenormalsScope&) = delete;
@@ -30,6 +36,14 @@ class FlushDenormalsScope {
   static constexpr bool supported() { return kFlushBits != 0; }
   // True when the calling thread's mode flushes subnormals now.
   static bool active() { return supported() && (read_mode() & kFlushBits) == kFlushBits; }
+  // False when DFWBENCH_SUBNORMALS=keep (read once per process).
+  static bool enabled() {
+    static const bool on = [] {
+      const char* e = std::getenv("DFWBENCH_SUBNORMALS");
+      return !(e && std::strcmp(e, "keep") == 0);
+    }();
+    return on;
+  }
 
  private:
 #if defined(__x86_64__) || defined(__i386__)
