@@ -1,4 +1,4 @@
-// Comparison of a form's output against the float64 reference (SPEC "Accuracy").
+// Comparison of a form's output against the float64 reference (docs/MATH.md "Accuracy").
 #pragma once
 
 #include <string>
@@ -24,7 +24,7 @@ struct CaseErrors {
 };
 CaseErrors compare_outputs(const Output& x, const Output& ref);
 
-// SPEC's default relative L2 limits per dtype; max-abs limit is 10x that.
+// docs/MATH.md's default relative L2 limits per dtype; max-abs limit is 10x that.
 double rel_l2_limit(const std::string& dtype);
 double max_abs_limit(const std::string& dtype);
 

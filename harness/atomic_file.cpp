@@ -54,7 +54,17 @@ void AtomicFileSet::stage(const std::string& path, const std::string& contents) 
   pending_.emplace_back(tmp, path);
 }
 
+void AtomicFileSet::remove_on_commit(const std::string& path) { removals_.push_back(path); }
+
 void AtomicFileSet::commit() {
+  for (const std::string& path : removals_) {
+    if (::unlink(path.c_str()) == 0 || errno == ENOENT) continue;
+    const std::string error = path + ": cannot remove the previous output: " + std::strerror(errno);
+    for (const auto& p : pending_) ::unlink(p.first.c_str());
+    pending_.clear();
+    throw std::runtime_error(error);
+  }
+  removals_.clear();
   for (std::size_t i = 0; i < pending_.size(); ++i) {
     if (std::rename(pending_[i].first.c_str(), pending_[i].second.c_str()) == 0) continue;
     const std::string error = pending_[i].second + ": rename failed: " + std::strerror(errno);

@@ -29,12 +29,18 @@ class AtomicFileSet {
   // Writes contents to PATH.tmp.<pid> and fsyncs it. Throws std::runtime_error as
   // write_file_atomically does; std::invalid_argument for a path staged twice.
   void stage(const std::string& path, const std::string& contents);
-  // Renames every staged file over its path, in staging order. On a failed rename
-  // it removes the temporaries not yet renamed and throws std::runtime_error.
+  // PATH belongs to the set but has no new contents: commit() removes it (when it
+  // exists), so a previous set's file is never left beside the new ones.
+  void remove_on_commit(const std::string& path);
+  // Removes the paths given to remove_on_commit(), then renames every staged file
+  // over its path, in staging order; a crash in between leaves part of the old
+  // set, never an old file beside new ones. On a failed removal or rename it
+  // removes the temporaries not yet renamed and throws std::runtime_error.
   void commit();
 
  private:
   std::vector<std::pair<std::string, std::string>> pending_;  // (temporary, path)
+  std::vector<std::string> removals_;
 };
 
 // Creates DIR and its missing parents (mode 0755). Throws std::runtime_error

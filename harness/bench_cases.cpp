@@ -35,7 +35,8 @@ std::pair<Variant, std::string> run(const std::string& variant, const std::strin
   return {parse_variant(variant), form};
 }
 
-// SPEC's paper protocol: batch 32, one head, d = m = 64; decode from T = 0.
+// The paper's protocol (docs/MATH.md, "The paper's speed benchmark"): batch 32,
+// one head, d = m = 64; decode from T = 0.
 constexpr int64_t kPaperBatch = 32, kPaperHeads = 1, kPaperD = 64;
 
 Sweep paper(const std::string& backend) {
@@ -156,7 +157,7 @@ const std::vector<std::string>& bench_preset_names() {
 
 std::string bench_preset_help() {
   return "  paper          decode step, T = 0..1920 step 128, B = 32, H = 1, d = m = 64: softmax (KV cache)\n"
-         "                 vs dfw vs delta (SPEC's paper protocol; fp16 on cuda, fp32 on cpu)\n"
+         "                 vs dfw vs delta (docs/MATH.md's paper protocol; fp16 on cuda, fp32 on cpu)\n"
          "  paper-prefill  the same shapes as whole sequences, T = 128..1920: softmax blocked, dfw chunked\n"
          "                 and recurrent, delta recurrent\n"
          "  scaling        prefill, T = 256..65536 doubling with B T = 65536, H = 12, d = m = 64, every\n"

@@ -1,6 +1,6 @@
 // dfwbench check: every supported (variant, form, backend, dtype) against the
 // float64 reference on odd shapes, gate edge sets, an initial state and a
-// decode step; one table, exit 1 on any FAIL.
+// decode step; one table, exit 1 on any FAIL, exit 2 when no case ran.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -51,9 +51,12 @@ int run_check(int argc, char** argv) {
           "Runs every supported (variant, form, backend, dtype) against the float64 reference on\n"
           "odd shapes (T = 1, 7, 97, 1025; dv != m; odd B*H), gate edge sets (ones, 1e-6, abrupt\n"
           "switches), a random initial state and a decode step. Limits (relative L2): fp32 1e-4,\n"
-          "fp16 5e-3, bf16 2e-2; max-abs error over max |ref| at 10x those. Exit 1 on any FAIL.");
-  cli.option("variants", "all", "comma list of presets / spec strings; 'all' = presets + every rule x map combination");
-  cli.option("forms", "all", "comma list of forms to check (recurrent, chunked, blocked, decode)");
+          "fp16 5e-3, bf16 2e-2; max-abs error over max |ref| at 10x those. Exit 1 on any FAIL,\n"
+          "2 when the selection runs no case (every one UNSUPPORTED).");
+  cli.option("variants", "all",
+             "';'-separated list of presets / spec strings (spec strings contain commas; a list of\n"
+             "presets alone may use ','); 'all' = presets + every rule x map combination");
+  cli.option("forms", "all", "','-separated list of forms to check (recurrent, chunked, blocked, decode)");
   cli.option("backend", "auto", "cpu, cuda, or auto (every backend built; CUDA forms UNSUPPORTED without a device)");
   cli.option("chunks", "16,64,256", "chunk lengths for chunked forms");
   cli.option("seed", "1234", "seed of the generated inputs");
@@ -165,6 +168,10 @@ int run_check(int argc, char** argv) {
     write_file_atomically(cli.str("out"), csv.str());
     std::fprintf(stderr, "[check] wrote %s\n", cli.str("out").c_str());
   }
+  // A selection where nothing ran proves nothing: say so instead of passing.
+  if (pass + fail == 0)
+    throw std::invalid_argument("no case ran: every selected (variant, form, backend) is UNSUPPORTED (reasons in "
+                                "the table above); choose other --variants, --forms or --backend");
   if (!cli.on("no-distance")) print_softmax_distances(seed);
   return fail == 0 ? 0 : 1;
 }

@@ -85,7 +85,8 @@ std::string Cli::help() const {
     const Opt& o = opts_.at(name);
     std::string left = "  --" + name + (o.takes_value ? " VALUE" : "");
     os << left;
-    os << std::string(left.size() < 26 ? 26 - left.size() : 1, ' ') << o.help;
+    os << std::string(left.size() < 26 ? 26 - left.size() : 1, ' ');
+    for (char c : o.help) os << c << (c == '\n' ? std::string(26, ' ') : "");  // continuation lines aligned
     if (o.takes_value && !o.def.empty()) os << " (default: " << o.def << ")";
     os << "\n";
   }

@@ -1,6 +1,7 @@
 // dfwbench eval: one variant on .npy inputs; writes y.npy, state.npy (and z.npy
 // when normalised) so results can be checked against numpy or PyTorch code. The
-// files are replaced as a set: all are written before any is renamed into place.
+// files are replaced as a set: all are written before any is renamed into place,
+// and an output of an earlier run that this one does not make is removed.
 #include <sys/stat.h>
 
 #include <cmath>
@@ -78,7 +79,8 @@ int run_eval(int argc, char** argv) {
   cli.option("dtype", "fp32", "fp32 (cpu), fp64 (reference), fp16 or bf16 (cuda)");
   cli.option("chunk", "64", "chunk length of the chunked form");
   cli.option("in", "", "directory holding the input .npy files (required)");
-  cli.option("out", "", "directory for y.npy, state.npy (required; must exist)");
+  cli.option("out", "", "directory for y.npy, state.npy, z.npy (required; must exist); an earlier run's\n"
+                        "output that this variant does not make is removed");
   if (!cli.parse(argc, argv)) return 0;
   for (const char* req : {"variant", "in", "out"})
     if (cli.str(req).empty()) throw std::invalid_argument(std::string("--") + req + " is required");
@@ -131,11 +133,15 @@ int run_eval(int argc, char** argv) {
   const Shape& s = p.shape;
   // All written before any is renamed into place: a failed write leaves the
   // previous outputs, never a new y.npy beside a stale state.npy.
+  // An output this variant does not make (state.npy for softmax, z.npy when not
+  // normalised) is removed with the same commit, never left from an earlier run.
   AtomicFileSet files;
   try {
     files.stage(out + "/y.npy", npy_bytes({s.B, s.H, s.T, s.dv}, o.y));
     if (!o.state.empty()) files.stage(out + "/state.npy", npy_bytes({s.B, s.H, s.dv, p.m}, o.state));
+    else files.remove_on_commit(out + "/state.npy");
     if (!o.z.empty()) files.stage(out + "/z.npy", npy_bytes({s.B, s.H, p.m}, o.z));
+    else files.remove_on_commit(out + "/z.npy");
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(std::string(e.what()) + " (no output file was replaced)");
   }

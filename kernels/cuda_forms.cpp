@@ -3,7 +3,6 @@
 // blocked (softmax prefill, flash-style), each in fp32, fp16 and bf16; chunked (add, gated,
 // decay prefill on tensor cores) in fp16 and bf16. With no usable device every one reports the driver's
 // reason as UNSUPPORTED, and cuda_unavailable_reason() says the same.
-#include <cuda_runtime.h>
 
 #include <memory>
 #include <vector>
@@ -16,10 +15,7 @@ namespace dfw {
 
 std::string cuda_unavailable_reason() {
   static const std::string reason = [] {
-    int count = 0;
-    const cudaError_t err = cudaGetDeviceCount(&count);
-    if (err != cudaSuccess) return std::string(cudaGetErrorString(err));
-    if (count == 0) return std::string("no CUDA device found");
+    if (std::string r = cuda_device_count_problem(); !r.empty()) return r;
     return cuda_kernel_image_problem();
   }();
   return reason;

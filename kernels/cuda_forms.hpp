@@ -21,6 +21,11 @@ std::unique_ptr<Prepared> make_softmax_decode_cuda(const Problem& p, Mode mode, 
 // Softmax over whole sequences, flash-style (form "blocked").
 std::unique_ptr<Prepared> make_softmax_blocked_cuda(const Problem& p, const std::string& dtype);
 
+// Empty when the runtime sees a device, else the reason: the runtime's error,
+// "no NVIDIA driver found" when neither its kernel module nor libcuda.so.1 is
+// present, or "no CUDA device found".
+std::string cuda_device_count_problem();
+
 // Empty when the kernels can run on the current device, else the reason
 // (no kernel image for its architecture, ...). Needs a device.
 std::string cuda_kernel_image_problem();

@@ -1,6 +1,6 @@
 // DeviceInputs<T>: a Problem's tensors copied to the device. q, k, v in the
 // storage type T (float, Fp16, Bf16); gates, feature parameters and s0 stay fp32
-// (gate values down to 1e-6 and exactly 1 keep their meaning; SPEC keeps state
+// (gate values down to 1e-6 and exactly 1 keep their meaning; docs/MATH.md keeps state
 // and accumulation fp32). Plus the host-side conversions the forms share.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Feature maps phi (SPEC "Feature maps") one output element at a time, shared by
+// Feature maps phi (docs/MATH.md "Feature maps") one output element at a time, shared by
 // the CUDA kernels (one thread per feature) and the CPU tile tests.
 #pragma once
 

@@ -1,13 +1,13 @@
 #!/usr/bin/python3
-"""Checks `dfwbench eval` against an independent numpy implementation of SPEC.
+"""Checks `dfwbench eval` against an independent numpy implementation of docs/MATH.md.
 
 For every preset (softmax linear performer t2r gated delta fwp dfw) this script
 draws inputs with numpy, saves them as .npy (some float32, some float64 holding
 float32 values), runs `dfwbench eval --variant V --form F --in DIR --out DIR`
 for each form, and compares y, state (and z for normalised variants) with the
-SPEC definitions below, computed token by token in float64 on the same
-float32-rounded inputs. Pass: relative L2 <= 1e-4 (SPEC's fp32 limit) and no
-NaN/Inf. Exit 0 when every comparison passes, 1 otherwise.
+definitions of docs/MATH.md below, computed token by token in float64 on the
+same float32-rounded inputs. Pass: relative L2 <= 1e-4 (the fp32 limit of
+docs/MATH.md) and no NaN/Inf. Exit 0 when every comparison passes, 1 otherwise.
 
 Usage: /usr/bin/python3 scripts/numpy_reference.py --dfwbench build/dfwbench
 """
@@ -19,13 +19,13 @@ import tempfile
 
 import numpy as np
 
-LIMIT = 1e-4  # SPEC: fp32 relative L2
+LIMIT = 1e-4  # docs/MATH.md: fp32 relative L2
 NORM_EPS = 1e-6
 B, H, T, DK, DV = 2, 3, 37, 16, 12  # d != m, T not a multiple of any chunk
 M_PARAM = 24  # feature width of relu_proj / favor (given by the parameters' shape)
 
 
-# ---- feature maps (SPEC "Feature maps"); x: (..., dk) -> (..., m) -------------
+# ---- feature maps (docs/MATH.md "Feature maps"); x: (..., dk) -> (..., m) -----
 def phi_identity(x, params):
     return x
 
@@ -56,7 +56,7 @@ def sum_normalise(f):
     return np.where(s > 0, f / np.where(s > 0, s, 1.0), f)
 
 
-# ---- one (b, h) sequence per rule (SPEC "Update rules") ------------------------
+# ---- one (b, h) sequence per rule (docs/MATH.md "Update rules") ----------------
 def softmax_head(q, k, v):
     s = q @ k.T / np.sqrt(q.shape[-1])  # (T, T)
     s = np.where(np.tril(np.ones_like(s, dtype=bool)), s, -np.inf)
@@ -118,7 +118,7 @@ def make_inputs(name, rng):
         "k": rng.standard_normal((B, H, T, DK)),
         "v": rng.standard_normal((B, H, T, DV)),
     }
-    if rule == "delta" and phi is phi_identity:  # SPEC: identity delta needs |k| <= 1
+    if rule == "delta" and phi is phi_identity:  # docs/MATH.md: identity delta needs |k| <= 1
         x["k"] /= np.linalg.norm(x["k"], axis=-1, keepdims=True)
     if phi is phi_relu_proj:
         x["w"] = rng.standard_normal((H, M_PARAM, DK)) / np.sqrt(DK)

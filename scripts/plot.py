@@ -54,7 +54,7 @@ FALLBACK_STYLES = [(OKABE_ITO[c], m, ls) for c, m, ls in
                    (("yellow", "h", "-"), ("sky", "<", "--"), ("green", ">", ":"), ("orange", "p", "-."))]
 FORM_LINESTYLE = {"decode": "-", "recurrent": "-", "chunked": "--", "blocked": "-", "reference": ":"}
 BOUND_HATCH = {"compute": "///", "memory": ""}
-CHECK_LIMITS = {"fp32": 1e-4, "fp16": 5e-3, "bf16": 2e-2}  # SPEC relative-L2 limits
+CHECK_LIMITS = {"fp32": 1e-4, "fp16": 5e-3, "bf16": 2e-2}  # docs/MATH.md relative-L2 limits
 CHECK_FORM_ORDER = ("recurrent", "chunked", "blocked", "decode")  # heatmap columns, per backend and dtype
 ERROR_FLOOR = 1e-10  # an exact 0 error is drawn at this value on the log scale
 DISTURBED_STYLE = dict(marker="D", markersize=11, markerfacecolor="none", markeredgecolor="black",
@@ -332,7 +332,7 @@ def plot_accuracy(results, fig_spec, out_dir):
     ax.set_title("Accuracy: worst relative L2 error over every checked case\n"
                  "(boxed black = FAIL, dotted grey = unsupported)", fontsize=10)
     limit_text = ", ".join(f"{d} {v:g}" for d, v in limits)
-    caption(fig, rows, f"Dashed lines on the colour bar: SPEC limits ({limit_text}). "
+    caption(fig, rows, f"Dashed lines on the colour bar: the limits of docs/MATH.md ({limit_text}). "
             "An exact 0 is drawn at the bottom of the scale.")
     fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
     save(fig, out_dir, fig_spec.name)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that reproduces the paper's speed benchmark with dfwbench:
-# build (if needed), accuracy check, the `paper` and `paper-prefill` presets, then
-# this machine's plots and REPORT.md's tables.
+# install what is missing (scripts/setup.sh: as root; otherwise it prints the
+# command to run and this stops), build (if needed), accuracy check, the `paper`
+# and `paper-prefill` presets, then this machine's plots and REPORT.md's tables.
 # Runs on CUDA when the binary has CUDA forms and a device works, else on the CPU
 # (a few minutes on 2 cores).
 #   scripts/reproduce.sh [--backend cpu|cuda] [--build-dir DIR] [--resume]
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --backend) backend=${2:?--backend needs cpu or cuda}; shift 2 ;;
     --build-dir) build=${2:?--build-dir needs a directory}; shift 2 ;;
     --resume) resume=(--resume); shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "reproduce: unknown argument '$1' (see --help)" >&2; exit 1 ;;
   esac
 done
@@ -36,12 +37,8 @@ step=""
 trap 'status=$?; if [ $status -ne 0 ]; then echo "reproduce: FAILED during: $step (exit $status)" >&2; fi' EXIT
 say() { step=$1; echo "reproduce: [$(date +%H:%M:%S)] $1"; }
 
-say "checking tools"
-for tool in cmake ninja "$python"; do
-  command -v "$tool" >/dev/null || { echo "reproduce: '$tool' not found; run scripts/setup.sh" >&2; exit 1; }
-done
-"$python" -c "import matplotlib, numpy" 2>/dev/null ||
-  { echo "reproduce: $python lacks matplotlib/numpy (apt-get install python3-matplotlib python3-numpy)" >&2; exit 1; }
+say "installing what is missing (scripts/setup.sh)"
+bash scripts/setup.sh
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
   say "configuring $build (Release)"

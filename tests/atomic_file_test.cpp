@@ -1,5 +1,6 @@
 // AtomicFileSet and require_writable_directory (harness/atomic_file.hpp): a set of
-// files is replaced all or none (commit renames every staged file; destroyed
+// files is replaced all or none (commit removes the previous set's files that
+// have no new contents and renames every staged file; destroyed
 // without commit, or after a failed write, no target changes and no temporary
 // file is left), and an output directory is created and proved writable, or
 // refused with the system's reason, before any work.
@@ -98,6 +99,43 @@ TEST(AtomicFileSet, FailedRenameRemovesTheTemporariesNotYetRenamed) {
   }
   EXPECT_EQ(read_file(dir / "after"), "old") << "a file staged after the failed one was renamed";
   EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"after", "taken"}));
+}
+
+TEST(AtomicFileSet, AFileOfThePreviousSetIsRemovedOnCommitOnly) {
+  TempDir dir;
+  std::ofstream(dir / "y.npy") << "old y";
+  std::ofstream(dir / "state.npy") << "old state";
+  {
+    AtomicFileSet files;  // not committed: the old set stays whole
+    files.stage(dir / "y.npy", "new y");
+    files.remove_on_commit(dir / "state.npy");
+  }
+  EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"state.npy", "y.npy"}));
+  EXPECT_EQ(read_file(dir / "y.npy"), "old y");
+  AtomicFileSet files;
+  files.stage(dir / "y.npy", "new y");
+  files.remove_on_commit(dir / "state.npy");
+  files.remove_on_commit(dir / "z.npy");  // absent: nothing to remove, no error
+  files.commit();
+  EXPECT_EQ(listing(dir.path()), std::vector<std::string>{"y.npy"});
+  EXPECT_EQ(read_file(dir / "y.npy"), "new y");
+}
+
+TEST(AtomicFileSet, AFailedRemovalReplacesNothing) {
+  TempDir dir;
+  std::ofstream(dir / "y.npy") << "old y";
+  fs::create_directory(dir / "state.npy");  // unlink() of a directory fails (EISDIR)
+  AtomicFileSet files;
+  files.stage(dir / "y.npy", "new y");
+  files.remove_on_commit(dir / "state.npy");
+  try {
+    files.commit();
+    ADD_FAILURE() << "a directory was removed as a previous output";
+  } catch (const std::runtime_error& e) {
+    EXPECT_TRUE(contains(e.what(), (dir / "state.npy") + ": cannot remove the previous output")) << e.what();
+  }
+  EXPECT_EQ(read_file(dir / "y.npy"), "old y");
+  EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"state.npy", "y.npy"})) << "temporary file left behind";
 }
 
 TEST(AtomicFileSet, APathStagedTwiceIsRefused) {

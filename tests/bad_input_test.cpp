@@ -5,12 +5,10 @@
 // (DFW_BINARY) as a child process; the rest call the harness functions.
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <csignal>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "child_run.hpp"
 #include "temp_dir.hpp"
 
 #include "accuracy.hpp"
@@ -33,28 +32,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using test::ChildRun;
+using test::dfwbench;
 using test::listing;
 using test::read_file;
+using test::shell;
 using test::TempDir;
-
-struct ChildRun {
-  int exit_code;       // -1 when the child did not exit normally (a crash)
-  std::string output;  // stdout and stderr together
-};
-
-// Runs a /bin/sh command line and captures its output and exit status.
-ChildRun shell(const std::string& cmd) {
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) throw std::runtime_error("popen failed: " + cmd);
-  std::string out;
-  char buf[4096];
-  while (std::size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-// Runs `dfwbench ARGS` and captures its output and exit status.
-ChildRun dfwbench(const std::string& args) { return shell(std::string(DFW_BINARY) + " " + args + " 2>&1"); }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
@@ -115,6 +98,18 @@ TEST_F(EvalInputs, UnknownFormIsRefused) {
   const ChildRun check = dfwbench("check --forms warp --quick --no-distance");
   EXPECT_EQ(check.exit_code, 2) << check.output;
   EXPECT_TRUE(contains(check.output, "unknown form 'warp'")) << check.output;
+}
+
+TEST(BadSelection, CheckThatRunsNoCaseFailsSayingSo) {
+  // softmax has no recurrent form: every row is UNSUPPORTED, so nothing was checked.
+  const ChildRun none = dfwbench("check --variants softmax --forms recurrent --backend cpu --quick --no-distance");
+  EXPECT_EQ(none.exit_code, 2) << none.output;
+  EXPECT_TRUE(contains(none.output, "0 passed, 0 failed, 1 unsupported")) << none.output;
+  EXPECT_TRUE(contains(none.output, "no case ran: every selected (variant, form, backend) is UNSUPPORTED"))
+      << none.output;
+  // One supported form among the unsupported ones is a run.
+  const ChildRun some = dfwbench("check --variants softmax --forms recurrent,decode --backend cpu --quick --no-distance");
+  EXPECT_EQ(some.exit_code, 0) << some.output;
 }
 
 TEST(BadSpec, MalformedSpecStringsAreRefusedWithTheReason) {
@@ -393,6 +388,19 @@ TEST_F(EvalInputs, FailedOutputWriteReplacesNoOutputFile) {
   EXPECT_EQ(read_npy(dir / "out/state.npy").shape, (std::vector<int64_t>{1, 1, 48, 48}));
   EXPECT_EQ(read_npy(dir / "out/z.npy").shape, (std::vector<int64_t>{1, 1, 48}));
   EXPECT_EQ(listing(dir / "out").size(), 3u);
+}
+
+TEST_F(EvalInputs, AnEarlierRunsOutputsAreNotLeftBesideNewOnes) {
+  write_inputs(dir / "in", "linear");
+  const ChildRun normalised = eval("linear");
+  ASSERT_EQ(normalised.exit_code, 0) << normalised.output;
+  ASSERT_EQ(listing(dir / "out"), (std::vector<std::string>{"state.npy", "y.npy", "z.npy"}));
+  const ChildRun plain = eval("rule=add,phi=elu1");  // no z
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_EQ(listing(dir / "out"), (std::vector<std::string>{"state.npy", "y.npy"})) << "z.npy of the earlier run left";
+  const ChildRun softmax = eval("softmax");  // no state, no z
+  ASSERT_EQ(softmax.exit_code, 0) << softmax.output;
+  EXPECT_EQ(listing(dir / "out"), std::vector<std::string>{"y.npy"}) << "state.npy of the earlier run left";
 }
 
 TEST(BadOutput, UnwritableCheckOutFailsWithoutPartialFile) {

@@ -1,10 +1,13 @@
 // Behaviour without a usable CUDA device (this test is skipped where one exists):
 // every CUDA implementation reports the driver's reason as UNSUPPORTED, `check
 // --backend auto` goes on and passes, `check --backend cuda` fails naming the
-// reason, and the device queries throw it.
+// reason, and the device queries throw it. With no NVIDIA driver at all, the
+// reason says so (not the runtime's "driver version is insufficient").
 #include <gtest/gtest.h>
 
+#include <dlfcn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -85,6 +88,17 @@ TEST_F(NoDevice, CheckWithBackendAutoListsCudaAsUnsupportedAndPasses) {
     EXPECT_NE(line.find("UNSUPPORTED"), std::string::npos) << line;
     EXPECT_NE(line.find(reason_), std::string::npos) << line;
   }
+#endif
+}
+
+TEST_F(NoDevice, AMissingDriverIsNamedAsMissing) {
+#ifdef DFW_CUDA_KERNELS
+  void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+  if (lib) dlclose(lib);
+  if (lib || access("/proc/driver/nvidia/version", F_OK) == 0) GTEST_SKIP() << "an NVIDIA driver is installed here";
+  EXPECT_EQ(reason_, "no NVIDIA driver found (no /proc/driver/nvidia/version, no libcuda.so.1)");
+#else
+  GTEST_SKIP() << "built without CUDA: the reason is that, not the driver's";
 #endif
 }
 

@@ -67,7 +67,7 @@ TEST(Forms, ChunkedEqualsRecurrentAcrossChunkSizes) {
 }
 
 TEST(Forms, ChunkedDecayStaysAccurateWithTinyGatesAndLongChunks) {
-  // SPEC: gates of 1e-6 and chunks of 256 stay finite and within the fp32 limit.
+  // docs/MATH.md: gates of 1e-6 and chunks of 256 stay finite and within the fp32 limit.
   const Variant v = parse_variant("dfw");
   for (GateSet g : {GateSet::tiny, GateSet::mixed}) {
     const Problem p = make(v, {1, 1, 700, 32, 32}, g);

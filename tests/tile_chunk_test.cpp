@@ -8,7 +8,7 @@
 //    up to 16, MMA operands rounded to the storage type, TF32 for the incoming
 //    state product) against the float64 reference, for add, gated, decay, with
 //    and without normalisation, gates uniform, exactly 1, 1e-6 and mixed, T not a
-//    multiple of the chunk, chunks not a multiple of 16, within SPEC's limits.
+//    multiple of the chunk, chunks not a multiple of 16, within docs/MATH.md's limits.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -43,7 +43,7 @@ TEST(TileConvert, HalfKnownValues) {
   EXPECT_EQ(half_bits_to_float(float_to_half_bits(1.f + std::ldexp(3.f, -11))), 1.f + std::ldexp(1.f, -9));
   EXPECT_EQ(float_to_half_bits(-0.f), 0x8000);
   EXPECT_EQ(float_to_half_bits(-std::numeric_limits<float>::infinity()), 0xfc00);
-  // 1e-6, the smallest gate SPEC uses, is a half subnormal: stored within half an ulp (2^-25).
+  // 1e-6, the smallest gate docs/MATH.md uses, is a half subnormal: stored within half an ulp (2^-25).
   EXPECT_NEAR(half_bits_to_float(float_to_half_bits(1e-6f)), 1e-6, std::ldexp(1.0, -25));
 }
 

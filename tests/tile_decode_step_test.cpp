@@ -5,7 +5,7 @@
 //  - whole sequences stepped the way the kernel steps them (features per token,
 //    rows plus the z row, y = S phi(q) / (z.phi(q) + eps)) against the float64
 //    reference, also with q, k, v and y rounded through fp16 / bf16 as the GPU
-//    forms store them, within SPEC's limits for those dtypes.
+//    forms store them, within docs/MATH.md's limits for those dtypes.
 #include <gtest/gtest.h>
 
 #include <cmath>

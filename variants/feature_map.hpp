@@ -1,4 +1,4 @@
-// A feature map phi: R^dk -> R^m, applied row by row to q and k (SPEC "Feature maps").
+// A feature map phi: R^dk -> R^m, applied row by row to q and k (docs/MATH.md "Feature maps").
 // Adding one: write a class deriving FeatureMapOf<YourMap> in feature_maps/, with
 //   name(), out_dim(), and  template <class R> static void map(rows, params, out),
 // then add one line to the list in registry.cpp.

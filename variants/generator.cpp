@@ -167,7 +167,7 @@ void validate_problem(const Variant& variant, const Problem& p) {
     for (int64_t i = 0; i < k.rows(); ++i)
       if (k.row(i).norm() > 1.f + 1e-4f)
         throw std::invalid_argument("k: row " + std::to_string(i) + " has |k| = " + std::to_string(k.row(i).norm()) +
-                                    " > 1; delta with the identity map needs L2-bounded keys (SPEC)");
+                                    " > 1; delta with the identity map needs L2-bounded keys (docs/MATH.md)");
   }
 }
 

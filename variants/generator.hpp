@@ -1,4 +1,4 @@
-// Seeded inputs for a variant and shape (SPEC "Accuracy"): q, k, v standard
+// Seeded inputs for a variant and shape (docs/MATH.md "Accuracy"): q, k, v standard
 // normal, gates by the uniform gate initialisation (values uniform in
 // [1/n, 1 - 1/n], n the gate's width), plus edge sets.
 #pragma once

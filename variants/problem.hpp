@@ -1,4 +1,4 @@
-// The inputs of one case (SPEC shapes, row-major, float32 values) and the
+// The inputs of one case (docs/MATH.md shapes, row-major, float32 values) and the
 // outputs every form returns for comparison (float64 copies).
 #pragma once
 

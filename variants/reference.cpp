@@ -1,4 +1,4 @@
-// The float64 reference form: SPEC's definitions, token by token (softmax: all
+// The float64 reference form: docs/MATH.md's definitions, token by token (softmax: all
 // pairs with an exact max-shifted softmax). Slow on purpose; everything else is
 // checked against it.
 #include <algorithm>

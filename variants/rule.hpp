@@ -1,4 +1,4 @@
-// An update rule (SPEC "Update rules"): how the fast-weight state changes per token.
+// An update rule (docs/MATH.md "Update rules"): how the fast-weight state changes per token.
 // Adding one: write a class deriving RuleOf<YourRule> in rules/, with the metadata
 // below and  template <class R> static void step(S, rows, m, fk, v, gates),
 // then add one line to the list in registry.cpp. The float64 reference, the fp32
@@ -13,7 +13,7 @@
 
 namespace dfw {
 
-// Which gate tensors a rule reads (SPEC shapes per (b, h, t)).
+// Which gate tensors a rule reads (docs/MATH.md shapes per (b, h, t)).
 enum GateInputs : unsigned {
   kNoGates = 0,
   kScalarGate = 1u << 0,  // gate   (B, H, T)       gated: g_t in (0, 1]

@@ -1,4 +1,4 @@
-// A variant = update rule x feature map x normalisation (SPEC "Named variants").
+// A variant = update rule x feature map x normalisation (docs/MATH.md "Named variants").
 // Parsed from a preset name ("dfw") or a spec string ("rule=decay,phi=elu1,m=128").
 #pragma once
 
@@ -18,10 +18,10 @@ struct Variant {
   FeatureConfig features;
   bool normalise = false;          // y = S phi(q) / (z^T phi(q) + eps)
   bool sum_normalise = false;      // phi(q), phi(k) divided by their sums (delta with a non-identity map)
-  std::string undefined_reason;    // non-empty: SPEC leaves this combination undefined
+  std::string undefined_reason;    // non-empty: docs/MATH.md leaves this combination undefined
 
   bool defined() const { return undefined_reason.empty(); }
-  // Multiplier on SPEC's accuracy limits, with its reason (empty: 1, none needed).
+  // Multiplier on docs/MATH.md's accuracy limits, with its reason (empty: 1, none needed).
   // Normalisation with a signed map divides by z.phi(q), a sum of signed terms
   // that can cancel, so float32 error grows with 1 / |z.phi(q)|.
   double tolerance_factor() const;
@@ -34,7 +34,7 @@ struct Variant {
 // An undefined combination parses, with undefined_reason set.
 Variant parse_variant(const std::string& text);
 
-// The preset names of SPEC, in SPEC's order.
+// The preset names of docs/MATH.md, in its order.
 const std::vector<std::string>& preset_names();
 
 // Every rule x feature map x normalisation combination, defined or not

@@ -1,6 +1,6 @@
 // delta: S_t = S_{t-1} + beta_t (v_t - S_{t-1} phi(k_t)) phi(k_t)^T (Schlag et al. 2021).
 // Stable only for beta |phi(k)|^2 <= 2: keys are bounded by the inputs (identity)
-// or by sum-normalising phi (any other map); see SPEC.
+// or by sum-normalising phi (any other map); see docs/MATH.md.
 #include "../eigen_types.hpp"
 #include "../rule.hpp"
 
