@@ -157,8 +157,13 @@ MemoryBudget current_budget(const MemoryLimit& limit, bool cuda) {
 }
 
 std::string bytes_text(double bytes) {
+  const char* unit = "B";
+  double scale = 1;
+  if (bytes >= 1e9) unit = "GB", scale = 1e9;
+  else if (bytes >= 1e6) unit = "MB", scale = 1e6;
+  else if (bytes >= 1e3) unit = "kB", scale = 1e3;
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g GB", bytes / 1e9);
+  std::snprintf(buf, sizeof buf, "%.3g %s", bytes / scale, unit);
   return buf;
 }
 

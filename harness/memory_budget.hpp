@@ -68,7 +68,7 @@ MemoryBudget current_budget(const MemoryLimit& limit, bool cuda);
 // "planned 64.4 GB host > budget 21.7 GB (MemAvailable 23.9 GB less 1.3 GB margin)".
 std::string memory_shortfall(const MemoryPlan& plan, const MemoryBudget& budget);
 
-// "1.23 GB" (decimal units, 3 significant digits).
+// "1.23 GB", "4.19 MB", "512 B" (decimal units, 3 significant digits).
 std::string bytes_text(double bytes);
 
 }  // namespace dfw
