@@ -50,10 +50,7 @@ void declare_flags(Cli& cli) {
   cli.option("preset", "", "a named sweep (presets above); shape flags override it, --variants / --forms filter it");
   cli.option("variants", "softmax,dfw,delta",
              "comma list of presets, or spec strings separated by ';'");
-  cli.option("forms", "best",
-             "recurrent, chunked, blocked, decode; best = the fastest supported form of each case, picked by a\n"
-             "short probe (each candidate run once, then timed up to 3 times; the row's note gives the times);\n"
-             "with --preset, keeps the runs of that form");
+  cli.option("forms", "best", "recurrent, chunked, blocked, decode, or best: each case's fastest form, probed (row note)");
   cli.option("backend", "auto", "cpu, cuda, or auto (cuda when a device is usable, else cpu)");
   cli.option("mode", "prefill", "prefill (T = sequence length) or decode (T = context length); not with --preset");
   cli.option("seqlens", "128:1920:128", "FIRST:LAST:STEP (inclusive), FIRST:LAST:xFACTOR, or a list 128,256");
@@ -71,10 +68,7 @@ void declare_flags(Cli& cli) {
   cli.option("out", "", "writes RESULTS_DIR/NAME.json, NAME.csv (default PRESET-BACKEND or custom-BACKEND)");
   cli.option("results-dir", "results", "directory of the results files");
   cli.option("ceilings", "measure", "measure (copy bandwidth, GEMM rate in this run) or skip");
-  cli.option("memory-limit", "",
-             "BYTES (K, M, G, T suffixes) or N%: the most a case may plan to allocate, host and device alike,\n"
-             "below what the process can get (MemAvailable, cgroup limit, free device memory, less a margin);\n"
-             "a case planned past it is recorded as oom and the sweep goes on");
+  cli.option("memory-limit", "", "BYTES (K/M/G/T) or N%: at most this planned per case, below what the process can get");
   cli.flag("resume", "keep the cases already in NAME.csv / NAME.json, run the missing ones");
   cli.flag("list", "print the cases and exit without running anything");
 }

@@ -113,7 +113,8 @@ void plan_cuda(const BenchCase& c, const ProblemElements& e, MemoryPlan& p) {
   } else {
     p.device = inputs + BH * T * s.dv * el;
   }
-  p.scratch = std::max(e.q, e.v) * el;  // one host tensor converted to the dtype at a time
+  // Host: one tensor converted to the dtype at a time; a stateful form's initial state.
+  p.scratch = std::max(std::max(e.q, e.v) * el, c.variant.rule->stateful() ? BH * rows * c.m * kFloat : 0);
 }
 
 }  // namespace
