@@ -4,7 +4,8 @@
 // host plan matches the growth of the heap (glibc's own count, mallinfo2) to
 // within page rounding and allocator headers, for every CPU form and every kind
 // of input (gates, feature parameters, s0, a KV cache). Form "best" plans every
-// candidate, so it covers the probe's peak.
+// candidate, so it covers the probe's peak. CUDA plans (no device needed): the
+// device buffers in the case's dtype.
 #include <malloc.h>
 #include <omp.h>
 
@@ -154,6 +155,27 @@ TEST(MemoryPlan, TheIssuesSoftmaxDecodeCaseIsPlannedPastAnyDesktop) {
   EXPECT_EQ(double(plan.inputs), 3 * token_bytes);
   EXPECT_GE(double(plan.tracked), 2 * token_bytes);
   EXPECT_GT(double(plan.host()), 5 * token_bytes);  // 64.4 GB
+}
+
+TEST(MemoryPlan, CudaFormsPlanDeviceBuffersInTheirDtype) {
+  // Softmax decode on the device: q, k, v and the K, V caches in the dtype, fp32 partials.
+  BenchCase c = make_case("softmax", "decode", BenchMode::decode, Shape{4, 8, 4095, 64, 64});
+  c.backend = "cuda";
+  const double tokens = 4.0 * 8 * 4096 * 64;
+  for (const char* dtype : {"fp16", "fp32"}) {
+    c.dtype = dtype;
+    const double e = std::string(dtype) == "fp16" ? 2 : 4;
+    const MemoryPlan plan = plan_case_memory(c, 2);
+    EXPECT_GE(double(plan.device), 5 * tokens * e) << dtype;
+    EXPECT_LT(double(plan.device), 5 * tokens * e * 1.01) << dtype;
+    EXPECT_EQ(plan.tracked, 0) << dtype;
+    EXPECT_EQ(double(plan.inputs), 3 * tokens * 4) << dtype;  // the Problem stays fp32 on the host
+  }
+  // A normalised decode step ping-pongs two fp32 states (dv + 1 rows).
+  BenchCase lin = make_case("linear", "decode", BenchMode::decode, Shape{4, 8, 100, 64, 64});
+  lin.backend = "cuda";
+  lin.dtype = "fp16";
+  EXPECT_GE(plan_case_memory(lin, 2).device, 2 * 4 * 8 * 65 * 64 * 4);
 }
 
 }  // namespace
