@@ -68,6 +68,18 @@ int64_t limit_for(const MemoryLimit& limit, int64_t available) {
   return -1;
 }
 
+// "1.23 GB", "4.19 MB", "512 B".
+std::string bytes_text(double bytes) {
+  const char* unit = "B";
+  double scale = 1;
+  if (bytes >= 1e9) unit = "GB", scale = 1e9;
+  else if (bytes >= 1e6) unit = "MB", scale = 1e6;
+  else if (bytes >= 1e3) unit = "kB", scale = 1e3;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g %s", bytes / scale, unit);
+  return buf;
+}
+
 }  // namespace
 
 int64_t read_mem_available(const std::string& meminfo_path) {
@@ -154,17 +166,6 @@ MemoryBudget make_budget(int64_t host_available, int64_t device_available, const
 MemoryBudget current_budget(const MemoryLimit& limit, bool cuda) {
   const int64_t host = min_known(read_mem_available(), cgroup_memory_room());
   return make_budget(host, cuda ? cuda_device_free_bytes() : -1, limit);
-}
-
-std::string bytes_text(double bytes) {
-  const char* unit = "B";
-  double scale = 1;
-  if (bytes >= 1e9) unit = "GB", scale = 1e9;
-  else if (bytes >= 1e6) unit = "MB", scale = 1e6;
-  else if (bytes >= 1e3) unit = "kB", scale = 1e3;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g %s", bytes / scale, unit);
-  return buf;
 }
 
 std::string memory_shortfall(const MemoryPlan& plan, const MemoryBudget& budget) {

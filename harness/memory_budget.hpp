@@ -30,7 +30,6 @@ int64_t cgroup_memory_room(const std::string& proc_cgroup = "/proc/self/cgroup",
 struct MemoryLimit {
   int64_t bytes = 0;     // > 0: at most this many bytes
   double fraction = 0;   // > 0: at most this fraction of the available memory
-  bool imposed() const { return bytes > 0 || fraction > 0; }
 };
 MemoryLimit parse_memory_limit(const std::string& text);
 
@@ -65,10 +64,8 @@ MemoryBudget make_budget(int64_t host_available, int64_t device_available, const
 MemoryBudget current_budget(const MemoryLimit& limit, bool cuda);
 
 // Empty when the plan fits; otherwise the note of the oom row, e.g.
-// "planned 64.4 GB host > budget 21.7 GB (MemAvailable 23.9 GB less 1.3 GB margin)".
+// "planned 64.4 GB host > budget 22.1 GB (available 23.3 GB less margin 1.23 GB)"
+// (decimal units, 3 significant digits).
 std::string memory_shortfall(const MemoryPlan& plan, const MemoryBudget& budget);
-
-// "1.23 GB", "4.19 MB", "512 B" (decimal units, 3 significant digits).
-std::string bytes_text(double bytes);
 
 }  // namespace dfw
