@@ -312,7 +312,7 @@ void add_case_fields(JsonObject& o, const std::string& key, const ResultRow& r) 
       .add("dk", r.dk).add("dv", r.dv).add("m", r.m).add("chunk", r.chunk).add("status", r.status)
       .add("flops", r.flops).add("bytes", r.bytes).add("state_bytes", r.state_bytes)
       .add("peak_host_bytes", r.peak_host_bytes).add("peak_device_bytes", r.peak_device_bytes)
-      .add("machine", r.machine).add("commit", r.commit);
+      .add("machine", r.machine).add("commit", r.commit).add("planned_bytes", r.planned_bytes).add("note", r.note);
 }
 
 // Google Benchmark's entries for the case, one line each.
