@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "parse_number.hpp"
 
@@ -34,23 +35,31 @@ int64_t parse_cache_size(const std::string& text) {
 
 }  // namespace
 
-int64_t last_level_cache_bytes(const std::string& cache_dir) {
+int64_t last_level_cache_bytes(const std::string& cpu_root) {
   namespace fs = std::filesystem;
   int best_level = 0;
-  int64_t best = 0;
+  std::map<std::string, int64_t> instances;  // shared_cpu_list -> size, at best_level
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(cache_dir, ec)) {
-    if (entry.path().filename().string().rfind("index", 0) != 0) continue;
-    if (first_line(entry.path() / "type") == "Instruction") continue;
-    const auto level = parse_integer(first_line(entry.path() / "level"));
-    const int64_t size = parse_cache_size(first_line(entry.path() / "size"));
-    if (!level || size <= 0) continue;
-    if (*level > best_level || (*level == best_level && size > best)) {
-      best_level = int(*level);
-      best = size;
+  for (const auto& cpu : fs::directory_iterator(cpu_root, ec)) {
+    const std::string name = cpu.path().filename().string();
+    if (name.size() < 4 || name.compare(0, 3, "cpu") != 0 || !parse_integer(name.substr(3))) continue;
+    std::error_code ec_cache;
+    for (const auto& index : fs::directory_iterator(cpu.path() / "cache", ec_cache)) {
+      if (index.path().filename().string().rfind("index", 0) != 0) continue;
+      if (first_line(index.path() / "type") == "Instruction") continue;
+      const auto level = parse_integer(first_line(index.path() / "level"));
+      const int64_t size = parse_cache_size(first_line(index.path() / "size"));
+      if (!level || size <= 0 || *level < best_level) continue;
+      if (*level > best_level) {
+        best_level = int(*level);
+        instances.clear();
+      }
+      instances[first_line(index.path() / "shared_cpu_list")] = size;
     }
   }
-  if (best > 0) return best;
+  int64_t total = 0;
+  for (const auto& [cpus, size] : instances) total += size;
+  if (total > 0) return total;
   for (int name : {_SC_LEVEL3_CACHE_SIZE, _SC_LEVEL2_CACHE_SIZE}) {
     const long v = sysconf(name);
     if (v > 0) return v;

@@ -11,12 +11,13 @@ namespace dfw {
 
 constexpr int64_t kStreamFactor = 4;
 
-// The largest cache level's size under cache_dir (sysfs layout: index*/level and
-// index*/size such as "32768K"; data and unified caches, not instruction ones),
-// falling back to sysconf(_SC_LEVEL3_CACHE_SIZE), then _SC_LEVEL2_CACHE_SIZE.
-// 0 when nothing reports a size. One CPU's view: a cache shared by several cores
-// counts once.
-int64_t last_level_cache_bytes(const std::string& cache_dir = "/sys/devices/system/cpu/cpu0/cache");
+// The last-level cache of the machine from sysfs under cpu_root (cpuN/cache/
+// index*/level, type, size such as "32768K", shared_cpu_list): the highest data
+// or unified level, its size summed over its distinct instances (a machine with
+// several L3 slices, one per core complex, streams through all of them when its
+// threads spread out), falling back to sysconf(_SC_LEVEL3_CACHE_SIZE), then
+// _SC_LEVEL2_CACHE_SIZE. 0 when nothing reports a size.
+int64_t last_level_cache_bytes(const std::string& cpu_root = "/sys/devices/system/cpu");
 
 // What a streaming case is sized against: the LLC (or the GPU's L2) and the bytes
 // the case may plan to allocate (-1: no bound known).

@@ -1,5 +1,6 @@
 // Sizing the memory-bound cases from the last-level cache (stream_sizing.hpp):
-// the LLC read from a fake sysfs tree, the copy ceiling's buffers, and the batch
+// the LLC read from fake sysfs trees (shared slices counted once, one per core
+// complex summed), the copy ceiling's buffers, and the batch
 // of the streaming dfw decode case in decode-large and cpu-targets for fake LLC
 // sizes (a 32 MiB EPYC L3, a 480 MiB Xeon L3), capped by the memory available;
 // the cpu-targets bandwidth target finds that case at whatever batch it got.
@@ -23,25 +24,42 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kMiB = int64_t{1} << 20, kGiB = int64_t{1} << 30;
 
-void cache_index(const TempDir& dir, int index, int level, const std::string& type, const std::string& size) {
-  const std::string d = dir / ("index" + std::to_string(index));
+void cache_index(const TempDir& dir, int cpu, int index, int level, const std::string& type, const std::string& size,
+                 const std::string& shared) {
+  const std::string d = dir / ("cpu" + std::to_string(cpu) + "/cache/index" + std::to_string(index));
   fs::create_directories(d);
   std::ofstream(d + "/level") << level << "\n";
   std::ofstream(d + "/type") << type << "\n";
   std::ofstream(d + "/size") << size << "\n";
+  std::ofstream(d + "/shared_cpu_list") << shared << "\n";
+}
+
+// Two cores with private L1 and L2 and the given L3 per core pair.
+void two_cores(const TempDir& dir, int first, const std::string& l3, const std::string& shared) {
+  for (int cpu : {first, first + 1}) {
+    cache_index(dir, cpu, 0, 1, "Data", "32K", std::to_string(cpu));
+    cache_index(dir, cpu, 1, 1, "Instruction", "32K", std::to_string(cpu));
+    cache_index(dir, cpu, 2, 2, "Unified", "1024K", std::to_string(cpu));
+    if (!l3.empty()) cache_index(dir, cpu, 3, 3, "Unified", l3, shared);
+  }
 }
 
 TEST(StreamSizing, LastLevelCacheIsTheHighestDataLevel) {
-  TempDir dir;
-  cache_index(dir, 0, 1, "Data", "32K");
-  cache_index(dir, 1, 1, "Instruction", "32K");
-  cache_index(dir, 2, 2, "Unified", "1024K");
-  cache_index(dir, 3, 3, "Unified", "491520K");  // the Intel machine's 480 MiB
-  EXPECT_EQ(last_level_cache_bytes(dir.path()), 480 * kMiB);
-  fs::remove_all(dir / "index3");
-  EXPECT_EQ(last_level_cache_bytes(dir.path()), 1 * kMiB);
-  cache_index(dir, 4, 4, "Instruction", "64M");  // an instruction cache is never the LLC
-  EXPECT_EQ(last_level_cache_bytes(dir.path()), 1 * kMiB);
+  TempDir one;
+  two_cores(one, 0, "491520K", "0-1");  // the Intel machine's 480 MiB, shared: counted once
+  fs::create_directories(one / "cpufreq");  // not a cpuN directory
+  EXPECT_EQ(last_level_cache_bytes(one.path()), 480 * kMiB);
+
+  TempDir complexes;  // an EPYC with two core complexes of 32 MiB L3 each
+  two_cores(complexes, 0, "32768K", "0-1");
+  two_cores(complexes, 2, "32768K", "2-3");
+  EXPECT_EQ(last_level_cache_bytes(complexes.path()), 64 * kMiB);
+
+  TempDir no_l3;  // L2 per core is then the last level: one per core
+  two_cores(no_l3, 0, "", "");
+  EXPECT_EQ(last_level_cache_bytes(no_l3.path()), 2 * kMiB);
+  cache_index(no_l3, 0, 4, 4, "Instruction", "64M", "0-1");  // an instruction cache is never the LLC
+  EXPECT_EQ(last_level_cache_bytes(no_l3.path()), 2 * kMiB);
 }
 
 TEST(StreamSizing, CopyBuffersSpanFourTimesTheCacheWithinMemory) {
