@@ -50,7 +50,8 @@ void declare_flags(Cli& cli) {
   cli.option("preset", "", "a named sweep (presets above); shape flags override it, --variants / --forms filter it");
   cli.option("variants", "softmax,dfw,delta",
              "comma list of presets, or spec strings separated by ';'");
-  cli.option("forms", "best", "recurrent, chunked, blocked, decode, or best: each case's fastest form, probed (row note)");
+  cli.option("forms", "best",
+             "recurrent, chunked, blocked, decode, or best: each case's fastest form, probed (row note)");
   cli.option("backend", "auto", "cpu, cuda, or auto (cuda when a device is usable, else cpu)");
   cli.option("mode", "prefill", "prefill (T = sequence length) or decode (T = context length); not with --preset");
   cli.option("seqlens", "128:1920:128", "FIRST:LAST:STEP (inclusive), FIRST:LAST:xFACTOR, or a list 128,256");
@@ -68,7 +69,8 @@ void declare_flags(Cli& cli) {
   cli.option("out", "", "writes RESULTS_DIR/NAME.json, NAME.csv (default PRESET-BACKEND or custom-BACKEND)");
   cli.option("results-dir", "results", "directory of the results files");
   cli.option("ceilings", "measure", "measure (copy bandwidth, GEMM rate in this run) or skip");
-  cli.option("memory-limit", "", "BYTES (K/M/G/T) or N%: at most this planned per case, below what the process can get");
+  cli.option("memory-limit", "",
+             "BYTES (K/M/G/T) or N%: at most this planned per case, below what the process can get");
   cli.flag("resume", "keep the cases already in NAME.csv / NAME.json, run the missing ones");
   cli.flag("list", "print the cases and exit without running anything");
 }
@@ -381,7 +383,8 @@ int run_bench(int argc, char** argv) {
   if (!cli.parse(argc, argv)) return 0;
 
   const std::string backend = resolve_backend(cli.str("backend"));
-  const MemoryLimit memory_limit = cli.given("memory-limit") ? parse_memory_limit(cli.str("memory-limit")) : MemoryLimit{};
+  const MemoryLimit memory_limit =
+      cli.given("memory-limit") ? parse_memory_limit(cli.str("memory-limit")) : MemoryLimit{};
   StreamSizing sizing;
   sizing.llc_bytes = llc_bytes_for(backend);
   {

@@ -114,7 +114,10 @@ CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts) {
   if (!c.variant.defined()) return failed("unsupported", c.variant.undefined_reason);
   const Mode mode = run_mode(c.mode);
   const bool best = c.form == "best";
-  const std::vector<std::string> candidates = best_candidates(c.variant, c.mode, c.backend, c.dtype);
+  std::vector<const Impl*> candidates;  // form best: every supported form, for the probe
+  if (best)
+    for (const std::string& form : best_candidates(c.variant, c.mode, c.backend, c.dtype))
+      candidates.push_back(find_impl(form, c.backend, c.dtype));
   if (best && candidates.empty())
     return failed("unsupported", "no " + c.backend + "/" + c.dtype + " form supports this variant");
   const Impl* impl = best ? nullptr : find_impl(c.form, c.backend, c.dtype);
@@ -142,19 +145,19 @@ CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts) {
   std::unique_ptr<Prepared> prepared;
   if (best) {
     harness::NvtxRange range("probe");
-    std::vector<const Impl*> impls;
-    for (const std::string& form : candidates) impls.push_back(find_impl(form, c.backend, c.dtype));
-    ProbeResult probe = probe_fastest_form(c, impls, problem, run_opts);
+    ProbeResult probe = probe_fastest_form(c, candidates, problem, run_opts);
     prepared = std::move(probe.prepared);
     out.form = probe.form;
     out.note = probe.note;
+    MemoryTracker::host().reset_peak();  // the row's peak is the picked form's, not the probe's
+    MemoryTracker::device().reset_peak();
   } else {
     harness::NvtxRange range("prepare");
     prepared = impl->prepare(c.variant, problem, run_opts);
   }
   {
     harness::NvtxRange range("warm-up");
-    for (int i = 0; i < (best ? 0 : opts.warmup_runs); ++i) {  // the probe has run the winner already
+    for (int i = best ? 1 : 0; i < opts.warmup_runs; ++i) {  // the probe has run the winner once at least
       prepared->run();
       prepared->synchronize();
     }

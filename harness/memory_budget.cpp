@@ -173,7 +173,8 @@ std::string memory_shortfall(const MemoryPlan& plan, const MemoryBudget& budget)
                  int64_t limit) {
     std::string s = std::string("planned ") + bytes_text(double(planned)) + " " + where + " > budget " +
                     bytes_text(double(bound)) + " (";
-    if (limit >= 0 && (available < 0 || limit <= available - margin)) s += "--memory-limit " + bytes_text(double(limit));
+    const bool limited = limit >= 0 && (available < 0 || limit <= available - margin);
+    if (limited) s += "--memory-limit " + bytes_text(double(limit));
     else s += "available " + bytes_text(double(available)) + " less margin " + bytes_text(double(margin));
     return s + ")";
   };
