@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "memory_plan.hpp"
 #include "parse_number.hpp"
 
 namespace dfw {
@@ -56,51 +57,48 @@ Sweep paper_prefill(const std::string& backend) {
 }
 
 // T doubling from 256 to 65536 with B T = 65536 tokens per run.
-Sweep scaling(const std::string& backend, const std::string& dtype) {
+Sweep scaling() {
   Sweep s;
   SweepGroup g;
   g.mode = BenchMode::prefill;
-  for (const auto& name : preset_names()) {
-    Variant v = parse_variant(name);
-    const std::string f = best_form(v, g.mode, backend, dtype);
-    g.runs.emplace_back(std::move(v), f);
-  }
+  for (const auto& name : preset_names()) g.runs.emplace_back(parse_variant(name), "best");
   for (int64_t T = 256; T <= 65536; T *= 2) g.shapes.push_back(make_shape(65536 / T, 12, T, 64));
   s.groups.push_back(std::move(g));
   return s;
 }
 
 // Every rule x feature map x normalisation combination at one prefill shape.
-Sweep grid(const std::string& backend, const std::string& dtype) {
+Sweep grid() {
   Sweep s;
   SweepGroup g;
   g.mode = BenchMode::prefill;
-  for (Variant& v : all_combinations()) {
-    const std::string f = best_form(v, g.mode, backend, dtype);
-    g.runs.emplace_back(std::move(v), f);
-  }
+  for (Variant& v : all_combinations()) g.runs.emplace_back(std::move(v), "best");
   g.shapes.push_back(make_shape(4, 8, 1024, 64));
   s.groups.push_back(std::move(g));
   return s;
 }
 
+using Stream = StreamingDecodeShape;
+
 // The four CPU performance targets (bench_targets.hpp reads these cases back).
-Sweep cpu_targets() {
+Sweep cpu_targets(const StreamSizing& sizing) {
   Sweep s;
   s.groups.push_back(group(BenchMode::decode, {run("dfw", "decode"), run("softmax", "decode")},
                            shapes_over({128, 1024, 4096, 16384}, 32, 12, 64)));
-  s.groups.push_back(group(BenchMode::decode, {run("dfw", "decode")}, {make_shape(64, 16, 128, 128)}));
+  s.groups.push_back(group(BenchMode::decode, {run("dfw", "decode")},
+                           {make_shape(streaming_decode_batch("cpu", sizing), Stream::H, Stream::T, Stream::d)}));
   s.groups.push_back(group(BenchMode::prefill,
                            {run("dfw", "chunked"), run("dfw", "recurrent"), run("softmax", "blocked")},
                            {make_shape(1, 12, 4096, 64)}));
   return s;
 }
 
-// dfw decode with a state far larger than a last-level cache.
-Sweep decode_large(const std::string& backend) {
+// dfw decode with a state of at least kStreamFactor x the last-level cache.
+Sweep decode_large(const std::string& backend, const StreamSizing& sizing) {
   Sweep s;
-  const int64_t B = backend == "cuda" ? 256 : 64;
-  s.groups.push_back(group(BenchMode::decode, {run("dfw", "decode")}, shapes_over({128, 1024, 16384}, B, 16, 128)));
+  s.groups.push_back(group(BenchMode::decode, {run("dfw", "decode")},
+                           shapes_over({Stream::T, 1024, 16384}, streaming_decode_batch(backend, sizing), Stream::H,
+                                       Stream::d)));
   return s;
 }
 
@@ -126,7 +124,7 @@ std::string BenchCase::key() const {
   std::ostringstream os;
   os << variant.name << '|' << variant.spec() << '|' << form << '|' << backend << '|' << dtype << '|'
      << bench_mode_name(mode) << '|' << shape.B << '|' << shape.H << '|' << shape.T << '|' << shape.dk << '|'
-     << shape.dv << '|' << m << '|' << chunk;
+     << shape.dv << '|' << m << '|' << (form == "best" ? 0 : chunk);
   return os.str();
 }
 
@@ -134,7 +132,7 @@ std::string BenchCase::label() const {
   std::ostringstream os;
   os << variant.name << ' ' << form << '/' << backend << '/' << dtype << ' ' << bench_mode_name(mode) << " B=" << shape.B
      << " H=" << shape.H << " T=" << shape.T << " dk=" << shape.dk << " dv=" << shape.dv << " m=" << m;
-  if (chunk > 0) os << " chunk=" << chunk;
+  if (chunk > 0 && form != "best") os << " chunk=" << chunk;
   return os.str();
 }
 
@@ -143,7 +141,7 @@ std::string BenchCase::benchmark_name() const {
   os << variant.name << '/' << form << '/' << backend << '/' << dtype << '/' << bench_mode_name(mode)
      << "/B:" << shape.B << "/H:" << shape.H << "/T:" << shape.T << "/dk:" << shape.dk << "/dv:" << shape.dv
      << "/m:" << m;
-  if (chunk > 0) os << "/chunk:" << chunk;
+  if (chunk > 0 && form != "best") os << "/chunk:" << chunk;
   return os.str();
 }
 
@@ -161,25 +159,43 @@ std::string bench_preset_help() {
          "  paper-prefill  the same shapes as whole sequences, T = 128..1920: softmax blocked, dfw chunked\n"
          "                 and recurrent, delta recurrent\n"
          "  scaling        prefill, T = 256..65536 doubling with B T = 65536, H = 12, d = m = 64, every\n"
-         "                 preset variant in its best prefill form\n"
-         "  grid           prefill, every rule x feature map x norm at B = 4, H = 8, T = 1024, d = 64\n"
+         "                 preset variant in its fastest prefill form (probed per case: --forms best)\n"
+         "  grid           prefill, every rule x feature map x norm at B = 4, H = 8, T = 1024, d = 64,\n"
+         "                 each in its fastest form (probed)\n"
          "  cpu-targets    the CPU performance targets: dfw / softmax decode at B = 32, H = 12, d = 64,\n"
-         "                 T = 128..16384; dfw decode at B = 64, H = 16, d = m = 128; dfw chunked and\n"
-         "                 recurrent, softmax blocked prefill at B = 1, H = 12, T = 4096, d = 64;\n"
-         "                 prints each target's ratio and PASS / MISS at the end\n"
-         "  decode-large   dfw decode with a state larger than a last-level cache: H = 16, d = m = 128,\n"
-         "                 B = 64 (cpu) or 256 (cuda), T = 128, 1024, 16384\n";
+         "                 T = 128..16384; dfw decode at H = 16, d = m = 128, T = 128, B as in\n"
+         "                 decode-large; dfw chunked and recurrent, softmax blocked prefill at B = 1,\n"
+         "                 H = 12, T = 4096, d = 64; prints each target's ratio and PASS / MISS at the end\n"
+         "  decode-large   dfw decode with a state of at least 4x the last-level cache (the GPU's L2 on\n"
+         "                 cuda): H = 16, d = m = 128, T = 128, 1024, 16384, B = the least batch whose\n"
+         "                 state (B x 1 MiB) reaches that, at least 64 (cpu) or 256 (cuda), at most what\n"
+         "                 the memory available holds\n";
 }
 
-Sweep preset_sweep(const std::string& name, const std::string& backend) {
+int64_t streaming_decode_batch(const std::string& backend, const StreamSizing& sizing) {
+  BenchCase one;  // the case at B = 1: its state and its plan grow linearly with B
+  one.variant = parse_variant("dfw");
+  one.form = "decode";
+  one.backend = backend;
+  one.dtype = backend == "cuda" ? "fp16" : "fp32";
+  one.mode = BenchMode::decode;
+  one.shape = make_shape(1, Stream::H, Stream::T, Stream::d);
+  one.m = one.variant.m(Stream::d);
+  const MemoryPlan plan = plan_case_memory(one, 1);
+  const int64_t state = Stream::H * Stream::d * one.m * 4;
+  return streaming_batch(sizing, backend == "cuda" ? Stream::min_batch_cuda : Stream::min_batch_cpu, state,
+                         backend == "cuda" ? plan.device : plan.host());
+}
+
+Sweep preset_sweep(const std::string& name, const std::string& backend, const StreamSizing& sizing) {
   const std::string dtype = backend == "cuda" ? "fp16" : "fp32";
   Sweep s;
   if (name == "paper") s = paper(backend);
   else if (name == "paper-prefill") s = paper_prefill(backend);
-  else if (name == "scaling") s = scaling(backend, dtype);
-  else if (name == "grid") s = grid(backend, dtype);
-  else if (name == "cpu-targets") s = cpu_targets();
-  else if (name == "decode-large") s = decode_large(backend);
+  else if (name == "scaling") s = scaling();
+  else if (name == "grid") s = grid();
+  else if (name == "cpu-targets") s = cpu_targets(sizing);
+  else if (name == "decode-large") s = decode_large(backend, sizing);
   else throw std::invalid_argument("unknown preset '" + name + "'\npresets:\n" + bench_preset_help());
   s.name = name;
   s.backend = backend;
@@ -187,12 +203,18 @@ Sweep preset_sweep(const std::string& name, const std::string& backend) {
   return s;
 }
 
-std::string best_form(const Variant& v, BenchMode mode, const std::string& backend, const std::string& dtype) {
-  if (mode == BenchMode::decode) return "decode";
-  if (!v.rule->stateful()) return "blocked";
-  const Impl* chunked = find_impl("chunked", backend, dtype);
-  if (v.defined() && chunked && chunked->unsupported_reason(v, Mode::sequence).empty()) return "chunked";
-  return "recurrent";
+std::vector<std::string> best_candidates(const Variant& v, BenchMode mode, const std::string& backend,
+                                         const std::string& dtype) {
+  std::vector<std::string> out;
+  if (!v.defined()) return out;
+  const std::vector<std::string> forms =
+      mode == BenchMode::decode ? std::vector<std::string>{"decode"}
+                                : std::vector<std::string>{"recurrent", "chunked", "blocked"};
+  for (const std::string& f : forms) {
+    const Impl* impl = find_impl(f, backend, dtype);
+    if (impl && impl->unsupported_reason(v, run_mode(mode)).empty()) out.push_back(f);
+  }
+  return out;
 }
 
 std::vector<int64_t> parse_seqlens(const std::string& text) {
@@ -244,7 +266,7 @@ std::vector<BenchCase> expand_bench_cases(const Sweep& sweep) {
         c.mode = g.mode;
         c.shape = shape;
         c.m = variant.m(shape.dk);
-        c.chunk = form == "chunked" ? sweep.chunk : 0;
+        c.chunk = form == "chunked" || form == "best" ? sweep.chunk : 0;
         if (g.mode == BenchMode::prefill && shape.T < 1)
           throw std::invalid_argument(c.label() + ": a prefill needs T >= 1 (T = 0 exists only as a decode context)");
         validate_shape(c.problem_shape(), c.m);

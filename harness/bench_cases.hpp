@@ -10,6 +10,7 @@
 
 #include "impl.hpp"
 #include "shape.hpp"
+#include "stream_sizing.hpp"
 #include "variant.hpp"
 
 namespace dfw {
@@ -26,16 +27,17 @@ Mode run_mode(BenchMode m);
 struct BenchCase {
   std::string preset;  // the sweep's name, written in every row
   Variant variant;
-  std::string form, backend, dtype;
+  std::string form, backend, dtype;  // form "best": picked per case by a probe (form_probe.hpp)
   BenchMode mode = BenchMode::prefill;
   Shape shape;         // shape.T: context length (decode) or sequence length (prefill)
   int64_t m = 0;       // feature width (dk for softmax)
-  int64_t chunk = 0;   // chunk length of the chunked form; 0 for every other form
+  int64_t chunk = 0;   // chunk length of the chunked form (and of best's chunked candidate); else 0
 
   // The Problem's shape: prefill T tokens; decode T + 1 tokens for softmax (the
   // context, then the new token) and 1 token with a random s0 for stateful rules.
   Shape problem_shape() const;
-  // Identity used by --resume: every column that tells cases apart.
+  // Identity used by --resume: every column that tells cases apart (chunk 0 for
+  // form best, whose row holds the picked form: ResultRow::key()).
   std::string key() const;
   // "dfw decode/cpu/fp32 B=32 H=1 T=128 dk=64 dv=64 m=64" (+ " chunk=64").
   std::string label() const;
@@ -59,17 +61,33 @@ struct Sweep {
   std::vector<SweepGroup> groups;
 };
 
+// The dfw decode case that streams its state from memory: the decode-large
+// preset (at T = 128, 1024, 16384) and the bandwidth target of cpu-targets (at
+// T = 128), which bench_targets.cpp finds by H, T and d = m alone, because the
+// batch is sized from the machine: the state (B H d m fp32) spans at least
+// kStreamFactor x the last-level cache (the GPU's L2 on cuda), B >= min_batch.
+struct StreamingDecodeShape {
+  static constexpr int64_t H = 16, d = 128, T = 128;
+  static constexpr int64_t min_batch_cpu = 64, min_batch_cuda = 256;
+};
+
 // Preset names, in the order `--help` lists them.
 const std::vector<std::string>& bench_preset_names();
 std::string bench_preset_help();
 
 // A preset for a resolved backend (cpu | cuda); dtype fp16 on cuda, fp32 on cpu.
-// Throws std::invalid_argument for an unknown name.
-Sweep preset_sweep(const std::string& name, const std::string& backend);
+// The streaming decode cases are sized by `sizing` (the default, no LLC known,
+// keeps their least batch). Throws std::invalid_argument for an unknown name.
+Sweep preset_sweep(const std::string& name, const std::string& backend, const StreamSizing& sizing = {});
 
-// The fastest prefill form of a variant that has an implementation here:
-// blocked for softmax, chunked when supported, else recurrent. Decode: decode.
-std::string best_form(const Variant& v, BenchMode mode, const std::string& backend, const std::string& dtype);
+// The batch of the streaming decode case on this backend (StreamingDecodeShape).
+int64_t streaming_decode_batch(const std::string& backend, const StreamSizing& sizing);
+
+// The forms a case of form "best" picks from (form_probe.hpp): every prefill form
+// (recurrent, chunked, blocked) with an implementation here that supports the
+// variant, or decode in decode mode; empty for an undefined variant.
+std::vector<std::string> best_candidates(const Variant& v, BenchMode mode, const std::string& backend,
+                                         const std::string& dtype);
 
 // "128:2048:128" (inclusive, fixed step), "256:65536:x2" (doubling) or "128,256".
 // Throws std::invalid_argument on a malformed or negative entry.

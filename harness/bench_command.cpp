@@ -24,10 +24,14 @@
 #include "check_cases.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
+#include "cuda_ceilings.hpp"
 #include "cost_model.hpp"
 #include "machine_info.hpp"
+#include "memory_budget.hpp"
+#include "memory_plan.hpp"
 #include "results_json.hpp"
 #include "results_store.hpp"
+#include "stream_sizing.hpp"
 
 namespace dfw {
 namespace {
@@ -46,7 +50,8 @@ void declare_flags(Cli& cli) {
   cli.option("preset", "", "a named sweep (presets above); shape flags override it, --variants / --forms filter it");
   cli.option("variants", "softmax,dfw,delta",
              "comma list of presets, or spec strings separated by ';'");
-  cli.option("forms", "best", "recurrent, chunked, blocked, decode; best = fastest form per variant and mode");
+  cli.option("forms", "best",
+             "recurrent, chunked, blocked, decode, or best: each case's fastest form, probed (row note)");
   cli.option("backend", "auto", "cpu, cuda, or auto (cuda when a device is usable, else cpu)");
   cli.option("mode", "prefill", "prefill (T = sequence length) or decode (T = context length); not with --preset");
   cli.option("seqlens", "128:1920:128", "FIRST:LAST:STEP (inclusive), FIRST:LAST:xFACTOR, or a list 128,256");
@@ -65,6 +70,8 @@ void declare_flags(Cli& cli) {
   cli.option("results-dir", "results/<machine-id>",
              "directory of the results files (<machine-id>: `dfwbench machine-id`)");
   cli.option("ceilings", "measure", "measure (copy bandwidth, GEMM rate in this run) or skip");
+  cli.option("memory-limit", "",
+             "BYTES (K/M/G/T) or N%: at most this planned per case, below what the process can get");
   cli.flag("resume", "keep the cases already in NAME.csv / NAME.json, run the missing ones");
   cli.flag("list", "print the cases and exit without running anything");
 }
@@ -107,12 +114,12 @@ bool listed(const std::vector<std::string>& list, const std::string& x) {
 }
 
 // The sweep from --preset (with overrides) or from the flags alone.
-Sweep build_sweep(const Cli& cli, const std::string& backend) {
+Sweep build_sweep(const Cli& cli, const std::string& backend, const StreamSizing& sizing) {
   Sweep sweep;
   const bool preset = cli.given("preset");
   if (preset) {
     if (cli.given("mode")) throw std::invalid_argument("--mode: the preset fixes the mode; drop --preset or --mode");
-    sweep = preset_sweep(cli.str("preset"), backend);
+    sweep = preset_sweep(cli.str("preset"), backend, sizing);
   } else {
     sweep.name = "custom";
     sweep.backend = backend;
@@ -159,15 +166,13 @@ Sweep build_sweep(const Cli& cli, const std::string& backend) {
   for (SweepGroup& g : sweep.groups) {
     if (!preset) {
       for (const Variant& v : variants)
-        for (const auto& f : forms)
-          g.runs.emplace_back(v, f == "best" ? best_form(v, g.mode, backend, sweep.dtype) : f);
+        for (const auto& f : forms) g.runs.emplace_back(v, f);
     } else {
       std::vector<std::pair<Variant, std::string>> kept;
       for (auto& run : g.runs) {
         bool variant_ok = !cli.given("variants");
         for (const Variant& v : variants) variant_ok = variant_ok || v.spec() == run.first.spec();
-        const bool form_ok = !cli.given("forms") || listed(forms, run.second) ||
-                             (listed(forms, "best") && run.second == best_form(run.first, g.mode, backend, sweep.dtype));
+        const bool form_ok = !cli.given("forms") || listed(forms, run.second);
         if (variant_ok && form_ok) kept.push_back(std::move(run));
       }
       g.runs = std::move(kept);
@@ -178,9 +183,19 @@ Sweep build_sweep(const Cli& cli, const std::string& backend) {
   return sweep;
 }
 
-Ceilings measure_ceilings(const std::string& backend, const std::string& dtype) {
+// The CPU copy streams two buffers of at least kStreamFactor x the LLC each.
+Ceilings measure_ceilings(const std::string& backend, const std::string& dtype, const StreamSizing& sizing) {
   std::cerr << "measuring " << backend << " ceilings (copy bandwidth, GEMM rate) ..." << std::endl;
-  return backend == "cuda" ? measure_cuda_ceilings(dtype) : measure_cpu_ceilings();
+  if (backend == "cuda") return measure_cuda_ceilings(dtype);
+  CpuCeilingOptions opts;
+  opts.copy_bytes = 2 * copy_buffer_bytes(sizing, opts.copy_bytes / 2);
+  return measure_cpu_ceilings(opts);
+}
+
+// The last-level cache the streaming cases are sized against: the GPU's L2 on
+// cuda, else the CPU's (stream_sizing.hpp).
+int64_t llc_bytes_for(const std::string& backend) {
+  return backend == "cuda" ? cuda_device_info().l2_bytes : last_level_cache_bytes();
 }
 
 std::string ceilings_json(const Ceilings& c) {
@@ -207,7 +222,7 @@ std::string now_text() {
 // Google Benchmark's context fields, then dfwbench's.
 // targets: a JSON array of the CPU target verdicts, or "" for none.
 std::string context_json(const Sweep& sweep, const TimingOptions& timing, const MachineInfo& mi, const Ceilings& c,
-                         const std::string& targets = "") {
+                         const StreamSizing& sizing, const std::string& targets = "") {
   const auto& cpu = benchmark::CPUInfo::Get();
   std::string caches = "[";
   for (std::size_t i = 0; i < cpu.caches.size(); ++i) {
@@ -240,7 +255,9 @@ std::string context_json(const Sweep& sweep, const TimingOptions& timing, const 
       .add("compiler", mi.compiler)
       .add("cxx_flags", mi.cxx_flags)
       .add("cpu_model", mi.cpu_model)
-      .add("threads", mi.threads);
+      .add("threads", mi.threads)
+      .add("llc_bytes", sizing.llc_bytes)
+      .add("memory_budget_bytes", sizing.budget_bytes);
   if (sweep.backend == "cuda") o.add("gpu_name", mi.gpu_name).add("gpu_driver", mi.gpu_driver).add("gpu_clocks", mi.gpu_clocks);
   if (sweep.backend == "cpu" || !mi.gpu_name.empty()) o.add("machine_id", machine_id(mi, sweep.backend));
   o.add_raw("ceilings", ceilings_json(c)).add_raw("timing", t.str(6));
@@ -249,12 +266,12 @@ std::string context_json(const Sweep& sweep, const TimingOptions& timing, const 
 }
 
 ResultRow make_row(const BenchCase& c, const CaseTiming& t, const Cost& cost, const Ceilings& ceil,
-                   const MachineInfo& mi) {
+                   const MachineInfo& mi, const MemoryPlan& plan) {
   ResultRow r;
   r.preset = c.preset;
   r.variant = c.variant.name;
   r.spec = c.variant.spec();
-  r.form = c.form;
+  r.form = t.form.empty() ? c.form : t.form;
   r.backend = c.backend;
   r.dtype = c.dtype;
   r.mode = bench_mode_name(c.mode);
@@ -264,7 +281,7 @@ ResultRow make_row(const BenchCase& c, const CaseTiming& t, const Cost& cost, co
   r.dk = c.shape.dk;
   r.dv = c.shape.dv;
   r.m = c.m;
-  r.chunk = c.chunk;
+  r.chunk = r.form == "chunked" ? c.chunk : 0;
   r.status = t.status;
   r.flops = cost.flops;
   r.bytes = cost.bytes;
@@ -273,6 +290,8 @@ ResultRow make_row(const BenchCase& c, const CaseTiming& t, const Cost& cost, co
   r.ceiling_gbps = ceil.gbps;
   r.machine = c.backend == "cuda" ? mi.gpu_name : mi.cpu_model;
   r.commit = mi.commit;
+  r.planned_bytes = double(plan.host() + plan.device);
+  r.note = t.note;
   if (t.status == "ok") {
     r.time_median_ms = t.median_ms;
     r.time_p20_ms = t.p20_ms;
@@ -297,7 +316,7 @@ void add_case_fields(JsonObject& o, const std::string& key, const ResultRow& r) 
       .add("dk", r.dk).add("dv", r.dv).add("m", r.m).add("chunk", r.chunk).add("status", r.status)
       .add("flops", r.flops).add("bytes", r.bytes).add("state_bytes", r.state_bytes)
       .add("peak_host_bytes", r.peak_host_bytes).add("peak_device_bytes", r.peak_device_bytes)
-      .add("machine", r.machine).add("commit", r.commit);
+      .add("machine", r.machine).add("commit", r.commit).add("planned_bytes", r.planned_bytes).add("note", r.note);
 }
 
 // Google Benchmark's entries for the case, one line each.
@@ -343,7 +362,7 @@ void print_case_line(const ResultRow& r, const std::string& label, const std::st
                   100 * r.frac_flops_ceiling, r.gbps, 100 * r.frac_bw_ceiling);
   else
     std::snprintf(buf, sizeof buf, "%-72s %s: %s", label.c_str(), r.status.c_str(), message.c_str());
-  std::cout << buf << std::endl;
+  std::cout << buf << (r.status == "ok" && !r.note.empty() ? "  " + r.note : "") << std::endl;
 }
 
 }  // namespace
@@ -355,13 +374,26 @@ int run_bench(int argc, char** argv) {
           "reads each time against the cost model (GFLOP/s, GB/s) and the copy-bandwidth and GEMM ceilings\n"
           "measured in the same run. Writes RESULTS_DIR/NAME.json (Google Benchmark layout) and NAME.csv\n"
           "after every case. Decode mode: softmax attends one new token over a KV cache of T tokens;\n"
-          "stateful rules take one step from a random state (its cost does not depend on T).\n\n"
+          "stateful rules take one step from a random state (its cost does not depend on T).\n"
+          "Before a case allocates, its planned bytes (inputs, state or KV cache, workspace, outputs) are\n"
+          "compared with the memory the process can get (MemAvailable, cgroup limit, free device memory,\n"
+          "less a margin; --memory-limit lowers it): a case that cannot fit is recorded as oom with its\n"
+          "planned_bytes, and the sweep goes on (--resume keeps it as done). Memory-bound cases and the copy\n"
+          "ceiling are sized from the last-level cache (llc_bytes in the results context).\n\n"
           "presets:\n" + bench_preset_help().substr(0, bench_preset_help().size() - 1));
   declare_flags(cli);
   if (!cli.parse(argc, argv)) return 0;
 
   const std::string backend = resolve_backend(cli.str("backend"));
-  const Sweep sweep = build_sweep(cli, backend);
+  const MemoryLimit memory_limit =
+      cli.given("memory-limit") ? parse_memory_limit(cli.str("memory-limit")) : MemoryLimit{};
+  StreamSizing sizing;
+  sizing.llc_bytes = llc_bytes_for(backend);
+  {
+    const MemoryBudget start = current_budget(memory_limit, backend == "cuda");
+    sizing.budget_bytes = backend == "cuda" ? start.device_bytes : start.host_bytes;
+  }
+  const Sweep sweep = build_sweep(cli, backend, sizing);
   const auto cases = expand_bench_cases(sweep);
   if (cases.empty()) throw std::invalid_argument("the sweep has no case (check --variants / --forms)");
 
@@ -401,7 +433,7 @@ int run_bench(int argc, char** argv) {
   Ceilings ceilings;
   ceilings.backend = backend;
   ceilings.gemm_method = ceilings.bandwidth_method = "skipped (--ceilings skip)";
-  if (ceiling_mode == "measure") ceilings = measure_ceilings(backend, sweep.dtype);
+  if (ceiling_mode == "measure") ceilings = measure_ceilings(backend, sweep.dtype, sizing);
   std::printf("dfwbench bench %s: %zu cases, backend %s, %s, commit %s, %d threads\n", sweep.name.c_str(), cases.size(),
               backend.c_str(), backend == "cuda" ? machine.gpu_name.c_str() : machine.cpu_model.c_str(),
               machine.commit.c_str(), machine.threads);
@@ -414,7 +446,7 @@ int run_bench(int argc, char** argv) {
   if (!load.empty() && load[0] > 0.5 * benchmark::CPUInfo::Get().num_cpus)
     std::printf("warning: load average %.2f on %d CPUs before the run: other work competes with the timed threads\n",
                 load[0], benchmark::CPUInfo::Get().num_cpus);
-  const std::string context = context_json(sweep, timing, machine, ceilings);
+  const std::string context = context_json(sweep, timing, machine, ceilings, sizing);
 
   std::vector<std::string> order;
   for (const auto& c : cases) order.push_back(c.key());
@@ -435,10 +467,20 @@ int run_bench(int argc, char** argv) {
     if (ran > 0) std::cerr << ", ETA " << duration_text(elapsed / double(ran) * double(to_run - ran));
     std::cerr << ")" << std::endl;
 
-    const CaseTiming t = time_case(c, timing);
+    // Out of memory is a result: a case planned past the budget allocates nothing.
+    const MemoryPlan plan = plan_case_memory(c, machine.threads);
+    const std::string shortfall = memory_shortfall(plan, current_budget(memory_limit, backend == "cuda"));
+    CaseTiming t;
+    if (shortfall.empty()) {
+      t = time_case(c, timing);
+    } else {
+      t.status = "oom";
+      t.message = t.note = shortfall;
+    }
     Cost cost;
-    if (c.variant.defined()) cost = estimate_cost(c.variant, c.form, run_mode(c.mode), c.shape, c.chunk, c.dtype);
-    const ResultRow row = make_row(c, t, cost, ceilings, machine);
+    const std::string form = t.form.empty() ? c.form : t.form;
+    if (c.variant.defined()) cost = estimate_cost(c.variant, form, run_mode(c.mode), c.shape, c.chunk, c.dtype);
+    const ResultRow row = make_row(c, t, cost, ceilings, machine, plan);
     store.put(row, json_entries(c, int64_t(i), t, row));
     store.write(order, context);
     print_case_line(row, c.label(), t.message);
@@ -449,7 +491,7 @@ int run_bench(int argc, char** argv) {
   if (ceiling_mode == "measure" && ran > 0) {
     // Other load on the machine can depress one measurement: keep the best of the
     // start and the end of the run, and restate this run's rows against it.
-    const Ceilings again = measure_ceilings(backend, sweep.dtype);
+    const Ceilings again = measure_ceilings(backend, sweep.dtype, sizing);
     if (again.gflops > ceilings.gflops || again.gbps > ceilings.gbps) {
       ceilings.gflops = std::max(ceilings.gflops, again.gflops);
       ceilings.gflops_single = std::max(ceilings.gflops_single, again.gflops_single);
@@ -467,7 +509,7 @@ int run_bench(int argc, char** argv) {
       std::printf("ceilings at the end of the run: GEMM %.1f GFLOP/s, bandwidth %.1f GB/s (rows restated)\n",
                   again.gflops, again.gbps);
     }
-    store.write(order, context_json(sweep, timing, machine, ceilings));
+    store.write(order, context_json(sweep, timing, machine, ceilings, sizing));
   }
   if (to_run == 0) store.write(order, context);  // nothing left: refresh the context only
   std::printf("wrote %s and %s (%zu rows)\n", store.csv_path().c_str(), store.json_path().c_str(), store.size());
@@ -475,7 +517,7 @@ int run_bench(int argc, char** argv) {
   if (sweep.name == "cpu-targets") {
     // The verdicts go into the results file's context too, for the report.
     const std::vector<TargetResult> targets = evaluate_cpu_targets(store.rows(order));
-    store.write(order, context_json(sweep, timing, machine, ceilings, targets_json(targets)));
+    store.write(order, context_json(sweep, timing, machine, ceilings, sizing, targets_json(targets)));
     std::printf("\nCPU targets (ratios from this results file, ceilings measured in the run):\n%s",
                 format_targets(targets).c_str());
   }

@@ -8,6 +8,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "form_probe.hpp"
 #include "generator.hpp"
 #include "memory_tracker.hpp"
 #include "nvtx.hpp"
@@ -110,12 +111,19 @@ void run_with_google_benchmark(const BenchCase& c, const TimingOptions& opts, Pr
 }
 
 CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts) {
-  const Impl* impl = find_impl(c.form, c.backend, c.dtype);
-  if (!impl)
-    return failed("unsupported", "no " + c.form + "/" + c.backend + "/" + c.dtype + " implementation in this build");
   if (!c.variant.defined()) return failed("unsupported", c.variant.undefined_reason);
   const Mode mode = run_mode(c.mode);
-  const std::string why = impl->unsupported_reason(c.variant, mode);
+  const bool best = c.form == "best";
+  std::vector<const Impl*> candidates;  // form best: every supported form, for the probe
+  if (best)
+    for (const std::string& form : best_candidates(c.variant, c.mode, c.backend, c.dtype))
+      candidates.push_back(find_impl(form, c.backend, c.dtype));
+  if (best && candidates.empty())
+    return failed("unsupported", "no " + c.backend + "/" + c.dtype + " form supports this variant");
+  const Impl* impl = best ? nullptr : find_impl(c.form, c.backend, c.dtype);
+  if (!best && !impl)
+    return failed("unsupported", "no " + c.form + "/" + c.backend + "/" + c.dtype + " implementation in this build");
+  const std::string why = best ? "" : impl->unsupported_reason(c.variant, mode);
   if (!why.empty()) return failed("unsupported", why);
 
   GeneratorOptions gen;
@@ -131,23 +139,35 @@ CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts) {
   run_opts.chunk = c.chunk > 0 ? c.chunk : run_opts.chunk;
 
   CaseTiming out;
+  out.form = c.form;
   MemoryTracker::host().reset_peak();
   MemoryTracker::device().reset_peak();
   std::unique_ptr<Prepared> prepared;
-  {
+  if (best) {
+    harness::NvtxRange range("probe");
+    ProbeResult probe = probe_fastest_form(c, candidates, problem, run_opts);
+    prepared = std::move(probe.prepared);
+    out.form = probe.form;
+    out.note = probe.note;
+    MemoryTracker::host().reset_peak();  // the row's peak is the picked form's, not the probe's
+    MemoryTracker::device().reset_peak();
+  } else {
     harness::NvtxRange range("prepare");
     prepared = impl->prepare(c.variant, problem, run_opts);
   }
   {
     harness::NvtxRange range("warm-up");
-    for (int i = 0; i < opts.warmup_runs; ++i) {
+    for (int i = best ? 1 : 0; i < opts.warmup_runs; ++i) {  // the probe has run the winner once at least
       prepared->run();
       prepared->synchronize();
     }
   }
   {
     harness::NvtxRange range("timing");
-    run_with_google_benchmark(c, opts, *prepared, out);
+    BenchCase timed = c;  // named after the form it runs
+    timed.form = out.form;
+    timed.chunk = out.form == "chunked" ? c.chunk : 0;
+    run_with_google_benchmark(timed, opts, *prepared, out);
   }
   out.peak_host_bytes = double(MemoryTracker::host().peak());
   out.peak_device_bytes = double(MemoryTracker::device().peak());

@@ -1,5 +1,6 @@
 // Times one BenchCase through Google Benchmark: generate the inputs, prepare the
-// form (tracked memory peak reset first), warm up, then one registered benchmark
+// form (tracked memory peak reset first; form "best": probe the candidates and
+// keep the fastest, form_probe.hpp), warm up, then one registered benchmark
 // with manual time, each iteration one Prepared::timed_run_ms(), repeated
 // `repetitions` times; median, p20 and p80 over the repetitions.
 #pragma once
@@ -22,6 +23,8 @@ struct TimingOptions {
 struct CaseTiming {
   std::string status = "ok";  // ok | oom | unsupported | error
   std::string message;        // why, when not ok
+  std::string form;           // the form timed (for form "best": the one the probe picked)
+  std::string note;           // form "best": the probe's times (form_probe.hpp)
   std::vector<double> repetition_ms;  // per-iteration time of each repetition
   double median_ms = 0, p20_ms = 0, p80_ms = 0;
   double peak_host_bytes = 0, peak_device_bytes = 0;

@@ -2,7 +2,8 @@
 // one run (ratios measured in the same run, against the same run's ceilings):
 //   1. dfw decode (B 32, H 12, d = m = 64): t(T = 16384) / t(T = 128) <= 1.2
 //   2. softmax decode, same shape: t(T = 16384) / t(T = 128) >= 20
-//   3. dfw decode (B 64, H 16, d = m = 128, state > LLC): >= 40% of copy bandwidth
+//   3. dfw decode (H 16, d = m = 128, B sized so the state is >= 4x the LLC:
+//      StreamingDecodeShape): >= 40% of copy bandwidth
 //   4. dfw chunked prefill (B 1, H 12, T 4096, d = m = 64): >= 30% of the SGEMM rate
 //   5. the same, chunked >= 3x faster than recurrent
 //   6. softmax blocked prefill, same shape: >= 30% of the SGEMM rate

@@ -86,10 +86,13 @@ std::vector<std::string> split_csv_line(const std::string& line) {
   return out;
 }
 
+bool picked_by_probe(const std::string& note) { return note.rfind(kProbeNotePrefix, 0) == 0; }
+
 std::string ResultRow::key() const {
+  const bool best = picked_by_probe(note);
   std::ostringstream os;
-  os << variant << '|' << spec << '|' << form << '|' << backend << '|' << dtype << '|' << mode << '|' << B << '|' << H
-     << '|' << T << '|' << dk << '|' << dv << '|' << m << '|' << chunk;
+  os << variant << '|' << spec << '|' << (best ? "best" : form) << '|' << backend << '|' << dtype << '|' << mode << '|'
+     << B << '|' << H << '|' << T << '|' << dk << '|' << dv << '|' << m << '|' << (best ? 0 : chunk);
   return os.str();
 }
 

@@ -12,6 +12,11 @@ namespace dfw {
 const std::vector<std::string>& results_csv_columns();
 std::string results_csv_header();  // the columns joined by ',' (no newline)
 
+// How the note of a row whose form was picked by `--forms best` starts
+// (form_probe.hpp): "best of recurrent 5.18 ms, chunked 40.9 ms (probe 0.2 s)".
+constexpr const char* kProbeNotePrefix = "best of ";
+bool picked_by_probe(const std::string& note);
+
 struct ResultRow {
   std::string preset, variant, spec, form, backend, dtype, mode;
   int64_t B = 0, H = 0, T = 0, dk = 0, dv = 0, m = 0, chunk = 0;
@@ -32,7 +37,8 @@ struct ResultRow {
   double planned_bytes = 0;   // memory the case planned to allocate (an oom row says why)
   std::string note;           // free text: why a form was picked, why a row is oom or disturbed
 
-  // The same identity as BenchCase::key().
+  // The same identity as BenchCase::key(). A row whose form the best-form probe
+  // picked (its note starts with kProbeNotePrefix) is the case "best", chunk 0.
   std::string key() const;
   std::string to_csv_line() const;  // no newline; fields quoted where needed
 };

@@ -15,6 +15,8 @@ std::string cuda_unavailable_reason() { return "dfwbench was built without a CUD
 
 CudaDeviceInfo cuda_device_info() { throw std::runtime_error("CUDA: " + cuda_unavailable_reason()); }
 
+int64_t cuda_device_free_bytes() { throw std::runtime_error("CUDA: " + cuda_unavailable_reason()); }
+
 CudaCeilings measure_gpu_ceilings() { throw std::runtime_error("CUDA: " + cuda_unavailable_reason()); }
 
 }  // namespace dfw

@@ -1,4 +1,4 @@
-// cuda_device_info and measure_gpu_ceilings: device attributes, a timed
+// cuda_device_info, cuda_device_free_bytes and measure_gpu_ceilings: device attributes, free memory, a timed
 // cudaMemcpyAsync device-to-device and timed cuBLAS GEMMs at fp32/fp16/bf16.
 #include "cuda_ceilings.hpp"
 
@@ -80,6 +80,13 @@ double gemm_tflops(const CudaStream& stream, cublasHandle_t h, cudaDataType_t ty
 }
 
 }  // namespace
+
+int64_t cuda_device_free_bytes() {
+  require_device();
+  std::size_t free_bytes = 0, total_bytes = 0;
+  DFW_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return int64_t(free_bytes);
+}
 
 CudaDeviceInfo cuda_device_info() {
   require_device();

@@ -35,6 +35,9 @@ struct CudaCeilings {
 // Device 0 (the one the forms use).
 CudaDeviceInfo cuda_device_info();
 
+// Free bytes on device 0 now (cudaMemGetInfo), for the memory budget of a case.
+int64_t cuda_device_free_bytes();
+
 // Measures the ceilings on device 0: medians of a few timed repetitions after a
 // warm-up (about a second in all). Allocates about 3 * 4096^2 * 4 bytes + 2 x 512 MiB.
 CudaCeilings measure_gpu_ceilings();

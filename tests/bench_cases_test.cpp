@@ -70,14 +70,16 @@ TEST(BenchCases, ScalingKeepsTokensFixed) {
   for (const auto& c : cases) {
     EXPECT_EQ(c.shape.B * c.shape.T, 65536) << c.label();
     EXPECT_EQ(c.shape.H, 12);
+    EXPECT_EQ(c.form, "best");  // picked per case by the probe, among:
+    const auto candidates = best_candidates(c.variant, c.mode, c.backend, c.dtype);
     if (c.variant.name == "softmax") {
-      EXPECT_EQ(c.form, "blocked");
+      EXPECT_EQ(candidates, (std::vector<std::string>{"blocked"}));
     }
     if (c.variant.name == "dfw") {
-      EXPECT_EQ(c.form, "chunked");
+      EXPECT_EQ(candidates, (std::vector<std::string>{"recurrent", "chunked"}));
     }
     if (c.variant.name == "delta") {
-      EXPECT_EQ(c.form, "recurrent");
+      EXPECT_EQ(candidates, (std::vector<std::string>{"recurrent"}));
     }
   }
 }
@@ -165,6 +167,8 @@ TEST(BenchList, BadFlagsAreRefused) {
   EXPECT_THROW(bench({"--backend", "tpu", "--list"}), std::invalid_argument);
   EXPECT_THROW(bench({"--forms", "chunkd", "--list"}), std::invalid_argument);
   EXPECT_THROW(bench({"--seqlens", "1:2", "--list"}), std::invalid_argument);
+  EXPECT_THROW(bench({"--memory-limit", "0", "--list"}), std::invalid_argument);
+  EXPECT_THROW(bench({"--memory-limit", "lots", "--list"}), std::invalid_argument);
 }
 
 }  // namespace

@@ -1,0 +1,144 @@
+// plan_case_memory (memory_plan.hpp): each form's allocations, written from the
+// same shapes its constructor uses. Element counts in floats unless noted.
+#include "memory_plan.hpp"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "cost_model.hpp"
+
+namespace dfw {
+namespace {
+
+constexpr int64_t kFloat = 4, kDouble = 8;
+constexpr int64_t kSoftmaxTile = 64;          // softmax_blocked_cpu.cpp kTile
+constexpr int64_t kSubChunk = 16;             // chunked_cpu.cpp kSubChunk
+constexpr int64_t kCudaDecodeMaxSplits = 64;  // softmax_decode_kernel.cuh kSoftmaxDecodeMaxSplits
+
+// Bytes of a HostBuffer<float> of n elements (HostSpace rounds up to 64 bytes).
+int64_t host_buffer(int64_t n) { return n > 0 ? (n * kFloat + 63) / 64 * 64 : 0; }
+
+// Element counts of the Problem's tensors (generator.cpp), in Problem's order.
+struct ProblemElements {
+  int64_t q = 0, k = 0, v = 0, gate = 0, beta = 0, gate_v = 0, gate_k = 0, w = 0, b = 0, omega = 0, s0 = 0;
+  int64_t all() const { return q + k + v + gate + beta + gate_v + gate_k + w + b + omega + s0; }
+  int64_t gated_and_params() const { return gate + beta + gate_v + gate_k + w + b + omega + s0; }
+  template <class F>
+  int64_t sum_of(F bytes) const {
+    int64_t total = 0;
+    for (int64_t n : {q, k, v, gate, beta, gate_v, gate_k, w, b, omega, s0}) total += bytes(n);
+    return total;
+  }
+};
+
+ProblemElements problem_elements(const BenchCase& c) {
+  const Shape s = c.problem_shape();
+  const Variant& v = c.variant;
+  const int64_t BH = s.B * s.H, T = s.T, m = c.m;
+  ProblemElements e;
+  e.q = e.k = BH * T * s.dk;
+  e.v = BH * T * s.dv;
+  const unsigned gates = v.rule->gate_inputs();
+  if (gates & kScalarGate) e.gate = BH * T;
+  if (gates & kScalarBeta) e.beta = BH * T;
+  if (gates & kDecayGates) {
+    e.gate_v = BH * T * s.dv;
+    e.gate_k = BH * T * m;
+  }
+  if (v.phi && v.phi->needs_projection()) {
+    e.w = s.H * m * s.dk;
+    e.b = s.H * m;
+  }
+  if (v.phi && v.phi->needs_omega()) e.omega = s.H * m * s.dk;
+  if (c.mode == BenchMode::decode && v.rule->stateful()) e.s0 = BH * s.dv * m;  // bench_runner: random s0
+  return e;
+}
+
+// CpuCase (variants/cpu/cpu_case.cpp): every input copied, y, and the state.
+int64_t cpu_case_bytes(const BenchCase& c, const ProblemElements& e, int64_t rows) {
+  const Shape s = c.problem_shape();
+  const int64_t BH = s.B * s.H;
+  return e.sum_of(host_buffer) + host_buffer(BH * s.T * s.dv) +
+         (c.variant.rule->stateful() ? host_buffer(BH * rows * c.m) : 0);
+}
+
+// ChunkScratch (chunked_cpu.cpp) for chunks of n tokens: Eigen arrays.
+int64_t chunk_scratch_floats(int64_t n, int64_t rows, int64_t m) {
+  const int64_t subs = (n + kSubChunk - 1) / kSubChunk;
+  return 9 * n * m + 7 * n * rows + kSubChunk * n + 2 * subs * (rows + m) + 2 * (rows + m) + kSubChunk;
+}
+
+void plan_cpu(const BenchCase& c, const ProblemElements& e, int64_t threads, MemoryPlan& p) {
+  const Shape s = c.problem_shape();
+  const int64_t BH = s.B * s.H, T = s.T, m = c.m;
+  const int64_t rows = s.dv + (c.variant.normalise ? 1 : 0);
+  const bool stateful = c.variant.rule->stateful();
+  if (c.form == "recurrent") {
+    p.tracked = cpu_case_bytes(c, e, rows) + host_buffer(threads * 2 * T * m) + host_buffer(threads * rows);
+  } else if (c.form == "chunked") {
+    p.tracked = cpu_case_bytes(c, e, rows);
+    p.scratch = threads * chunk_scratch_floats(std::min(std::max<int64_t>(c.chunk, 1), T), rows, m) * kFloat;
+  } else if (c.form == "decode" && stateful) {
+    p.tracked = cpu_case_bytes(c, e, rows) + host_buffer(threads * (2 * m + rows));
+  } else if (c.form == "decode") {  // KV cache (softmax_decode_cpu.cpp); the Problem is read in place
+    const int64_t out_tokens = c.mode == BenchMode::decode ? 1 : T;
+    p.tracked = host_buffer(BH * T * s.dk) + host_buffer(BH * T * s.dv) + host_buffer(BH * out_tokens * s.dv) +
+                host_buffer(threads * T);
+  } else if (c.form == "blocked") {  // q, k, v, y copies, one tile scratch per thread
+    p.tracked = host_buffer(e.q) + host_buffer(e.k) + 2 * host_buffer(e.v);
+    p.scratch = threads * (kSoftmaxTile * kSoftmaxTile + kSoftmaxTile * s.dv + 2 * kSoftmaxTile) * kFloat;
+  } else if (c.form == "reference") {  // float64 outputs (reference.cpp), read in place
+    p.scratch = (BH * T * s.dv + (stateful ? BH * s.dv * m : 0) + (c.variant.normalise ? BH * m : 0)) * kDouble;
+  }
+}
+
+// CUDA forms (kernels/*_form.cpp): DeviceInputs (q, k, v in the dtype, the rest
+// fp32), y in the dtype, the state (two copies for a normalised decode) or the
+// KV cache and split partials. The chunked form's spill workspace depends on the
+// device's shared memory and is left to the margin (memory_budget.hpp).
+void plan_cuda(const BenchCase& c, const ProblemElements& e, MemoryPlan& p) {
+  const Shape s = c.problem_shape();
+  const int64_t BH = s.B * s.H, T = s.T;
+  const int64_t el = dtype_bytes(c.dtype);
+  const int64_t rows = s.dv + (c.variant.normalise ? 1 : 0);
+  const int64_t inputs = (e.q + e.k + e.v) * el + e.gated_and_params() * kFloat;
+  const int64_t out_tokens = c.mode == BenchMode::decode ? 1 : T;
+  if (c.variant.rule->stateful()) {
+    const int64_t copies = c.form == "decode" && c.variant.normalise ? 2 : 1;
+    p.device = inputs + BH * T * s.dv * el + copies * BH * rows * c.m * kFloat;
+  } else if (c.form == "decode") {
+    p.device = inputs + BH * T * (s.dk + s.dv) * el + BH * kCudaDecodeMaxSplits * (s.dv + 2) * kFloat +
+               BH * out_tokens * s.dv * el;
+  } else {
+    p.device = inputs + BH * T * s.dv * el;
+  }
+  // Host: one tensor converted to the dtype at a time; a stateful form's initial state.
+  p.scratch = std::max(std::max(e.q, e.v) * el, c.variant.rule->stateful() ? BH * rows * c.m * kFloat : 0);
+}
+
+}  // namespace
+
+MemoryPlan plan_case_memory(const BenchCase& c, int threads) {
+  validate_shape(c.problem_shape(), c.m);
+  const ProblemElements e = problem_elements(c);
+  MemoryPlan p;
+  p.inputs = e.all() * kFloat;
+  // Form "best": the probe holds the best candidate so far while it prepares the
+  // next one, so plan every candidate at once (form_probe.hpp).
+  const std::vector<std::string> forms =
+      c.form == "best" ? best_candidates(c.variant, c.mode, c.backend, c.dtype) : std::vector<std::string>{c.form};
+  for (const std::string& form : forms) {
+    BenchCase one = c;
+    one.form = form;
+    MemoryPlan f;
+    if (c.backend == "cuda") plan_cuda(one, e, f);
+    else plan_cpu(one, e, std::max(threads, 1), f);
+    p.tracked += f.tracked;
+    p.scratch += f.scratch;
+    p.device += f.device;
+  }
+  return p;
+}
+
+}  // namespace dfw
