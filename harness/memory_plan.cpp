@@ -13,7 +13,8 @@ namespace {
 
 constexpr int64_t kFloat = 4, kDouble = 8;
 constexpr int64_t kSoftmaxTile = 64;          // softmax_blocked_cpu.cpp kTile
-constexpr int64_t kSubChunk = 16;             // chunked_cpu.cpp kSubChunk
+constexpr int64_t kMaxChunk = 16;             // chunked_cpu.cpp kMaxChunk
+constexpr int64_t kLanes = 16;                // lanes.hpp kLanes
 constexpr int64_t kCudaDecodeMaxSplits = 64;  // softmax_decode_kernel.cuh kSoftmaxDecodeMaxSplits
 
 // Bytes of a HostBuffer<float> of n elements (HostSpace rounds up to 64 bytes).
@@ -63,10 +64,15 @@ int64_t cpu_case_bytes(const BenchCase& c, const ProblemElements& e, int64_t row
          (c.variant.rule->stateful() ? host_buffer(BH * rows * c.m) : 0);
 }
 
-// ChunkScratch (chunked_cpu.cpp) for chunks of n tokens: Eigen arrays.
-int64_t chunk_scratch_floats(int64_t n, int64_t rows, int64_t m) {
-  const int64_t subs = (n + kSubChunk - 1) / kSubChunk;
-  return 9 * n * m + 7 * n * rows + kSubChunk * n + 2 * subs * (rows + m) + 2 * (rows + m) + kSubChunk;
+// ChunkScratch (chunked_cpu.cpp): rows of 16-float Lanes for one chunk of at
+// most kMaxChunk tokens, whatever C is (the CPU form carries the state every
+// min(C, 16) tokens), widths padded to whole Lanes.
+int64_t chunk_scratch_floats(int64_t rows, int64_t m) {
+  auto lanes = [](int64_t n) { return (n + kLanes - 1) / kLanes; };
+  const int64_t mv = lanes(m), rv = lanes(rows);
+  const int64_t lane_rows = 6 * kMaxChunk * mv + 5 * kMaxChunk * rv + kLanes * mv * rv + 3 * rv + 3 * mv +
+                            lanes(kMaxChunk * m);
+  return lane_rows * kLanes;
 }
 
 void plan_cpu(const BenchCase& c, const ProblemElements& e, int64_t threads, MemoryPlan& p) {
@@ -78,7 +84,7 @@ void plan_cpu(const BenchCase& c, const ProblemElements& e, int64_t threads, Mem
     p.tracked = cpu_case_bytes(c, e, rows) + host_buffer(threads * 2 * T * m) + host_buffer(threads * rows);
   } else if (c.form == "chunked") {
     p.tracked = cpu_case_bytes(c, e, rows);
-    p.scratch = threads * chunk_scratch_floats(std::min(std::max<int64_t>(c.chunk, 1), T), rows, m) * kFloat;
+    p.scratch = threads * chunk_scratch_floats(rows, m) * kFloat;
   } else if (c.form == "decode" && stateful) {
     p.tracked = cpu_case_bytes(c, e, rows) + host_buffer(threads * (2 * m + rows));
   } else if (c.form == "decode") {  // KV cache (softmax_decode_cpu.cpp); the Problem is read in place
