@@ -1,9 +1,11 @@
 // Presets and case expansion for `dfwbench bench` (bench_cases.hpp).
 #include "bench_cases.hpp"
 
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
+#include "bench_targets.hpp"
 #include "parse_number.hpp"
 
 namespace dfw {
@@ -83,15 +85,14 @@ Sweep grid(const std::string& backend, const std::string& dtype) {
   return s;
 }
 
-// The four CPU performance targets (bench_targets.hpp reads these cases back).
+// Exactly the rows the CPU targets read (bench_targets.hpp defines them).
 Sweep cpu_targets() {
   Sweep s;
-  s.groups.push_back(group(BenchMode::decode, {run("dfw", "decode"), run("softmax", "decode")},
-                           shapes_over({128, 1024, 4096, 16384}, 32, 12, 64)));
-  s.groups.push_back(group(BenchMode::decode, {run("dfw", "decode")}, {make_shape(64, 16, 128, 128)}));
-  s.groups.push_back(group(BenchMode::prefill,
-                           {run("dfw", "chunked"), run("dfw", "recurrent"), run("softmax", "blocked")},
-                           {make_shape(1, 12, 4096, 64)}));
+  for (const TargetRow& r : cpu_target_rows()) {
+    SweepGroup g = group(r.mode, {run(r.variant, r.form)}, {r.shape});
+    g.gate_sets = {r.gates};
+    s.groups.push_back(std::move(g));
+  }
   return s;
 }
 
@@ -125,7 +126,7 @@ std::string BenchCase::key() const {
   std::ostringstream os;
   os << variant.name << '|' << variant.spec() << '|' << form << '|' << backend << '|' << dtype << '|'
      << bench_mode_name(mode) << '|' << shape.B << '|' << shape.H << '|' << shape.T << '|' << shape.dk << '|'
-     << shape.dv << '|' << m << '|' << chunk;
+     << shape.dv << '|' << m << '|' << chunk << '|' << gate_set_name(gates);
   return os.str();
 }
 
@@ -134,6 +135,7 @@ std::string BenchCase::label() const {
   os << variant.name << ' ' << form << '/' << backend << '/' << dtype << ' ' << bench_mode_name(mode) << " B=" << shape.B
      << " H=" << shape.H << " T=" << shape.T << " dk=" << shape.dk << " dv=" << shape.dv << " m=" << m;
   if (chunk > 0) os << " chunk=" << chunk;
+  if (gates != GateSet::uniform_init) os << " gates=" << gate_set_name(gates);
   return os.str();
 }
 
@@ -143,6 +145,7 @@ std::string BenchCase::benchmark_name() const {
      << "/B:" << shape.B << "/H:" << shape.H << "/T:" << shape.T << "/dk:" << shape.dk << "/dv:" << shape.dv
      << "/m:" << m;
   if (chunk > 0) os << "/chunk:" << chunk;
+  if (gates != GateSet::uniform_init) os << "/gates:" << gate_set_name(gates);
   return os.str();
 }
 
@@ -163,9 +166,11 @@ std::string bench_preset_help() {
          "                 preset variant in its best prefill form\n"
          "  grid           prefill, every rule x feature map x norm at B = 4, H = 8, T = 1024, d = 64\n"
          "  cpu-targets    the CPU performance targets: dfw / softmax decode at B = 32, H = 12, d = 64,\n"
-         "                 T = 128..16384; dfw decode at B = 64, H = 16, d = m = 128; dfw chunked and\n"
-         "                 recurrent, softmax blocked prefill at B = 1, H = 12, T = 4096, d = 64;\n"
-         "                 prints each target's ratio and PASS / MISS at the end\n"
+         "                 T = 128 and 16384; dfw decode at B = 64, H = 16, d = m = 128; dfw chunked\n"
+         "                 and recurrent prefill at B = 1, T = 4096, H = 12, d = 64 and H = 16, d = 128\n"
+         "                 (gates uniform and tiny); softmax blocked prefill at B = 1, H = 12, T = 4096,\n"
+         "                 d = 64; dfw and gated chunked with gates uniform, tiny, mixed, ones; prints\n"
+         "                 each target's ratio and PASS / MISS / inconclusive (disturbed run) / MISSING\n"
          "  decode-large   dfw decode with a state larger than a last-level cache: H = 16, d = m = 128,\n"
          "                 B = 64 (cpu) or 256 (cuda), T = 128, 1024, 16384\n";
 }
@@ -231,24 +236,27 @@ std::vector<int64_t> parse_seqlens(const std::string& text) {
 
 std::vector<BenchCase> expand_bench_cases(const Sweep& sweep) {
   std::vector<BenchCase> out;
+  std::set<std::string> keys;
   for (const SweepGroup& g : sweep.groups)
     for (const Shape& shape : g.shapes)
-      for (const auto& [variant, form] : g.runs) {
-        BenchCase c;
-        c.preset = sweep.name;
-        c.variant = variant;
-        c.form = form;
-        c.backend = sweep.backend;
-        c.dtype = sweep.dtype;
-        c.mode = g.mode;
-        c.shape = shape;
-        c.m = variant.m(shape.dk);
-        c.chunk = form == "chunked" ? sweep.chunk : 0;
-        if (g.mode == BenchMode::prefill && shape.T < 1)
-          throw std::invalid_argument(c.label() + ": a prefill needs T >= 1 (T = 0 exists only as a decode context)");
-        validate_shape(c.problem_shape(), c.m);
-        out.push_back(std::move(c));
-      }
+      for (GateSet gates : g.gate_sets)
+        for (const auto& [variant, form] : g.runs) {
+          BenchCase c;
+          c.preset = sweep.name;
+          c.variant = variant;
+          c.form = form;
+          c.backend = sweep.backend;
+          c.dtype = sweep.dtype;
+          c.mode = g.mode;
+          c.shape = shape;
+          c.m = variant.m(shape.dk);
+          c.chunk = form == "chunked" ? sweep.chunk : 0;
+          c.gates = gates;
+          if (g.mode == BenchMode::prefill && shape.T < 1)
+            throw std::invalid_argument(c.label() + ": a prefill needs T >= 1 (T = 0 exists only as a decode context)");
+          validate_shape(c.problem_shape(), c.m);
+          if (keys.insert(c.key()).second) out.push_back(std::move(c));
+        }
   return out;
 }
 

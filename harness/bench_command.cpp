@@ -3,8 +3,11 @@
 // timed with Google Benchmark (bench_runner.hpp), read against the cost model and
 // the ceilings measured in the same run, and results/NAME.{json,csv} are
 // rewritten atomically after every case (results_store.hpp), so --resume can
-// finish a sweep that was interrupted.
+// finish a sweep that was interrupted. A case whose timing is disturbed is
+// re-run a bounded number of times, and rows that stay disturbed, or belong to
+// a run whose ceilings changed, are marked so (run_quality.hpp).
 #include <benchmark/benchmark.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +31,8 @@
 #include "machine_info.hpp"
 #include "results_json.hpp"
 #include "results_store.hpp"
+#include "run_quality.hpp"
+#include "thread_policy.hpp"
 
 namespace dfw {
 namespace {
@@ -63,7 +68,12 @@ void declare_flags(Cli& cli) {
   cli.option("seed", "1234", "seed of the generated inputs");
   cli.option("out", "", "writes RESULTS_DIR/NAME.json, NAME.csv (default PRESET-BACKEND or custom-BACKEND)");
   cli.option("results-dir", "results", "directory of the results files");
-  cli.option("ceilings", "measure", "measure (copy bandwidth, GEMM rate in this run) or skip");
+  cli.option("ceilings", "measure",
+             "measure (copy bandwidth, GEMM rate at the start and the end of this run) or skip");
+  cli.option("threads", "", "CPU threads of the forms and the ceilings (default: the cores this process may run\n"
+             "on, sched_getaffinity); recorded in every row and the results' context");
+  cli.option("attempts", "3", "timings of a case at most: a disturbed one is re-run until it is quiet or this\n"
+             "many have been made (see 'disturbed runs' above)");
   cli.flag("resume", "keep the cases already in NAME.csv / NAME.json, run the missing ones");
   cli.flag("list", "print the cases and exit without running anything");
 }
@@ -187,8 +197,26 @@ std::string ceilings_json(const Ceilings& c) {
   o.add("backend", c.backend).add("threads", c.threads).add("gemm_gflops", c.gflops);
   if (c.backend == "cpu") o.add("gemm_gflops_single_thread", c.gflops_single);
   o.add("bandwidth_gbps", c.gbps).add("gemm_method", c.gemm_method).add("bandwidth_method", c.bandwidth_method);
+  if (c.run_delay) o.add("run_delay_fraction", *c.run_delay);
   return o.str(6);
 }
+
+// How this run is judged (run_quality.hpp) and what it found: "disturbed" is
+// empty for a quiet run, else why every row of the run is disturbed.
+std::string quality_json(const QualityLimits& q, const std::string& disturbed) {
+  JsonObject o;
+  o.add("max_spread_p80_over_p20", q.max_spread).add("max_run_delay_fraction", q.max_run_delay)
+      .add("max_ceiling_change", q.max_ceiling_change).add("attempts", q.attempts).add("disturbed", disturbed);
+  return o.str(6);
+}
+
+// What the context records beside the case rows.
+struct RunRecord {
+  Ceilings start, end;    // end.backend is empty until measured
+  QualityLimits quality;
+  std::string disturbed;  // why the whole run is disturbed ("" when not)
+  std::string targets;    // JSON array of the CPU target verdicts, or ""
+};
 
 std::string executable_path() {
   char buf[4096];
@@ -204,9 +232,8 @@ std::string now_text() {
 }
 
 // Google Benchmark's context fields, then dfwbench's.
-// targets: a JSON array of the CPU target verdicts, or "" for none.
-std::string context_json(const Sweep& sweep, const TimingOptions& timing, const MachineInfo& mi, const Ceilings& c,
-                         const std::string& targets = "") {
+std::string context_json(const Sweep& sweep, const TimingOptions& timing, const MachineInfo& mi,
+                         const RunRecord& run) {
   const auto& cpu = benchmark::CPUInfo::Get();
   std::string caches = "[";
   for (std::size_t i = 0; i < cpu.caches.size(); ++i) {
@@ -239,10 +266,14 @@ std::string context_json(const Sweep& sweep, const TimingOptions& timing, const 
       .add("compiler", mi.compiler)
       .add("cxx_flags", mi.cxx_flags)
       .add("cpu_model", mi.cpu_model)
-      .add("threads", mi.threads);
+      .add("threads", mi.threads)
+      .add("cores_available", available_cores())
+      .add("omp_wait_policy", omp_wait_policy());
   if (sweep.backend == "cuda") o.add("gpu_name", mi.gpu_name).add("gpu_driver", mi.gpu_driver).add("gpu_clocks", mi.gpu_clocks);
-  o.add_raw("ceilings", ceilings_json(c)).add_raw("timing", t.str(6));
-  if (!targets.empty()) o.add_raw("cpu_targets", targets);
+  o.add_raw("ceilings", ceilings_json(run.start));
+  if (!run.end.backend.empty()) o.add_raw("ceilings_end", ceilings_json(run.end));
+  o.add_raw("timing", t.str(6)).add_raw("run_quality", quality_json(run.quality, run.disturbed));
+  if (!run.targets.empty()) o.add_raw("cpu_targets", run.targets);
   return o.str(4);
 }
 
@@ -263,6 +294,7 @@ ResultRow make_row(const BenchCase& c, const CaseTiming& t, const Cost& cost, co
   r.dv = c.shape.dv;
   r.m = c.m;
   r.chunk = c.chunk;
+  r.gates = gate_set_name(c.gates);
   r.status = t.status;
   r.flops = cost.flops;
   r.bytes = cost.bytes;
@@ -295,7 +327,8 @@ void add_case_fields(JsonObject& o, const std::string& key, const ResultRow& r) 
       .add("dk", r.dk).add("dv", r.dv).add("m", r.m).add("chunk", r.chunk).add("status", r.status)
       .add("flops", r.flops).add("bytes", r.bytes).add("state_bytes", r.state_bytes)
       .add("peak_host_bytes", r.peak_host_bytes).add("peak_device_bytes", r.peak_device_bytes)
-      .add("machine", r.machine).add("commit", r.commit);
+      .add("machine", r.machine).add("commit", r.commit).add("gates", r.gates).add("threads", r.threads)
+      .add("disturbed", r.disturbed).add("note", r.note);
 }
 
 // Google Benchmark's entries for the case, one line each.
@@ -333,6 +366,8 @@ std::vector<std::string> json_entries(const BenchCase& c, int64_t index, const C
   return out;
 }
 
+// The fractions printed are the row's own, against the ceilings measured at the
+// start of the run, as in the CSV and JSON.
 void print_case_line(const ResultRow& r, const std::string& label, const std::string& message) {
   char buf[512];
   if (r.status == "ok")
@@ -341,7 +376,51 @@ void print_case_line(const ResultRow& r, const std::string& label, const std::st
                   100 * r.frac_flops_ceiling, r.gbps, 100 * r.frac_bw_ceiling);
   else
     std::snprintf(buf, sizeof buf, "%-72s %s: %s", label.c_str(), r.status.c_str(), message.c_str());
-  std::cout << buf << std::endl;
+  std::cout << buf << (r.note.empty() ? "" : "  [" + r.note + "]") << std::endl;
+}
+
+// Times a case up to q.attempts times, until a timing is not disturbed; the last
+// timing is kept. `why` gets the reason it is still disturbed ("" when quiet),
+// and `note` what the re-runs found ("" when the first timing was quiet).
+CaseTiming time_until_quiet(const BenchCase& c, const TimingOptions& timing, const QualityLimits& q,
+                            std::string& why, std::string& note) {
+  CaseTiming t;
+  note.clear();
+  for (int attempt = 1;; ++attempt) {
+    t = time_case(c, timing);
+    why = timing_disturbance(t, q);
+    if (why.empty() && attempt > 1) note = "quiet at attempt " + std::to_string(attempt) + " of " +
+                                           std::to_string(q.attempts) + " (before: " + note + ")";
+    if (why.empty() || attempt >= q.attempts) {
+      if (!why.empty()) why += " after " + std::to_string(attempt) + " attempt" + (attempt > 1 ? "s" : "");
+      return t;
+    }
+    note = why;
+    std::cerr << "  disturbed (" << why << "): timing again" << std::endl;
+  }
+}
+
+// The threads and disturbed-run paragraphs of --help, with the bounds in force.
+std::string run_quality_help() {
+  const QualityLimits q;
+  const CpuCeilingOptions c;
+  char buf[2048];
+  std::snprintf(
+      buf, sizeof buf,
+      "threads: the CPU forms run OpenMP threads over batch x heads, --threads of them (default: the cores\n"
+      "this process may run on). Idle threads sleep instead of spinning: dfwbench sets OMP_WAIT_POLICY=PASSIVE\n"
+      "and re-executes itself before libgomp reads it, unless the environment already names a policy; the\n"
+      "policy, the threads and the cores are recorded in the results' context, the threads in every row.\n\n"
+      "disturbed runs: a case whose repetitions spread beyond p80/p20 = %.2f, or whose threads waited for a\n"
+      "core more than %.0f%% of the timed time (kernel run delay: another process held the cores), is timed\n"
+      "again, up to --attempts timings; one still so is marked disturbed (column disturbed = 1, the reason in\n"
+      "note). The ceilings are measured at the start and at the end of the run, each the best of %d windows\n"
+      "of >= %.0f ms; if start and end differ by more than %.0f%%, or either was measured while the threads\n"
+      "waited for a core, every row of the run is disturbed. Fractions of ceilings (console, CSV, JSON) are\n"
+      "against the start ceilings. A target verdict drawn from a disturbed row reads 'inconclusive (disturbed\n"
+      "run)', never PASS or MISS.",
+      q.max_spread, 100 * q.max_run_delay, c.windows, 1e3 * c.min_window_s, 100 * q.max_ceiling_change);
+  return buf;
 }
 
 }  // namespace
@@ -354,11 +433,15 @@ int run_bench(int argc, char** argv) {
           "measured in the same run. Writes RESULTS_DIR/NAME.json (Google Benchmark layout) and NAME.csv\n"
           "after every case. Decode mode: softmax attends one new token over a KV cache of T tokens;\n"
           "stateful rules take one step from a random state (its cost does not depend on T).\n\n"
-          "presets:\n" + bench_preset_help().substr(0, bench_preset_help().size() - 1));
+          "presets:\n" + bench_preset_help() + "\n" + run_quality_help());
   declare_flags(cli);
   if (!cli.parse(argc, argv)) return 0;
 
   const std::string backend = resolve_backend(cli.str("backend"));
+  const int threads = cli.given("threads") ? int(positive(cli, "threads")) : available_cores();
+  omp_set_num_threads(threads);
+  QualityLimits quality;
+  quality.attempts = int(positive(cli, "attempts"));
   const Sweep sweep = build_sweep(cli, backend);
   const auto cases = expand_bench_cases(sweep);
   if (cases.empty()) throw std::invalid_argument("the sweep has no case (check --variants / --forms)");
@@ -394,15 +477,22 @@ int run_bench(int argc, char** argv) {
   if (cli.on("resume")) store.load();
 
   const MachineInfo machine = collect_machine_info(backend == "cuda");
-  Ceilings ceilings;
+  RunRecord record;
+  record.quality = quality;
+  Ceilings& ceilings = record.start;
   ceilings.backend = backend;
   ceilings.gemm_method = ceilings.bandwidth_method = "skipped (--ceilings skip)";
   if (ceiling_mode == "measure") ceilings = measure_ceilings(backend, sweep.dtype);
-  std::printf("dfwbench bench %s: %zu cases, backend %s, %s, commit %s, %d threads\n", sweep.name.c_str(), cases.size(),
-              backend.c_str(), backend == "cuda" ? machine.gpu_name.c_str() : machine.cpu_model.c_str(),
-              machine.commit.c_str(), machine.threads);
+  std::printf("dfwbench bench %s: %zu cases, backend %s, %s, commit %s, %d threads (%d cores available), "
+              "OpenMP wait policy %s\n",
+              sweep.name.c_str(), cases.size(), backend.c_str(),
+              backend == "cuda" ? machine.gpu_name.c_str() : machine.cpu_model.c_str(), machine.commit.c_str(),
+              machine.threads, available_cores(), omp_wait_policy().c_str());
+  if (threads > available_cores())
+    std::printf("warning: %d threads on %d available cores: the threads compete for cores; expect disturbed rows\n",
+                threads, available_cores());
   if (ceiling_mode == "measure")
-    std::printf("ceilings: GEMM %.1f GFLOP/s (%s), bandwidth %.1f GB/s (%s)\n", ceilings.gflops,
+    std::printf("ceilings at the start: GEMM %.1f GFLOP/s (%s), bandwidth %.1f GB/s (%s)\n", ceilings.gflops,
                 ceilings.gemm_method.c_str(), ceilings.gbps, ceilings.bandwidth_method.c_str());
   else
     std::printf("ceilings: skipped (--ceilings skip); fractions are left empty\n");
@@ -410,7 +500,7 @@ int run_bench(int argc, char** argv) {
   if (!load.empty() && load[0] > 0.5 * benchmark::CPUInfo::Get().num_cpus)
     std::printf("warning: load average %.2f on %d CPUs before the run: other work competes with the timed threads\n",
                 load[0], benchmark::CPUInfo::Get().num_cpus);
-  const std::string context = context_json(sweep, timing, machine, ceilings);
+  const std::string context = context_json(sweep, timing, machine, record);
 
   std::vector<std::string> order;
   for (const auto& c : cases) order.push_back(c.key());
@@ -431,10 +521,14 @@ int run_bench(int argc, char** argv) {
     if (ran > 0) std::cerr << ", ETA " << duration_text(elapsed / double(ran) * double(to_run - ran));
     std::cerr << ")" << std::endl;
 
-    const CaseTiming t = time_case(c, timing);
+    std::string disturbed, retried;
+    const CaseTiming t = time_until_quiet(c, timing, quality, disturbed, retried);
     Cost cost;
     if (c.variant.defined()) cost = estimate_cost(c.variant, c.form, run_mode(c.mode), c.shape, c.chunk, c.dtype);
-    const ResultRow row = make_row(c, t, cost, ceilings, machine);
+    ResultRow row = make_row(c, t, cost, ceilings, machine);
+    if (backend == "cpu") row.threads = threads;
+    add_note(row, retried);
+    if (!disturbed.empty()) mark_disturbed(row, disturbed);
     store.put(row, json_entries(c, int64_t(i), t, row));
     store.write(order, context);
     print_case_line(row, c.label(), t.message);
@@ -443,27 +537,23 @@ int run_bench(int argc, char** argv) {
     session_keys.push_back(c.key());
   }
   if (ceiling_mode == "measure" && ran > 0) {
-    // Other load on the machine can depress one measurement: keep the best of the
-    // start and the end of the run, and restate this run's rows against it.
-    const Ceilings again = measure_ceilings(backend, sweep.dtype);
-    if (again.gflops > ceilings.gflops || again.gbps > ceilings.gbps) {
-      ceilings.gflops = std::max(ceilings.gflops, again.gflops);
-      ceilings.gflops_single = std::max(ceilings.gflops_single, again.gflops_single);
-      ceilings.gbps = std::max(ceilings.gbps, again.gbps);
-      ceilings.gemm_method += "; best of the start and the end of the run";
-      ceilings.bandwidth_method += "; best of the start and the end of the run";
+    // The same ceilings at the end: a run whose machine changed under it (other
+    // work came or went) is disturbed as a whole. Fractions stay against the
+    // start ceilings, as printed for each case.
+    record.end = measure_ceilings(backend, sweep.dtype);
+    record.disturbed = ceilings_disturbance(record.start, record.end, quality);
+    std::printf("ceilings at the end:   GEMM %.1f GFLOP/s, bandwidth %.1f GB/s (fractions stay against the start)\n",
+                record.end.gflops, record.end.gbps);
+    if (!record.disturbed.empty()) {
+      std::printf("run disturbed: %s\nevery row of this run is marked disturbed; no verdict is drawn from it\n",
+                  record.disturbed.c_str());
       for (ResultRow row : store.rows(session_keys)) {
         if (!listed(session_keys, row.key())) continue;
-        row.ceiling_gflops = ceilings.gflops;
-        row.ceiling_gbps = ceilings.gbps;
-        row.frac_flops_ceiling = fraction_of(row.gflops, ceilings.gflops);
-        row.frac_bw_ceiling = fraction_of(row.gbps, ceilings.gbps);
+        mark_disturbed(row, record.disturbed);
         store.replace_row(row);
       }
-      std::printf("ceilings at the end of the run: GEMM %.1f GFLOP/s, bandwidth %.1f GB/s (rows restated)\n",
-                  again.gflops, again.gbps);
     }
-    store.write(order, context_json(sweep, timing, machine, ceilings));
+    store.write(order, context_json(sweep, timing, machine, record));
   }
   if (to_run == 0) store.write(order, context);  // nothing left: refresh the context only
   std::printf("wrote %s and %s (%zu rows)\n", store.csv_path().c_str(), store.json_path().c_str(), store.size());
@@ -471,7 +561,8 @@ int run_bench(int argc, char** argv) {
   if (sweep.name == "cpu-targets") {
     // The verdicts go into the results file's context too, for the report.
     const std::vector<TargetResult> targets = evaluate_cpu_targets(store.rows(order));
-    store.write(order, context_json(sweep, timing, machine, ceilings, targets_json(targets)));
+    record.targets = targets_json(targets);
+    store.write(order, context_json(sweep, timing, machine, record));
     std::printf("\nCPU targets (ratios from this results file, ceilings measured in the run):\n%s",
                 format_targets(targets).c_str());
   }

@@ -2,6 +2,7 @@
 #include "bench_runner.hpp"
 
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "generator.hpp"
 #include "memory_tracker.hpp"
 #include "nvtx.hpp"
+#include "run_delay.hpp"
 
 namespace dfw {
 namespace {
@@ -121,6 +123,7 @@ CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts) {
   GeneratorOptions gen;
   gen.seed = opts.seed;
   gen.with_initial_state = c.mode == BenchMode::decode && c.variant.rule->stateful();
+  gen.gates = c.gates;
   Problem problem;
   {
     harness::NvtxRange range("generate");
@@ -147,7 +150,9 @@ CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts) {
   }
   {
     harness::NvtxRange range("timing");
+    const RunDelayWindow contention;
     run_with_google_benchmark(c, opts, *prepared, out);
+    if (c.backend == "cpu") out.run_delay = contention.fraction(omp_get_max_threads());
   }
   out.peak_host_bytes = double(MemoryTracker::host().peak());
   out.peak_device_bytes = double(MemoryTracker::device().peak());

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct CaseTiming {
   std::vector<double> repetition_ms;  // per-iteration time of each repetition
   double median_ms = 0, p20_ms = 0, p80_ms = 0;
   double peak_host_bytes = 0, peak_device_bytes = 0;
+  // CPU: share of threads x wall time of the timed repetitions that the threads
+  // spent waiting for a core (run_delay.hpp); nullopt on the GPU or when unknown.
+  std::optional<double> run_delay;
   // Google Benchmark's runs (per repetition, then aggregates) in its JSON entry
   // fields, one object per run, without the case's own fields (see bench_command).
   struct RunEntry {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "thread_policy.hpp"
 
 namespace {
 
@@ -27,6 +28,8 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any OpenMP work: idle threads must sleep, not spin (thread_policy.hpp).
+  dfw::reexec_with_passive_wait_policy(argv);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;
