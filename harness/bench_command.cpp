@@ -70,10 +70,8 @@ void declare_flags(Cli& cli) {
   cli.option("results-dir", "results", "directory of the results files");
   cli.option("ceilings", "measure",
              "measure (copy bandwidth, GEMM rate at the start and the end of this run) or skip");
-  cli.option("threads", "", "CPU threads of the forms and the ceilings (default: the cores this process may run\n"
-             "on, sched_getaffinity); recorded in every row and the results' context");
-  cli.option("attempts", "3", "timings of a case at most: a disturbed one is re-run until it is quiet or this\n"
-             "many have been made (see 'disturbed runs' above)");
+  cli.option("threads", "", "CPU threads (default: the cores this process may run on); see 'threads' above");
+  cli.option("attempts", "3", "timings of a case at most (a disturbed case is re-run); see 'disturbed runs' above");
   cli.flag("resume", "keep the cases already in NAME.csv / NAME.json, run the missing ones");
   cli.flag("list", "print the cases and exit without running anything");
 }
@@ -327,7 +325,7 @@ void add_case_fields(JsonObject& o, const std::string& key, const ResultRow& r) 
       .add("dk", r.dk).add("dv", r.dv).add("m", r.m).add("chunk", r.chunk).add("status", r.status)
       .add("flops", r.flops).add("bytes", r.bytes).add("state_bytes", r.state_bytes)
       .add("peak_host_bytes", r.peak_host_bytes).add("peak_device_bytes", r.peak_device_bytes)
-      .add("machine", r.machine).add("commit", r.commit).add("gates", r.gates).add("threads", r.threads)
+      .add("machine", r.machine).add("commit", r.commit).add("gates", r.gates).add("cpu_threads", r.threads)
       .add("disturbed", r.disturbed).add("note", r.note);
 }
 
@@ -380,22 +378,24 @@ void print_case_line(const ResultRow& r, const std::string& label, const std::st
 }
 
 // Times a case up to q.attempts times, until a timing is not disturbed; the last
-// timing is kept. `why` gets the reason it is still disturbed ("" when quiet),
-// and `note` what the re-runs found ("" when the first timing was quiet).
+// timing is kept. `why` gets the reason it is still disturbed ("" when quiet);
+// `note` says so when a re-run was needed and came out quiet ("" otherwise).
 CaseTiming time_until_quiet(const BenchCase& c, const TimingOptions& timing, const QualityLimits& q,
                             std::string& why, std::string& note) {
-  CaseTiming t;
   note.clear();
+  std::string first;
   for (int attempt = 1;; ++attempt) {
-    t = time_case(c, timing);
+    CaseTiming t = time_case(c, timing);
     why = timing_disturbance(t, q);
-    if (why.empty() && attempt > 1) note = "quiet at attempt " + std::to_string(attempt) + " of " +
-                                           std::to_string(q.attempts) + " (before: " + note + ")";
-    if (why.empty() || attempt >= q.attempts) {
-      if (!why.empty()) why += " after " + std::to_string(attempt) + " attempt" + (attempt > 1 ? "s" : "");
+    if (why.empty()) {
+      if (attempt > 1) note = "quiet at attempt " + std::to_string(attempt) + " (attempt 1: " + first + ")";
       return t;
     }
-    note = why;
+    if (attempt >= q.attempts) {
+      why += " after " + std::to_string(attempt) + " attempt" + (attempt > 1 ? "s" : "");
+      return t;
+    }
+    if (attempt == 1) first = why;
     std::cerr << "  disturbed (" << why << "): timing again" << std::endl;
   }
 }

@@ -5,7 +5,8 @@ Files in a results directory:
   *.csv        bench rows of `dfwbench bench --out` (BENCH_COLUMNS); the machine and
                commit columns fall back to "context" of the sibling NAME.json
                (Google Benchmark JSON: machine, else gpu_name or cpu_model; commit)
-               when empty
+               when empty; "gates" (the generator's gate set, the last column) is
+               "uniform" in files written before it existed
 A malformed file raises ResultsError naming the file and line.
 """
 import csv
@@ -118,6 +119,7 @@ def read_bench_csv(path, context):
             machine = context.get("machine") or context.get("gpu_name") or context.get("cpu_model") or ""
             row["machine"] = row["machine"] or str(machine) or "machine not recorded"
             row["commit"] = row["commit"] or str(context.get("commit", "")) or "commit not recorded"
+        row["gates"] = raw.get("gates") or "uniform"  # the generator's gate set; files before it: uniform
         row["file"] = os.path.basename(path)
         rows.append(row)
     return rows
