@@ -195,7 +195,8 @@ std::string ceilings_json(const Ceilings& c) {
   o.add("backend", c.backend).add("threads", c.threads).add("gemm_gflops", c.gflops);
   if (c.backend == "cpu") o.add("gemm_gflops_single_thread", c.gflops_single);
   o.add("bandwidth_gbps", c.gbps).add("gemm_method", c.gemm_method).add("bandwidth_method", c.bandwidth_method);
-  if (c.run_delay) o.add("run_delay_fraction", *c.run_delay);
+  if (c.contention)
+    o.add("run_delay_fraction", c.contention->run_delay).add("preemptions_per_s", c.contention->preemptions_per_s);
   return o.str(6);
 }
 
@@ -204,6 +205,7 @@ std::string ceilings_json(const Ceilings& c) {
 std::string quality_json(const QualityLimits& q, const std::string& disturbed) {
   JsonObject o;
   o.add("max_spread_p80_over_p20", q.max_spread).add("max_run_delay_fraction", q.max_run_delay)
+      .add("max_preemptions_per_s", q.max_preemptions_per_s)
       .add("max_ceiling_change", q.max_ceiling_change).add("attempts", q.attempts).add("disturbed", disturbed);
   return o.str(6);
 }
@@ -359,6 +361,8 @@ std::vector<std::string> json_entries(const BenchCase& c, int64_t index, const C
       o.add("tokens_per_s", double(c.tokens()) / s).add("gflops", r.flops / s / 1e9).add("gbps", r.bytes / s / 1e9);
     }
     add_case_fields(o, key, r);
+    if (t.contention)
+      o.add("run_delay_fraction", t.contention->run_delay).add("preemptions_per_s", t.contention->preemptions_per_s);
     out.push_back(o.str());
   }
   return out;
@@ -411,15 +415,15 @@ std::string run_quality_help() {
       "this process may run on). Idle threads sleep instead of spinning: dfwbench sets OMP_WAIT_POLICY=PASSIVE\n"
       "and re-executes itself before libgomp reads it, unless the environment already names a policy; the\n"
       "policy, the threads and the cores are recorded in the results' context, the threads in every row.\n\n"
-      "disturbed runs: a case whose repetitions spread beyond p80/p20 = %.2f, or whose threads waited for a\n"
-      "core more than %.0f%% of the timed time (kernel run delay: another process held the cores), is timed\n"
-      "again, up to --attempts timings; one still so is marked disturbed (column disturbed = 1, the reason in\n"
-      "note). The ceilings are measured at the start and at the end of the run, each the best of %d windows\n"
-      "of >= %.0f ms; if start and end differ by more than %.0f%%, or either was measured while the threads\n"
-      "waited for a core, every row of the run is disturbed. Fractions of ceilings (console, CSV, JSON) are\n"
-      "against the start ceilings. A target verdict drawn from a disturbed row reads 'inconclusive (disturbed\n"
-      "run)', never PASS or MISS.",
-      q.max_spread, 100 * q.max_run_delay, c.windows, 1e3 * c.min_window_s, 100 * q.max_ceiling_change);
+      "disturbed runs: a case whose repetitions spread beyond p80/p20 = %.2f, or whose threads waited for\n"
+      "a core more than %.0f%% of the timed time while preempted more than %.0f times/s (kernel run delay and\n"
+      "involuntary switches: another process held the cores), is timed again, up to --attempts timings;\n"
+      "one still so is marked disturbed (column disturbed = 1, the reason in note). The ceilings are\n"
+      "measured at the start and at the end of the run, each the best of %d windows of >= %.0f ms; if start\n"
+      "and end differ by more than %.0f%%, or either measurement met competing work as above, every row of\n"
+      "the run is disturbed. Fractions of ceilings (console, CSV, JSON) are against the start ceilings.\n"
+      "A target verdict drawn from a disturbed row reads 'inconclusive (disturbed run)', never PASS/MISS.",
+      q.max_spread, 100 * q.max_run_delay, q.max_preemptions_per_s, c.windows, 1e3 * c.min_window_s, 100 * q.max_ceiling_change);
   return buf;
 }
 

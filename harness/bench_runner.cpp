@@ -12,7 +12,7 @@
 #include "generator.hpp"
 #include "memory_tracker.hpp"
 #include "nvtx.hpp"
-#include "run_delay.hpp"
+#include "contention.hpp"
 
 namespace dfw {
 namespace {
@@ -150,9 +150,9 @@ CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts) {
   }
   {
     harness::NvtxRange range("timing");
-    const RunDelayWindow contention;
+    const ContentionWindow contention;
     run_with_google_benchmark(c, opts, *prepared, out);
-    if (c.backend == "cpu") out.run_delay = contention.fraction(omp_get_max_threads());
+    if (c.backend == "cpu") out.contention = contention.measure(omp_get_max_threads());
   }
   out.peak_host_bytes = double(MemoryTracker::host().peak());
   out.peak_device_bytes = double(MemoryTracker::device().peak());

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench_cases.hpp"
+#include "contention.hpp"
 
 namespace dfw {
 
@@ -26,9 +27,9 @@ struct CaseTiming {
   std::vector<double> repetition_ms;  // per-iteration time of each repetition
   double median_ms = 0, p20_ms = 0, p80_ms = 0;
   double peak_host_bytes = 0, peak_device_bytes = 0;
-  // CPU: share of threads x wall time of the timed repetitions that the threads
-  // spent waiting for a core (run_delay.hpp); nullopt on the GPU or when unknown.
-  std::optional<double> run_delay;
+  // CPU: competing work during the timed repetitions (contention.hpp); nullopt
+  // on the GPU or when the kernel does not report it.
+  std::optional<Contention> contention;
   // Google Benchmark's runs (per repetition, then aggregates) in its JSON entry
   // fields, one object per run, without the case's own fields (see bench_command).
   struct RunEntry {

@@ -17,7 +17,6 @@
 #include <Eigen/Core>
 
 #include "cuda_ceilings.hpp"
-#include "run_delay.hpp"
 
 namespace dfw {
 namespace {
@@ -114,12 +113,12 @@ Ceilings measure_cpu_ceilings(const CpuCeilingOptions& opts) {
   Ceilings c;
   c.backend = "cpu";
   c.threads = omp_get_max_threads();
-  const RunDelayWindow contention;
+  const ContentionWindow contention;
   int copies = 0, single_products = 0, products = 0;
   c.gbps = copy_gbps(opts.copy_bytes, opts, copies);
   c.gflops_single = sgemm_gflops(opts.gemm_n, opts, 1, single_products);
   c.gflops = sgemm_gflops(opts.gemm_n, opts, c.threads, products);
-  c.run_delay = contention.fraction(c.threads);
+  c.contention = contention.measure(c.threads);
   const std::string windows = "best of " + std::to_string(opts.windows) + " windows of >= " +
                               std::to_string(int(opts.min_window_s * 1e3 + 0.5)) + " ms (";
   c.bandwidth_method = "memcpy of " + std::to_string(opts.copy_bytes / 2) + " B over " + std::to_string(c.threads) +

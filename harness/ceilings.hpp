@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 
+#include "contention.hpp"
+
 namespace dfw {
 
 struct Ceilings {
@@ -21,9 +23,9 @@ struct Ceilings {
   double gbps = 0;                // copy bandwidth, read + write bytes (0: not measured)
   std::string gemm_method;        // how gflops was measured
   std::string bandwidth_method;   // how gbps was measured
-  // CPU: share of the measuring time the threads waited for a core (run_delay.hpp);
-  // nullopt when not measured or not reported by the kernel.
-  std::optional<double> run_delay;
+  // CPU: competing work while measuring (contention.hpp); nullopt when not
+  // measured or not reported by the kernel.
+  std::optional<Contention> contention;
 };
 
 struct CpuCeilingOptions {

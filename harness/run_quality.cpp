@@ -26,9 +26,10 @@ std::string change(const char* what, const char* unit, double start, double end,
 
 std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : b.empty() ? a : a + ", " + b; }
 
-std::string contention(const std::optional<double>& delay, const QualityLimits& q) {
-  if (!delay || *delay <= q.max_run_delay) return "";
-  return format("threads waited for a core %.0f%% of the time (> %.0f%%)", 100 * *delay, 100 * q.max_run_delay);
+std::string contention(const std::optional<Contention>& c, const QualityLimits& q) {
+  if (!c || c->run_delay <= q.max_run_delay || c->preemptions_per_s <= q.max_preemptions_per_s) return "";
+  return format("threads waited for a core %.0f%% of the time (> %.0f%%)", 100 * c->run_delay, 100 * q.max_run_delay) +
+         format(", preempted %.0f times/s (> %.0f)", c->preemptions_per_s, q.max_preemptions_per_s);
 }
 
 }  // namespace
@@ -38,7 +39,7 @@ std::string timing_disturbance(const CaseTiming& t, const QualityLimits& q) {
   std::string why;
   if (!(t.p20_ms > 0) || !(t.p80_ms / t.p20_ms <= q.max_spread))
     why = format("p80/p20 = %.3g > %.3g", t.p20_ms > 0 ? t.p80_ms / t.p20_ms : INFINITY, q.max_spread);
-  return join(why, contention(t.run_delay, q));
+  return join(why, contention(t.contention, q));
 }
 
 std::string ceilings_disturbance(const Ceilings& start, const Ceilings& end, const QualityLimits& q) {
@@ -50,7 +51,7 @@ std::string ceilings_disturbance(const Ceilings& start, const Ceilings& end, con
   if (!changed.empty())
     why = "ceilings changed by more than " + std::to_string(int(std::lround(100 * q.max_ceiling_change))) +
           "% during the run: " + changed;
-  const std::string at_start = contention(start.run_delay, q), at_end = contention(end.run_delay, q);
+  const std::string at_start = contention(start.contention, q), at_end = contention(end.contention, q);
   if (!at_start.empty()) why = join(why, "while measuring the ceilings at the start, " + at_start);
   if (!at_end.empty()) why = join(why, "while measuring the ceilings at the end, " + at_end);
   return why;

@@ -5,12 +5,13 @@
 // A case is disturbed when, after `attempts` timings (the first plus re-runs),
 // its last timing still has
 //   - a spread p80 / p20 over the repetitions above max_spread, or
-//   - its threads waiting for a core (run_delay.hpp) more than max_run_delay of
-//     threads x the timed wall time: another thread or process held the cores.
+//   - competing work (contention.hpp): its threads waited for a core more than
+//     max_run_delay of threads x the timed wall time while the process was
+//     preempted more than max_preemptions_per_s (another process held the cores).
 // Every row of a run is disturbed when the ceilings measured at its start and
 // its end differ by more than max_ceiling_change (the larger over the smaller,
 // minus 1, for the all-threads GEMM, the one-thread GEMM and the copy), or when
-// either measurement's threads waited for a core more than max_run_delay.
+// either measurement saw competing work as above.
 #pragma once
 
 #include <string>
@@ -29,9 +30,14 @@ struct QualityLimits {
   // cases of 0.02-200 ms) moves p80 far past it. 1.25 is also below the widest
   // ratio limits the targets judge (1.2 and 1.3 apart from their ratios of 20 and 2.5).
   double max_spread = 1.25;
-  // Share of threads x wall time spent runnable but off a core; a quiet machine
-  // shows well under 1%, a CPU hog on one of two cores about 25-50%.
+  // Share of threads x wall time spent runnable but off a core. A CPU hog on one
+  // of two cores shows 25-50%; a quiet machine shows little beyond the wake-up
+  // latency of sleeping threads, which the preemption rate below tells apart.
   double max_run_delay = 0.05;
+  // Involuntary context switches per second: a competitor preempts a thread at
+  // every time slice (tens to hundreds per second); a quiet machine's kernel
+  // threads do so a few times per second at most.
+  double max_preemptions_per_s = 20;
   // Ceilings at the end of a run against those at its start (issue 11: 15%).
   double max_ceiling_change = 0.15;
   int attempts = 3;  // timings of one case at most (the first and two re-runs)

@@ -1,11 +1,21 @@
-// Run delay from /proc/self/task/*/schedstat (run_delay.hpp).
-#include "run_delay.hpp"
+// Run delay from /proc/self/task/*/schedstat, preemptions from getrusage (contention.hpp).
+#include "contention.hpp"
+
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 namespace dfw {
+namespace {
+
+long involuntary_switches() {
+  rusage u{};
+  return getrusage(RUSAGE_SELF, &u) == 0 ? u.ru_nivcsw : 0;
+}
+
+}  // namespace
 
 std::optional<double> process_run_delay_s() {
   namespace fs = std::filesystem;
@@ -27,13 +37,20 @@ std::optional<double> process_run_delay_s() {
   return total_ns / 1e9;
 }
 
-RunDelayWindow::RunDelayWindow() : start_(std::chrono::steady_clock::now()), delay_start_(process_run_delay_s()) {}
+ContentionWindow::ContentionWindow()
+    : start_(std::chrono::steady_clock::now()),
+      delay_start_(process_run_delay_s()),
+      preemptions_start_(involuntary_switches()) {}
 
-std::optional<double> RunDelayWindow::fraction(int threads) const {
+std::optional<Contention> ContentionWindow::measure(int threads) const {
   const std::optional<double> now = process_run_delay_s();
+  const long preemptions = involuntary_switches() - preemptions_start_;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   if (!now || !delay_start_ || wall <= 0) return std::nullopt;
-  return std::max(0.0, *now - *delay_start_) / (double(std::max(threads, 1)) * wall);
+  Contention c;
+  c.run_delay = std::max(0.0, *now - *delay_start_) / (double(std::max(threads, 1)) * wall);
+  c.preemptions_per_s = double(std::max(0L, preemptions)) / wall;
+  return c;
 }
 
 }  // namespace dfw
