@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <functional>
 #include <set>
@@ -14,7 +15,9 @@
 #include <vector>
 
 #include "bench_targets.hpp"
+#include "generator.hpp"
 #include "results_row.hpp"
+#include "variant.hpp"
 
 namespace dfw {
 namespace {
@@ -256,6 +259,40 @@ TEST(CpuTargets, TheRowsAreListedOnceAndCoverEveryGateSetOfTheSubnormalTargets) 
   }
   EXPECT_EQ(gates_of_gated, (std::set<std::string>{"uniform", "tiny", "mixed", "ones"}));
   EXPECT_EQ(seen.size(), quiet_rows().size());
+}
+
+// The subnormal targets are named after the `tiny` gates because, of the
+// generator's sets, they are the ones whose running gate products pass below
+// FLT_MIN (subnormal, not yet 0) in every 64-token chunk, for every dimension;
+// the uniform set (values in [1/n, 1 - 1/n]) almost never does at this width.
+TEST(CpuTargets, TheTinyGateSetMakesSubnormalRunningProductsInEveryChunk) {
+  auto subnormal_share = [](const char* variant, GateSet set) {
+    GeneratorOptions o;
+    o.gates = set;
+    const Problem p = generate_problem(parse_variant(variant), Shape{1, 2, 256, 64, 64}, o);
+    const std::vector<float>& g = p.gate_v.empty() ? p.gate : p.gate_v;
+    const int64_t width = p.gate_v.empty() ? 1 : 64, T = 256;
+    int64_t runs = 0, with_subnormal = 0;
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t c = 0; c < T; c += 64)
+        for (int64_t i = 0; i < width; ++i) {
+          float product = 1.f;
+          bool seen = false;
+          for (int64_t t = c; t < c + 64; ++t) {
+            product *= g[(h * T + t) * width + i];
+            seen = seen || (product > 0.f && product < FLT_MIN);
+          }
+          ++runs;
+          with_subnormal += seen;
+        }
+    return double(with_subnormal) / double(runs);
+  };
+  for (const char* variant : {"dfw", "gated"}) {
+    EXPECT_EQ(subnormal_share(variant, GateSet::tiny), 1.0) << variant;
+    EXPECT_EQ(subnormal_share(variant, GateSet::mixed), 1.0) << variant;
+    EXPECT_LT(subnormal_share(variant, GateSet::uniform_init), 0.01) << variant;
+    EXPECT_EQ(subnormal_share(variant, GateSet::ones), 0.0) << variant;
+  }
 }
 
 }  // namespace
