@@ -423,7 +423,8 @@ std::string run_quality_help() {
       "and end differ by more than %.0f%%, or either measurement met competing work as above, every row of\n"
       "the run is disturbed. Fractions of ceilings (console, CSV, JSON) are against the start ceilings.\n"
       "A target verdict drawn from a disturbed row reads 'inconclusive (disturbed run)', never PASS/MISS.",
-      q.max_spread, 100 * q.max_run_delay, q.max_preemptions_per_s, c.windows, 1e3 * c.min_window_s, 100 * q.max_ceiling_change);
+      q.max_spread, 100 * q.max_run_delay, q.max_preemptions_per_s, c.windows, 1e3 * c.min_window_s,
+      100 * q.max_ceiling_change);
   return buf;
 }
 
@@ -500,6 +501,8 @@ int run_bench(int argc, char** argv) {
                 ceilings.gemm_method.c_str(), ceilings.gbps, ceilings.bandwidth_method.c_str());
   else
     std::printf("ceilings: skipped (--ceilings skip); fractions are left empty\n");
+  if (const std::string busy = ceilings_disturbance(ceilings, ceilings, quality); !busy.empty())
+    std::printf("warning: %s; this run's rows will be marked disturbed\n", busy.c_str());
   const auto& load = benchmark::CPUInfo::Get().load_avg;
   if (!load.empty() && load[0] > 0.5 * benchmark::CPUInfo::Get().num_cpus)
     std::printf("warning: load average %.2f on %d CPUs before the run: other work competes with the timed threads\n",

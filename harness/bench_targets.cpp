@@ -141,7 +141,8 @@ TargetResult judge(const Target& target, const std::vector<ResultRow>& rows) {
       t.why = "not measured: no valid time in row " + row_label(want);
       return t;
     }
-    if (it->disturbed && disturbed.empty()) disturbed = row_label(want) + (it->note.empty() ? "" : " (" + it->note + ")");
+    if (it->disturbed && disturbed.empty())
+      disturbed = row_label(want) + (it->note.empty() ? "" : " (" + it->note + ")");
     found.push_back(&*it);
   }
   const double value = measure(target.measure, found);

@@ -57,8 +57,9 @@ struct TargetResult {
   std::string relation;  // "<= 1.2", ">= 0.4", "bound"
   double measured = 0;   // the ratio (0 when missing)
   Verdict verdict = Verdict::missing;
-  std::string why;       // for missing / inconclusive: which row, what was wrong
-  bool found() const { return verdict != Verdict::missing; }  // a measured value exists
+  std::string why;  // for missing / inconclusive: which row, what was wrong
+  // A measured value exists (every row present, ok, with a valid time).
+  bool found() const { return verdict != Verdict::missing; }
 };
 
 std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows);

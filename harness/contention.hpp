@@ -18,8 +18,8 @@
 namespace dfw {
 
 struct Contention {
-  double run_delay = 0;         // fraction of threads x wall time spent waiting for a core
-  double preemptions_per_s = 0; // involuntary context switches per second of wall time
+  double run_delay = 0;          // fraction of threads x wall time spent waiting for a core
+  double preemptions_per_s = 0;  // involuntary context switches per second of wall time
 };
 
 // Total run delay of this process's threads, in seconds; nullopt when the kernel

@@ -44,8 +44,8 @@ std::string timing_disturbance(const CaseTiming& t, const QualityLimits& q) {
 
 std::string ceilings_disturbance(const Ceilings& start, const Ceilings& end, const QualityLimits& q) {
   std::string changed = change("GEMM", "GFLOP/s", start.gflops, end.gflops, q.max_ceiling_change);
-  changed = join(changed, change("one-thread GEMM", "GFLOP/s", start.gflops_single, end.gflops_single,
-                                 q.max_ceiling_change));
+  changed =
+      join(changed, change("one-thread GEMM", "GFLOP/s", start.gflops_single, end.gflops_single, q.max_ceiling_change));
   changed = join(changed, change("copy", "GB/s", start.gbps, end.gbps, q.max_ceiling_change));
   std::string why;
   if (!changed.empty())
