@@ -38,6 +38,7 @@ namespace dfw {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr int kMaxThreads = 1024;  // --threads: a bound far above any core count it is meant for
 
 std::string duration_text(double seconds) {
   const long long s = (long long)(seconds + 0.5);
@@ -443,7 +444,11 @@ int run_bench(int argc, char** argv) {
   if (!cli.parse(argc, argv)) return 0;
 
   const std::string backend = resolve_backend(cli.str("backend"));
-  const int threads = cli.given("threads") ? int(positive(cli, "threads")) : available_cores();
+  const int64_t requested = cli.given("threads") ? positive(cli, "threads") : available_cores();
+  if (requested > kMaxThreads)
+    throw std::invalid_argument("--threads must be <= " + std::to_string(kMaxThreads) + ", got " +
+                                std::to_string(requested));
+  const int threads = int(requested);
   omp_set_num_threads(threads);
   QualityLimits quality;
   quality.attempts = int(positive(cli, "attempts"));
