@@ -382,27 +382,24 @@ void print_case_line(const ResultRow& r, const std::string& label, const std::st
   std::cout << buf << (r.note.empty() ? "" : "  [" + r.note + "]") << std::endl;
 }
 
-// Times a case up to q.attempts times, until a timing is not disturbed; the last
-// timing is kept. `why` gets the reason it is still disturbed ("" when quiet);
-// `note` says so when a re-run was needed and came out quiet ("" otherwise).
+// Times a case, again while its timing is disturbed, up to q.attempts timings.
+// `why` gets the reason it is still disturbed ("" when quiet); `note` says so
+// when a re-timing was needed and came out quiet ("" otherwise).
 CaseTiming time_until_quiet(const BenchCase& c, const TimingOptions& timing, const QualityLimits& q,
                             std::string& why, std::string& note) {
+  Retiming retiming;
+  retiming.attempts = q.attempts;
+  retiming.disturbance = [&q](const CaseTiming& t) { return timing_disturbance(t, q); };
+  const CaseTiming t = time_case(c, timing, retiming);
+  why.clear();
   note.clear();
-  std::string first;
-  for (int attempt = 1;; ++attempt) {
-    CaseTiming t = time_case(c, timing);
-    why = timing_disturbance(t, q);
-    if (why.empty()) {
-      if (attempt > 1) note = "quiet at attempt " + std::to_string(attempt) + " (attempt 1: " + first + ")";
-      return t;
-    }
-    if (attempt >= q.attempts) {
-      why += " after " + std::to_string(attempt) + " attempt" + (attempt > 1 ? "s" : "");
-      return t;
-    }
-    if (attempt == 1) first = why;
-    std::cerr << "  disturbed (" << why << "): timing again" << std::endl;
-  }
+  if (t.disturbances.empty()) return t;
+  const std::string attempts = std::to_string(t.attempts);
+  if (int(t.disturbances.size()) == t.attempts)
+    why = t.disturbances.back() + " after " + attempts + " timing" + (t.attempts > 1 ? "s" : "");
+  else
+    note = "quiet at timing " + attempts + " (timing 1: " + t.disturbances.front() + ")";
+  return t;
 }
 
 // The threads and disturbed-run paragraphs of --help, with the bounds in force.
@@ -418,12 +415,13 @@ std::string run_quality_help() {
       "policy, the threads and the cores are recorded in the results' context, the threads in every row.\n\n"
       "disturbed runs: a case whose repetitions spread beyond p80/p20 = %.2f, or whose threads waited for\n"
       "a core more than %.0f%% of the timed time while preempted more than %.0f times/s (kernel run delay and\n"
-      "involuntary switches: another process held the cores), is timed again, up to --attempts timings;\n"
-      "one still so is marked disturbed (column disturbed = 1, the reason in note). The ceilings are\n"
-      "measured at the start and at the end of the run, each the best of %d windows of >= %.0f ms; if start\n"
-      "and end differ by more than %.0f%%, or either measurement met competing work as above, every row of\n"
-      "the run is disturbed. Fractions of ceilings (console, CSV, JSON) are against the start ceilings.\n"
-      "A target verdict drawn from a disturbed row reads 'inconclusive (disturbed run)', never PASS/MISS.",
+      "involuntary switches: another process held the cores), is timed again on the same inputs, up to\n"
+      "--attempts timings; one still so is marked disturbed (column disturbed = 1, the reason in note).\n"
+      "The ceilings are measured at the start and at the end of the run, each the best of %d windows of\n"
+      ">= %.0f ms; if start and end differ by more than %.0f%%, or either measurement met competing work as\n"
+      "above, every row of the run is disturbed. Fractions of ceilings (console, CSV, JSON) are against\n"
+      "the start ceilings. A target verdict drawn from a disturbed row reads 'inconclusive (disturbed run)',\n"
+      "never PASS or MISS.",
       q.max_spread, 100 * q.max_run_delay, q.max_preemptions_per_s, c.windows, 1e3 * c.min_window_s,
       100 * q.max_ceiling_change);
   return buf;

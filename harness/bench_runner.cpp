@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <iostream>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -111,7 +112,7 @@ void run_with_google_benchmark(const BenchCase& c, const TimingOptions& opts, Pr
   out.p80_ms = quantile(out.repetition_ms, 0.8);
 }
 
-CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts) {
+CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts, const Retiming& retiming) {
   const Impl* impl = find_impl(c.form, c.backend, c.dtype);
   if (!impl)
     return failed("unsupported", "no " + c.form + "/" + c.backend + "/" + c.dtype + " implementation in this build");
@@ -150,9 +151,20 @@ CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts) {
   }
   {
     harness::NvtxRange range("timing");
-    const ContentionWindow contention;
-    run_with_google_benchmark(c, opts, *prepared, out);
-    if (c.backend == "cpu") out.contention = contention.measure(omp_get_max_threads());
+    for (;;) {
+      out.runs.clear();
+      out.repetition_ms.clear();
+      const ContentionWindow contention;
+      run_with_google_benchmark(c, opts, *prepared, out);
+      if (c.backend == "cpu") out.contention = contention.measure(omp_get_max_threads());
+      ++out.attempts;
+      if (out.status != "ok" || !retiming.disturbance) break;
+      const std::string why = retiming.disturbance(out);
+      if (why.empty()) break;
+      out.disturbances.push_back(why);
+      if (out.attempts >= retiming.attempts) break;
+      std::cerr << "  disturbed (" << why << "): timing again" << std::endl;
+    }
   }
   out.peak_host_bytes = double(MemoryTracker::host().peak());
   out.peak_device_bytes = double(MemoryTracker::device().peak());
@@ -170,10 +182,10 @@ double quantile(std::vector<double> values, double q) {
   return values[lo] + (pos - double(lo)) * (values[hi] - values[lo]);
 }
 
-CaseTiming time_case(const BenchCase& c, const TimingOptions& opts) {
+CaseTiming time_case(const BenchCase& c, const TimingOptions& opts, const Retiming& retiming) {
   harness::NvtxRange range("case " + c.label());
   try {
-    return time_prepared_case(c, opts);
+    return time_prepared_case(c, opts, retiming);
   } catch (const OutOfMemory& e) {
     return failed("oom", e.what());
   } catch (const std::bad_alloc&) {

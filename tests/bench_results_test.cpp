@@ -41,7 +41,7 @@ TEST(BenchResults, RowRoundTripsThroughCsvWithQuotedSpec) {
   r.commit = "abc1234-dirty";
   r.threads = 2;
   r.disturbed = true;
-  r.note = "disturbed: p80/p20 = 1.41 > 1.25 after 3 attempts, threads waited";
+  r.note = "disturbed: p80/p20 = 1.41 > 1.25 after 3 timings, threads waited";
   r.gates = "tiny";
   const std::string line = r.to_csv_line();
   EXPECT_EQ(split_csv_line(line).size(), results_csv_columns().size());

@@ -180,7 +180,7 @@ TEST(CpuTargets, ADisturbedRowMakesEveryTargetThatReadsItInconclusivePassingOrNo
         if (failing) e.fail(rows);
         ResultRow* r = e.reads(rows)[i];
         r->disturbed = true;
-        r->note = "disturbed: p80/p20 = 1.5 > 1.25 after 3 attempts";
+        r->note = "disturbed: p80/p20 = 1.5 > 1.25 after 3 timings";
         const TargetResult x = named(evaluate_cpu_targets(rows), e.name_start);
         EXPECT_EQ(x.verdict, Verdict::inconclusive) << x.name << " row " << i;
         EXPECT_NE(x.why.find("p80/p20"), std::string::npos) << x.why;

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <thread>
 
+#include "bench_cases.hpp"
+#include "bench_runner.hpp"
 #include "contention.hpp"
 #include "run_quality.hpp"
 
@@ -77,10 +79,10 @@ TEST(RunQuality, CeilingsThatChangeMoreThan15PercentDisturbTheRun) {
 
 TEST(RunQuality, MarkingARowKeepsEveryReason) {
   ResultRow r;
-  add_note(r, "quiet at attempt 2 (attempt 1: p80/p20 = 1.4 > 1.25)");
+  add_note(r, "quiet at timing 2 (timing 1: p80/p20 = 1.4 > 1.25)");
   mark_disturbed(r, "ceilings changed");
   EXPECT_TRUE(r.disturbed);
-  EXPECT_EQ(r.note, "quiet at attempt 2 (attempt 1: p80/p20 = 1.4 > 1.25); disturbed: ceilings changed");
+  EXPECT_EQ(r.note, "quiet at timing 2 (timing 1: p80/p20 = 1.4 > 1.25); disturbed: ceilings changed");
 }
 
 TEST(Contention, ASleepingProcessIsNotContendedAndTheWindowMeasuresWallTime) {
@@ -92,6 +94,36 @@ TEST(Contention, ASleepingProcessIsNotContendedAndTheWindowMeasuresWallTime) {
   EXPECT_GE(c->run_delay, 0.0);
   EXPECT_LT(c->run_delay, 0.5);  // asleep, not waiting to run: at most the wake-up
   EXPECT_GE(c->preemptions_per_s, 0.0);
+}
+
+// A disturbed timing is made again, up to the bound, and the reasons are kept.
+TEST(RunQuality, ADisturbedTimingIsRetimedUpToTheBound) {
+  BenchCase c;
+  c.variant = parse_variant("dfw");
+  c.form = "decode";
+  c.backend = "cpu";
+  c.dtype = "fp32";
+  c.mode = BenchMode::decode;
+  c.shape = Shape{2, 1, 8, 8, 8};
+  c.m = 8;
+  TimingOptions opts;
+  opts.repetitions = 2;
+  opts.min_time_s = 0.001;
+  Retiming always;
+  always.attempts = 3;
+  always.disturbance = [](const CaseTiming&) { return std::string("always"); };
+  const CaseTiming stuck = time_case(c, opts, always);
+  EXPECT_EQ(stuck.status, "ok");
+  EXPECT_EQ(stuck.attempts, 3);
+  EXPECT_EQ(stuck.disturbances, (std::vector<std::string>{"always", "always", "always"}));
+  EXPECT_EQ(stuck.repetition_ms.size(), 2u);  // the last timing's repetitions only
+  int calls = 0;
+  Retiming once = always;
+  once.disturbance = [&calls](const CaseTiming&) { return ++calls == 1 ? std::string("first") : std::string(); };
+  const CaseTiming settled = time_case(c, opts, once);
+  EXPECT_EQ(settled.attempts, 2);
+  EXPECT_EQ(settled.disturbances, std::vector<std::string>{"first"});
+  EXPECT_EQ(time_case(c, opts).attempts, 1);  // no judge: one timing
 }
 
 // Two busy threads of this process on one core: each waits for the other about
