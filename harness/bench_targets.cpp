@@ -141,8 +141,7 @@ TargetResult judge(const Target& target, const std::vector<ResultRow>& rows) {
       t.why = "not measured: no valid time in row " + row_label(want);
       return t;
     }
-    if (it->disturbed && disturbed.empty())
-      disturbed = row_label(want) + (it->note.empty() ? "" : " (" + it->note + ")");
+    if (it->disturbed && disturbed.empty()) disturbed = row_label(want);
     found.push_back(&*it);
   }
   const double value = measure(target.measure, found);
@@ -153,7 +152,7 @@ TargetResult judge(const Target& target, const std::vector<ResultRow>& rows) {
   t.measured = value;
   if (!disturbed.empty()) {
     t.verdict = Verdict::inconclusive;
-    t.why = "disturbed row " + disturbed;
+    t.why = "disturbed row " + disturbed + " (its note says why)";
   } else if (target.measure == Measure::chunked_bound) {
     t.verdict = Verdict::bound;
   } else {
@@ -216,6 +215,7 @@ std::string targets_json(const std::vector<TargetResult>& targets) {
     o.add("name", t.name).add("relation", t.relation).add("found", t.found());
     if (t.found()) o.add("measured", t.measured);
     o.add("result", verdict_text(t.verdict));
+    o.add("disturbed", t.verdict == Verdict::inconclusive);
     if (!t.why.empty()) o.add("why", t.why);
     out += (i ? ", " : "") + o.str();
   }

@@ -66,7 +66,8 @@ std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& row
 // One line per target: name, measured ratio, limit, verdict (and why).
 std::string format_targets(const std::vector<TargetResult>& targets);
 // The targets as a JSON array (for the results file's context): name, relation,
-// found, measured (when found), result (verdict_text), why (when not empty).
+// found, measured (when found), result (verdict_text), disturbed (a row it read
+// was), why (when not empty).
 std::string targets_json(const std::vector<TargetResult>& targets);
 
 }  // namespace dfw
