@@ -10,10 +10,10 @@
 #include <new>
 #include <stdexcept>
 
+#include "contention.hpp"
 #include "generator.hpp"
 #include "memory_tracker.hpp"
 #include "nvtx.hpp"
-#include "contention.hpp"
 
 namespace dfw {
 namespace {

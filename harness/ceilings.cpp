@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -40,25 +39,31 @@ AlignedBytes aligned_bytes(int64_t n) {
 }
 
 // Best rate over `windows` timed windows of `work` (one call does `amount` units:
-// bytes or FLOPs), each window repeating it enough times to last min_window_s,
-// as calibrated by one untimed-for-the-result call. Returns units per second.
+// bytes or FLOPs), after one call that is not timed. Each window calls it until
+// the window has lasted min_window_s; `fewest_calls` gets the fewest calls a
+// window needed. Returns units per second.
 template <class Work>
-double best_window_rate(Work&& work, double amount, int windows, double min_window_s, int& calls_per_window) {
-  auto start = Clock::now();
+double best_window_rate(Work&& work, double amount, int windows, double min_window_s, int& fewest_calls) {
   work();
-  const double one = std::max(seconds_since(start), 1e-6);
-  calls_per_window = std::max(1, int(std::ceil(min_window_s / one)));
   double best = 0;
+  fewest_calls = 0;
   for (int w = 0; w < windows; ++w) {
-    start = Clock::now();
-    for (int i = 0; i < calls_per_window; ++i) work();
-    best = std::max(best, amount * calls_per_window / seconds_since(start));
+    const auto start = Clock::now();
+    int calls = 0;
+    double seconds = 0;
+    do {
+      work();
+      ++calls;
+      seconds = seconds_since(start);
+    } while (seconds < min_window_s);
+    best = std::max(best, amount * calls / seconds);
+    fewest_calls = w == 0 ? calls : std::min(fewest_calls, calls);
   }
   return best;
 }
 
 // Best copy rate in GB/s (read + write bytes), every thread copying its own slice.
-double copy_gbps(int64_t bytes, const CpuCeilingOptions& opts, int& calls_per_window) {
+double copy_gbps(int64_t bytes, const CpuCeilingOptions& opts, int& fewest_calls) {
   const int64_t half = std::max<int64_t>(bytes / 2, 4096);
   AlignedBytes src = aligned_bytes(half), dst = aligned_bytes(half);
   const int threads = omp_get_max_threads();
@@ -82,11 +87,11 @@ double copy_gbps(int64_t bytes, const CpuCeilingOptions& opts, int& calls_per_wi
       std::memcpy(dst.get() + b, src.get() + b, n);
     }
   };
-  return best_window_rate(copy, 2.0 * double(half), opts.windows, opts.min_window_s, calls_per_window) / 1e9;
+  return best_window_rate(copy, 2.0 * double(half), opts.windows, opts.min_window_s, fewest_calls) / 1e9;
 }
 
 // Best SGEMM rate in GFLOP/s: `threads` independent n x n x n products at once.
-double sgemm_gflops(int64_t n, const CpuCeilingOptions& opts, int threads, int& calls_per_window) {
+double sgemm_gflops(int64_t n, const CpuCeilingOptions& opts, int threads, int& fewest_calls) {
   std::vector<Eigen::MatrixXf> a(threads), b(threads), c(threads);
 #pragma omp parallel num_threads(threads)
   {
@@ -104,7 +109,7 @@ double sgemm_gflops(int64_t n, const CpuCeilingOptions& opts, int threads, int& 
     }
   };
   const double flops = double(threads) * 2.0 * double(n) * double(n) * double(n);
-  return best_window_rate(products, flops, opts.windows, opts.min_window_s, calls_per_window) / 1e9;
+  return best_window_rate(products, flops, opts.windows, opts.min_window_s, fewest_calls) / 1e9;
 }
 
 }  // namespace
@@ -120,11 +125,12 @@ Ceilings measure_cpu_ceilings(const CpuCeilingOptions& opts) {
   c.gflops = sgemm_gflops(opts.gemm_n, opts, c.threads, products);
   c.contention = contention.measure(c.threads);
   const std::string windows = "best of " + std::to_string(opts.windows) + " windows of >= " +
-                              std::to_string(int(opts.min_window_s * 1e3 + 0.5)) + " ms (";
+                              std::to_string(int(opts.min_window_s * 1e3 + 0.5)) + " ms (at least ";
   c.bandwidth_method = "memcpy of " + std::to_string(opts.copy_bytes / 2) + " B over " + std::to_string(c.threads) +
                        " threads, read + write bytes, " + windows + std::to_string(copies) + " copies each)";
   c.gemm_method = "Eigen SGEMM " + std::to_string(opts.gemm_n) + "^3, one per thread on " +
-                  std::to_string(c.threads) + " threads, " + windows + std::to_string(products) + " products each)";
+                  std::to_string(c.threads) + " threads, " + windows + std::to_string(products) +
+                  " products each; one thread: " + std::to_string(single_products) + ")";
   return c;
 }
 

@@ -32,13 +32,13 @@ struct CpuCeilingOptions {
   int64_t copy_bytes = int64_t{1} << 30;  // bytes moved per copy (half read, half written)
   int64_t gemm_n = 512;                   // square SGEMM size per thread
   int windows = 5;                        // each rate is the best of this many timed windows
-  double min_window_s = 0.1;              // each window repeats its work until it lasts this long
+  double min_window_s = 0.1;              // each window repeats its work until it has lasted this long
 };
 
 // CPU: the copy runs over all OpenMP threads (each copies its slice), counted as
 // copy_bytes read + written; the SGEMM runs one independent n x n x n product per
 // thread at once, as the forms parallelise over batch x heads. A window repeats
-// the copy or the products a number of times fixed by one calibration run.
+// the copy or the products until it has lasted min_window_s.
 Ceilings measure_cpu_ceilings(const CpuCeilingOptions& opts = {});
 
 // GPU: the copy bandwidth and the cuBLAS GEMM rate of `dtype` (fp32 without TF32,
