@@ -4,12 +4,22 @@
 // first libgomp's default (GOMP_SPINCOUNT 300000: idle threads spin, which
 // setting the variable inside main() could not change any more), then, after the
 // re-execution, spin count 0 (passive: idle threads sleep at once). A policy given
-// in the environment is kept and recorded as such. Also: available_cores()
-// follows the affinity mask, and the policy reaches the results' context.
+// in the environment is kept and recorded as such. A measurement agrees: while the
+// main thread generates a case's inputs (serial), an OpenMP worker of dfwbench is
+// sampled sleeping, while under OMP_WAIT_POLICY=ACTIVE it is always running or
+// waiting to run (spinning). Also: available_cores() follows the affinity mask,
+// and the policy reaches the results' context.
 #include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -75,6 +85,53 @@ TEST(ThreadPolicy, APolicyFromTheEnvironmentIsKeptAndRecorded) {
   run("env -u OMP_WAIT_POLICY " + bench);
   const std::string passive = test::read_file(dir / "p.json");
   EXPECT_NE(passive.find("\"omp_wait_policy\": \"PASSIVE (set by dfwbench)\""), std::string::npos) << passive;
+}
+
+// Share of samples (every 10 ms, over a whole bench run) in which dfwbench's
+// threads other than the main one were running or runnable (state R): spinning
+// shows as R whether or not the thread holds a core, so load does not hide it.
+double worker_running_share(const std::string& policy, const std::string& results_dir) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (policy.empty()) unsetenv("OMP_WAIT_POLICY");
+    else setenv("OMP_WAIT_POLICY", policy.c_str(), 1);
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    // one tiny case (starts the worker), then a case whose inputs take a while to generate
+    execl(DFW_BINARY, DFW_BINARY, "bench", "--backend", "cpu", "--variants", "dfw", "--forms", "recurrent",
+          "--seqlens", "64,8192", "--batch", "1", "--heads", "16", "--threads", "2", "--ceilings", "skip",
+          "--repetitions", "1", "--min-time", "0.001", "--warmup", "0", "--attempts", "1", "--results-dir",
+          results_dir.c_str(), "--out", "spin", nullptr);
+    _exit(127);
+  }
+  int running = 0, samples = 0;
+  for (;;) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) break;
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+      if (task.path().filename() == std::to_string(pid)) continue;  // the main thread
+      std::ifstream stat(task.path() / "stat");
+      std::string id, name, state;
+      if (!(stat >> id >> name >> state)) continue;
+      ++samples;
+      running += state == "R";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return samples ? double(running) / samples : -1;
+}
+
+TEST(ThreadPolicy, AnIdleWorkerSleepsUnderDfwbenchsPolicyAndSpinsUnderActive) {
+  test::TempDir dir;
+  const double passive = worker_running_share("", dir.path());
+  const double active = worker_running_share("ACTIVE", dir.path());
+  ASSERT_GE(passive, 0) << "no worker thread was sampled";
+  ASSERT_GE(active, 0) << "no worker thread was sampled";
+  std::printf("worker running or runnable in %.2f of the samples (dfwbench's policy), %.2f (ACTIVE)\n", passive,
+              active);
+  EXPECT_LT(passive, 0.5) << "the worker ran or waited to run in " << passive << " of the samples";
+  EXPECT_GT(active, 0.9) << "under ACTIVE the worker should spin: " << active;
 }
 
 TEST(ThreadPolicy, AvailableCoresFollowTheAffinityMask) {
