@@ -63,6 +63,7 @@ void declare_flags(Cli& cli) {
   cli.option("m", "", "feature width of relu_proj / favor (other maps: must equal their fixed width)");
   cli.option("dtype", "", "fp32, fp16 or bf16 (default: fp16 on cuda, fp32 on cpu)");
   cli.option("chunk", "64", "chunk length of the chunked form");
+  cli.option("gates", "uniform", "gate sets of the inputs, each its own case: uniform, tiny, mixed, ones");
   cli.option("repetitions", "5", "timed repetitions per case (median, p20, p80 over them)");
   cli.option("min-time", "0.05", "minimum seconds per repetition (short runs are iterated)");
   cli.option("warmup", "1", "untimed runs after prepare");
@@ -137,6 +138,12 @@ Sweep build_sweep(const Cli& cli, const std::string& backend) {
   if (cli.given("dtype")) sweep.dtype = cli.str("dtype");
   (void)dtype_bytes(sweep.dtype);  // validates the name
   sweep.chunk = positive(cli, "chunk");
+  if (!preset || cli.given("gates")) {
+    std::vector<GateSet> sets;
+    for (const auto& name : split_list(cli.str("gates"))) sets.push_back(parse_gate_set(name));
+    if (sets.empty()) throw std::invalid_argument("--gates is empty");
+    for (SweepGroup& g : sweep.groups) g.gate_sets = sets;
+  }
 
   // Shape flags: every shape of every group (defaults only without a preset).
   for (SweepGroup& g : sweep.groups) {

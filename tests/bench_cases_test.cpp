@@ -171,6 +171,21 @@ TEST(BenchList, FlagsFilterAndOverrideAPreset) {
   EXPECT_NE(out.find("1 cases"), std::string::npos) << out;
 }
 
+TEST(BenchList, GateSetsAreCasesOfTheirOwn) {
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(bench({"--variants", "dfw", "--forms", "chunked", "--seqlens", "64", "--gates", "uniform,tiny", "--list",
+                   "--backend", "cpu"}),
+            0);
+  const std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("1  dfw chunked/cpu/fp32 prefill B=32 H=1 T=64 dk=64 dv=64 m=64 chunk=64\n"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("2  dfw chunked/cpu/fp32 prefill B=32 H=1 T=64 dk=64 dv=64 m=64 chunk=64 gates=tiny"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("2 cases"), std::string::npos) << out;
+  EXPECT_THROW(bench({"--gates", "huge", "--list", "--backend", "cpu"}), std::invalid_argument);
+}
+
 TEST(BenchList, BadFlagsAreRefused) {
   EXPECT_THROW(bench({"--preset", "paper", "--mode", "prefill", "--list"}), std::invalid_argument);
   EXPECT_THROW(bench({"--mode", "sideways", "--list"}), std::invalid_argument);
