@@ -4,10 +4,11 @@
 // first libgomp's default (GOMP_SPINCOUNT 300000: idle threads spin, which
 // setting the variable inside main() could not change any more), then, after the
 // re-execution, spin count 0 (passive: idle threads sleep at once). A policy given
-// in the environment is kept and recorded as such. A measurement agrees: while the
-// main thread generates a case's inputs (serial), an OpenMP worker of dfwbench is
-// sampled sleeping, while under OMP_WAIT_POLICY=ACTIVE it is always running or
-// waiting to run (spinning). Also: available_cores() follows the affinity mask,
+// in the environment is kept and recorded as such. A measurement agrees: over a
+// run whose second case generates its inputs serially, an OpenMP worker of
+// dfwbench is often sampled sleeping (whenever there is no parallel work), while
+// under OMP_WAIT_POLICY=ACTIVE it is never asleep: always running or waiting to
+// run (spinning). Also: available_cores() follows the affinity mask,
 // and the policy reaches the results' context.
 #include <sched.h>
 #include <signal.h>
@@ -88,9 +89,10 @@ TEST(ThreadPolicy, APolicyFromTheEnvironmentIsKeptAndRecorded) {
 }
 
 // Share of samples (every 10 ms, over a whole bench run) in which dfwbench's
-// threads other than the main one were running or runnable (state R): spinning
-// shows as R whether or not the thread holds a core, so load does not hide it.
-double worker_running_share(const std::string& policy, const std::string& results_dir) {
+// threads other than the main one were asleep (state S). A spinning thread is
+// running or runnable (R) whether or not it holds a core, so load does not hide
+// it; how much of the run is parallel work (R either way) depends on the build.
+double worker_sleeping_share(const std::string& policy, const std::string& results_dir) {
   const pid_t pid = fork();
   if (pid == 0) {
     if (policy.empty()) unsetenv("OMP_WAIT_POLICY");
@@ -104,7 +106,7 @@ double worker_running_share(const std::string& policy, const std::string& result
           results_dir.c_str(), "--out", "spin", nullptr);
     _exit(127);
   }
-  int running = 0, samples = 0;
+  int sleeping = 0, samples = 0;
   for (;;) {
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) break;
@@ -115,23 +117,22 @@ double worker_running_share(const std::string& policy, const std::string& result
       std::string id, name, state;
       if (!(stat >> id >> name >> state)) continue;
       ++samples;
-      running += state == "R";
+      sleeping += state == "S";
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return samples ? double(running) / samples : -1;
+  return samples ? double(sleeping) / samples : -1;
 }
 
 TEST(ThreadPolicy, AnIdleWorkerSleepsUnderDfwbenchsPolicyAndSpinsUnderActive) {
   test::TempDir dir;
-  const double passive = worker_running_share("", dir.path());
-  const double active = worker_running_share("ACTIVE", dir.path());
+  const double passive = worker_sleeping_share("", dir.path());
+  const double active = worker_sleeping_share("ACTIVE", dir.path());
   ASSERT_GE(passive, 0) << "no worker thread was sampled";
   ASSERT_GE(active, 0) << "no worker thread was sampled";
-  std::printf("worker running or runnable in %.2f of the samples (dfwbench's policy), %.2f (ACTIVE)\n", passive,
-              active);
-  EXPECT_LT(passive, 0.5) << "the worker ran or waited to run in " << passive << " of the samples";
-  EXPECT_GT(active, 0.9) << "under ACTIVE the worker should spin: " << active;
+  std::printf("worker asleep in %.2f of the samples (dfwbench's policy), %.2f (ACTIVE)\n", passive, active);
+  EXPECT_GT(passive, 0.25) << "the worker should sleep while the main thread generates inputs";
+  EXPECT_LT(active, 0.05) << "under ACTIVE the worker should spin, never sleep";
 }
 
 TEST(ThreadPolicy, AvailableCoresFollowTheAffinityMask) {
