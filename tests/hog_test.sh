@@ -12,7 +12,7 @@
 #   - the hog run marks rows disturbed (the detector fired), and every verdict it
 #     draws from a disturbed row is inconclusive.
 # Usage: hog_test.sh DFWBENCH. Exit 77 (skipped) on a machine with one core.
-# Bounded: each run is cut off by `timeout` (quiet 80 s, hog 130 s).
+# Bounded: each run is cut off by `timeout` (quiet 70 s, hog 100 s: under 3 minutes).
 set -euo pipefail
 
 dfwbench=${1:?usage: hog_test.sh DFWBENCH}
@@ -39,10 +39,10 @@ run_sweep() {  # NAME SECONDS: the sweep on the two cores, results in $dir/NAME.
   echo "hog_test: $1 run: $((SECONDS - start)) s on cores $cores"
 }
 
-run_sweep quiet 80
-timeout 140 taskset -c "$hog_core" sh -c 'while :; do :; done' &
+run_sweep quiet 70
+timeout 110 taskset -c "$hog_core" sh -c 'while :; do :; done' &
 hog_pid=$!
-run_sweep hog 130
+run_sweep hog 100
 kill "$hog_pid" 2>/dev/null || true
 wait "$hog_pid" 2>/dev/null || true
 hog_pid=
