@@ -1,10 +1,12 @@
 // Presets and case expansion for `dfwbench bench` (bench_cases.hpp).
 #include "bench_cases.hpp"
 
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
 #include "memory_plan.hpp"
+#include "bench_targets.hpp"
 #include "parse_number.hpp"
 
 namespace dfw {
@@ -80,16 +82,17 @@ Sweep grid() {
 
 using Stream = StreamingDecodeShape;
 
-// The four CPU performance targets (bench_targets.hpp reads these cases back).
+// Exactly the rows the CPU targets read (bench_targets.hpp defines them); the
+// streaming decode row, whose batch the targets leave open (kAnyBatch), gets the
+// batch sized from this machine's last-level cache.
 Sweep cpu_targets(const StreamSizing& sizing) {
   Sweep s;
-  s.groups.push_back(group(BenchMode::decode, {run("dfw", "decode"), run("softmax", "decode")},
-                           shapes_over({128, 1024, 4096, 16384}, 32, 12, 64)));
-  s.groups.push_back(group(BenchMode::decode, {run("dfw", "decode")},
-                           {make_shape(streaming_decode_batch("cpu", sizing), Stream::H, Stream::T, Stream::d)}));
-  s.groups.push_back(group(BenchMode::prefill,
-                           {run("dfw", "chunked"), run("dfw", "recurrent"), run("softmax", "blocked")},
-                           {make_shape(1, 12, 4096, 64)}));
+  for (TargetRow r : cpu_target_rows()) {
+    if (r.shape.B == kAnyBatch) r.shape.B = streaming_decode_batch("cpu", sizing);
+    SweepGroup g = group(r.mode, {run(r.variant, r.form)}, {r.shape});
+    g.gate_sets = {r.gates};
+    s.groups.push_back(std::move(g));
+  }
   return s;
 }
 
@@ -124,7 +127,7 @@ std::string BenchCase::key() const {
   std::ostringstream os;
   os << variant.name << '|' << variant.spec() << '|' << form << '|' << backend << '|' << dtype << '|'
      << bench_mode_name(mode) << '|' << shape.B << '|' << shape.H << '|' << shape.T << '|' << shape.dk << '|'
-     << shape.dv << '|' << m << '|' << (form == "best" ? 0 : chunk);
+     << shape.dv << '|' << m << '|' << (form == "best" ? 0 : chunk) << '|' << gate_set_name(gates);
   return os.str();
 }
 
@@ -133,6 +136,7 @@ std::string BenchCase::label() const {
   os << variant.name << ' ' << form << '/' << backend << '/' << dtype << ' ' << bench_mode_name(mode) << " B=" << shape.B
      << " H=" << shape.H << " T=" << shape.T << " dk=" << shape.dk << " dv=" << shape.dv << " m=" << m;
   if (chunk > 0 && form != "best") os << " chunk=" << chunk;
+  if (gates != GateSet::uniform_init) os << " gates=" << gate_set_name(gates);
   return os.str();
 }
 
@@ -142,6 +146,7 @@ std::string BenchCase::benchmark_name() const {
      << "/B:" << shape.B << "/H:" << shape.H << "/T:" << shape.T << "/dk:" << shape.dk << "/dv:" << shape.dv
      << "/m:" << m;
   if (chunk > 0 && form != "best") os << "/chunk:" << chunk;
+  if (gates != GateSet::uniform_init) os << "/gates:" << gate_set_name(gates);
   return os.str();
 }
 
@@ -163,9 +168,12 @@ std::string bench_preset_help() {
          "  grid           prefill, every rule x feature map x norm at B = 4, H = 8, T = 1024, d = 64,\n"
          "                 each in its fastest form (probed)\n"
          "  cpu-targets    the CPU performance targets: dfw / softmax decode at B = 32, H = 12, d = 64,\n"
-         "                 T = 128..16384; dfw decode at H = 16, d = m = 128, T = 128, B as in\n"
-         "                 decode-large; dfw chunked and recurrent, softmax blocked prefill at B = 1,\n"
-         "                 H = 12, T = 4096, d = 64; prints each target's ratio and PASS / MISS at the end\n"
+         "                 T = 128 and 16384; dfw decode at H = 16, d = m = 128, T = 128, B as in\n"
+         "                 decode-large; dfw chunked and recurrent prefill at B = 1, T = 4096, H = 12,\n"
+         "                 d = 64 and H = 16, d = 128 (gates uniform and tiny); softmax blocked prefill\n"
+         "                 at B = 1, H = 12, T = 4096, d = 64; dfw and gated chunked with gates uniform,\n"
+         "                 tiny, mixed, ones; prints each target's ratio and PASS / MISS /\n"
+         "                 inconclusive (disturbed run) / MISSING\n"
          "  decode-large   dfw decode with a state of at least 4x the last-level cache (the GPU's L2 on\n"
          "                 cuda): H = 16, d = m = 128, T = 128, 1024, 16384, B = the least batch whose\n"
          "                 state (B x 1 MiB) reaches that, at least 64 (cpu) or 256 (cuda), at most what\n"
@@ -254,24 +262,27 @@ std::vector<int64_t> parse_seqlens(const std::string& text) {
 
 std::vector<BenchCase> expand_bench_cases(const Sweep& sweep) {
   std::vector<BenchCase> out;
+  std::set<std::string> keys;
   for (const SweepGroup& g : sweep.groups)
     for (const Shape& shape : g.shapes)
-      for (const auto& [variant, form] : g.runs) {
-        BenchCase c;
-        c.preset = sweep.name;
-        c.variant = variant;
-        c.form = form;
-        c.backend = sweep.backend;
-        c.dtype = sweep.dtype;
-        c.mode = g.mode;
-        c.shape = shape;
-        c.m = variant.m(shape.dk);
-        c.chunk = form == "chunked" || form == "best" ? sweep.chunk : 0;
-        if (g.mode == BenchMode::prefill && shape.T < 1)
-          throw std::invalid_argument(c.label() + ": a prefill needs T >= 1 (T = 0 exists only as a decode context)");
-        validate_shape(c.problem_shape(), c.m);
-        out.push_back(std::move(c));
-      }
+      for (GateSet gates : g.gate_sets)
+        for (const auto& [variant, form] : g.runs) {
+          BenchCase c;
+          c.preset = sweep.name;
+          c.variant = variant;
+          c.form = form;
+          c.backend = sweep.backend;
+          c.dtype = sweep.dtype;
+          c.mode = g.mode;
+          c.shape = shape;
+          c.m = variant.m(shape.dk);
+          c.chunk = form == "chunked" || form == "best" ? sweep.chunk : 0;
+          c.gates = gates;
+          if (g.mode == BenchMode::prefill && shape.T < 1)
+            throw std::invalid_argument(c.label() + ": a prefill needs T >= 1 (T = 0 exists only as a decode context)");
+          validate_shape(c.problem_shape(), c.m);
+          if (keys.insert(c.key()).second) out.push_back(std::move(c));
+        }
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "generator.hpp"
 #include "impl.hpp"
 #include "shape.hpp"
 #include "stream_sizing.hpp"
@@ -32,6 +33,7 @@ struct BenchCase {
   Shape shape;         // shape.T: context length (decode) or sequence length (prefill)
   int64_t m = 0;       // feature width (dk for softmax)
   int64_t chunk = 0;   // chunk length of the chunked form (and of best's chunked candidate); else 0
+  GateSet gates = GateSet::uniform_init;  // the generator's gate set
 
   // The Problem's shape: prefill T tokens; decode T + 1 tokens for softmax (the
   // context, then the new token) and 1 token with a random s0 for stateful rules.
@@ -39,18 +41,21 @@ struct BenchCase {
   // Identity used by --resume: every column that tells cases apart (chunk 0 for
   // form best, whose row holds the picked form: ResultRow::key()).
   std::string key() const;
-  // "dfw decode/cpu/fp32 B=32 H=1 T=128 dk=64 dv=64 m=64" (+ " chunk=64").
+  // "dfw decode/cpu/fp32 B=32 H=1 T=128 dk=64 dv=64 m=64" (+ " chunk=64", + " gates=tiny"
+  // for a gate set other than uniform).
   std::string label() const;
   // The same as a Google Benchmark name: "dfw/decode/cpu/fp32/B:32/H:1/T:128/...".
   std::string benchmark_name() const;
   int64_t tokens() const;  // tokens produced by one run: B T (prefill) or B (decode)
 };
 
-// Runs of one mode over a list of shapes: every (variant, form) pair at every shape.
+// Runs of one mode over a list of shapes: every (variant, form) pair at every
+// shape, with inputs drawn with each gate set.
 struct SweepGroup {
   BenchMode mode = BenchMode::prefill;
   std::vector<std::pair<Variant, std::string>> runs;  // (variant, form)
-  std::vector<Shape> shapes;                          // shapes outer, runs inner
+  std::vector<Shape> shapes;                          // shapes outer, gate sets, runs inner
+  std::vector<GateSet> gate_sets = {GateSet::uniform_init};
 };
 
 struct Sweep {
@@ -93,7 +98,8 @@ std::vector<std::string> best_candidates(const Variant& v, BenchMode mode, const
 // Throws std::invalid_argument on a malformed or negative entry.
 std::vector<int64_t> parse_seqlens(const std::string& text);
 
-// Every case of the sweep, shapes outer and runs inner within each group.
+// Every case of the sweep, shapes outer, gate sets, runs inner within each group;
+// a case listed twice (same key) is kept once, where it first appears.
 // Throws std::invalid_argument for a shape out of range.
 std::vector<BenchCase> expand_bench_cases(const Sweep& sweep);
 

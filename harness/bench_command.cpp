@@ -3,8 +3,11 @@
 // timed with Google Benchmark (bench_runner.hpp), read against the cost model and
 // the ceilings measured in the same run, and results/NAME.{json,csv} are
 // rewritten atomically after every case (results_store.hpp), so --resume can
-// finish a sweep that was interrupted.
+// finish a sweep that was interrupted. A case whose timing is disturbed is
+// re-run a bounded number of times, and rows that stay disturbed, or belong to
+// a run whose ceilings changed, are marked so (run_quality.hpp).
 #include <benchmark/benchmark.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,11 +35,14 @@
 #include "results_json.hpp"
 #include "results_store.hpp"
 #include "stream_sizing.hpp"
+#include "run_quality.hpp"
+#include "thread_policy.hpp"
 
 namespace dfw {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr int kMaxThreads = 1024;  // --threads: a bound far above any core count it is meant for
 
 std::string duration_text(double seconds) {
   const long long s = (long long)(seconds + 0.5);
@@ -62,6 +68,7 @@ void declare_flags(Cli& cli) {
   cli.option("m", "", "feature width of relu_proj / favor (other maps: must equal their fixed width)");
   cli.option("dtype", "", "fp32, fp16 or bf16 (default: fp16 on cuda, fp32 on cpu)");
   cli.option("chunk", "64", "chunk length of the chunked form");
+  cli.option("gates", "uniform", "gate sets of the inputs, each its own case: uniform, tiny, mixed, ones");
   cli.option("repetitions", "5", "timed repetitions per case (median, p20, p80 over them)");
   cli.option("min-time", "0.05", "minimum seconds per repetition (short runs are iterated)");
   cli.option("warmup", "1", "untimed runs after prepare");
@@ -69,9 +76,12 @@ void declare_flags(Cli& cli) {
   cli.option("out", "", "writes RESULTS_DIR/NAME.json, NAME.csv (default PRESET-BACKEND or custom-BACKEND)");
   cli.option("results-dir", "results/<machine-id>",
              "directory of the results files (<machine-id>: `dfwbench machine-id`)");
-  cli.option("ceilings", "measure", "measure (copy bandwidth, GEMM rate in this run) or skip");
+  cli.option("ceilings", "measure",
+             "measure (copy bandwidth, GEMM rate at the start and the end of this run) or skip");
   cli.option("memory-limit", "",
              "BYTES (K/M/G/T) or N%: at most this planned per case, below what the process can get");
+  cli.option("threads", "", "CPU threads (default: the cores this process may run on); see 'threads' above");
+  cli.option("attempts", "3", "timings of a case at most (a disturbed case is re-run); see 'disturbed runs' above");
   cli.flag("resume", "keep the cases already in NAME.csv / NAME.json, run the missing ones");
   cli.flag("list", "print the cases and exit without running anything");
 }
@@ -136,6 +146,12 @@ Sweep build_sweep(const Cli& cli, const std::string& backend, const StreamSizing
   if (cli.given("dtype")) sweep.dtype = cli.str("dtype");
   (void)dtype_bytes(sweep.dtype);  // validates the name
   sweep.chunk = positive(cli, "chunk");
+  if (!preset || cli.given("gates")) {
+    std::vector<GateSet> sets;
+    for (const auto& name : split_list(cli.str("gates"))) sets.push_back(parse_gate_set(name));
+    if (sets.empty()) throw std::invalid_argument("--gates is empty");
+    for (SweepGroup& g : sweep.groups) g.gate_sets = sets;
+  }
 
   // Shape flags: every shape of every group (defaults only without a preset).
   for (SweepGroup& g : sweep.groups) {
@@ -203,8 +219,28 @@ std::string ceilings_json(const Ceilings& c) {
   o.add("backend", c.backend).add("threads", c.threads).add("gemm_gflops", c.gflops);
   if (c.backend == "cpu") o.add("gemm_gflops_single_thread", c.gflops_single);
   o.add("bandwidth_gbps", c.gbps).add("gemm_method", c.gemm_method).add("bandwidth_method", c.bandwidth_method);
+  if (c.contention)
+    o.add("run_delay_fraction", c.contention->run_delay).add("preemptions_per_s", c.contention->preemptions_per_s);
   return o.str(6);
 }
+
+// How this run is judged (run_quality.hpp) and what it found: "disturbed" is
+// empty for a quiet run, else why every row of the run is disturbed.
+std::string quality_json(const QualityLimits& q, const std::string& disturbed) {
+  JsonObject o;
+  o.add("max_spread_p80_over_p20", q.max_spread).add("max_run_delay_fraction", q.max_run_delay)
+      .add("max_preemptions_per_s", q.max_preemptions_per_s)
+      .add("max_ceiling_change", q.max_ceiling_change).add("attempts", q.attempts).add("disturbed", disturbed);
+  return o.str(6);
+}
+
+// What the context records beside the case rows.
+struct RunRecord {
+  Ceilings start, end;    // end.backend is empty until measured
+  QualityLimits quality;
+  std::string disturbed;  // why the whole run is disturbed ("" when not)
+  std::string targets;    // JSON array of the CPU target verdicts, or ""
+};
 
 std::string executable_path() {
   char buf[4096];
@@ -220,9 +256,10 @@ std::string now_text() {
 }
 
 // Google Benchmark's context fields, then dfwbench's.
-// targets: a JSON array of the CPU target verdicts, or "" for none.
-std::string context_json(const Sweep& sweep, const TimingOptions& timing, const MachineInfo& mi, const Ceilings& c,
-                         const StreamSizing& sizing, const std::string& targets = "") {
+// run: the ceilings at the start (and end), the run's quality and the CPU target
+// verdicts (a JSON array, or "" for none).
+std::string context_json(const Sweep& sweep, const TimingOptions& timing, const MachineInfo& mi,
+                         const RunRecord& run, const StreamSizing& sizing) {
   const auto& cpu = benchmark::CPUInfo::Get();
   std::string caches = "[";
   for (std::size_t i = 0; i < cpu.caches.size(); ++i) {
@@ -256,12 +293,16 @@ std::string context_json(const Sweep& sweep, const TimingOptions& timing, const 
       .add("cxx_flags", mi.cxx_flags)
       .add("cpu_model", mi.cpu_model)
       .add("threads", mi.threads)
+      .add("cores_available", available_cores())
+      .add("omp_wait_policy", omp_wait_policy())
       .add("llc_bytes", sizing.llc_bytes)
       .add("memory_budget_bytes", sizing.budget_bytes);
   if (sweep.backend == "cuda") o.add("gpu_name", mi.gpu_name).add("gpu_driver", mi.gpu_driver).add("gpu_clocks", mi.gpu_clocks);
   if (sweep.backend == "cpu" || !mi.gpu_name.empty()) o.add("machine_id", machine_id(mi, sweep.backend));
-  o.add_raw("ceilings", ceilings_json(c)).add_raw("timing", t.str(6));
-  if (!targets.empty()) o.add_raw("cpu_targets", targets);
+  o.add_raw("ceilings", ceilings_json(run.start));
+  if (!run.end.backend.empty()) o.add_raw("ceilings_end", ceilings_json(run.end));
+  o.add_raw("timing", t.str(6)).add_raw("run_quality", quality_json(run.quality, run.disturbed));
+  if (!run.targets.empty()) o.add_raw("cpu_targets", run.targets);
   return o.str(4);
 }
 
@@ -282,6 +323,7 @@ ResultRow make_row(const BenchCase& c, const CaseTiming& t, const Cost& cost, co
   r.dv = c.shape.dv;
   r.m = c.m;
   r.chunk = r.form == "chunked" ? c.chunk : 0;
+  r.gates = gate_set_name(c.gates);
   r.status = t.status;
   r.flops = cost.flops;
   r.bytes = cost.bytes;
@@ -316,7 +358,8 @@ void add_case_fields(JsonObject& o, const std::string& key, const ResultRow& r) 
       .add("dk", r.dk).add("dv", r.dv).add("m", r.m).add("chunk", r.chunk).add("status", r.status)
       .add("flops", r.flops).add("bytes", r.bytes).add("state_bytes", r.state_bytes)
       .add("peak_host_bytes", r.peak_host_bytes).add("peak_device_bytes", r.peak_device_bytes)
-      .add("machine", r.machine).add("commit", r.commit).add("planned_bytes", r.planned_bytes).add("note", r.note);
+      .add("machine", r.machine).add("commit", r.commit).add("gates", r.gates).add("cpu_threads", r.threads)
+      .add("disturbed", r.disturbed).add("planned_bytes", r.planned_bytes).add("note", r.note);
 }
 
 // Google Benchmark's entries for the case, one line each.
@@ -349,11 +392,15 @@ std::vector<std::string> json_entries(const BenchCase& c, int64_t index, const C
       o.add("tokens_per_s", double(c.tokens()) / s).add("gflops", r.flops / s / 1e9).add("gbps", r.bytes / s / 1e9);
     }
     add_case_fields(o, key, r);
+    if (t.contention)
+      o.add("run_delay_fraction", t.contention->run_delay).add("preemptions_per_s", t.contention->preemptions_per_s);
     out.push_back(o.str());
   }
   return out;
 }
 
+// The fractions printed are the row's own, against the ceilings measured at the
+// start of the run, as in the CSV and JSON.
 void print_case_line(const ResultRow& r, const std::string& label, const std::string& message) {
   char buf[512];
   if (r.status == "ok")
@@ -362,7 +409,52 @@ void print_case_line(const ResultRow& r, const std::string& label, const std::st
                   100 * r.frac_flops_ceiling, r.gbps, 100 * r.frac_bw_ceiling);
   else
     std::snprintf(buf, sizeof buf, "%-72s %s: %s", label.c_str(), r.status.c_str(), message.c_str());
-  std::cout << buf << (r.status == "ok" && !r.note.empty() ? "  " + r.note : "") << std::endl;
+  std::cout << buf << (r.note.empty() ? "" : "  [" + r.note + "]") << std::endl;
+}
+
+// Times a case, again while its timing is disturbed, up to q.attempts timings.
+// `why` gets the reason it is still disturbed ("" when quiet); `note` says so
+// when a re-timing was needed and came out quiet ("" otherwise).
+CaseTiming time_until_quiet(const BenchCase& c, const TimingOptions& timing, const QualityLimits& q,
+                            std::string& why, std::string& note) {
+  Retiming retiming;
+  retiming.attempts = q.attempts;
+  retiming.disturbance = [&q](const CaseTiming& t) { return timing_disturbance(t, q); };
+  const CaseTiming t = time_case(c, timing, retiming);
+  why.clear();
+  note.clear();
+  if (t.disturbances.empty()) return t;
+  const std::string attempts = std::to_string(t.attempts);
+  if (int(t.disturbances.size()) == t.attempts)
+    why = t.disturbances.back() + " after " + attempts + " timing" + (t.attempts > 1 ? "s" : "");
+  else
+    note = "quiet at timing " + attempts + " (timing 1: " + t.disturbances.front() + ")";
+  return t;
+}
+
+// The threads and disturbed-run paragraphs of --help, with the bounds in force.
+std::string run_quality_help() {
+  const QualityLimits q;
+  const CpuCeilingOptions c;
+  char buf[2048];
+  std::snprintf(
+      buf, sizeof buf,
+      "threads: the CPU forms run OpenMP threads over batch x heads, --threads of them (default: the cores\n"
+      "this process may run on). Idle threads sleep instead of spinning: dfwbench sets OMP_WAIT_POLICY=PASSIVE\n"
+      "and re-executes itself before libgomp reads it, unless the environment already names a policy; the\n"
+      "policy, the threads and the cores are recorded in the results' context, the threads in every row.\n\n"
+      "disturbed runs: a case whose repetitions spread beyond p80/p20 = %.2f, or whose threads waited for\n"
+      "a core more than %.0f%% of the timed time while preempted more than %.0f times/s (kernel run delay and\n"
+      "involuntary switches: another process held the cores), is timed again on the same inputs, up to\n"
+      "--attempts timings; one still so is marked disturbed (column disturbed = 1, the reason in note).\n"
+      "The ceilings are measured at the start and at the end of the run, each the best of %d windows of\n"
+      ">= %.0f ms; if start and end differ by more than %.0f%%, or either measurement met competing work as\n"
+      "above, every row of the run is disturbed. Fractions of ceilings (console, CSV, JSON) are against\n"
+      "the start ceilings. A target verdict drawn from a disturbed row reads 'inconclusive (disturbed run)',\n"
+      "never PASS or MISS.",
+      q.max_spread, 100 * q.max_run_delay, q.max_preemptions_per_s, c.windows, 1e3 * c.min_window_s,
+      100 * q.max_ceiling_change);
+  return buf;
 }
 
 }  // namespace
@@ -380,11 +472,19 @@ int run_bench(int argc, char** argv) {
           "less a margin; --memory-limit lowers it): a case that cannot fit is recorded as oom with its\n"
           "planned_bytes, and the sweep goes on (--resume keeps it as done). Memory-bound cases and the copy\n"
           "ceiling are sized from the last-level cache (llc_bytes in the results context).\n\n"
-          "presets:\n" + bench_preset_help().substr(0, bench_preset_help().size() - 1));
+          "presets:\n" + bench_preset_help() + "\n" + run_quality_help());
   declare_flags(cli);
   if (!cli.parse(argc, argv)) return 0;
 
   const std::string backend = resolve_backend(cli.str("backend"));
+  const int64_t requested = cli.given("threads") ? positive(cli, "threads") : available_cores();
+  if (requested > kMaxThreads)
+    throw std::invalid_argument("--threads must be <= " + std::to_string(kMaxThreads) + ", got " +
+                                std::to_string(requested));
+  const int threads = int(requested);
+  omp_set_num_threads(threads);
+  QualityLimits quality;
+  quality.attempts = int(positive(cli, "attempts"));
   const MemoryLimit memory_limit =
       cli.given("memory-limit") ? parse_memory_limit(cli.str("memory-limit")) : MemoryLimit{};
   StreamSizing sizing;
@@ -430,23 +530,32 @@ int run_bench(int argc, char** argv) {
   ResultsStore store(results_dir, name);
   if (cli.on("resume")) store.load();
 
-  Ceilings ceilings;
+  RunRecord record;
+  record.quality = quality;
+  Ceilings& ceilings = record.start;
   ceilings.backend = backend;
   ceilings.gemm_method = ceilings.bandwidth_method = "skipped (--ceilings skip)";
   if (ceiling_mode == "measure") ceilings = measure_ceilings(backend, sweep.dtype, sizing);
-  std::printf("dfwbench bench %s: %zu cases, backend %s, %s, commit %s, %d threads\n", sweep.name.c_str(), cases.size(),
-              backend.c_str(), backend == "cuda" ? machine.gpu_name.c_str() : machine.cpu_model.c_str(),
-              machine.commit.c_str(), machine.threads);
+  std::printf("dfwbench bench %s: %zu cases, backend %s, %s, commit %s, %d threads (%d cores available), "
+              "OpenMP wait policy %s\n",
+              sweep.name.c_str(), cases.size(), backend.c_str(),
+              backend == "cuda" ? machine.gpu_name.c_str() : machine.cpu_model.c_str(), machine.commit.c_str(),
+              machine.threads, available_cores(), omp_wait_policy().c_str());
+  if (threads > available_cores())
+    std::printf("warning: %d threads on %d available cores: the threads compete for cores; expect disturbed rows\n",
+                threads, available_cores());
   if (ceiling_mode == "measure")
-    std::printf("ceilings: GEMM %.1f GFLOP/s (%s), bandwidth %.1f GB/s (%s)\n", ceilings.gflops,
+    std::printf("ceilings at the start: GEMM %.1f GFLOP/s (%s), bandwidth %.1f GB/s (%s)\n", ceilings.gflops,
                 ceilings.gemm_method.c_str(), ceilings.gbps, ceilings.bandwidth_method.c_str());
   else
     std::printf("ceilings: skipped (--ceilings skip); fractions are left empty\n");
+  if (const std::string busy = ceilings_disturbance(ceilings, ceilings, quality); !busy.empty())
+    std::printf("warning: %s; this run's rows will be marked disturbed\n", busy.c_str());
   const auto& load = benchmark::CPUInfo::Get().load_avg;
   if (!load.empty() && load[0] > 0.5 * benchmark::CPUInfo::Get().num_cpus)
     std::printf("warning: load average %.2f on %d CPUs before the run: other work competes with the timed threads\n",
                 load[0], benchmark::CPUInfo::Get().num_cpus);
-  const std::string context = context_json(sweep, timing, machine, ceilings, sizing);
+  const std::string context = context_json(sweep, timing, machine, record, sizing);
 
   std::vector<std::string> order;
   for (const auto& c : cases) order.push_back(c.key());
@@ -471,8 +580,9 @@ int run_bench(int argc, char** argv) {
     const MemoryPlan plan = plan_case_memory(c, machine.threads);
     const std::string shortfall = memory_shortfall(plan, current_budget(memory_limit, backend == "cuda"));
     CaseTiming t;
+    std::string disturbed, retried;
     if (shortfall.empty()) {
-      t = time_case(c, timing);
+      t = time_until_quiet(c, timing, quality, disturbed, retried);
     } else {
       t.status = "oom";
       t.message = t.note = shortfall;
@@ -480,7 +590,10 @@ int run_bench(int argc, char** argv) {
     Cost cost;
     const std::string form = t.form.empty() ? c.form : t.form;
     if (c.variant.defined()) cost = estimate_cost(c.variant, form, run_mode(c.mode), c.shape, c.chunk, c.dtype);
-    const ResultRow row = make_row(c, t, cost, ceilings, machine, plan);
+    ResultRow row = make_row(c, t, cost, ceilings, machine, plan);
+    if (backend == "cpu") row.threads = threads;
+    add_note(row, retried);
+    if (!disturbed.empty()) mark_disturbed(row, disturbed);
     store.put(row, json_entries(c, int64_t(i), t, row));
     store.write(order, context);
     print_case_line(row, c.label(), t.message);
@@ -489,27 +602,23 @@ int run_bench(int argc, char** argv) {
     session_keys.push_back(c.key());
   }
   if (ceiling_mode == "measure" && ran > 0) {
-    // Other load on the machine can depress one measurement: keep the best of the
-    // start and the end of the run, and restate this run's rows against it.
-    const Ceilings again = measure_ceilings(backend, sweep.dtype, sizing);
-    if (again.gflops > ceilings.gflops || again.gbps > ceilings.gbps) {
-      ceilings.gflops = std::max(ceilings.gflops, again.gflops);
-      ceilings.gflops_single = std::max(ceilings.gflops_single, again.gflops_single);
-      ceilings.gbps = std::max(ceilings.gbps, again.gbps);
-      ceilings.gemm_method += "; best of the start and the end of the run";
-      ceilings.bandwidth_method += "; best of the start and the end of the run";
+    // The same ceilings at the end: a run whose machine changed under it (other
+    // work came or went) is disturbed as a whole. Fractions stay against the
+    // start ceilings, as printed for each case.
+    record.end = measure_ceilings(backend, sweep.dtype, sizing);
+    record.disturbed = ceilings_disturbance(record.start, record.end, quality);
+    std::printf("ceilings at the end:   GEMM %.1f GFLOP/s, bandwidth %.1f GB/s (fractions stay against the start)\n",
+                record.end.gflops, record.end.gbps);
+    if (!record.disturbed.empty()) {
+      std::printf("run disturbed: %s\nevery row of this run is marked disturbed; no verdict is drawn from it\n",
+                  record.disturbed.c_str());
       for (ResultRow row : store.rows(session_keys)) {
         if (!listed(session_keys, row.key())) continue;
-        row.ceiling_gflops = ceilings.gflops;
-        row.ceiling_gbps = ceilings.gbps;
-        row.frac_flops_ceiling = fraction_of(row.gflops, ceilings.gflops);
-        row.frac_bw_ceiling = fraction_of(row.gbps, ceilings.gbps);
+        mark_disturbed(row, record.disturbed);
         store.replace_row(row);
       }
-      std::printf("ceilings at the end of the run: GEMM %.1f GFLOP/s, bandwidth %.1f GB/s (rows restated)\n",
-                  again.gflops, again.gbps);
     }
-    store.write(order, context_json(sweep, timing, machine, ceilings, sizing));
+    store.write(order, context_json(sweep, timing, machine, record, sizing));
   }
   if (to_run == 0) store.write(order, context);  // nothing left: refresh the context only
   std::printf("wrote %s and %s (%zu rows)\n", store.csv_path().c_str(), store.json_path().c_str(), store.size());
@@ -517,7 +626,8 @@ int run_bench(int argc, char** argv) {
   if (sweep.name == "cpu-targets") {
     // The verdicts go into the results file's context too, for the report.
     const std::vector<TargetResult> targets = evaluate_cpu_targets(store.rows(order));
-    store.write(order, context_json(sweep, timing, machine, ceilings, sizing, targets_json(targets)));
+    record.targets = targets_json(targets);
+    store.write(order, context_json(sweep, timing, machine, record, sizing));
     std::printf("\nCPU targets (ratios from this results file, ceilings measured in the run):\n%s",
                 format_targets(targets).c_str());
   }

@@ -2,13 +2,16 @@
 #include "bench_runner.hpp"
 
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
 #include <algorithm>
+#include <iostream>
 #include <memory>
 #include <new>
 #include <stdexcept>
 
 #include "form_probe.hpp"
+#include "contention.hpp"
 #include "generator.hpp"
 #include "memory_tracker.hpp"
 #include "nvtx.hpp"
@@ -110,7 +113,7 @@ void run_with_google_benchmark(const BenchCase& c, const TimingOptions& opts, Pr
   out.p80_ms = quantile(out.repetition_ms, 0.8);
 }
 
-CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts) {
+CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts, const Retiming& retiming) {
   if (!c.variant.defined()) return failed("unsupported", c.variant.undefined_reason);
   const Mode mode = run_mode(c.mode);
   const bool best = c.form == "best";
@@ -129,6 +132,7 @@ CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts) {
   GeneratorOptions gen;
   gen.seed = opts.seed;
   gen.with_initial_state = c.mode == BenchMode::decode && c.variant.rule->stateful();
+  gen.gates = c.gates;
   Problem problem;
   {
     harness::NvtxRange range("generate");
@@ -167,7 +171,20 @@ CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts) {
     BenchCase timed = c;  // named after the form it runs
     timed.form = out.form;
     timed.chunk = out.form == "chunked" ? c.chunk : 0;
-    run_with_google_benchmark(timed, opts, *prepared, out);
+    for (;;) {
+      out.runs.clear();
+      out.repetition_ms.clear();
+      const ContentionWindow contention;
+      run_with_google_benchmark(timed, opts, *prepared, out);
+      if (c.backend == "cpu") out.contention = contention.measure(omp_get_max_threads());
+      ++out.attempts;
+      if (out.status != "ok" || !retiming.disturbance) break;
+      const std::string why = retiming.disturbance(out);
+      if (why.empty()) break;
+      out.disturbances.push_back(why);
+      if (out.attempts >= retiming.attempts) break;
+      std::cerr << "  disturbed (" << why << "): timing again" << std::endl;
+    }
   }
   out.peak_host_bytes = double(MemoryTracker::host().peak());
   out.peak_device_bytes = double(MemoryTracker::device().peak());
@@ -185,10 +202,10 @@ double quantile(std::vector<double> values, double q) {
   return values[lo] + (pos - double(lo)) * (values[hi] - values[lo]);
 }
 
-CaseTiming time_case(const BenchCase& c, const TimingOptions& opts) {
+CaseTiming time_case(const BenchCase& c, const TimingOptions& opts, const Retiming& retiming) {
   harness::NvtxRange range("case " + c.label());
   try {
-    return time_prepared_case(c, opts);
+    return time_prepared_case(c, opts, retiming);
   } catch (const OutOfMemory& e) {
     return failed("oom", e.what());
   } catch (const std::bad_alloc&) {

@@ -2,14 +2,18 @@
 // form (tracked memory peak reset first; form "best": probe the candidates and
 // keep the fastest, form_probe.hpp), warm up, then one registered benchmark
 // with manual time, each iteration one Prepared::timed_run_ms(), repeated
-// `repetitions` times; median, p20 and p80 over the repetitions.
+// `repetitions` times; median, p20 and p80 over the repetitions. A timing judged
+// disturbed is made again on the same inputs and prepared form (Retiming).
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "bench_cases.hpp"
+#include "contention.hpp"
 
 namespace dfw {
 
@@ -28,6 +32,11 @@ struct CaseTiming {
   std::vector<double> repetition_ms;  // per-iteration time of each repetition
   double median_ms = 0, p20_ms = 0, p80_ms = 0;
   double peak_host_bytes = 0, peak_device_bytes = 0;
+  // CPU: competing work during the timed repetitions (contention.hpp); nullopt
+  // on the GPU or when the kernel does not report it.
+  std::optional<Contention> contention;
+  int attempts = 0;                       // timings made (the last one is reported)
+  std::vector<std::string> disturbances;  // why each disturbed timing was, in order
   // Google Benchmark's runs (per repetition, then aggregates) in its JSON entry
   // fields, one object per run, without the case's own fields (see bench_command).
   struct RunEntry {
@@ -44,8 +53,15 @@ struct CaseTiming {
 // same function feeds Google Benchmark's p20 / p80 statistics and the CSV.
 double quantile(std::vector<double> values, double q);
 
+// When to time a case again: while `disturbance` names a reason ("" = trusted)
+// and fewer than `attempts` timings have been made. Default: one timing.
+struct Retiming {
+  int attempts = 1;
+  std::function<std::string(const CaseTiming&)> disturbance;
+};
+
 // Never throws for a failing case: OOM (dfw::OutOfMemory, std::bad_alloc) and
 // other exceptions come back as a status with the message.
-CaseTiming time_case(const BenchCase& c, const TimingOptions& opts);
+CaseTiming time_case(const BenchCase& c, const TimingOptions& opts, const Retiming& retiming = {});
 
 }  // namespace dfw

@@ -1,8 +1,10 @@
-// evaluate_cpu_targets: finds the target rows and computes the ratios (bench_targets.hpp).
+// The CPU targets: their rows, their ratios and their verdicts (bench_targets.hpp).
 #include "bench_targets.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
-#include <functional>
+#include <tuple>
 
 #include "bench_cases.hpp"
 #include "results_json.hpp"
@@ -10,90 +12,204 @@
 namespace dfw {
 namespace {
 
-constexpr int64_t kAnyBatch = 0;  // the streaming case's batch is sized from the machine
+// How a target turns its rows into one number.
+enum class Measure {
+  time_ratio,            // t(rows[0]) / t(rows[1])
+  bandwidth_fraction,    // GB/s of rows[0] / its copy ceiling
+  flops_fraction,        // modelled GFLOP/s of rows[0] / its SGEMM ceiling
+  floor_flops_fraction,  // 4 dv m FLOPs per token at t(rows[0]) / its SGEMM ceiling
+  slowest_over_fastest,  // max t / min t over the rows
+  chunked_bound,         // t(rows[0]) / time of 4 dv m FLOPs per token at its SGEMM ceiling
+};
 
-const ResultRow* find_row(const std::vector<ResultRow>& rows, const std::string& variant, const std::string& form,
-                          const std::string& mode, int64_t B, int64_t H, int64_t T, int64_t d) {
-  for (const auto& r : rows)
-    if (r.status == "ok" && r.backend == "cpu" && r.variant == variant && r.form == form && r.mode == mode &&
-        (B == kAnyBatch || r.B == B) && r.H == H && r.T == T && r.dk == d && r.dv == d)
-      return &r;
-  return nullptr;
+struct Target {
+  std::string name;
+  Measure measure;
+  bool at_most;  // the limit is an upper one (<=); ignored for the bound
+  double limit;
+  std::vector<TargetRow> rows;
+};
+
+const Shape kDecode{32, 12, 0, 64, 64};  // T set per row
+// The streaming decode case (StreamingDecodeShape): its batch is sized from the
+// machine's last-level cache when the preset is built, so the target takes the
+// row of any batch (kAnyBatch).
+const Shape kDecodeStream{kAnyBatch, StreamingDecodeShape::H, StreamingDecodeShape::T, StreamingDecodeShape::d,
+                          StreamingDecodeShape::d};
+const Shape kPrefill{1, 12, 4096, 64, 64};
+const Shape kPrefillWide{1, 16, 4096, 128, 128};
+
+TargetRow decode_row(const std::string& variant, Shape shape, int64_t T = -1) {
+  if (T >= 0) shape.T = T;
+  return {variant, "decode", BenchMode::decode, shape, GateSet::uniform_init};
 }
 
-TargetResult judge(const std::string& name, bool at_most, double limit, const ResultRow* a, const ResultRow* b,
-                   const std::function<double(const ResultRow&, const ResultRow&)>& ratio) {
-  TargetResult t;
-  t.name = name;
-  char rel[32];
-  std::snprintf(rel, sizeof rel, "%s %g", at_most ? "<=" : ">=", limit);
-  t.relation = rel;
-  t.found = a && b;
-  if (!t.found) return t;
-  t.measured = ratio(*a, *b);
-  t.pass = at_most ? t.measured <= limit : t.measured >= limit;
+TargetRow prefill_row(const std::string& variant, const std::string& form, const Shape& shape,
+                      GateSet gates = GateSet::uniform_init) {
+  return {variant, form, BenchMode::prefill, shape, gates};
+}
+
+std::string gates_label(GateSet g) {
+  return g == GateSet::tiny ? "gates tiny (subnormal products)" : std::string("gates ") + gate_set_name(g);
+}
+
+std::vector<Target> make_targets() {
+  std::vector<Target> t;
+  t.push_back({"dfw decode B32 H12 d64: t(T=16384) / t(T=128)", Measure::time_ratio, true, 1.2,
+               {decode_row("dfw", kDecode, 16384), decode_row("dfw", kDecode, 128)}});
+  t.push_back({"softmax decode B32 H12 d64: t(T=16384) / t(T=128)", Measure::time_ratio, false, 20,
+               {decode_row("softmax", kDecode, 16384), decode_row("softmax", kDecode, 128)}});
+  t.push_back({"dfw decode H16 d=m=128, state >= 4x LLC: fraction of copy bandwidth", Measure::bandwidth_fraction,
+               false, 0.4, {decode_row("dfw", kDecodeStream)}});
+  t.push_back({"dfw chunked prefill B1 H12 T4096 d64: 4 dv m FLOPs/token as a fraction of SGEMM",
+               Measure::floor_flops_fraction, false, 0.3, {prefill_row("dfw", "chunked", kPrefill)}});
+  for (const auto& [shape, label, limit] : {std::make_tuple(kPrefill, "B1 H12 T4096 d64", 1.0),
+                                            std::make_tuple(kPrefillWide, "B1 H16 T4096 d128", 2.5)})
+    for (GateSet g : {GateSet::uniform_init, GateSet::tiny}) {
+      t.push_back({std::string("dfw prefill ") + label + ", " + gates_label(g) + ": t(recurrent) / t(chunked)",
+                   Measure::time_ratio, false, limit,
+                   {prefill_row("dfw", "recurrent", shape, g), prefill_row("dfw", "chunked", shape, g)}});
+      if (g == GateSet::uniform_init)
+        t.push_back({std::string("dfw prefill ") + label + ": the same for any chunked form, at most",
+                     Measure::chunked_bound, false, 0, {prefill_row("dfw", "recurrent", shape, g)}});
+    }
+  t.push_back({"softmax blocked prefill B1 H12 T4096 d64: fraction of SGEMM rate", Measure::flops_fraction, false,
+               0.6, {prefill_row("softmax", "blocked", kPrefill)}});
+  for (const char* variant : {"dfw", "gated"}) {
+    Target spread{std::string(variant) + " chunked prefill B1 H12 T4096 d64, gates uniform / tiny / mixed / ones: "
+                  "t(slowest) / t(fastest)", Measure::slowest_over_fastest, true, 1.3, {}};
+    for (GateSet g : {GateSet::uniform_init, GateSet::tiny, GateSet::mixed, GateSet::ones})
+      spread.rows.push_back(prefill_row(variant, "chunked", kPrefill, g));
+    t.push_back(std::move(spread));
+  }
   return t;
 }
 
-// Upper bound on t(recurrent) / t(chunked) for any chunked form (bench_targets.hpp).
-TargetResult chunked_bound(const ResultRow* recurrent) {
+const std::vector<Target>& targets() {
+  static const std::vector<Target> t = make_targets();
+  return t;
+}
+
+bool same_row(const TargetRow& want, const ResultRow& r) {
+  return r.backend == "cpu" && r.variant == want.variant && r.form == want.form &&
+         r.mode == bench_mode_name(want.mode) && (want.shape.B == kAnyBatch || r.B == want.shape.B) &&
+         r.H == want.shape.H &&
+         r.T == want.shape.T && r.dk == want.shape.dk && r.dv == want.shape.dv && r.gates == gate_set_name(want.gates);
+}
+
+std::string row_label(const TargetRow& w) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%s %s %s B%lld H%lld T%lld d%lld gates %s", w.variant.c_str(), w.form.c_str(),
+                bench_mode_name(w.mode), (long long)w.shape.B, (long long)w.shape.H, (long long)w.shape.T,
+                (long long)w.shape.dk, gate_set_name(w.gates));
+  return buf;
+}
+
+// 4 dv m FLOPs per token: the least any chunked form does (bench_targets.hpp).
+double floor_flops(const ResultRow& r) { return 4.0 * double(r.dv) * double(r.m) * double(r.B * r.H * r.T); }
+
+double measure(Measure m, const std::vector<const ResultRow*>& rows) {
+  const ResultRow& a = *rows.front();
+  const double seconds = a.time_median_ms / 1e3;
+  switch (m) {
+    case Measure::time_ratio: return a.time_median_ms / rows[1]->time_median_ms;
+    case Measure::bandwidth_fraction: return a.gbps / a.ceiling_gbps;
+    case Measure::flops_fraction: return a.gflops / a.ceiling_gflops;
+    case Measure::floor_flops_fraction: return floor_flops(a) / seconds / 1e9 / a.ceiling_gflops;
+    case Measure::slowest_over_fastest: {
+      double lo = INFINITY, hi = 0;
+      for (const ResultRow* r : rows) {
+        lo = std::min(lo, r->time_median_ms);
+        hi = std::max(hi, r->time_median_ms);
+      }
+      return hi / lo;
+    }
+    case Measure::chunked_bound: return seconds / (floor_flops(a) / (a.ceiling_gflops * 1e9));
+  }
+  return NAN;
+}
+
+TargetResult judge(const Target& target, const std::vector<ResultRow>& rows) {
   TargetResult t;
-  t.name = "dfw prefill B1 H12 T4096: the same for any chunked form, at most";
-  t.relation = "bound";
-  t.bound = true;
-  t.found = recurrent && recurrent->ceiling_gflops > 0;
-  if (!t.found) return t;
-  const ResultRow& r = *recurrent;
-  const double min_flops = 4.0 * double(r.dv) * double(r.m) * double(r.B * r.H * r.T);
-  const double min_ms = min_flops / (r.ceiling_gflops * 1e9) * 1e3;
-  t.measured = r.time_median_ms / min_ms;
+  t.name = target.name;
+  char rel[32];
+  std::snprintf(rel, sizeof rel, "%s %g", target.at_most ? "<=" : ">=", target.limit);
+  t.relation = target.measure == Measure::chunked_bound ? "bound" : rel;
+  std::vector<const ResultRow*> found;
+  std::string disturbed;
+  for (const TargetRow& want : target.rows) {
+    const auto it = std::find_if(rows.begin(), rows.end(),
+                                 [&](const ResultRow& r) { return r.status == "ok" && same_row(want, r); });
+    if (it == rows.end()) {
+      t.why = "not measured: no ok row " + row_label(want);
+      return t;
+    }
+    if (!(it->time_median_ms > 0) || !std::isfinite(it->time_median_ms)) {
+      t.why = "not measured: no valid time in row " + row_label(want);
+      return t;
+    }
+    if (it->disturbed && disturbed.empty()) disturbed = row_label(want);
+    found.push_back(&*it);
+  }
+  const double value = measure(target.measure, found);
+  if (!std::isfinite(value) || !(value > 0)) {
+    t.why = "not measured: the ratio is not a positive number (a zero or missing ceiling or time)";
+    return t;
+  }
+  t.measured = value;
+  if (!disturbed.empty()) {
+    t.verdict = Verdict::inconclusive;
+    t.why = "disturbed row " + disturbed + " (its note says why)";
+  } else if (target.measure == Measure::chunked_bound) {
+    t.verdict = Verdict::bound;
+  } else {
+    t.verdict = (target.at_most ? value <= target.limit : value >= target.limit) ? Verdict::pass : Verdict::miss;
+  }
   return t;
 }
 
 }  // namespace
 
+std::vector<TargetRow> cpu_target_rows() {
+  std::vector<TargetRow> out;
+  for (const Target& t : targets())
+    for (const TargetRow& r : t.rows)
+      if (std::none_of(out.begin(), out.end(), [&](const TargetRow& o) { return row_label(o) == row_label(r); }))
+        out.push_back(r);
+  return out;
+}
+
+const char* verdict_text(Verdict v) {
+  switch (v) {
+    case Verdict::pass: return "PASS";
+    case Verdict::miss: return "MISS";
+    case Verdict::missing: return "MISSING";
+    case Verdict::inconclusive: return "inconclusive (disturbed run)";
+    case Verdict::bound: return "bound";
+  }
+  return "?";
+}
+
 std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows) {
   std::vector<TargetResult> out;
-  auto time_ratio = [](const ResultRow& a, const ResultRow& b) { return a.time_median_ms / b.time_median_ms; };
-  auto bw_fraction = [](const ResultRow& a, const ResultRow&) { return a.frac_bw_ceiling; };
-  auto flops_fraction = [](const ResultRow& a, const ResultRow&) { return a.frac_flops_ceiling; };
-
-  const ResultRow* dfw_long = find_row(rows, "dfw", "decode", "decode", 32, 12, 16384, 64);
-  const ResultRow* dfw_short = find_row(rows, "dfw", "decode", "decode", 32, 12, 128, 64);
-  out.push_back(judge("dfw decode B32 H12 d64: t(T=16384) / t(T=128)", true, 1.2, dfw_long, dfw_short, time_ratio));
-  const ResultRow* sm_long = find_row(rows, "softmax", "decode", "decode", 32, 12, 16384, 64);
-  const ResultRow* sm_short = find_row(rows, "softmax", "decode", "decode", 32, 12, 128, 64);
-  out.push_back(judge("softmax decode B32 H12 d64: t(T=16384) / t(T=128)", false, 20, sm_long, sm_short, time_ratio));
-  using Stream = StreamingDecodeShape;
-  const ResultRow* big = find_row(rows, "dfw", "decode", "decode", kAnyBatch, Stream::H, Stream::T, Stream::d);
-  out.push_back(judge("dfw decode H16 d=m=128, state >= 4x LLC: fraction of copy bandwidth", false, 0.4, big, big,
-                      bw_fraction));
-  const ResultRow* chunked = find_row(rows, "dfw", "chunked", "prefill", 1, 12, 4096, 64);
-  const ResultRow* recurrent = find_row(rows, "dfw", "recurrent", "prefill", 1, 12, 4096, 64);
-  out.push_back(judge("dfw chunked prefill B1 H12 T4096: fraction of SGEMM rate", false, 0.3, chunked, chunked,
-                      flops_fraction));
-  out.push_back(judge("dfw prefill B1 H12 T4096: t(recurrent) / t(chunked)", false, 3, recurrent, chunked,
-                      time_ratio));
-  out.push_back(chunked_bound(recurrent));
-  const ResultRow* blocked = find_row(rows, "softmax", "blocked", "prefill", 1, 12, 4096, 64);
-  out.push_back(judge("softmax blocked prefill B1 H12 T4096: fraction of SGEMM rate", false, 0.3, blocked, blocked,
-                      flops_fraction));
+  for (const Target& t : targets()) out.push_back(judge(t, rows));
   return out;
 }
 
 std::string format_targets(const std::vector<TargetResult>& targets) {
   std::string out;
-  char line[256];
+  char line[512];
   for (const auto& t : targets) {
-    if (t.found && t.bound)
-      std::snprintf(line, sizeof line, "  %-62s %8.3f  (upper bound, not a target)\n", t.name.c_str(), t.measured);
-    else if (t.found)
-      std::snprintf(line, sizeof line, "  %-62s %8.3f  (%s)  %s\n", t.name.c_str(), t.measured, t.relation.c_str(),
-                    t.pass ? "PASS" : "MISS");
+    if (t.verdict == Verdict::bound)
+      std::snprintf(line, sizeof line, "  %-100s %8.3f  (upper bound, not a target)\n", t.name.c_str(), t.measured);
+    else if (t.verdict == Verdict::missing)
+      std::snprintf(line, sizeof line, "  %-100s %8s  (%s)  MISSING (%s)\n", t.name.c_str(), "-", t.relation.c_str(),
+                    t.why.c_str());
     else
-      std::snprintf(line, sizeof line, "  %-62s %8s  (%s)  MISSING (no ok row)\n", t.name.c_str(), "-",
-                    t.relation.c_str());
+      std::snprintf(line, sizeof line, "  %-100s %8.3f  (%s)  %s\n", t.name.c_str(), t.measured, t.relation.c_str(),
+                    verdict_text(t.verdict));
     out += line;
+    if (t.verdict == Verdict::inconclusive) out += "      " + t.why + "\n";
   }
   return out;
 }
@@ -103,9 +219,11 @@ std::string targets_json(const std::vector<TargetResult>& targets) {
   for (std::size_t i = 0; i < targets.size(); ++i) {
     const TargetResult& t = targets[i];
     JsonObject o;
-    o.add("name", t.name).add("relation", t.relation).add("found", t.found);
-    if (t.found) o.add("measured", t.measured);
-    o.add("result", t.bound ? "bound" : !t.found ? "MISSING" : t.pass ? "PASS" : "MISS");
+    o.add("name", t.name).add("relation", t.relation).add("found", t.found());
+    if (t.found()) o.add("measured", t.measured);
+    o.add("result", verdict_text(t.verdict));
+    o.add("disturbed", t.verdict == Verdict::inconclusive);
+    if (!t.why.empty()) o.add("why", t.why);
     out += (i ? ", " : "") + o.str();
   }
   return out + "]";

@@ -1,40 +1,78 @@
-// The CPU performance targets of the `cpu-targets` preset, judged from the rows of
-// one run (ratios measured in the same run, against the same run's ceilings):
-//   1. dfw decode (B 32, H 12, d = m = 64): t(T = 16384) / t(T = 128) <= 1.2
+// The CPU performance targets of the `cpu-targets` preset: the one definition of
+// each target, of the rows it reads (the preset runs exactly those rows) and of
+// its verdict from the rows of one run (ratios measured in the same run, against
+// the same run's ceilings). d = dk = dv = m throughout.
+//   1. dfw decode (B 32, H 12, d 64): t(T = 16384) / t(T = 128) <= 1.2
 //   2. softmax decode, same shape: t(T = 16384) / t(T = 128) >= 20
 //   3. dfw decode (H 16, d = m = 128, B sized so the state is >= 4x the LLC:
 //      StreamingDecodeShape): >= 40% of copy bandwidth
-//   4. dfw chunked prefill (B 1, H 12, T 4096, d = m = 64): >= 30% of the SGEMM rate
-//   5. the same, chunked >= 3x faster than recurrent
-//   6. softmax blocked prefill, same shape: >= 30% of the SGEMM rate
-// and one bound beside target 5 (information, not a target): how much faster than
+//   4. dfw chunked prefill (B 1, H 12, T 4096, d 64): >= 30% of the SGEMM rate,
+//      counting the floor of 4 dv m FLOPs per token (below), not the modelled
+//      FLOPs that grow with the chunk length
+//   5. dfw prefill, same shape: t(recurrent) / t(chunked) >= 1.0, with the
+//      uniform gates and with the `tiny` gates (the set whose running gate
+//      products pass below FLT_MIN in every 64-token chunk: 1e-6^7 = 1e-42)
+//   6. the same at B 1, H 16, T 4096, d 128: >= 2.5, both gate sets
+//   7. softmax blocked prefill (B 1, H 12, T 4096, d 64): >= 60% of the SGEMM rate
+//   8. dfw chunked and gated chunked prefill (B 1, H 12, T 4096, d 64) over the gate
+//      sets uniform, tiny, mixed, ones: t(slowest set) / t(fastest set) <= 1.3
+// and one bound beside targets 5 and 6 (information, not a target): how much faster than
 // the recurrent form ANY chunked form could be on this machine. A chunked form
 // reads every token's output from the state carried into its chunk and adds every
 // token into the state carried out, 2 dv m FLOPs each, so it does at least
 // 4 dv m FLOPs per token; at the in-run SGEMM rate that takes
 // t_min = 4 dv m B H T / SGEMM, and the bound is t(recurrent) / t_min.
+//
+// Verdicts: PASS or MISS only from rows that are all present, ok and not
+// disturbed (run_quality.hpp); "inconclusive (disturbed run)" when a row it needs
+// is disturbed; MISSING ("not measured") when a row is absent or not ok, or when
+// the ratio is not a finite number (a zero or NaN time or ceiling).
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "bench_cases.hpp"
+#include "generator.hpp"
 #include "results_row.hpp"
+#include "shape.hpp"
 
 namespace dfw {
 
+// A target row's batch that matches a row of any batch (the streaming decode
+// case, whose batch is sized from the machine).
+constexpr int64_t kAnyBatch = 0;
+
+// One row a target reads: a CPU fp32 case.
+struct TargetRow {
+  std::string variant, form;  // preset name, form
+  BenchMode mode;
+  Shape shape;
+  GateSet gates = GateSet::uniform_init;
+};
+
+// Every row the targets read, each once, in target order.
+std::vector<TargetRow> cpu_target_rows();
+
+enum class Verdict { pass, miss, missing, inconclusive, bound };
+const char* verdict_text(Verdict v);  // PASS, MISS, MISSING, inconclusive (disturbed run), bound
+
 struct TargetResult {
   std::string name;      // what is measured
-  std::string relation;  // "<= 1.2", ">= 0.4", ...
+  std::string relation;  // "<= 1.2", ">= 0.4", "bound"
   double measured = 0;   // the ratio (0 when missing)
-  bool found = false;    // every row it needs is present with status ok
-  bool pass = false;
-  bool bound = false;    // information (an upper bound), judged against nothing
+  Verdict verdict = Verdict::missing;
+  std::string why;  // for missing / inconclusive: which row, what was wrong
+  // A measured value exists (every row present, ok, with a valid time).
+  bool found() const { return verdict != Verdict::missing; }
 };
 
 std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows);
-// One line per target: name, measured ratio, limit, PASS / MISS / MISSING.
+// One line per target: name, measured ratio, limit, verdict (and why).
 std::string format_targets(const std::vector<TargetResult>& targets);
-// The targets as a JSON array (for the results file's context).
+// The targets as a JSON array (for the results file's context): name, relation,
+// found, measured (when found), result (verdict_text), disturbed (a row it read
+// was), why (when not empty).
 std::string targets_json(const std::vector<TargetResult>& targets);
 
 }  // namespace dfw

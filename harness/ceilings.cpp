@@ -38,8 +38,32 @@ AlignedBytes aligned_bytes(int64_t n) {
   return p;
 }
 
+// Best rate over `windows` timed windows of `work` (one call does `amount` units:
+// bytes or FLOPs), after one call that is not timed. Each window calls it until
+// the window has lasted min_window_s; `fewest_calls` gets the fewest calls a
+// window needed. Returns units per second.
+template <class Work>
+double best_window_rate(Work&& work, double amount, int windows, double min_window_s, int& fewest_calls) {
+  work();
+  double best = 0;
+  fewest_calls = 0;
+  for (int w = 0; w < windows; ++w) {
+    const auto start = Clock::now();
+    int calls = 0;
+    double seconds = 0;
+    do {
+      work();
+      ++calls;
+      seconds = seconds_since(start);
+    } while (seconds < min_window_s);
+    best = std::max(best, amount * calls / seconds);
+    fewest_calls = w == 0 ? calls : std::min(fewest_calls, calls);
+  }
+  return best;
+}
+
 // Best copy rate in GB/s (read + write bytes), every thread copying its own slice.
-double copy_gbps(int64_t bytes, int repeats) {
+double copy_gbps(int64_t bytes, const CpuCeilingOptions& opts, int& fewest_calls) {
   const int64_t half = std::max<int64_t>(bytes / 2, 4096);
   AlignedBytes src = aligned_bytes(half), dst = aligned_bytes(half);
   const int threads = omp_get_max_threads();
@@ -55,23 +79,19 @@ double copy_gbps(int64_t bytes, int repeats) {
     std::memset(src.get() + b, 1, n);
     std::memset(dst.get() + b, 0, n);
   }
-  double best = 0;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = Clock::now();
+  auto copy = [&] {
 #pragma omp parallel num_threads(threads)
     {
       int64_t b, n;
       slice(omp_get_thread_num(), b, n);
       std::memcpy(dst.get() + b, src.get() + b, n);
     }
-    const double s = seconds_since(start);
-    best = std::max(best, 2.0 * double(half) / s / 1e9);
-  }
-  return best;
+  };
+  return best_window_rate(copy, 2.0 * double(half), opts.windows, opts.min_window_s, fewest_calls) / 1e9;
 }
 
 // Best SGEMM rate in GFLOP/s: `threads` independent n x n x n products at once.
-double sgemm_gflops(int64_t n, int repeats, int threads) {
+double sgemm_gflops(int64_t n, const CpuCeilingOptions& opts, int threads, int& fewest_calls) {
   std::vector<Eigen::MatrixXf> a(threads), b(threads), c(threads);
 #pragma omp parallel num_threads(threads)
   {
@@ -81,18 +101,15 @@ double sgemm_gflops(int64_t n, int repeats, int threads) {
     c[t] = Eigen::MatrixXf::Zero(n, n);
     c[t].noalias() = a[t] * b[t];  // warm-up
   }
-  double best = 0;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = Clock::now();
+  auto products = [&] {
 #pragma omp parallel num_threads(threads)
     {
       const int t = omp_get_thread_num();
       c[t].noalias() = a[t] * b[t];
     }
-    const double s = seconds_since(start);
-    best = std::max(best, double(threads) * 2.0 * double(n) * double(n) * double(n) / s / 1e9);
-  }
-  return best;
+  };
+  const double flops = double(threads) * 2.0 * double(n) * double(n) * double(n);
+  return best_window_rate(products, flops, opts.windows, opts.min_window_s, fewest_calls) / 1e9;
 }
 
 }  // namespace
@@ -101,13 +118,19 @@ Ceilings measure_cpu_ceilings(const CpuCeilingOptions& opts) {
   Ceilings c;
   c.backend = "cpu";
   c.threads = omp_get_max_threads();
-  c.gbps = copy_gbps(opts.copy_bytes, opts.copy_repeats);
-  c.gflops_single = sgemm_gflops(opts.gemm_n, opts.gemm_repeats, 1);
-  c.gflops = sgemm_gflops(opts.gemm_n, opts.gemm_repeats, c.threads);
+  const ContentionWindow contention;
+  int copies = 0, single_products = 0, products = 0;
+  c.gbps = copy_gbps(opts.copy_bytes, opts, copies);
+  c.gflops_single = sgemm_gflops(opts.gemm_n, opts, 1, single_products);
+  c.gflops = sgemm_gflops(opts.gemm_n, opts, c.threads, products);
+  c.contention = contention.measure(c.threads);
+  const std::string windows = "best of " + std::to_string(opts.windows) + " windows of >= " +
+                              std::to_string(int(opts.min_window_s * 1e3 + 0.5)) + " ms (at least ";
   c.bandwidth_method = "memcpy of " + std::to_string(opts.copy_bytes / 2) + " B over " + std::to_string(c.threads) +
-                       " threads, read + write bytes, best of " + std::to_string(opts.copy_repeats);
+                       " threads, read + write bytes, " + windows + std::to_string(copies) + " copies each)";
   c.gemm_method = "Eigen SGEMM " + std::to_string(opts.gemm_n) + "^3, one per thread on " +
-                  std::to_string(c.threads) + " threads, best of " + std::to_string(opts.gemm_repeats);
+                  std::to_string(c.threads) + " threads, " + windows + std::to_string(products) +
+                  " products each; one thread: " + std::to_string(single_products) + ")";
   return c;
 }
 

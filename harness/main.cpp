@@ -9,6 +9,7 @@
 
 #include "bench_cases.hpp"
 #include "commands.hpp"
+#include "thread_policy.hpp"
 #include "variant.hpp"
 
 namespace {
@@ -28,7 +29,7 @@ std::string usage() {
          "          reference on odd shapes and gate edge cases; exit 1 on any FAIL, 2 if none ran\n"
          "  eval    run one variant on .npy inputs and write y.npy, state.npy, z.npy\n"
          "  bench   timing and memory sweeps over sequence lengths, written to\n"
-         "          results/<machine-id>/*.json, *.csv\n"
+         "          results/<machine-id>/*.json, *.csv; disturbed runs are marked, never judged\n"
          "          presets: " + joined(dfw::bench_preset_names()) + "\n"
          "  list    list presets, rules, feature maps and implementations\n"
          "  machine-id  print the id of this machine's result set (results/<machine-id>/)\n"
@@ -41,6 +42,8 @@ std::string usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any OpenMP work: idle threads must sleep, not spin (thread_policy.hpp).
+  dfw::reexec_with_passive_wait_policy(argv);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     std::cout << usage();
     return argc < 2 ? 2 : 0;

@@ -10,7 +10,8 @@ machine's directory:
                sibling NAME.json (Google Benchmark JSON: machine, else gpu_name or
                cpu_model; commit) when empty. A context that names a machine_id other
                than the directory's, or bench rows naming two machines, is an error:
-               sets of two machines never mix.
+               sets of two machines never mix.; "gates" (the generator's gate set) is
+               "uniform" in files written before it existed
 A malformed file raises ResultsError naming the file and line.
 """
 import csv
@@ -132,6 +133,7 @@ def read_bench_csv(path, context):
             machine = context.get("machine") or context.get("gpu_name") or context.get("cpu_model") or ""
             row["machine"] = row["machine"] or str(machine) or "machine not recorded"
             row["commit"] = row["commit"] or str(context.get("commit", "")) or "commit not recorded"
+        row["gates"] = raw.get("gates") or "uniform"  # the generator's gate set; files before it: uniform
         row["file"] = os.path.basename(path)
         rows.append(row)
     return rows

@@ -25,5 +25,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # Two threads: the machine has two cores, and OpenMP paths are still exercised.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 
-ctest --test-dir "$build" --output-on-failure -j "$jobs" "$@"
+# hog_test is a timing test (a sanitized build is several times slower and would
+# run past its time bound) and has no memory behaviour of its own to check.
+ctest --test-dir "$build" --output-on-failure -j "$jobs" -E '^hog_test$' "$@"
 echo "sanitize: clean (ASan + UBSan) in $(( $(date +%s) - start )) s"

@@ -440,6 +440,9 @@ TEST(BadBench, ShapesAndSpecsAreRefusedBeforeRunning) {
       {"--seqlens 0:10:0", "--seqlens: the step must be >= 1"},
       {"--seqlens 100000000000", "T=100000000000 is out of range"},
       {"--batch 0", "--batch must be >= 1"},
+      {"--threads 0", "--threads must be >= 1"},
+      {"--threads 5000", "--threads must be <= 1024"},
+      {"--attempts 0", "--attempts must be >= 1"},
   };
   for (const auto& [flags, message] : cases) {
     const ChildRun r = dfwbench(std::string("bench --backend cpu --list ") + flags);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bench_cases.hpp"
+#include "bench_targets.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
 
@@ -90,17 +91,36 @@ TEST(BenchCases, GridHasEveryCombinationAtOneShape) {
   for (const auto& c : cases) EXPECT_EQ(c.shape.str(), cases.front().shape.str());
 }
 
-TEST(BenchCases, CpuTargetsHoldTheTargetShapes) {
+TEST(BenchCases, CpuTargetsRunExactlyTheRowsTheTargetsRead) {
+  const auto cases = expand("cpu-targets");
+  const auto rows = cpu_target_rows();
+  ASSERT_EQ(cases.size(), rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(cases[i].variant.name, rows[i].variant);
+    EXPECT_EQ(cases[i].form, rows[i].form);
+    EXPECT_EQ(cases[i].mode, rows[i].mode);
+    Shape want = rows[i].shape;
+    if (want.B == kAnyBatch) {  // the streaming decode row: its batch is sized from the machine
+      EXPECT_GE(cases[i].shape.B, StreamingDecodeShape::min_batch_cpu);
+      want.B = cases[i].shape.B;
+    }
+    EXPECT_EQ(cases[i].shape.str(), want.str());
+    EXPECT_EQ(cases[i].gates, rows[i].gates);
+  }
   std::set<std::string> labels;
-  for (const auto& c : expand("cpu-targets")) labels.insert(c.label());
-  for (const char* want : {"dfw decode/cpu/fp32 decode B=32 H=12 T=128 dk=64 dv=64 m=64",
-                           "dfw decode/cpu/fp32 decode B=32 H=12 T=16384 dk=64 dv=64 m=64",
-                           "softmax decode/cpu/fp32 decode B=32 H=12 T=16384 dk=64 dv=64 m=64",
-                           "dfw decode/cpu/fp32 decode B=64 H=16 T=128 dk=128 dv=128 m=128",
-                           "dfw chunked/cpu/fp32 prefill B=1 H=12 T=4096 dk=64 dv=64 m=64 chunk=64",
-                           "dfw recurrent/cpu/fp32 prefill B=1 H=12 T=4096 dk=64 dv=64 m=64",
-                           "softmax blocked/cpu/fp32 prefill B=1 H=12 T=4096 dk=64 dv=64 m=64"})
+  for (const auto& c : cases) labels.insert(c.label());
+  for (const char* want : {"dfw decode/cpu/fp32 decode B=32 H=12 T=16384 dk=64 dv=64 m=64",
+                           "dfw chunked/cpu/fp32 prefill B=1 H=16 T=4096 dk=128 dv=128 m=128 chunk=64 gates=tiny",
+                           "gated chunked/cpu/fp32 prefill B=1 H=12 T=4096 dk=64 dv=64 m=64 chunk=64 gates=ones"})
     EXPECT_TRUE(labels.count(want)) << want;
+}
+
+TEST(BenchCases, ACaseListedTwiceRunsOnce) {
+  Sweep s = preset_sweep("paper", "cpu");
+  s.groups.push_back(s.groups.front());
+  s.groups.back().gate_sets = {GateSet::uniform_init, GateSet::tiny};
+  const auto cases = expand_bench_cases(s);
+  EXPECT_EQ(cases.size(), 2 * expand("paper").size());  // the uniform copies dropped, the tiny ones added
 }
 
 TEST(BenchCases, KeysAreUniqueInEveryPreset) {
@@ -156,6 +176,21 @@ TEST(BenchList, FlagsFilterAndOverrideAPreset) {
   EXPECT_NE(out.find("1  dfw chunked/cpu/fp32 prefill B=2 H=1 T=64 dk=64 dv=64 m=64 chunk=64"), std::string::npos)
       << out;
   EXPECT_NE(out.find("1 cases"), std::string::npos) << out;
+}
+
+TEST(BenchList, GateSetsAreCasesOfTheirOwn) {
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(bench({"--variants", "dfw", "--forms", "chunked", "--seqlens", "64", "--gates", "uniform,tiny", "--list",
+                   "--backend", "cpu"}),
+            0);
+  const std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("1  dfw chunked/cpu/fp32 prefill B=32 H=1 T=64 dk=64 dv=64 m=64 chunk=64\n"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("2  dfw chunked/cpu/fp32 prefill B=32 H=1 T=64 dk=64 dv=64 m=64 chunk=64 gates=tiny"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("2 cases"), std::string::npos) << out;
+  EXPECT_THROW(bench({"--gates", "huge", "--list", "--backend", "cpu"}), std::invalid_argument);
 }
 
 TEST(BenchList, BadFlagsAreRefused) {

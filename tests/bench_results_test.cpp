@@ -20,7 +20,7 @@ TEST(BenchResults, CsvHeaderIsExactlyTheAgreedColumns) {
             "preset,variant,spec,form,backend,dtype,mode,B,H,T,dk,dv,m,chunk,status,time_median_ms,time_p20_ms,"
             "time_p80_ms,repetitions,tokens_per_s,flops,bytes,gflops,gbps,ceiling_gflops,ceiling_gbps,"
             "frac_flops_ceiling,frac_bw_ceiling,peak_host_bytes,peak_device_bytes,state_bytes,machine,commit,threads,"
-            "disturbed,planned_bytes,note");
+            "disturbed,planned_bytes,note,gates");
 }
 
 TEST(BenchResults, RowRoundTripsThroughCsvWithQuotedSpec) {
@@ -39,6 +39,10 @@ TEST(BenchResults, RowRoundTripsThroughCsvWithQuotedSpec) {
   r.flops = 123456789; r.bytes = 4096; r.gflops = 98.7654321;
   r.machine = "CPU \"model\", 2 cores";
   r.commit = "abc1234-dirty";
+  r.threads = 2;
+  r.disturbed = true;
+  r.note = "disturbed: p80/p20 = 1.41 > 1.25 after 3 timings, threads waited";
+  r.gates = "tiny";
   const std::string line = r.to_csv_line();
   EXPECT_EQ(split_csv_line(line).size(), results_csv_columns().size());
   const ResultRow back = parse_result_row(line, 2);
@@ -46,6 +50,13 @@ TEST(BenchResults, RowRoundTripsThroughCsvWithQuotedSpec) {
   EXPECT_EQ(back.variant, r.variant);
   EXPECT_EQ(back.machine, r.machine);
   EXPECT_EQ(back.key(), r.key());
+  EXPECT_EQ(back.gates, "tiny");
+  ResultRow uniform = back;
+  uniform.gates = "uniform";
+  EXPECT_NE(uniform.key(), back.key());  // the gate set tells cases apart
+  EXPECT_TRUE(back.disturbed);
+  EXPECT_EQ(back.threads, 2);
+  EXPECT_EQ(back.note, r.note);
   EXPECT_DOUBLE_EQ(back.time_median_ms, 1.25);
   EXPECT_DOUBLE_EQ(back.flops, 123456789);
   EXPECT_THROW(parse_result_row("a,b,c", 3), std::invalid_argument);

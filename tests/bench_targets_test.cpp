@@ -1,20 +1,31 @@
-// The cpu-targets verdicts (bench_targets.hpp): each ratio comes from the rows
-// it names, limits are applied in the right direction, a missing or failed row
-// is MISSING (never PASS), and the chunked bound is t(recurrent) over the time
-// of 4 dv m FLOPs per token at the row's ceiling.
+// The cpu-targets verdicts (bench_targets.hpp). For every target: a row set where
+// it holds (PASS), one where it fails (MISS), one where a row it reads is
+// disturbed (inconclusive, never PASS or MISS) and one where a row it reads is
+// absent or not ok (MISSING, never PASS); a zero or NaN time or ceiling never
+// passes; the chunked bound is t(recurrent) over the time of 4 dv m FLOPs per
+// token at the row's ceiling; and the preset runs exactly the rows the targets read.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "bench_targets.hpp"
+#include "generator.hpp"
 #include "results_row.hpp"
+#include "variant.hpp"
 
 namespace dfw {
 namespace {
 
+using Rows = std::vector<ResultRow>;
+
 ResultRow row(const std::string& variant, const std::string& form, const std::string& mode, int64_t B, int64_t H,
-              int64_t T, int64_t d, double ms) {
+              int64_t T, int64_t d, double ms, const std::string& gates = "uniform") {
   ResultRow r;
   r.variant = variant;
   r.form = form;
@@ -25,66 +36,269 @@ ResultRow row(const std::string& variant, const std::string& form, const std::st
   r.H = H;
   r.T = T;
   r.dk = r.dv = r.m = d;
+  r.gates = gates;
   r.time_median_ms = ms;
   r.ceiling_gflops = 100;
+  r.ceiling_gbps = 40;
   return r;
 }
 
-// Every row the targets read, with ratios chosen so each target's verdict is known.
-std::vector<ResultRow> target_rows() {
-  std::vector<ResultRow> rows;
+ResultRow& find(Rows& rows, const std::string& variant, const std::string& form, int64_t T, int64_t d,
+                const std::string& gates = "uniform") {
+  for (auto& r : rows)
+    if (r.variant == variant && r.form == form && r.T == T && r.dk == d && r.gates == gates) return r;
+  throw std::logic_error("no such test row " + variant + " " + form);
+}
+
+// 4 * 64 * 64 * (1 * 12 * 4096) FLOPs = 805306368; at 100 GFLOP/s: 8.05306368 ms.
+constexpr double kFloorMs = 8.05306368;
+
+// Every row the targets read, with times for which every target holds.
+Rows quiet_rows() {
+  Rows rows;
   rows.push_back(row("dfw", "decode", "decode", 32, 12, 128, 64, 1.0));
-  rows.push_back(row("dfw", "decode", "decode", 32, 12, 16384, 64, 1.1));     // 1.1 <= 1.2: PASS
+  rows.push_back(row("dfw", "decode", "decode", 32, 12, 16384, 64, 1.1));      // 1.1 <= 1.2
   rows.push_back(row("softmax", "decode", "decode", 32, 12, 128, 64, 1.0));
-  rows.push_back(row("softmax", "decode", "decode", 32, 12, 16384, 64, 10));  // 10 < 20: MISS
+  rows.push_back(row("softmax", "decode", "decode", 32, 12, 16384, 64, 30));   // 30 >= 20
   rows.push_back(row("dfw", "decode", "decode", 64, 16, 128, 128, 1.0));
-  rows.back().frac_bw_ceiling = 0.5;                                          // >= 0.4: PASS
-  rows.push_back(row("dfw", "chunked", "prefill", 1, 12, 4096, 64, 4.0));
-  rows.back().frac_flops_ceiling = 0.25;                                      // < 0.3: MISS
-  rows.push_back(row("dfw", "recurrent", "prefill", 1, 12, 4096, 64, 16.0));  // 16 / 4 = 4 >= 3: PASS
-  rows.push_back(row("softmax", "blocked", "prefill", 1, 12, 4096, 64, 1.0));
-  rows.back().frac_flops_ceiling = 0.3;                                       // >= 0.3: PASS
+  rows.back().gbps = 20;                                                       // 20 / 40 >= 0.4
+  for (const char* g : {"uniform", "tiny"}) {
+    rows.push_back(row("dfw", "recurrent", "prefill", 1, 12, 4096, 64, 20, g));  // 20 / 16 >= 1.0
+    rows.push_back(row("dfw", "recurrent", "prefill", 1, 16, 4096, 128, 60, g)); // 60 / 20 >= 2.5
+    rows.push_back(row("dfw", "chunked", "prefill", 1, 16, 4096, 128, 20, g));
+  }
+  const double dfw_chunked[] = {16, 16, 18, 14}, gated_chunked[] = {10, 11, 12, 10};  // 18/14, 12/10 <= 1.3
+  int i = 0;
+  for (const char* g : {"uniform", "tiny", "mixed", "ones"}) {
+    rows.push_back(row("dfw", "chunked", "prefill", 1, 12, 4096, 64, dfw_chunked[i], g));  // floor: 8.05 / 16 >= 0.3
+    rows.push_back(row("gated", "chunked", "prefill", 1, 12, 4096, 64, gated_chunked[i], g));
+    ++i;
+  }
+  rows.push_back(row("softmax", "blocked", "prefill", 1, 12, 4096, 64, 5));
+  rows.back().gflops = 70;                                                     // 70 / 100 >= 0.6
   return rows;
 }
 
-TEST(CpuTargets, RatiosComeFromTheNamedRowsAndLimitsApplyInTheirDirection) {
-  const std::vector<TargetResult> t = evaluate_cpu_targets(target_rows());
-  ASSERT_EQ(t.size(), 7u);
-  const double expected[] = {1.1, 10, 0.5, 0.25, 4.0};
-  const bool pass[] = {true, false, true, false, true};
-  for (int i = 0; i < 5; ++i) {
-    EXPECT_TRUE(t[i].found) << t[i].name;
-    EXPECT_NEAR(t[i].measured, expected[i], 1e-12) << t[i].name;
-    EXPECT_EQ(t[i].pass, pass[i]) << t[i].name;
-    EXPECT_FALSE(t[i].bound);
+// One target as the test sees it: its position, the value on quiet_rows(), a change
+// that makes it fail (and the value then), and the rows it reads.
+struct Expectation {
+  std::string name_start;
+  double quiet, failing;
+  std::function<void(Rows&)> fail;
+  std::function<std::vector<ResultRow*>(Rows&)> reads;
+};
+
+std::vector<Expectation> expectations() {
+  std::vector<Expectation> e;
+  e.push_back({"dfw decode B32 H12 d64", 1.1, 1.5,
+               [](Rows& r) { find(r, "dfw", "decode", 16384, 64).time_median_ms = 1.5; },
+               [](Rows& r) { return std::vector<ResultRow*>{&find(r, "dfw", "decode", 16384, 64),
+                                                            &find(r, "dfw", "decode", 128, 64)}; }});
+  e.push_back({"softmax decode B32 H12 d64", 30, 10,
+               [](Rows& r) { find(r, "softmax", "decode", 16384, 64).time_median_ms = 10; },
+               [](Rows& r) { return std::vector<ResultRow*>{&find(r, "softmax", "decode", 16384, 64),
+                                                            &find(r, "softmax", "decode", 128, 64)}; }});
+  e.push_back({"dfw decode H16 d=m=128, state >= 4x LLC: fraction of copy bandwidth", 0.5, 0.25,
+               [](Rows& r) { find(r, "dfw", "decode", 128, 128).gbps = 10; },
+               [](Rows& r) { return std::vector<ResultRow*>{&find(r, "dfw", "decode", 128, 128)}; }});
+  e.push_back({"dfw chunked prefill B1 H12 T4096 d64: 4 dv m FLOPs", kFloorMs / 16, kFloorMs / 40,
+               [](Rows& r) { find(r, "dfw", "chunked", 4096, 64).time_median_ms = 40; },
+               [](Rows& r) { return std::vector<ResultRow*>{&find(r, "dfw", "chunked", 4096, 64)}; }});
+  for (const std::string g : {"uniform", "tiny"}) {
+    e.push_back({"dfw prefill B1 H12 T4096 d64, gates " + g, 20.0 / 16, 0.5,
+                 [g](Rows& r) { find(r, "dfw", "recurrent", 4096, 64, g).time_median_ms = 8; },
+                 [g](Rows& r) { return std::vector<ResultRow*>{&find(r, "dfw", "recurrent", 4096, 64, g),
+                                                               &find(r, "dfw", "chunked", 4096, 64, g)}; }});
   }
-  EXPECT_TRUE(t[6].pass);
-  EXPECT_NE(format_targets(t).find("MISS"), std::string::npos);
+  for (const std::string g : {"uniform", "tiny"}) {
+    e.push_back({"dfw prefill B1 H16 T4096 d128, gates " + g, 3.0, 2.0,
+                 [g](Rows& r) { find(r, "dfw", "chunked", 4096, 128, g).time_median_ms = 30; },
+                 [g](Rows& r) { return std::vector<ResultRow*>{&find(r, "dfw", "recurrent", 4096, 128, g),
+                                                               &find(r, "dfw", "chunked", 4096, 128, g)}; }});
+  }
+  e.push_back({"softmax blocked prefill B1 H12 T4096 d64", 0.7, 0.5,
+               [](Rows& r) { find(r, "softmax", "blocked", 4096, 64).gflops = 50; },
+               [](Rows& r) { return std::vector<ResultRow*>{&find(r, "softmax", "blocked", 4096, 64)}; }});
+  const std::pair<std::string, double> spreads[] = {{"dfw", 18.0 / 14}, {"gated", 12.0 / 10}};
+  for (const auto& [variant, quiet] : spreads) {
+    e.push_back({variant + " chunked prefill B1 H12 T4096 d64, gates uniform / tiny / mixed / ones", quiet, 2.0,
+                 [variant = variant](Rows& r) {
+                   auto& ones = find(r, variant, "chunked", 4096, 64, "ones");
+                   find(r, variant, "chunked", 4096, 64, "mixed").time_median_ms = 2 * ones.time_median_ms;
+                 },
+                 [variant = variant](Rows& r) {
+                   std::vector<ResultRow*> out;
+                   for (const char* g : {"uniform", "tiny", "mixed", "ones"})
+                     out.push_back(&find(r, variant, "chunked", 4096, 64, g));
+                   return out;
+                 }});
+  }
+  return e;
 }
 
-TEST(CpuTargets, ChunkedBoundIsRecurrentTimeOverTheMinimumFlopsAtTheCeiling) {
-  const std::vector<TargetResult> t = evaluate_cpu_targets(target_rows());
-  const TargetResult& bound = t[5];
-  ASSERT_TRUE(bound.bound);
-  ASSERT_TRUE(bound.found);
-  // 4 * 64 * 64 * (1 * 12 * 4096) FLOPs at 100 GFLOP/s = 8.05306368 ms; recurrent 16 ms.
-  EXPECT_NEAR(bound.measured, 16.0 / 8.05306368, 1e-9);
-  EXPECT_FALSE(bound.pass);  // never judged
+std::size_t rows_read(const Expectation& e) {
+  Rows rows = quiet_rows();
+  return e.reads(rows).size();
+}
+
+TargetResult named(const std::vector<TargetResult>& t, const std::string& start) {
+  for (const auto& x : t)
+    if (x.name.rfind(start, 0) == 0 && x.verdict != Verdict::bound) return x;
+  throw std::logic_error("no target named " + start);
+}
+
+TEST(CpuTargets, EveryTargetHoldsOnTheQuietSetAndTheBoundIsNotJudged) {
+  const auto t = evaluate_cpu_targets(quiet_rows());
+  ASSERT_EQ(t.size(), expectations().size() + 2);  // + the bounds at d = 64 and d = 128
+  for (const auto& e : expectations()) {
+    const TargetResult x = named(t, e.name_start);
+    EXPECT_EQ(x.verdict, Verdict::pass) << x.name << ": " << x.why;
+    EXPECT_NEAR(x.measured, e.quiet, 1e-9) << x.name;
+  }
+  EXPECT_EQ(std::count_if(t.begin(), t.end(), [](const auto& x) { return x.verdict == Verdict::bound; }), 2);
+}
+
+TEST(CpuTargets, EveryTargetMissesWhenItsRatioFails) {
+  for (const auto& e : expectations()) {
+    Rows rows = quiet_rows();
+    e.fail(rows);
+    const TargetResult x = named(evaluate_cpu_targets(rows), e.name_start);
+    EXPECT_EQ(x.verdict, Verdict::miss) << x.name;
+    EXPECT_NEAR(x.measured, e.failing, 1e-9) << x.name;
+  }
+  Rows rows = quiet_rows();
+  expectations()[1].fail(rows);
+  EXPECT_NE(format_targets(evaluate_cpu_targets(rows)).find("MISS"), std::string::npos);
+}
+
+TEST(CpuTargets, ADisturbedRowMakesEveryTargetThatReadsItInconclusivePassingOrNot) {
+  for (const auto& e : expectations())
+    for (bool failing : {false, true}) {
+      const std::size_t n = rows_read(e);
+      for (std::size_t i = 0; i < n; ++i) {
+        Rows rows = quiet_rows();
+        if (failing) e.fail(rows);
+        ResultRow* r = e.reads(rows)[i];
+        r->disturbed = true;
+        r->note = "disturbed: p80/p20 = 1.5 > 1.25 after 3 timings";
+        const TargetResult x = named(evaluate_cpu_targets(rows), e.name_start);
+        EXPECT_EQ(x.verdict, Verdict::inconclusive) << x.name << " row " << i;
+        EXPECT_NE(x.why.find("disturbed row"), std::string::npos) << x.why;
+      }
+    }
+  // A disturbed row that a target does not read leaves its verdict alone.
+  Rows rows = quiet_rows();
+  find(rows, "softmax", "blocked", 4096, 64).disturbed = true;
+  EXPECT_EQ(named(evaluate_cpu_targets(rows), "dfw decode B32 H12 d64").verdict, Verdict::pass);
+  const std::string text = format_targets(evaluate_cpu_targets(rows));
+  EXPECT_NE(text.find("inconclusive (disturbed run)"), std::string::npos);
+  EXPECT_NE(targets_json(evaluate_cpu_targets(rows)).find("\"result\": \"inconclusive (disturbed run)\""),
+            std::string::npos);
+  EXPECT_NE(targets_json(evaluate_cpu_targets(rows)).find("\"disturbed\": true"), std::string::npos);
+}
+
+TEST(CpuTargets, AnAbsentOrFailedRowMakesEveryTargetThatReadsItMissing) {
+  for (const auto& e : expectations()) {
+    const std::size_t n = rows_read(e);
+    for (std::size_t i = 0; i < n; ++i)
+      for (const char* status : {"absent", "error", "oom", "unsupported"}) {
+        Rows rows = quiet_rows();
+        ResultRow* r = e.reads(rows)[i];
+        if (std::string(status) == "absent") r->variant = "gone";
+        else r->status = status;
+        const TargetResult x = named(evaluate_cpu_targets(rows), e.name_start);
+        EXPECT_EQ(x.verdict, Verdict::missing) << x.name << " row " << i << " " << status;
+        EXPECT_FALSE(x.found());
+        EXPECT_NE(x.why.find("not measured"), std::string::npos) << x.why;
+      }
+  }
+  for (const auto& x : evaluate_cpu_targets({})) EXPECT_EQ(x.verdict, Verdict::missing) << x.name;
+  EXPECT_NE(targets_json(evaluate_cpu_targets({})).find("\"result\": \"MISSING\""), std::string::npos);
+  EXPECT_NE(format_targets(evaluate_cpu_targets({})).find("MISSING (not measured"), std::string::npos);
+}
+
+TEST(CpuTargets, AZeroOrNanTimeOrCeilingNeverPasses) {
+  for (const auto& e : expectations()) {
+    const std::size_t n = rows_read(e);
+    for (std::size_t i = 0; i < n; ++i)
+      for (int how = 0; how < 4; ++how) {
+        Rows rows = quiet_rows();
+        ResultRow* r = e.reads(rows)[i];
+        if (how == 0) r->time_median_ms = 0;
+        if (how == 1) r->time_median_ms = NAN;
+        if (how == 2) r->ceiling_gflops = r->ceiling_gbps = 0;
+        if (how == 3) r->ceiling_gflops = r->ceiling_gbps = NAN;
+        const TargetResult x = named(evaluate_cpu_targets(rows), e.name_start);
+        // a ceiling only matters to the targets that are fractions of one
+        const bool reads_ceiling = x.name.find("fraction") != std::string::npos;
+        EXPECT_EQ(x.verdict, how < 2 || reads_ceiling ? Verdict::missing : Verdict::pass)
+            << x.name << " row " << i << " case " << how;
+      }
+  }
+}
+
+TEST(CpuTargets, ChunkedBoundIsRecurrentTimeOverTheFloorFlopsAtTheCeiling) {
+  Rows rows = quiet_rows();
+  auto t = evaluate_cpu_targets(rows);
+  auto d64_bound = [](const auto& x) {
+    return x.name.find("H12") != std::string::npos && x.name.find("any chunked form") != std::string::npos;
+  };
+  const auto bound = std::find_if(t.begin(), t.end(), d64_bound);
+  ASSERT_NE(bound, t.end());
+  EXPECT_EQ(bound->verdict, Verdict::bound);
+  EXPECT_NEAR(bound->measured, 20.0 / kFloorMs, 1e-9);  // recurrent, uniform gates, H12 d64
   EXPECT_NE(format_targets(t).find("upper bound, not a target"), std::string::npos);
   EXPECT_NE(targets_json(t).find("\"result\": \"bound\""), std::string::npos);
+  find(rows, "dfw", "recurrent", 4096, 64).disturbed = true;
+  t = evaluate_cpu_targets(rows);
+  EXPECT_EQ(std::find_if(t.begin(), t.end(), d64_bound)->verdict, Verdict::inconclusive);
+  EXPECT_EQ(std::count_if(t.begin(), t.end(), [](const auto& x) { return x.verdict == Verdict::bound; }), 1);
 }
 
-TEST(CpuTargets, MissingOrFailedRowsAreMissingNotPass) {
-  std::vector<ResultRow> rows = target_rows();
-  rows[6].status = "error";  // the recurrent row
-  const std::vector<TargetResult> t = evaluate_cpu_targets(rows);
-  EXPECT_FALSE(t[4].found);
-  EXPECT_FALSE(t[4].pass);
-  EXPECT_FALSE(t[5].found);
-  EXPECT_NE(format_targets(t).find("MISSING"), std::string::npos);
-  EXPECT_NE(targets_json(t).find("\"result\": \"MISSING\""), std::string::npos);
-  EXPECT_EQ(evaluate_cpu_targets({}).size(), 7u);
-  for (const auto& x : evaluate_cpu_targets({})) EXPECT_FALSE(x.found);
+TEST(CpuTargets, TheRowsAreListedOnceAndCoverEveryGateSetOfTheSubnormalTargets) {
+  std::set<std::string> seen;
+  std::set<std::string> gates_of_gated;
+  for (const TargetRow& r : cpu_target_rows()) {
+    const std::string id = r.variant + r.form + bench_mode_name(r.mode) + r.shape.str() + gate_set_name(r.gates);
+    EXPECT_TRUE(seen.insert(id).second) << id;
+    if (r.variant == "gated") gates_of_gated.insert(gate_set_name(r.gates));
+  }
+  EXPECT_EQ(gates_of_gated, (std::set<std::string>{"uniform", "tiny", "mixed", "ones"}));
+  EXPECT_EQ(seen.size(), quiet_rows().size());
+}
+
+// The subnormal targets are named after the `tiny` gates because, of the
+// generator's sets, they are the ones whose running gate products pass below
+// FLT_MIN (subnormal, not yet 0) in every 64-token chunk, for every dimension;
+// the uniform set (values in [1/n, 1 - 1/n]) almost never does at this width.
+TEST(CpuTargets, TheTinyGateSetMakesSubnormalRunningProductsInEveryChunk) {
+  auto subnormal_share = [](const char* variant, GateSet set) {
+    GeneratorOptions o;
+    o.gates = set;
+    const Problem p = generate_problem(parse_variant(variant), Shape{1, 2, 256, 64, 64}, o);
+    const std::vector<float>& g = p.gate_v.empty() ? p.gate : p.gate_v;
+    const int64_t width = p.gate_v.empty() ? 1 : 64, T = 256;
+    int64_t runs = 0, with_subnormal = 0;
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t c = 0; c < T; c += 64)
+        for (int64_t i = 0; i < width; ++i) {
+          float product = 1.f;
+          bool seen = false;
+          for (int64_t t = c; t < c + 64; ++t) {
+            product *= g[(h * T + t) * width + i];
+            seen = seen || (product > 0.f && product < FLT_MIN);
+          }
+          ++runs;
+          with_subnormal += seen;
+        }
+    return double(with_subnormal) / double(runs);
+  };
+  for (const char* variant : {"dfw", "gated"}) {
+    EXPECT_EQ(subnormal_share(variant, GateSet::tiny), 1.0) << variant;
+    EXPECT_EQ(subnormal_share(variant, GateSet::mixed), 1.0) << variant;
+    EXPECT_LT(subnormal_share(variant, GateSet::uniform_init), 0.01) << variant;
+    EXPECT_EQ(subnormal_share(variant, GateSet::ones), 0.0) << variant;
+  }
 }
 
 }  // namespace

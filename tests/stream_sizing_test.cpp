@@ -86,7 +86,7 @@ TEST(StreamSizing, StreamingDecodeCasesAreSizedFromTheCache) {
     for (const char* preset : {"decode-large", "cpu-targets"}) {
       int streaming = 0;
       for (const BenchCase& c : expand_bench_cases(preset_sweep(preset, "cpu", sizing))) {
-        if (c.shape.H != Stream::H || c.shape.dk != Stream::d) continue;
+        if (c.mode != BenchMode::decode || c.shape.H != Stream::H || c.shape.dk != Stream::d) continue;
         ++streaming;
         const double state = double(c.shape.B) * c.shape.H * c.shape.dv * c.m * 4;
         EXPECT_GE(state, double(kStreamFactor * llc)) << preset << " " << c.label();
@@ -115,14 +115,15 @@ TEST(StreamSizing, BandwidthTargetFindsTheStreamingCaseAtAnySizedBatch) {
   r.T = Stream::T;
   r.dk = r.dv = r.m = Stream::d;
   r.time_median_ms = 1;
-  r.frac_bw_ceiling = 0.7;
+  r.gbps = 7;
+  r.ceiling_gbps = 10;
   ASSERT_EQ(r.B, 1920);
   bool found = false;
   for (const TargetResult& t : evaluate_cpu_targets({r}))
     if (t.name.find("copy bandwidth") != std::string::npos) {
-      found = t.found;
+      found = t.found();
       EXPECT_DOUBLE_EQ(t.measured, 0.7);
-      EXPECT_TRUE(t.pass);
+      EXPECT_EQ(t.verdict, Verdict::pass);
     }
   EXPECT_TRUE(found);
 }
