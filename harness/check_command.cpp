@@ -105,7 +105,11 @@ int run_check(int argc, char** argv) {
       const FormKey key = impl->key();
       if (!form_selected(key.form)) continue;
       if (backend != "auto" && key.backend != backend) continue;
-      Row row{c.variant.name, key.str(), c.shape.str(), c.inputs, "", "", {}};
+      // The emulated device's rows say so: cuda-emu results are never a GPU's.
+      const std::string label = key.backend == "cuda" && cuda_device_emulated()
+                                    ? key.form + "/cuda-emu/" + key.dtype
+                                    : key.str();
+      Row row{c.variant.name, label, c.shape.str(), c.inputs, "", "", {}};
       std::string reason = impl->unsupported_reason(c.variant, c.mode);
       if (!reason.empty()) {
         // One UNSUPPORTED row per (variant, implementation), on its first case.
@@ -160,7 +164,7 @@ int run_check(int argc, char** argv) {
       csv << csv_quote(r.variant) << "," << r.impl << "," << parts[0] << "," << parts[1] << "," << parts[2] << ","
           << r.shape << "," << csv_quote(r.inputs) << "," << r.err.y.rel_l2 << "," << r.err.y.max_abs << ","
           << r.err.state.rel_l2 << "," << r.status << "," << csv_quote(r.note) << ","
-          << csv_quote(parts[1] == "cuda" ? info.gpu_name : info.cpu_model) << "," << info.commit << "\n";
+          << csv_quote(parts[1] != "cpu" ? info.gpu_name : info.cpu_model) << "," << info.commit << "\n";
     }
     write_file_atomically(cli.str("out"), csv.str());
     std::fprintf(stderr, "[check] wrote %s\n", cli.str("out").c_str());

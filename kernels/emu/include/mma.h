@@ -1,0 +1,236 @@
+// nvcuda::wmma on the emulated device (found before CUDA's own mma.h, which a
+// host compiler sees empty): fragments for half, bf16 (m16n16k16) and tf32
+// (m16n16k8) with an fp32 accumulator. Loads, stores and mma_sync are warp
+// collectives: all 32 lanes must call them with the same pointer and ldm; the
+// pointer must be 32-byte aligned and ldm a multiple of 16 bytes, as on the
+// device. Lane l holds elements l, l + 32, ... of its tile in row-major order
+// (the device's layout is unspecified; code may only use it element-wise).
+// mma_sync multiplies exactly in fp32 (tf32 inputs keep their top 10 mantissa
+// bits, as the tensor cores read them) and accumulates in fp32.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+#include "emu_device.hpp"
+
+namespace nvcuda {
+namespace wmma {
+
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+namespace precision {
+struct tf32 {};
+}  // namespace precision
+
+namespace detail {
+
+template <class T>
+struct storage {
+  using type = T;
+};
+template <>
+struct storage<precision::tf32> {
+  using type = float;
+};
+
+// Rows and columns of the tile a fragment holds.
+template <class Use, int M, int N, int K>
+struct shape;
+template <int M, int N, int K>
+struct shape<matrix_a, M, N, K> {
+  static constexpr int rows = M, cols = K;
+};
+template <int M, int N, int K>
+struct shape<matrix_b, M, N, K> {
+  static constexpr int rows = K, cols = N;
+};
+template <int M, int N, int K>
+struct shape<accumulator, M, N, K> {
+  static constexpr int rows = M, cols = N;
+};
+
+inline float to_float(float x) { return x; }
+inline float to_float(__half x) { return __half2float(x); }
+inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <class E>
+E from_float(float x);
+template <>
+inline float from_float<float>(float x) {
+  return x;
+}
+template <>
+inline __half from_float<__half>(float x) {
+  return __float2half_rn(x);
+}
+template <>
+inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+
+// The value a tensor core reads from a tf32 operand: the low 13 mantissa bits dropped.
+inline float tf32_truncate(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u &= 0xffffe000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+template <class T>
+struct is_row_major : std::true_type {};
+template <>
+struct is_row_major<col_major> : std::false_type {};
+
+// One lane's part of a load or store: its fragment and the (uniform) memory operand.
+struct TileIo {
+  void* frag;
+  void* ptr;
+  unsigned ldm;
+  bool row_major;
+};
+
+// Same pointer, ldm and layout in every lane; 32-byte alignment; ldm a multiple of 16 bytes.
+void check_tile_io(const char* what, void* const* lanes, std::size_t elem_bytes);
+
+template <class Frag, class MemT>
+void load_complete(void* const* lanes, unsigned) {
+  check_tile_io("wmma::load_matrix_sync", lanes, sizeof(MemT));
+  const auto* io0 = static_cast<const TileIo*>(lanes[0]);
+  const MemT* p = static_cast<const MemT*>(io0->ptr);
+  for (int l = 0; l < 32; ++l) {
+    Frag& f = *static_cast<Frag*>(static_cast<const TileIo*>(lanes[l])->frag);
+    for (int e = 0; e < Frag::num_elements; ++e) {
+      const int idx = e * 32 + l, r = idx / Frag::cols, c = idx % Frag::cols;
+      const MemT v = io0->row_major ? p[std::size_t(r) * io0->ldm + c] : p[std::size_t(c) * io0->ldm + r];
+      f.x[e] = from_float<typename Frag::element_type>(to_float(v));
+    }
+  }
+}
+
+template <class Frag>
+void store_complete(void* const* lanes, unsigned) {
+  check_tile_io("wmma::store_matrix_sync", lanes, sizeof(float));
+  const auto* io0 = static_cast<const TileIo*>(lanes[0]);
+  float* p = static_cast<float*>(io0->ptr);
+  for (int l = 0; l < 32; ++l) {
+    const Frag& f = *static_cast<const Frag*>(static_cast<const TileIo*>(lanes[l])->frag);
+    for (int e = 0; e < Frag::num_elements; ++e) {
+      const int idx = e * 32 + l, r = idx / Frag::cols, c = idx % Frag::cols;
+      (io0->row_major ? p[std::size_t(r) * io0->ldm + c] : p[std::size_t(c) * io0->ldm + r]) = f.x[e];
+    }
+  }
+}
+
+// One lane's part of mma_sync: its four fragments.
+struct MmaLane {
+  void* d;
+  const void *a, *b, *c;
+};
+
+template <class FragD, class FragA, class FragB, class FragC, bool kTf32>
+void mma_complete(void* const* lanes, unsigned) {
+  constexpr int M = FragD::rows, N = FragD::cols, K = FragA::cols;
+  float A[M * K], B[K * N], C[M * N];
+  for (int l = 0; l < 32; ++l) {
+    const auto* m = static_cast<const MmaLane*>(lanes[l]);
+    for (int e = 0; e < FragA::num_elements; ++e) A[e * 32 + l] = to_float(static_cast<const FragA*>(m->a)->x[e]);
+    for (int e = 0; e < FragB::num_elements; ++e) B[e * 32 + l] = to_float(static_cast<const FragB*>(m->b)->x[e]);
+    for (int e = 0; e < FragC::num_elements; ++e) C[e * 32 + l] = static_cast<const FragC*>(m->c)->x[e];
+  }
+  if (kTf32) {
+    for (float& x : A) x = tf32_truncate(x);
+    for (float& x : B) x = tf32_truncate(x);
+  }
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      float acc = C[i * N + j];
+      for (int k = 0; k < K; ++k) acc += A[i * K + k] * B[k * N + j];
+      C[i * N + j] = acc;
+    }
+  for (int l = 0; l < 32; ++l) {
+    auto* d = static_cast<FragD*>(static_cast<const MmaLane*>(lanes[l])->d);
+    for (int e = 0; e < FragD::num_elements; ++e) d->x[e] = C[e * 32 + l];
+  }
+}
+
+}  // namespace detail
+
+template <class Use, int M, int N, int K, class T, class Layout = void>
+class fragment {
+ public:
+  using element_type = typename detail::storage<T>::type;
+  using storage_element_type = element_type;
+  using layout = Layout;
+  static constexpr int rows = detail::shape<Use, M, N, K>::rows;
+  static constexpr int cols = detail::shape<Use, M, N, K>::cols;
+  static constexpr int num_elements = rows * cols / 32;
+  element_type x[num_elements];
+};
+
+// Round to nearest (ties away from zero) to tf32's 10 mantissa bits, kept in a float.
+inline float __float_to_tf32(float x) {
+  if (!std::isfinite(x)) return x;
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u = (u + 0x1000u) & 0xffffe000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+template <class Use, int M, int N, int K, class T, class Layout>
+void fill_fragment(fragment<Use, M, N, K, T, Layout>& f, typename fragment<Use, M, N, K, T, Layout>::element_type v) {
+  for (auto& x : f.x) x = v;
+}
+
+// matrix_a / matrix_b: the layout is the fragment's.
+template <class Use, int M, int N, int K, class T, class Layout, class MemT>
+void load_matrix_sync(fragment<Use, M, N, K, T, Layout>& f, const MemT* p, unsigned ldm,
+                      const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  using Frag = fragment<Use, M, N, K, T, Layout>;
+  static_assert(!std::is_same<Use, accumulator>::value, "an accumulator load names its memory layout");
+  detail::TileIo io{&f, const_cast<MemT*>(p), ldm, detail::is_row_major<Layout>::value};
+  ::emu::warp_collective("wmma::load_matrix_sync", 0xffffffffu, &io, &detail::load_complete<Frag, MemT>, file, line);
+}
+
+template <int M, int N, int K>
+void load_matrix_sync(fragment<accumulator, M, N, K, float>& f, const float* p, unsigned ldm, layout_t layout,
+                      const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  using Frag = fragment<accumulator, M, N, K, float>;
+  detail::TileIo io{&f, const_cast<float*>(p), ldm, layout == mem_row_major};
+  ::emu::warp_collective("wmma::load_matrix_sync", 0xffffffffu, &io, &detail::load_complete<Frag, float>, file, line);
+}
+
+template <int M, int N, int K>
+void store_matrix_sync(float* p, const fragment<accumulator, M, N, K, float>& f, unsigned ldm, layout_t layout,
+                       const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  using Frag = fragment<accumulator, M, N, K, float>;
+  detail::TileIo io{const_cast<Frag*>(&f), p, ldm, layout == mem_row_major};
+  ::emu::warp_collective("wmma::store_matrix_sync", 0xffffffffu, &io, &detail::store_complete<Frag>, file, line);
+}
+
+template <int M, int N, int K, class T, class LA, class LB>
+void mma_sync(fragment<accumulator, M, N, K, float>& d, const fragment<matrix_a, M, N, K, T, LA>& a,
+              const fragment<matrix_b, M, N, K, T, LB>& b, const fragment<accumulator, M, N, K, float>& c,
+              const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  using FD = fragment<accumulator, M, N, K, float>;
+  detail::MmaLane me{&d, &a, &b, &c};
+  ::emu::warp_collective(
+      "wmma::mma_sync", 0xffffffffu, &me,
+      &detail::mma_complete<FD, fragment<matrix_a, M, N, K, T, LA>, fragment<matrix_b, M, N, K, T, LB>, FD,
+                            std::is_same<T, precision::tf32>::value>,
+      file, line);
+}
+
+}  // namespace wmma
+}  // namespace nvcuda
