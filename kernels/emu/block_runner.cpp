@@ -58,6 +58,34 @@ bool same_place(const char* what_a, const char* file_a, int line_a, const char* 
 
 constexpr int kMaxPendingPerWarp = 4;  // concurrent collectives of disjoint lane masks in one warp
 
+// DFWBENCH_EMU_DROP_BARRIER=FILE:LINE turns the __syncthreads / __syncwarp at that line
+// of a file whose path ends in FILE into a no-op: how scripts/barrier_mutation.py
+// removes one barrier at a time without rebuilding.
+struct DroppedBarrier {
+  std::string file;
+  int line = -1;
+};
+const DroppedBarrier& dropped_barrier() {
+  static const DroppedBarrier d = [] {
+    DroppedBarrier r;
+    const char* v = std::getenv("DFWBENCH_EMU_DROP_BARRIER");
+    if (!v) return r;
+    const std::string s(v);
+    const std::size_t colon = s.rfind(':');
+    if (colon == std::string::npos) return r;
+    r.file = s.substr(0, colon);
+    r.line = std::atoi(s.c_str() + colon + 1);
+    return r;
+  }();
+  return d;
+}
+bool dropped(const char* what, const char* file, int line) {
+  const DroppedBarrier& d = dropped_barrier();
+  if (line != d.line || (std::strcmp(what, "__syncthreads") != 0 && std::strcmp(what, "__syncwarp") != 0)) return false;
+  const std::size_t n = std::strlen(file);
+  return n >= d.file.size() && d.file.compare(0, std::string::npos, file + n - d.file.size()) == 0;
+}
+
 std::size_t fiber_stack_bytes() {
   static const std::size_t bytes = [] {
     const char* v = std::getenv("DFWBENCH_EMU_STACK_KB");
@@ -230,6 +258,7 @@ void BlockRunner::wake(int i) {
 }
 
 int BlockRunner::barrier(const char* what, int predicate, const char* file, int line) {
+  if (dropped(what, file, line)) return 0;
   Thread& t = threads_[current_];
   Sync& s = *sync_;
   t.what = what;
@@ -276,6 +305,7 @@ int BlockRunner::barrier(const char* what, int predicate, const char* file, int 
 
 void BlockRunner::collective(const char* what, unsigned mask, void* arg, CollectiveFn complete, const char* file,
                              int line) {
+  if (dropped(what, file, line)) return;
   Thread& t = threads_[current_];
   const unsigned lane = t.st.lane, w = t.st.warp, bit = 1u << lane;
   t.what = what;
