@@ -53,7 +53,8 @@ std::string at(const char* file, int line) { return std::string(file) + ":" + st
 
 bool same_place(const char* what_a, const char* file_a, int line_a, const char* what_b, const char* file_b,
                 int line_b) {
-  return line_a == line_b && std::strcmp(file_a, file_b) == 0 && std::strcmp(what_a, what_b) == 0;
+  return line_a == line_b && (file_a == file_b || std::strcmp(file_a, file_b) == 0) &&
+         (what_a == what_b || std::strcmp(what_a, what_b) == 0);
 }
 
 constexpr int kMaxPendingPerWarp = 4;  // concurrent collectives of disjoint lane masks in one warp
@@ -65,8 +66,7 @@ struct DroppedBarrier {
   std::string file;
   int line = -1;
 };
-const DroppedBarrier& dropped_barrier() {
-  static const DroppedBarrier d = [] {
+const DroppedBarrier g_dropped = [] {
     DroppedBarrier r;
     const char* v = std::getenv("DFWBENCH_EMU_DROP_BARRIER");
     if (!v) return r;
@@ -76,11 +76,9 @@ const DroppedBarrier& dropped_barrier() {
     r.file = s.substr(0, colon);
     r.line = std::atoi(s.c_str() + colon + 1);
     return r;
-  }();
-  return d;
-}
-bool dropped(const char* what, const char* file, int line) {
-  const DroppedBarrier& d = dropped_barrier();
+}();
+inline bool dropped(const char* what, const char* file, int line) {
+  const DroppedBarrier& d = g_dropped;
   if (line != d.line || (std::strcmp(what, "__syncthreads") != 0 && std::strcmp(what, "__syncwarp") != 0)) return false;
   const std::size_t n = std::strlen(file);
   return n >= d.file.size() && d.file.compare(0, std::string::npos, file + n - d.file.size()) == 0;
@@ -101,7 +99,6 @@ struct BlockRunner::Thread {
   Context ctx;
   BlockRunner* owner = nullptr;
   enum State : std::uint8_t { ready, running, blocked, exited } state = ready;
-  bool started = false;
   const char* what = nullptr;  // where it last arrived at a barrier or collective
   const char* file = nullptr;
   int line = 0;
@@ -124,7 +121,7 @@ struct BlockRunner::Sync {
   int line = 0;
   std::vector<std::array<Pending, kMaxPendingPerWarp>> pending;  // per warp
   std::vector<unsigned> exited;                                  // exited lanes per warp
-  char done = 0;                                                 // ThreadSanitizer: block end
+  char setup = 0, done = 0;  // ThreadSanitizer: block start and end
 };
 
 BlockRunner::BlockRunner() {
@@ -173,7 +170,6 @@ std::string BlockRunner::run(const BlockJob& job, uint3 block_idx, std::uint64_t
     t.st.lane = unsigned(i) % 32;
     t.st.warp = unsigned(i) / 32;
     t.state = Thread::ready;
-    t.started = false;
     t.what = t.file = nullptr;
     prepare_context(t.ctx, *stacks_[i], &BlockRunner::thread_main, &t);
     ready_.set(i);
@@ -181,19 +177,17 @@ std::string BlockRunner::run(const BlockJob& job, uint3 block_idx, std::uint64_t
   fault_.clear();
   exited_ = 0;
   g_runner = this;
+  hb_release(&sync_->setup);  // every thread acquires it first: the block's setup, nothing else
+  // Threads switch to one another directly (switch_away); control is back here when
+  // no thread is ready (the end, or a deadlock) or after a fault.
   for (;;) {
     const int i = ready_.take();
     if (i < 0) {
       if (exited_ < n_) fault_ = deadlock_report();
       break;
     }
-    Thread& t = threads_[i];
-    current_ = i;
-    t.state = Thread::running;
-    g_current = &t.st;
-    const bool first = !t.started;
-    t.started = true;
-    switch_context(main_, t.ctx, first);  // the first switch carries the block's setup
+    enter(i);
+    switch_context(main_, threads_[i].ctx, false);
     if (!fault_.empty()) break;
   }
   hb_acquire(&sync_->done);
@@ -203,10 +197,33 @@ std::string BlockRunner::run(const BlockJob& job, uint3 block_idx, std::uint64_t
   return fault_;
 }
 
+void BlockRunner::enter(int i) {
+  Thread& t = threads_[i];
+  current_ = i;
+  t.state = Thread::running;
+  g_current = &t.st;
+}
+
+void BlockRunner::switch_away(bool final) {
+  Thread& from = threads_[current_];
+  const int next = ready_.take();
+  if (next == current_) {  // it yielded and is the schedule's choice again
+    enter(next);
+    return;
+  }
+  if (next < 0) {
+    switch_context(from.ctx, main_, false, final);
+    return;
+  }
+  enter(next);
+  switch_context(from.ctx, threads_[next].ctx, false, final);
+}
+
 void BlockRunner::thread_main(void* arg) {
   Thread& t = *static_cast<Thread*>(arg);
   BlockRunner& r = *t.owner;
   fiber_started(r.main_);
+  hb_acquire(&r.sync_->setup);
   r.job_->body(r.job_->args);
   r.exit_thread();
 }
@@ -230,7 +247,7 @@ void BlockRunner::exit_thread() {
       fault(where(current_) + " exited while lanes of mask " + hex(p.mask) + " wait for it at " + p.what + " (" +
             at(p.file, p.line) + ")");
   hb_release(&sync_->done);
-  switch_context(t.ctx, main_, false, true);
+  switch_away(true);
   __builtin_unreachable();
 }
 
@@ -249,7 +266,7 @@ void BlockRunner::block_current(const char* what, const char* file, int line, un
   t.file = file;
   t.line = line;
   t.mask = mask;
-  switch_context(t.ctx, main_, false);
+  switch_away(false);
 }
 
 void BlockRunner::wake(int i) {
@@ -295,7 +312,7 @@ int BlockRunner::barrier(const char* what, int predicate, const char* file, int 
     }
     t.state = Thread::ready;
     ready_.set(current_);
-    switch_context(t.ctx, main_, false);
+    switch_away(false);
   } else {
     block_current(what, file, line, 0);
   }
@@ -363,7 +380,7 @@ void BlockRunner::collective(const char* what, unsigned mask, void* arg, Collect
       if ((m >> l & 1) && l != int(lane)) wake(int(w) * 32 + l);
     t.state = Thread::ready;
     ready_.set(current_);
-    switch_context(t.ctx, main_, false);
+    switch_away(false);
   } else {
     block_current(what, file, line, mask);
   }

@@ -52,6 +52,8 @@ class BlockRunner {
   void ensure_threads(int n);
   [[noreturn]] void exit_thread();
   void block_current(const char* what, const char* file, int line, unsigned mask);
+  void enter(int i);               // makes thread i the running one
+  void switch_away(bool final);    // to the schedule's next ready thread, else to run()
   void wake(int i);
   std::string where(int i) const;
   std::string deadlock_report() const;

@@ -26,8 +26,9 @@
 extern "C" void emu_switch_stack(void** save_sp, void* new_sp);
 extern "C" void emu_fiber_start();
 
-// emu_switch_stack(save_sp, new_sp): pushes the callee-saved registers, MXCSR and the
-// x87 control word, stores rsp in *save_sp, loads new_sp and pops the same layout.
+// emu_switch_stack(save_sp, new_sp): pushes the callee-saved registers, stores rsp in
+// *save_sp, loads new_sp and pops the same layout. MXCSR and the x87 control word are
+// not switched: nothing in a kernel changes rounding modes (saving them doubled the cost).
 // emu_fiber_start: a fresh stack's return address; calls r13(r12) (prepare_context).
 asm(R"(
   .text
@@ -41,14 +42,8 @@ emu_switch_stack:
   pushq %r13
   pushq %r14
   pushq %r15
-  subq $16, %rsp
-  stmxcsr 8(%rsp)
-  fnstcw (%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
-  ldmxcsr 8(%rsp)
-  fldcw (%rsp)
-  addq $16, %rsp
   popq %r15
   popq %r14
   popq %r13
@@ -100,23 +95,16 @@ void prepare_context(Context& c, FiberStack& stack, void (*entry)(void*), void* 
   c.stack_bottom = stack.bottom();
   c.stack_size = stack.size();
   c.asan_fake_stack = nullptr;
-  // Initial frame, as emu_switch_stack pops it: [x87 cw, mxcsr][r15 r14 r13 r12 rbx rbp][ret].
+  // Initial frame, as emu_switch_stack pops it: [r15 r14 r13 r12 rbx rbp][ret].
   const auto top = reinterpret_cast<std::uintptr_t>(stack.bottom() + stack.size()) & ~std::uintptr_t(15);
-  auto* frame = reinterpret_cast<std::uint64_t*>(top - 88);  // rsp = top - 16 at emu_fiber_start
-  std::uint32_t mxcsr = 0;
-  std::uint16_t fpucw = 0;
-  asm volatile("stmxcsr %0" : "=m"(mxcsr));
-  asm volatile("fnstcw %0" : "=m"(fpucw));
-  std::memset(frame, 0, 88);
-  std::memcpy(&frame[0], &fpucw, sizeof fpucw);
-  std::memcpy(&frame[1], &mxcsr, sizeof mxcsr);
-  frame[2] = 0;                                           // r15
-  frame[3] = 0;                                           // r14
-  frame[4] = reinterpret_cast<std::uint64_t>(entry);      // r13
-  frame[5] = reinterpret_cast<std::uint64_t>(arg);        // r12
-  frame[6] = 0;                                           // rbx
-  frame[7] = 0;                                           // rbp: ends frame-pointer unwinds
-  frame[8] = reinterpret_cast<std::uint64_t>(&emu_fiber_start);
+  auto* frame = reinterpret_cast<std::uint64_t*>(top - 72);  // rsp = top - 16 at emu_fiber_start
+  frame[0] = 0;                                           // r15
+  frame[1] = 0;                                           // r14
+  frame[2] = reinterpret_cast<std::uint64_t>(entry);      // r13
+  frame[3] = reinterpret_cast<std::uint64_t>(arg);        // r12
+  frame[4] = 0;                                           // rbx
+  frame[5] = 0;                                           // rbp: ends frame-pointer unwinds
+  frame[6] = reinterpret_cast<std::uint64_t>(&emu_fiber_start);
   c.sp = frame;
 }
 

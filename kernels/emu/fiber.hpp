@@ -1,7 +1,7 @@
 // Fibers for the emulated CUDA device: a stack (mmap'd, with a guard page) and a
 // saved context per emulated GPU thread, and switch_context(), the one place
 // where execution moves between stacks. The switch itself is a few instructions
-// of x86-64 assembly (callee-saved registers, MXCSR and the x87 control word);
+// of x86-64 assembly (the callee-saved general registers);
 // around it go the AddressSanitizer and ThreadSanitizer fiber annotations, so
 // both sanitizers follow the emulated threads.
 #pragma once
