@@ -3,7 +3,8 @@
 // (m16n16k8) with an fp32 accumulator. Loads, stores and mma_sync are warp
 // collectives: all 32 lanes must call them with the same pointer and ldm; the
 // pointer must be 32-byte aligned and ldm a multiple of 16 bytes, as on the
-// device. Lane l holds elements l, l + 32, ... of its tile in row-major order
+// device. Loads and stores move each lane's own elements (no warp-wide memory
+// ordering: that takes a __syncwarp); mma_sync exchanges fragments warp-wide. Lane l holds elements l, l + 32, ... of its tile in row-major order
 // (the device's layout is unspecified; code may only use it element-wise).
 // mma_sync multiplies exactly in fp32 (tf32 inputs keep their top 10 mantissa
 // bits, as the tensor cores read them) and accumulates in fp32.
@@ -103,33 +104,33 @@ struct TileIo {
 // Same pointer, ldm and layout in every lane; 32-byte alignment; ldm a multiple of 16 bytes.
 void check_tile_io(const char* what, void* const* lanes, std::size_t elem_bytes);
 
+// The uniformity, alignment and stride checks, run once every lane has arrived.
+template <class MemT, bool kStore>
+void check_complete(void* const* lanes, unsigned) {
+  check_tile_io(kStore ? "wmma::store_matrix_sync" : "wmma::load_matrix_sync", lanes, sizeof(MemT));
+}
+
+// Element e of `lane` sits at row-major tile index e * 32 + lane.
+template <class Frag>
+std::size_t offset(int lane, int e, unsigned ldm, bool row_major) {
+  const int idx = e * 32 + lane, r = idx / Frag::cols, c = idx % Frag::cols;
+  return row_major ? std::size_t(r) * ldm + c : std::size_t(c) * ldm + r;
+}
+
+// Each lane reads its own elements as it reaches the load and writes its own after the
+// store's checks, as the device's per-lane loads and stores do: a lane reading what
+// another lane stored needs a __syncwarp in between, here as on the device.
 template <class Frag, class MemT>
-void load_complete(void* const* lanes, unsigned) {
-  check_tile_io("wmma::load_matrix_sync", lanes, sizeof(MemT));
-  const auto* io0 = static_cast<const TileIo*>(lanes[0]);
-  const MemT* p = static_cast<const MemT*>(io0->ptr);
-  for (int l = 0; l < 32; ++l) {
-    Frag& f = *static_cast<Frag*>(static_cast<const TileIo*>(lanes[l])->frag);
-    for (int e = 0; e < Frag::num_elements; ++e) {
-      const int idx = e * 32 + l, r = idx / Frag::cols, c = idx % Frag::cols;
-      const MemT v = io0->row_major ? p[std::size_t(r) * io0->ldm + c] : p[std::size_t(c) * io0->ldm + r];
-      f.x[e] = from_float<typename Frag::element_type>(to_float(v));
-    }
-  }
+void load_lane(Frag& f, const MemT* p, unsigned ldm, bool row_major) {
+  const int lane = int(::emu::g_current->lane);
+  for (int e = 0; e < Frag::num_elements; ++e)
+    f.x[e] = from_float<typename Frag::element_type>(to_float(p[offset<Frag>(lane, e, ldm, row_major)]));
 }
 
 template <class Frag>
-void store_complete(void* const* lanes, unsigned) {
-  check_tile_io("wmma::store_matrix_sync", lanes, sizeof(float));
-  const auto* io0 = static_cast<const TileIo*>(lanes[0]);
-  float* p = static_cast<float*>(io0->ptr);
-  for (int l = 0; l < 32; ++l) {
-    const Frag& f = *static_cast<const Frag*>(static_cast<const TileIo*>(lanes[l])->frag);
-    for (int e = 0; e < Frag::num_elements; ++e) {
-      const int idx = e * 32 + l, r = idx / Frag::cols, c = idx % Frag::cols;
-      (io0->row_major ? p[std::size_t(r) * io0->ldm + c] : p[std::size_t(c) * io0->ldm + r]) = f.x[e];
-    }
-  }
+void store_lane(float* p, const Frag& f, unsigned ldm, bool row_major) {
+  const int lane = int(::emu::g_current->lane);
+  for (int e = 0; e < Frag::num_elements; ++e) p[offset<Frag>(lane, e, ldm, row_major)] = f.x[e];
 }
 
 // One lane's part of mma_sync: its four fragments.
@@ -197,26 +198,27 @@ void fill_fragment(fragment<Use, M, N, K, T, Layout>& f, typename fragment<Use, 
 template <class Use, int M, int N, int K, class T, class Layout, class MemT>
 void load_matrix_sync(fragment<Use, M, N, K, T, Layout>& f, const MemT* p, unsigned ldm,
                       const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
-  using Frag = fragment<Use, M, N, K, T, Layout>;
   static_assert(!std::is_same<Use, accumulator>::value, "an accumulator load names its memory layout");
-  detail::TileIo io{&f, const_cast<MemT*>(p), ldm, detail::is_row_major<Layout>::value};
-  ::emu::warp_collective("wmma::load_matrix_sync", 0xffffffffu, &io, &detail::load_complete<Frag, MemT>, file, line);
+  const bool row = detail::is_row_major<Layout>::value;
+  detail::TileIo io{&f, const_cast<MemT*>(p), ldm, row};
+  detail::load_lane(f, p, ldm, row);
+  ::emu::warp_collective("wmma::load_matrix_sync", 0xffffffffu, &io, &detail::check_complete<MemT, false>, file, line);
 }
 
 template <int M, int N, int K>
 void load_matrix_sync(fragment<accumulator, M, N, K, float>& f, const float* p, unsigned ldm, layout_t layout,
                       const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
-  using Frag = fragment<accumulator, M, N, K, float>;
   detail::TileIo io{&f, const_cast<float*>(p), ldm, layout == mem_row_major};
-  ::emu::warp_collective("wmma::load_matrix_sync", 0xffffffffu, &io, &detail::load_complete<Frag, float>, file, line);
+  detail::load_lane(f, p, ldm, layout == mem_row_major);
+  ::emu::warp_collective("wmma::load_matrix_sync", 0xffffffffu, &io, &detail::check_complete<float, false>, file, line);
 }
 
 template <int M, int N, int K>
 void store_matrix_sync(float* p, const fragment<accumulator, M, N, K, float>& f, unsigned ldm, layout_t layout,
                        const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
-  using Frag = fragment<accumulator, M, N, K, float>;
-  detail::TileIo io{const_cast<Frag*>(&f), p, ldm, layout == mem_row_major};
-  ::emu::warp_collective("wmma::store_matrix_sync", 0xffffffffu, &io, &detail::store_complete<Frag>, file, line);
+  detail::TileIo io{const_cast<fragment<accumulator, M, N, K, float>*>(&f), p, ldm, layout == mem_row_major};
+  ::emu::warp_collective("wmma::store_matrix_sync", 0xffffffffu, &io, &detail::check_complete<float, true>, file, line);
+  detail::store_lane(p, f, ldm, layout == mem_row_major);
 }
 
 template <int M, int N, int K, class T, class LA, class LB>
