@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""barrier_mutation: the mutation proof of the kernels' barriers.
+
+Removes each __syncthreads() / __syncwarp() of kernels/*.cu in turn and reports
+which removals the GPU suites catch. On the emulated device a removal needs no
+rebuild: DFWBENCH_EMU_DROP_BARRIER=FILE:LINE makes that one call a no-op.
+
+For each barrier the GPU tests (dfw_cuda_tests, cheapest first) run under the
+schedules greedy, reverse and random:1 until one fails; a removal no schedule
+catches is then run under the ThreadSanitizer build (--tsan-build), where a data
+race between the emulated threads is a failure. Prints a markdown table
+(barrier -> caught by) and exits 1 if any removal went uncaught.
+
+Usage: scripts/barrier_mutation.py [--build build-emu] [--tsan-build build-emu-tsan]
+                                   [--only FILE:LINE] [--out table.md]
+"""
+import argparse
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BARRIER = re.compile(r"\b(__syncthreads|__syncwarp)\s*\(")
+# Cheapest first: the first failing test names the catch.
+TESTS = [
+    "CudaSuite.InitialStateAndDecodeStep",
+    "CudaSuite.EveryPresetOnOddShapes",
+    "CudaChunked.PrefillThenDecodeStepContinues",
+    "CudaSuite.EveryFeatureMapAndTheWideRegisterPath",
+    "CudaChunked.LongChunksAndWideHeadsSpillToTheWorkspace",
+    "CudaSuite.GateEdgeSets",
+    "CudaSuite.LongSequenceAndLongCache",
+    "CudaChunked.EveryChunkLengthAndGateSet",
+]
+SCHEDULES = ["greedy", "reverse", "random:1"]
+
+
+def barriers():
+    """(file name, line, call) of every barrier call outside comments in kernels/*.cu."""
+    found = []
+    for cu in sorted((ROOT / "kernels").glob("*.cu")):
+        for no, line in enumerate(cu.read_text().splitlines(), 1):
+            m = BARRIER.search(line.split("//")[0])
+            if m:
+                found.append((cu.name, no, m.group(1)))
+    return found
+
+
+def fails(exe, test, env_extra, timeout):
+    env = dict(os.environ, **env_extra)
+    try:
+        r = subprocess.run([str(exe), f"--gtest_filter={test}", "--gtest_brief=1"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return True, "timeout"
+    if r.returncode == 0:
+        return False, ""
+    text = r.stdout
+    why = "wrong results"
+    if "ThreadSanitizer: data race" in text:
+        why = "data race"
+    elif "emulated CUDA device:" in text:
+        why = "kernel fault"
+    return True, why
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build-emu")
+    ap.add_argument("--tsan-build", default="")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+    exe = ROOT / args.build / "tests" / "dfw_cuda_tests"
+    tsan_exe = ROOT / args.tsan_build / "tests" / "dfw_cuda_tests" if args.tsan_build else None
+    rows, missed = [], 0
+    for name, line, call in barriers():
+        where = f"{name}:{line}"
+        if args.only and args.only != where:
+            continue
+        drop = {"DFWBENCH_EMU_DROP_BARRIER": where}
+        caught = ""
+        for sched in SCHEDULES:
+            for test in TESTS:
+                hit, why = fails(exe, test, dict(drop, DFWBENCH_EMU_SCHEDULE=sched), 600)
+                if hit:
+                    caught = f"{test} ({sched}: {why})"
+                    break
+            if caught:
+                break
+        if not caught and tsan_exe:
+            env = dict(drop, DFWBENCH_EMU_SCHEDULE="random:3", OMP_NUM_THREADS="1",
+                       TSAN_OPTIONS="halt_on_error=1:abort_on_error=1")
+            for test in TESTS:
+                hit, why = fails(tsan_exe, test, env, 1200)
+                if hit:
+                    caught = f"{test} (TSan: {why})"
+                    break
+        missed += not caught
+        rows.append(f"| `{where}` `{call}` | {caught or 'NOT CAUGHT'} |")
+        print(rows[-1], flush=True)
+    table = "| barrier removed | caught by (first failing test, schedule: how) |\n| --- | --- |\n" + "\n".join(rows)
+    if args.out:
+        pathlib.Path(args.out).write_text(table + "\n")
+    print(f"\n{len(rows) - missed} of {len(rows)} removals caught")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
