@@ -10,7 +10,7 @@
 #include <new>
 #include <tuple>
 
-#if defined(__SANITIZE_THREAD__)
+#if defined(DFW_EMU_TSAN)
 #include <sanitizer/tsan_interface.h>
 #endif
 #if defined(__SANITIZE_ADDRESS__)
@@ -29,14 +29,14 @@ __thread BlockRunner* g_runner = nullptr;
 
 // Happens-before among the participants of a barrier or collective only (ThreadSanitizer).
 inline void hb_release(const void* p) {
-#if defined(__SANITIZE_THREAD__)
+#if defined(DFW_EMU_TSAN)
   __tsan_release(const_cast<void*>(p));
 #else
   (void)p;
 #endif
 }
 inline void hb_acquire(const void* p) {
-#if defined(__SANITIZE_THREAD__)
+#if defined(DFW_EMU_TSAN)
   __tsan_acquire(const_cast<void*>(p));
 #else
   (void)p;

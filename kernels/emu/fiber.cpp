@@ -14,7 +14,7 @@
 #include <sanitizer/common_interface_defs.h>
 #define EMU_ASAN 1
 #endif
-#if defined(__SANITIZE_THREAD__)
+#if defined(DFW_EMU_TSAN)
 #include <sanitizer/tsan_interface.h>
 #define EMU_TSAN 1
 #endif

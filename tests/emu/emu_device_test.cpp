@@ -1,7 +1,8 @@
 // The emulated CUDA device against what the CUDA documentation specifies:
 // shuffle and vote results, barrier predicates, NaN-poisoned dynamic shared
 // memory, the 48 KiB / 227 KiB shared-memory limits, wmma tiles for fp16, bf16
-// and tf32 in every layout against a float64 product, and the faults a wrong
+// and tf32 in every layout against a float64 product, fragment lane layouts
+// against the PTX ISA's tables, and the faults a wrong
 // kernel gets (divergent barrier, exit before a barrier, a half-warp shuffle
 // with a full mask, misaligned or badly strided wmma) as sticky launch failures
 // that cudaDeviceReset clears.
@@ -10,9 +11,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
+#include <set>
+#include <utility>
 
 #include "emu_probe_kernels.cuh"
+#include "mma.h"
 
 namespace {
 
@@ -85,6 +90,39 @@ TEST(EmuDevice, WmmaTilesMatchAFloat64ProductInEveryLayout) {
           }
       }
   }
+}
+
+// Fragment layouts transcribed from the PTX ISA tables (mma.m16n8k16 / m16n8k8), and
+// each layout covers its tile exactly once.
+TEST(EmuDevice, FragmentLanesFollowThePtxTables) {
+  namespace w = nvcuda::wmma;
+  int r = 0, c = 0;
+  w::detail::coords<w::accumulator, 16>(5, 2, r, c);  // c2: row groupID + 8, col 2 * tid + 0
+  EXPECT_EQ(std::make_pair(r, c), std::make_pair(9, 2));
+  w::detail::coords<w::matrix_a, 16>(5, 4, r, c);  // a4: row groupID, col 2 * tid + 8
+  EXPECT_EQ(std::make_pair(r, c), std::make_pair(1, 10));
+  w::detail::coords<w::matrix_b, 16>(5, 2, r, c);  // b2: row 2 * tid + 8, col groupID
+  EXPECT_EQ(std::make_pair(r, c), std::make_pair(10, 1));
+  w::detail::coords<w::matrix_a, 8>(5, 2, r, c);  // tf32 a2: row groupID, col tid + 4
+  EXPECT_EQ(std::make_pair(r, c), std::make_pair(1, 5));
+  w::detail::coords<w::matrix_b, 8>(5, 1, r, c);  // tf32 b1: row tid + 4, col groupID
+  EXPECT_EQ(std::make_pair(r, c), std::make_pair(5, 1));
+  auto covers = [](auto coords_of, int rows, int cols) {
+    std::set<std::pair<int, int>> seen;
+    for (int l = 0; l < 32; ++l)
+      for (int e = 0; e < rows * cols / 32; ++e) {
+        int rr = 0, cc = 0;
+        coords_of(l, e, rr, cc);
+        if (rr < 0 || rr >= rows || cc < 0 || cc >= cols) return false;
+        seen.insert({rr, cc});
+      }
+    return int(seen.size()) == rows * cols;
+  };
+  EXPECT_TRUE(covers(w::detail::coords<w::accumulator, 16>, 16, 16));
+  EXPECT_TRUE(covers(w::detail::coords<w::matrix_a, 16>, 16, 16));
+  EXPECT_TRUE(covers(w::detail::coords<w::matrix_b, 16>, 16, 16));
+  EXPECT_TRUE(covers(w::detail::coords<w::matrix_a, 8>, 16, 8));
+  EXPECT_TRUE(covers(w::detail::coords<w::matrix_b, 8>, 8, 16));
 }
 
 // A faulting kernel leaves the sticky launch failure until cudaDeviceReset.

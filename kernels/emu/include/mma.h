@@ -3,11 +3,12 @@
 // (m16n16k8) with an fp32 accumulator. Loads, stores and mma_sync are warp
 // collectives: all 32 lanes must call them with the same pointer and ldm; the
 // pointer must be 32-byte aligned and ldm a multiple of 16 bytes, as on the
-// device. Loads and stores move each lane's own elements (no warp-wide memory
-// ordering: that takes a __syncwarp); mma_sync exchanges fragments warp-wide. Lane l holds elements l, l + 32, ... of its tile in row-major order
-// (the device's layout is unspecified; code may only use it element-wise).
-// mma_sync multiplies exactly in fp32 (tf32 inputs keep their top 10 mantissa
-// bits, as the tensor cores read them) and accumulates in fp32.
+// device. Lanes hold the elements the PTX ISA's mma.m16n8k16 / m16n8k8 fragment
+// tables give them (coords()); loads and stores move each lane's own elements
+// (no warp-wide memory ordering: a lane reading what another lane stored needs a
+// __syncwarp, here as on the device); mma_sync exchanges fragments warp-wide,
+// multiplies exactly in fp32 (tf32 inputs keep their top 10 mantissa bits, as
+// the tensor cores read them) and accumulates in fp32.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -110,10 +111,39 @@ void check_complete(void* const* lanes, unsigned) {
   check_tile_io(kStore ? "wmma::store_matrix_sync" : "wmma::load_matrix_sync", lanes, sizeof(MemT));
 }
 
-// Element e of `lane` sits at row-major tile index e * 32 + lane.
+// The (row, column) of element e of `lane`'s fragment: the lane layout of the PTX ISA's
+// mma.m16n8k16 (fp16 / bf16) and mma.m16n8k8 (tf32) fragments, which sm_80+ wmma
+// tiles are made of (a 16-wide B or C/D tile is two n8 tiles side by side);
+// g = lane / 4 (the group), t = lane % 4 (the thread in the group).
+template <class Use, int K>
+void coords(int lane, int e, int& r, int& c) {
+  const int g = lane >> 2, t = lane & 3;
+  if (std::is_same<Use, accumulator>::value) {  // c0..c3 per n8 tile
+    r = g + 8 * ((e & 3) >> 1);
+    c = 8 * (e >> 2) + 2 * t + (e & 1);
+  } else if (std::is_same<Use, matrix_a>::value) {
+    if (K == 16) {  // a0..a7
+      r = g + 8 * ((e >> 1) & 1);
+      c = 2 * t + (e & 1) + 8 * (e >> 2);
+    } else {  // tf32 a0..a3
+      r = g + 8 * (e & 1);
+      c = t + 4 * (e >> 1);
+    }
+  } else {
+    if (K == 16) {  // b0..b3 per n8 tile
+      r = 2 * t + (e & 1) + 8 * ((e & 3) >> 1);
+      c = 8 * (e >> 2) + g;
+    } else {  // tf32 b0, b1 per n8 tile
+      r = t + 4 * (e & 1);
+      c = 8 * (e >> 1) + g;
+    }
+  }
+}
+
 template <class Frag>
 std::size_t offset(int lane, int e, unsigned ldm, bool row_major) {
-  const int idx = e * 32 + lane, r = idx / Frag::cols, c = idx % Frag::cols;
+  int r, c;
+  coords<typename Frag::use, Frag::k>(lane, e, r, c);
   return row_major ? std::size_t(r) * ldm + c : std::size_t(c) * ldm + r;
 }
 
@@ -143,11 +173,21 @@ template <class FragD, class FragA, class FragB, class FragC, bool kTf32>
 void mma_complete(void* const* lanes, unsigned) {
   constexpr int M = FragD::rows, N = FragD::cols, K = FragA::cols;
   float A[M * K], B[K * N], C[M * N];
+  int r, c;
   for (int l = 0; l < 32; ++l) {
     const auto* m = static_cast<const MmaLane*>(lanes[l]);
-    for (int e = 0; e < FragA::num_elements; ++e) A[e * 32 + l] = to_float(static_cast<const FragA*>(m->a)->x[e]);
-    for (int e = 0; e < FragB::num_elements; ++e) B[e * 32 + l] = to_float(static_cast<const FragB*>(m->b)->x[e]);
-    for (int e = 0; e < FragC::num_elements; ++e) C[e * 32 + l] = static_cast<const FragC*>(m->c)->x[e];
+    for (int e = 0; e < FragA::num_elements; ++e) {
+      coords<matrix_a, K>(l, e, r, c);
+      A[r * K + c] = to_float(static_cast<const FragA*>(m->a)->x[e]);
+    }
+    for (int e = 0; e < FragB::num_elements; ++e) {
+      coords<matrix_b, K>(l, e, r, c);
+      B[r * N + c] = to_float(static_cast<const FragB*>(m->b)->x[e]);
+    }
+    for (int e = 0; e < FragC::num_elements; ++e) {
+      coords<accumulator, K>(l, e, r, c);
+      C[r * N + c] = static_cast<const FragC*>(m->c)->x[e];
+    }
   }
   if (kTf32) {
     for (float& x : A) x = tf32_truncate(x);
@@ -161,7 +201,10 @@ void mma_complete(void* const* lanes, unsigned) {
     }
   for (int l = 0; l < 32; ++l) {
     auto* d = static_cast<FragD*>(static_cast<const MmaLane*>(lanes[l])->d);
-    for (int e = 0; e < FragD::num_elements; ++e) d->x[e] = C[e * 32 + l];
+    for (int e = 0; e < FragD::num_elements; ++e) {
+      coords<accumulator, K>(l, e, r, c);
+      d->x[e] = C[r * N + c];
+    }
   }
 }
 
@@ -173,6 +216,8 @@ class fragment {
   using element_type = typename detail::storage<T>::type;
   using storage_element_type = element_type;
   using layout = Layout;
+  using use = Use;
+  static constexpr int k = K;
   static constexpr int rows = detail::shape<Use, M, N, K>::rows;
   static constexpr int cols = detail::shape<Use, M, N, K>::cols;
   static constexpr int num_elements = rows * cols / 32;
