@@ -54,8 +54,11 @@ run_suites() {
 case "$mode" in
   plain)
     for s in greedy reverse random:12345; do run_suites "$s"; done
-    echo "== emu plain: dfwbench check --backend cuda (every CUDA form, dtype and gate set vs float64)"
+    # The presets take every CUDA form, dtype, rule and feature map through every shape and
+    # gate edge set; `--variants all` (every rule x map combination) takes ~15 CPU minutes here.
+    echo "== emu plain: dfwbench check --backend cuda --variants PRESETS (every form, dtype, gate set vs float64)"
     DFWBENCH_EMU_SCHEDULE=random:99 "$build/dfwbench" check --backend cuda --no-distance \
+      --variants "softmax;linear;performer;t2r;gated;delta;fwp;dfw" \
       --out "$build/check-cuda-emu.csv" >"$build/check-cuda-emu.txt" 2>&1 || { tail -40 "$build/check-cuda-emu.txt"; exit 1; }
     tail -1 "$build/check-cuda-emu.txt"
     if grep -q ',cuda,' "$build/check-cuda-emu.csv"; then echo "emu_test: a row is not labelled cuda-emu" >&2; exit 1; fi ;;
