@@ -154,11 +154,11 @@ std::string BlockRunner::run(const BlockJob& job, uint3 block_idx, std::uint64_t
   sync_ = std::make_unique<Sync>();
   sync_->pending.resize(warps);
   sync_->exited.assign(warps, 0);
-  std::memset(shared_, 0xff, job.shared_bytes);  // NaN in fp32, fp16 and bf16
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__)  // bytes past this launch's size are out of bounds
   __asan_unpoison_memory_region(shared_, job.shared_bytes);
   __asan_poison_memory_region(shared_ + job.shared_bytes, kSharedCapacity - job.shared_bytes);
 #endif
+  std::memset(shared_, 0xff, job.shared_bytes);  // NaN in fp32, fp16 and bf16
   ready_.reset(n_, job.schedule, linear_block);
   for (int i = 0; i < n_; ++i) {
     Thread& t = threads_[i];
