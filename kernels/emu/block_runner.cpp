@@ -219,13 +219,30 @@ void BlockRunner::switch_away(bool final) {
   switch_context(from.ctx, threads_[next].ctx, false, final);
 }
 
+// Thrown by fault(): unwinds the faulting thread's frames (their locals are freed)
+// up to thread_main, which then leaves the block.
+struct FiberAbort {};
+
 void BlockRunner::thread_main(void* arg) {
   Thread& t = *static_cast<Thread*>(arg);
   BlockRunner& r = *t.owner;
   fiber_started(r.main_);
   hb_acquire(&r.sync_->setup);
-  r.job_->body(r.job_->args);
-  r.exit_thread();
+  bool faulted = false;
+  try {
+    r.job_->body(r.job_->args);
+    r.exit_thread();
+  } catch (const FiberAbort&) {
+    faulted = true;
+  }
+  if (faulted) {
+    t.state = Thread::exited;
+    switch_context(t.ctx, r.main_, false, true);  // run() sees the fault and ends the block
+  } else {
+    hb_release(&r.sync_->done);
+    r.switch_away(true);
+  }
+  __builtin_unreachable();
 }
 
 void BlockRunner::exit_thread() {
@@ -246,17 +263,11 @@ void BlockRunner::exit_thread() {
     if (p.mask & (1u << lane))
       fault(where(current_) + " exited while lanes of mask " + hex(p.mask) + " wait for it at " + p.what + " (" +
             at(p.file, p.line) + ")");
-  hb_release(&sync_->done);
-  switch_away(true);
-  __builtin_unreachable();
 }
 
 void BlockRunner::fault(const std::string& message) {
   if (fault_.empty()) fault_ = message.empty() ? "kernel fault" : message;
-  Thread& t = threads_[current_];
-  t.state = Thread::exited;
-  switch_context(t.ctx, main_, false, true);
-  __builtin_unreachable();
+  throw FiberAbort{};
 }
 
 void BlockRunner::block_current(const char* what, const char* file, int line, unsigned mask) {

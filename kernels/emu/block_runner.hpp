@@ -42,6 +42,7 @@ class BlockRunner {
   void collective(const char* what, unsigned mask, void* arg, CollectiveFn complete, const char* file, int line);
   int barrier(const char* what, int predicate, const char* file, int line);
   void* shared() { return shared_; }
+  // Ends the block: records the fault, unwinds the running thread, back to run().
   [[noreturn]] void fault(const std::string& message);
 
  private:
@@ -50,7 +51,7 @@ class BlockRunner {
   struct Sync;
   static void thread_main(void* arg);
   void ensure_threads(int n);
-  [[noreturn]] void exit_thread();
+  void exit_thread();  // the checks of a thread's end (a fault if others wait for it)
   void block_current(const char* what, const char* file, int line, unsigned mask);
   void enter(int i);               // makes thread i the running one
   void switch_away(bool final);    // to the schedule's next ready thread, else to run()
