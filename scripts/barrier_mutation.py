@@ -12,7 +12,7 @@ race between the emulated threads is a failure. Prints a markdown table
 (barrier -> caught by) and exits 1 if any removal went uncaught.
 
 Usage: scripts/barrier_mutation.py [--build build-emu] [--tsan-build build-emu-tsan]
-                                   [--only FILE:LINE] [--out table.md]
+                                   [--only FILE.cu[:LINE]] [--out table.md]
 """
 import argparse
 import os
@@ -50,6 +50,8 @@ REDUNDANT = {
      "Y[i * rp + r] += SC[idx] * expf(log_total_before(TA + r, rp, I)) * Ga[i * rp + r];"):
         "redundant: SC is next written by a store_matrix_sync after that lane's loads and mma_sync, "
         "which no lane passes before every lane has finished reading SC",
+    ("chunked_prefill_kernel.cu", "Y[i * rp + r] += SC[idx] * MA[p * rp + r] * Ga[i * rp + r];"):
+        "redundant: as above, the next J (or tile) stores SC only after its loads and mma_sync",
 }
 
 
@@ -97,7 +99,7 @@ def main():
     rows, missed = [], 0
     for name, line, call, before in barriers():
         where = f"{name}:{line}"
-        if args.only and args.only != where:
+        if args.only and not (where == args.only or name == args.only):
             continue
         drop = {"DFWBENCH_EMU_DROP_BARRIER": where}
         caught = ""
