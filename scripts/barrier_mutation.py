@@ -52,6 +52,10 @@ REDUNDANT = {
         "which no lane passes before every lane has finished reading SC",
     ("chunked_prefill_kernel.cu", "Y[i * rp + r] += SC[idx] * MA[p * rp + r] * Ga[i * rp + r];"):
         "redundant: as above, the next J (or tile) stores SC only after its loads and mma_sync",
+    ("flash_prefill_kernel.cu", "sum += __shfl_xor_sync(0xffffffffu, sum, 1);"):
+        "redundant: both lanes of a row read sMax[r] and sSum[r] before the full-warp "
+        "__shfl_xor_sync just above, which the writing lane (half 0) passes only once its partner "
+        "has arrived; no other lane touches row r's statistics",
     ("fast_weight_kernel.cu", "a.y[(bh * a.y_tokens + a.y_first + c0 + tt) * dv + row] = from_float<T>(out);"):
         "redundant: step 4 reads only sy and sden, which the next chunk writes only in its step 3, "
         "after the __syncthreads that ends its step 1 and that every thread reaches only after its "
