@@ -56,6 +56,9 @@ REDUNDANT = {
         "redundant: both lanes of a row read sMax[r] and sSum[r] before the full-warp "
         "__shfl_xor_sync just above, which the writing lane (half 0) passes only once its partner "
         "has arrived; no other lane touches row r's statistics",
+    ("flash_prefill_kernel.cu", "sFactor[r] = factor;"):
+        "redundant: warp_pv reads sP, which every lane wrote before the __shfl_xor_sync / __syncwarp "
+        "above; the row statistics written since are read only after the __syncwarp after warp_pv",
     ("fast_weight_kernel.cu", "a.y[(bh * a.y_tokens + a.y_first + c0 + tt) * dv + row] = from_float<T>(out);"):
         "redundant: step 4 reads only sy and sden, which the next chunk writes only in its step 3, "
         "after the __syncthreads that ends its step 1 and that every thread reaches only after its "
