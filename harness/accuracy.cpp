@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 
 namespace dfw {
@@ -49,5 +50,21 @@ double rel_l2_limit(const std::string& dtype) {
 }
 
 double max_abs_limit(const std::string& dtype) { return 10 * rel_l2_limit(dtype); }
+
+std::string dtype_range_problem(const std::string& dtype, const std::vector<double>& ref_y) {
+  if (dtype != "fp16" || ref_y.empty()) return "";
+  double peak = 0;
+  for (double y : ref_y) peak = std::max(peak, std::fabs(y));
+  char buf[128];
+  if (peak > 65504) {
+    std::snprintf(buf, sizeof buf, "max |y| = %.3g is past fp16's largest value (65504)", peak);
+    return buf;
+  }
+  if (peak > 0 && peak < 0x1p-14) {  // an all-zero y is exact in fp16
+    std::snprintf(buf, sizeof buf, "max |y| = %.3g is below fp16's normal range (2^-14)", peak);
+    return buf;
+  }
+  return "";
+}
 
 }  // namespace dfw

@@ -28,4 +28,10 @@ CaseErrors compare_outputs(const Output& x, const Output& ref);
 double rel_l2_limit(const std::string& dtype);
 double max_abs_limit(const std::string& dtype);
 
+// Empty when outputs in `dtype` can hold the reference's y; otherwise why not: fp16's
+// largest finite value is 65504 and its normal numbers start at 2^-14, so a reference
+// past the first, or wholly below the second but not zero (every output a subnormal
+// with a few bits), is beyond any fp16 form whatever its kernel does.
+std::string dtype_range_problem(const std::string& dtype, const std::vector<double>& ref_y);
+
 }  // namespace dfw

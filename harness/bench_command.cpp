@@ -90,9 +90,12 @@ std::string resolve_backend(const std::string& b) {
   if (b == "cpu") return b;
   if (b == "cuda") {
     if (!cuda_unavailable_reason().empty()) throw std::runtime_error("--backend cuda: " + cuda_unavailable_reason());
+    if (cuda_device_emulated())
+      throw std::runtime_error("--backend cuda: the CUDA device is emulated (a -DDFWBENCH_CUDA_EMU=ON build); "
+                               "its times are not a GPU's, so bench does not time it (use check for accuracy)");
     return b;
   }
-  if (b == "auto") return cuda_unavailable_reason().empty() ? "cuda" : "cpu";
+  if (b == "auto") return cuda_unavailable_reason().empty() && !cuda_device_emulated() ? "cuda" : "cpu";
   throw std::invalid_argument("--backend must be cpu, cuda or auto, got '" + b + "'");
 }
 

@@ -108,7 +108,11 @@ int run_check(int argc, char** argv) {
       const FormKey key = impl->key();
       if (!form_selected(key.form)) continue;
       if (backend != "auto" && key.backend != backend) continue;
-      Row row{c.variant.name, key.str(), c.shape.str(), c.inputs, "", "", {}};
+      // The emulated device's rows say so: cuda-emu results are never a GPU's.
+      const std::string label = key.backend == "cuda" && cuda_device_emulated()
+                                    ? key.form + "/cuda-emu/" + key.dtype
+                                    : key.str();
+      Row row{c.variant.name, label, c.shape.str(), c.inputs, "", "", {}};
       std::string reason = impl->unsupported_reason(c.variant, c.mode);
       if (!reason.empty()) {
         // One UNSUPPORTED row per (variant, implementation), on its first case.
@@ -127,6 +131,15 @@ int run_check(int argc, char** argv) {
         problem = make_check_problem(c);
         ref = run_once(*find_impl("reference", "cpu", "fp64"), c.variant, problem, {c.mode, 64});
         have_ref = true;
+      }
+      if (const std::string range = dtype_range_problem(key.dtype, ref.y); !range.empty()) {
+        // Beyond the dtype, not the kernel: its own status, never a pass or a failure.
+        row.status = "UNSUPPORTED";
+        row.note = range;
+        ++unsupported;
+        print_row(row);
+        rows.push_back(row);
+        continue;
       }
       const std::vector<int64_t> sizes = key.form == "chunked" ? chunks : std::vector<int64_t>{64};
       for (int64_t chunk : sizes) {
@@ -163,7 +176,7 @@ int run_check(int argc, char** argv) {
       csv << csv_quote(r.variant) << "," << r.impl << "," << parts[0] << "," << parts[1] << "," << parts[2] << ","
           << r.shape << "," << csv_quote(r.inputs) << "," << r.err.y.rel_l2 << "," << r.err.y.max_abs << ","
           << r.err.state.rel_l2 << "," << r.status << "," << csv_quote(r.note) << ","
-          << csv_quote(parts[1] == "cuda" ? info.gpu_name : info.cpu_model) << "," << info.commit << "\n";
+          << csv_quote(parts[1] != "cpu" ? info.gpu_name : info.cpu_model) << "," << info.commit << "\n";
     }
     write_file_atomically(cli.str("out"), csv.str());
     std::fprintf(stderr, "[check] wrote %s\n", cli.str("out").c_str());

@@ -13,6 +13,8 @@ void append_cuda_impls(std::vector<std::unique_ptr<Impl>>&) {}
 
 std::string cuda_unavailable_reason() { return "dfwbench was built without a CUDA compiler"; }
 
+bool cuda_device_emulated() { return false; }
+
 CudaDeviceInfo cuda_device_info() { throw std::runtime_error("CUDA: " + cuda_unavailable_reason()); }
 
 int64_t cuda_device_free_bytes() { throw std::runtime_error("CUDA: " + cuda_unavailable_reason()); }

@@ -21,6 +21,14 @@ std::string cuda_unavailable_reason() {
   return reason;
 }
 
+bool cuda_device_emulated() {
+#ifdef DFW_CUDA_EMULATED
+  return true;
+#else
+  return false;
+#endif
+}
+
 namespace {
 
 class CudaImpl final : public Impl {

@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
-# One-shot check on a machine with an NVIDIA GPU (written for a lent H200, sm_90).
-# Builds Release for sm_90, then runs, each under its own timeout and all inside an
-# overall budget of 470 s: the GPU GoogleTest suites, `dfwbench check --backend
-# cuda`, `dfwbench bench --preset paper --backend cuda` (fp16), a large-batch
-# decode sweep (dfw, B = 256, H = 16, d = m = 128) and compute-sanitizer memcheck
-# and racecheck over small GPU tests. A failing step is recorded and the next
-# one still runs; the exit status is non-zero if any step failed or was skipped.
+# One-shot check on a machine with an NVIDIA GPU (written for a lent 16-core H200,
+# sm_90), in at most 6 minutes including the build: the GPU GoogleTest suites
+# (CudaSuite, CudaChunked, ChunkedContinuation, tiles), `dfwbench check --backend
+# cuda`, the timed sweeps paper (decode), paper-prefill, scaling and the large
+# decode sweep, and compute-sanitizer memcheck and racecheck over multi-chunk
+# cases (T = 33, 97, 130: several chunks, tiles and key blocks). Each step runs
+# under its own timeout inside an overall budget; a failing step is recorded and
+# the next one still runs; the exit status is non-zero if any step failed or was
+# skipped.
 #
-# Usage: scripts/gpu_check.sh [OUT_DIR]      (default: $OUT, else ./gpu-check-out)
-#   env: DFW_GPU_BUILD_DIR (default build-gpu), DFW_JOBS (default: nproc),
-#        DFW_CUDA_ARCH (default 90)
+# Timing: bench sizes its iterations on the measured (kernel) time, while every
+# iteration also pays an L2 flush of twice the L2 (~100 MB on an H200) and a
+# synchronisation; --min-time 0.001 keeps that to about a hundred iterations of a
+# 5 us kernel per repetition instead of ten thousand.
+#
+# --emulated: the same steps on the emulated CUDA device (kernels/emu, built with
+# -DDFWBENCH_CUDA_EMU=ON, no GPU and no nvcc needed), at tiny shapes, as CI runs
+# it: two GPU suites, `check --backend cuda --quick` (rows labelled cuda-emu),
+# every bench sweep expanded with --list (bench refuses to time an emulator, and
+# that refusal is checked), the sanitizer steps' cases under a random schedule,
+# and report.py regenerating REPORT.md's tables from the files written.
+#
+# Usage: scripts/gpu_check.sh [--emulated] [OUT_DIR]  (default: $OUT, else ./gpu-check-out)
+#   env: DFW_GPU_BUILD_DIR (default build-gpu, emulated: build-emu-check), DFW_JOBS
+#        (default: nproc), DFW_CUDA_ARCH (default 90)
 # The lent machine has CUDA, CMake, ninja and gcc but no Eigen3, Google Benchmark
 # or GoogleTest, and cannot fetch them. When .devdeps/ exists (packed here by
 # scripts/pack_device_deps.sh) CMake finds them there and LD_LIBRARY_PATH gets
@@ -17,20 +31,26 @@
 #   1. here, once (and again after the Debian packages change):
 #        bash scripts/pack_device_deps.sh
 #   2. device run with  carry: [".devdeps"]  command: "bash scripts/gpu_check.sh"
-#      and timeout_s: 560 (the steps' overall budget is 470 s); the files land in $OUT.
-# Writes at most 8 files to OUT_DIR: gpu_check.log (every step's output),
-# summary.txt, gtest_gpu.xml and, in the results layout (results/<machine-id>/, the id
-# from `dfwbench machine-id --backend cuda`), results/<machine-id>/check-cuda.csv and
-# results/<machine-id>/{paper-cuda,decode-large-cuda}.{json,csv}: copy OUT_DIR/results/*
-# into results/ beside the other machines' sets.
+#      and timeout_s: 420 (the steps' overall budget is 350 s); the files land in $OUT.
+# Writes to OUT_DIR: gpu_check.log (every step's output), summary.txt, gtest_gpu.xml
+# and, in the results layout (results/<machine-id>/, the id from `dfwbench machine-id
+# --backend cuda`), results/<machine-id>/check-cuda.csv and the sweeps'
+# {paper,paper-prefill,scaling,decode-large}-cuda.{json,csv}: copy OUT_DIR/results/*
+# into results/ beside the other machines' sets (emulated: check-cuda-emu.csv, no sweeps).
 set -euo pipefail
 
+emulated=0
+if [[ "${1:-}" == "--emulated" ]]; then
+  emulated=1
+  shift
+fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-${OUT:-$root/gpu-check-out}}"
-build="${DFW_GPU_BUILD_DIR:-$root/build-gpu}"
+if (( emulated )); then build="${DFW_GPU_BUILD_DIR:-$root/build-emu-check}"; else build="${DFW_GPU_BUILD_DIR:-$root/build-gpu}"; fi
 jobs="${DFW_JOBS:-$(nproc)}"
 arch="${DFW_CUDA_ARCH:-90}"
-budget=470
+budget=350
+(( emulated )) && budget=1500  # two shared CI cores, the emulator, and a build of its own
 start=$(date +%s)
 mkdir -p "$out/results"
 log="$out/gpu_check.log"
@@ -69,12 +89,21 @@ step() {
   fi
 }
 
-note "gpu_check: $(date -u +%FT%TZ) commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-for tool in cmake ninja nvcc nvidia-smi; do
+note "gpu_check$( (( emulated )) && echo ' --emulated'): $(date -u +%FT%TZ) commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if (( emulated )); then
+  tools=(cmake ninja)
+  config=(-DDFWBENCH_CUDA_EMU=ON)
+else
+  tools=(cmake ninja nvcc nvidia-smi)
+  config=(-DDFWBENCH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch")
+fi
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { note "FAIL     prerequisites: $tool not on PATH"; exit 1; }
 done
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv \
-  >>"$summary" 2>&1 || note "nvidia-smi failed (exit $?)"
+if (( ! emulated )); then
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv \
+    >>"$summary" 2>&1 || note "nvidia-smi failed (exit $?)"
+fi
 
 # Dependencies packed by scripts/pack_device_deps.sh, where the machine has none of its own.
 deps="$root/.devdeps"
@@ -85,34 +114,55 @@ if [[ -d "$deps" ]]; then
   note "dependencies: packed copies in $deps ($(du -sh "$deps" | cut -f1))"
 fi
 
-step configure 120 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DDFWBENCH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" ${deps_args[@]+"${deps_args[@]}"}
-step build 240 ninja -C "$build" -j "$jobs"
-if [[ ! -x "$build/dfwbench" || ! -x "$build/tests/dfw_tests" ]]; then
-  note "FAIL     nothing to run: the build did not produce dfwbench and dfw_tests"
-  exit 1
+step configure 60 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${config[@]}" \
+  ${deps_args[@]+"${deps_args[@]}"}
+if (( emulated )); then
+  step build 900 ninja -C "$build" -j "$jobs" dfwbench dfw_cuda_tests
+  tests="$build/tests/dfw_cuda_tests"
+else
+  step build 180 ninja -C "$build" -j "$jobs"
+  tests="$build/tests/dfw_tests"
 fi
 bin="$build/dfwbench"
-tests="$build/tests/dfw_tests"
+if [[ ! -x "$bin" || ! -x "$tests" ]]; then
+  note "FAIL     nothing to run: the build did not produce dfwbench and the GPU tests"
+  exit 1
+fi
+
 machine="$("$bin" machine-id --backend cuda 2>>"$log" || echo gpu-unknown)"
 res="$out/results/$machine"
 mkdir -p "$res"
 note "machine id: $machine (results in $res)"
 
-step gpu-tests 90 "$tests" --gtest_filter='CudaSuite.*:NoDevice.*:Tile*.*:*KernelSequence*:*EveryMap*' \
-  --gtest_output="xml:$out/gtest_gpu.xml"
-step check-cuda 150 "$bin" check --backend cuda --no-distance --out "$res/check-cuda.csv"
-step bench-paper 120 "$bin" bench --preset paper --backend cuda --dtype fp16 \
-  --results-dir "$res" --out paper-cuda --ceilings measure
-step bench-decode-large 60 "$bin" bench --variants dfw --mode decode --backend cuda --dtype fp16 \
-  --batch 256 --heads 16 --dk 128 --dv 128 --seqlens 128,1024 \
-  --results-dir "$res" --out decode-large-cuda --ceilings skip
-# Sanitizers at small sizes: decode steps, initial states, every feature map.
-sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
-small='CudaSuite.InitialStateAndDecodeStep:CudaSuite.EveryFeatureMapAndTheWideRegisterPath'
-step memcheck 90 "$sanitizer" --tool memcheck --error-exitcode 1 --leak-check full "$tests" --gtest_filter="$small"
-step racecheck 90 "$sanitizer" --tool racecheck --error-exitcode 1 "$tests" \
-  --gtest_filter='CudaSuite.InitialStateAndDecodeStep'
+gpu_filter='CudaSuite.*:CudaChunked.*:ChunkedContinuation.*:NoDevice.*:Tile*.*:*KernelSequence*:*EveryMap*'
+# Emulated: the step's plumbing on two suites; scripts/emu_test.sh runs them all in CI.
+(( emulated )) && gpu_filter='CudaSuite.EveryPresetOnOddShapes:CudaChunked.PrefillThenDecodeStepContinues'
+step gpu-tests $(( emulated ? 600 : 90 )) "$tests" --gtest_filter="$gpu_filter" --gtest_output="xml:$out/gtest_gpu.xml"
+multi_chunk='CudaSuite.GateEdgeSets:CudaSuite.InitialStateAndDecodeStep:CudaChunked.PrefillThenDecodeStepContinues'
+timing=(--backend cuda --ceilings measure --min-time 0.001 --repetitions 5 --results-dir "$res")
+if (( emulated )); then
+  step check-cuda 240 "$bin" check --backend cuda --quick --no-distance --out "$res/check-cuda-emu.csv"
+  # Each timed sweep expanded (flags and shapes checked), and the refusal to time an emulator.
+  for preset in paper paper-prefill scaling decode-large; do
+    step "bench-$preset (--list)" 60 "$bin" bench --preset "$preset" --backend cpu --list
+  done
+  step bench-refuses-the-emulator 30 bash -c \
+    'msg=$("$0" bench --preset paper --backend cuda --results-dir "$1" 2>&1); rc=$?; echo "$msg"
+     [[ $rc != 0 && $msg == *"the CUDA device is emulated"* ]]' "$bin" "$res"
+  step memcheck-cases 300 env DFWBENCH_EMU_SCHEDULE=random:5 "$tests" --gtest_filter="$multi_chunk"
+  step racecheck-cases 300 env DFWBENCH_EMU_SCHEDULE=reverse "$tests" --gtest_filter="$multi_chunk"
+  cp "$root/REPORT.md" "$out/REPORT.md"
+  step report-tables 60 /usr/bin/python3 "$root/scripts/report.py" --results "$out/results" --report "$out/REPORT.md"
+else
+  step check-cuda 90 "$bin" check --backend cuda --no-distance --out "$res/check-cuda.csv"
+  step bench-paper 40 "$bin" bench --preset paper --dtype fp16 "${timing[@]}" --out paper-cuda
+  step bench-paper-prefill 40 "$bin" bench --preset paper-prefill --dtype fp16 "${timing[@]}" --out paper-prefill-cuda
+  step bench-scaling 40 "$bin" bench --preset scaling --dtype fp16 "${timing[@]}" --out scaling-cuda
+  step bench-decode-large 30 "$bin" bench --preset decode-large --dtype fp16 "${timing[@]}" --out decode-large-cuda
+  sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
+  step memcheck 60 "$sanitizer" --tool memcheck --error-exitcode 1 --leak-check full "$tests" --gtest_filter="$multi_chunk"
+  step racecheck 60 "$sanitizer" --tool racecheck --error-exitcode 1 "$tests" --gtest_filter="$multi_chunk"
+fi
 
 note "gpu_check: $(( $(date +%s) - start )) s in all; $([[ $failed == 0 ]] && echo 'every step passed' || echo 'SOME STEPS FAILED')"
 exit "$failed"

@@ -50,6 +50,9 @@ void expect_agrees(const std::string& variant, Shape shape, GateSet gates, bool 
   const Problem p = test::make(v, shape, gates, s0);
   const Output ref = run_once(*find_impl("reference", "cpu", "fp64"), v, p, {});
   for (const char* dtype : {"fp16", "bf16"}) {
+    // A normalised variant whose gates keep z at 0 (gated, all gates 1, from s0) has
+    // y = S phi(q) / eps, past fp16's range: no fp16 output can hold it.
+    if (!dtype_range_problem(dtype, ref.y).empty()) continue;
     const Impl* impl = find_impl("chunked", "cuda", dtype);
     ASSERT_NE(impl, nullptr);
     ASSERT_EQ(impl->unsupported_reason(v, Mode::sequence), "") << variant;

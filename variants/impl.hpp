@@ -71,6 +71,9 @@ const Impl* find_impl(const std::string& form, const std::string& backend, const
 // Empty when CUDA forms can run here; otherwise why not ("built without CUDA",
 // or the driver's reason such as "no CUDA-capable device is detected").
 std::string cuda_unavailable_reason();
+// True when the CUDA forms run on the emulated device (kernels/emu): correct
+// results, meaningless times (check labels its rows cuda-emu; bench refuses).
+bool cuda_device_emulated();
 
 // Where a new implementation is listed (impl_registry.cpp).
 std::unique_ptr<Impl> make_reference_impl();

@@ -1,0 +1,192 @@
+// The emulated CUDA device against what the CUDA documentation specifies:
+// shuffle and vote results, barrier predicates, NaN-poisoned dynamic shared
+// memory, the 48 KiB / 227 KiB shared-memory limits, wmma tiles for fp16, bf16
+// and tf32 in every layout against a float64 product, fragment lane layouts
+// against the PTX ISA's tables, and the faults a wrong
+// kernel gets (divergent barrier, exit before a barrier, a half-warp shuffle
+// with a full mask, misaligned or badly strided wmma) as sticky launch failures
+// that cudaDeviceReset clears.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <set>
+#include <utility>
+
+#include "emu_probe_kernels.cuh"
+#include "mma.h"
+
+namespace {
+
+TEST(EmuDevice, ShufflesAndBallotFollowTheirDefinitions) {
+  const std::vector<int> r = emu_probe::warp_ops();
+  for (int l = 0; l < 32; ++l) {
+    EXPECT_EQ(r[l], l ^ 1);
+    EXPECT_EQ(r[32 + l], (l & ~7) + 3);
+    EXPECT_EQ(r[64 + l], l >= 2 ? l - 2 : l);
+    EXPECT_EQ(r[96 + l], l + 5 < 32 ? l + 5 : l);
+    EXPECT_EQ(unsigned(r[128 + l]), 0xaaaaaaaau);
+  }
+}
+
+TEST(EmuDevice, BarrierPredicatesCountTheBlock) {
+  for (int threads : {32, 100, 1024}) {
+    const std::vector<int> r = emu_probe::barrier_votes(threads);
+    EXPECT_EQ(r[0], (threads + 2) / 3) << threads;
+    EXPECT_EQ(r[1], 0) << threads;
+    EXPECT_EQ(r[2], 1) << threads;
+  }
+}
+
+TEST(EmuDevice, DynamicSharedMemoryStartsAsNaN) { EXPECT_EQ(emu_probe::unwritten_shared_nans(1000), 1000); }
+
+TEST(EmuDevice, SharedMemoryLimitsAreTheDevices) {
+  EXPECT_EQ(emu_probe::launch_with_shared(48 * 1024, 0), cudaSuccess);
+  EXPECT_EQ(emu_probe::launch_with_shared(48 * 1024 + 4, 0), cudaErrorInvalidValue);
+  EXPECT_EQ(emu_probe::launch_with_shared(227 * 1024, 227 * 1024), cudaSuccess);
+  EXPECT_EQ(emu_probe::launch_with_shared(100 * 1024, 64 * 1024), cudaErrorInvalidValue);
+  EXPECT_EQ(emu_probe::launch_with_shared(16, 227 * 1024 + 1), cudaErrorInvalidValue);
+  int optin = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0), cudaSuccess);
+  EXPECT_EQ(optin, 227 * 1024);
+}
+
+// Rounds x to the operand type as the tensor core sees it.
+float as_operand(const std::string& type, float x) {
+  if (type == "fp16") return __half2float(__float2half_rn(x));
+  if (type == "bf16") return __bfloat162float(__float2bfloat16_rn(x));
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u &= 0xffffe000u;  // tf32: the low 13 mantissa bits are not read
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+TEST(EmuDevice, WmmaTilesMatchAFloat64ProductInEveryLayout) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-2.f, 2.f);
+  for (const std::string type : {"fp16", "bf16", "tf32"}) {
+    const int K = type == "tf32" ? 8 : 16;
+    std::vector<float> a(16 * K), b(K * 16), c(256);
+    for (float& x : a) x = dist(rng);
+    for (float& x : b) x = dist(rng);
+    for (float& x : c) x = dist(rng);
+    for (bool a_col : {false, true})
+      for (bool b_col : {false, true}) {
+        const std::vector<float> d = emu_probe::wmma_tile(type, a, b, c, a_col, b_col);
+        for (int i = 0; i < 16; ++i)
+          for (int j = 0; j < 16; ++j) {
+            double want = c[i * 16 + j];
+            for (int k = 0; k < K; ++k) {
+              const float av = a_col ? a[k * 16 + i] : a[i * K + k];
+              const float bv = b_col ? b[j * K + k] : b[k * 16 + j];
+              want += double(as_operand(type, av)) * as_operand(type, bv);
+            }
+            EXPECT_NEAR(d[i * 16 + j], want, 1e-4 * (1 + std::fabs(want)))
+                << type << " a_col " << a_col << " b_col " << b_col << " at " << i << "," << j;
+          }
+      }
+  }
+}
+
+// Fragment layouts transcribed from the PTX ISA tables (mma.m16n8k16 / m16n8k8), and
+// each layout covers its tile exactly once.
+TEST(EmuDevice, FragmentLanesFollowThePtxTables) {
+  namespace w = nvcuda::wmma;
+  int r = 0, c = 0;
+  w::detail::coords<w::accumulator, 16>(5, 2, r, c);  // c2: row groupID + 8, col 2 * tid + 0
+  EXPECT_EQ(std::make_pair(r, c), std::make_pair(9, 2));
+  w::detail::coords<w::matrix_a, 16>(5, 4, r, c);  // a4: row groupID, col 2 * tid + 8
+  EXPECT_EQ(std::make_pair(r, c), std::make_pair(1, 10));
+  w::detail::coords<w::matrix_b, 16>(5, 2, r, c);  // b2: row 2 * tid + 8, col groupID
+  EXPECT_EQ(std::make_pair(r, c), std::make_pair(10, 1));
+  w::detail::coords<w::matrix_a, 8>(5, 2, r, c);  // tf32 a2: row groupID, col tid + 4
+  EXPECT_EQ(std::make_pair(r, c), std::make_pair(1, 5));
+  w::detail::coords<w::matrix_b, 8>(5, 1, r, c);  // tf32 b1: row tid + 4, col groupID
+  EXPECT_EQ(std::make_pair(r, c), std::make_pair(5, 1));
+  auto covers = [](auto coords_of, int rows, int cols) {
+    std::set<std::pair<int, int>> seen;
+    for (int l = 0; l < 32; ++l)
+      for (int e = 0; e < rows * cols / 32; ++e) {
+        int rr = 0, cc = 0;
+        coords_of(l, e, rr, cc);
+        if (rr < 0 || rr >= rows || cc < 0 || cc >= cols) return false;
+        seen.insert({rr, cc});
+      }
+    return int(seen.size()) == rows * cols;
+  };
+  EXPECT_TRUE(covers(w::detail::coords<w::accumulator, 16>, 16, 16));
+  EXPECT_TRUE(covers(w::detail::coords<w::matrix_a, 16>, 16, 16));
+  EXPECT_TRUE(covers(w::detail::coords<w::matrix_b, 16>, 16, 16));
+  EXPECT_TRUE(covers(w::detail::coords<w::matrix_a, 8>, 16, 8));
+  EXPECT_TRUE(covers(w::detail::coords<w::matrix_b, 8>, 8, 16));
+}
+
+// A faulting kernel leaves the sticky launch failure until cudaDeviceReset.
+void expect_fault(cudaError_t e) {
+  EXPECT_EQ(e, cudaErrorLaunchFailure);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure) << "the error is sticky";
+  EXPECT_EQ(cudaDeviceReset(), cudaSuccess);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+}
+
+TEST(EmuDevice, DivergentBarrierIsAFault) {
+  testing::internal::CaptureStderr();
+  expect_fault(emu_probe::divergent_barrier());
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("divergent barrier"), std::string::npos) << err;
+  EXPECT_NE(err.find("emu_probe_kernels.cu:"), std::string::npos) << "names the .cu lines: " << err;
+}
+
+TEST(EmuDevice, ExitBeforeABarrierIsAFault) {
+  testing::internal::CaptureStderr();
+  expect_fault(emu_probe::exit_before_barrier());
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("never arrive"), std::string::npos) << err;
+}
+
+TEST(EmuDevice, HalfWarpShuffleWithAFullMaskIsAFault) {
+  testing::internal::CaptureStderr();
+  expect_fault(emu_probe::half_warp_shuffle());
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("__shfl_xor_sync"), std::string::npos) << err;
+  EXPECT_NE(err.find("0xffffffff"), std::string::npos) << err;
+}
+
+TEST(EmuDevice, WmmaChecksAlignmentAndStride) {
+  testing::internal::CaptureStderr();
+  expect_fault(emu_probe::misaligned_wmma_load());
+  expect_fault(emu_probe::odd_ldm_wmma_load());
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("not 32-byte aligned"), std::string::npos) << err;
+  EXPECT_NE(err.find("ldm = 12 elements (24 bytes)"), std::string::npos) << err;
+}
+
+TEST(EmuDevice, AMissingBarrierIsSeenInEverySchedule) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "the kernel without a barrier races on purpose; ThreadSanitizer reports it";
+#else
+  EXPECT_EQ(emu_probe::neighbour_reads(true), 64);
+  EXPECT_LT(emu_probe::neighbour_reads(false), 64) << "the first thread run reads an unwritten (NaN) slot";
+#endif
+}
+
+TEST(EmuDevice, CopiesCheckDeviceSides) {
+  std::vector<float> host(4, 1.f);
+  float* d = nullptr;
+  ASSERT_EQ(cudaMalloc(&d, 4 * sizeof(float)), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(d, host.data(), 16, cudaMemcpyHostToDevice), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(host.data(), d, 16, cudaMemcpyHostToDevice), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(d, host.data(), 20, cudaMemcpyHostToDevice), cudaErrorInvalidValue) << "past the end";
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "an ordinary error is not sticky";
+  EXPECT_EQ(cudaFree(d), cudaSuccess);
+  void* huge = nullptr;
+  EXPECT_EQ(cudaMalloc(&huge, std::size_t(1) << 45), cudaErrorMemoryAllocation);
+  cudaGetLastError();
+}
+
+}  // namespace

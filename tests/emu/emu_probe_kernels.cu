@@ -1,0 +1,242 @@
+// Probe kernels for the emulated device's tests (see emu_probe_kernels.cuh).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <mma.h>
+
+#include <stdexcept>
+
+#include "emu_probe_kernels.cuh"
+
+namespace emu_probe {
+namespace {
+
+namespace wmma = nvcuda::wmma;
+
+void check(cudaError_t e) {
+  if (e != cudaSuccess) throw std::runtime_error(cudaGetErrorString(e));
+}
+
+// Copies a device array back after synchronising.
+template <class T>
+std::vector<T> fetch(const T* d, std::size_t n) {
+  std::vector<T> h(n);
+  check(cudaDeviceSynchronize());
+  check(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
+  return h;
+}
+
+__global__ void warp_ops_kernel(int* out) {
+  const int lane = threadIdx.x;
+  out[lane] = __shfl_xor_sync(0xffffffffu, lane, 1);
+  out[32 + lane] = __shfl_sync(0xffffffffu, lane, 3, 8);
+  out[64 + lane] = __shfl_up_sync(0xffffffffu, lane, 2);
+  out[96 + lane] = __shfl_down_sync(0xffffffffu, lane, 5);
+  out[128 + lane] = int(__ballot_sync(0xffffffffu, lane % 2));
+}
+
+__global__ void barrier_votes_kernel(int* out) {
+  const int p = threadIdx.x % 3 == 0;
+  const int count = __syncthreads_count(p);
+  const int all = __syncthreads_and(p);
+  const int any = __syncthreads_or(p);
+  if (threadIdx.x == 0) {
+    out[0] = count;
+    out[1] = all;
+    out[2] = any;
+  }
+}
+
+__global__ void shared_nan_kernel(int floats, int* out) {
+  extern __shared__ float buf[];
+  int nans = 0;
+  for (int i = 0; i < floats; ++i) nans += buf[i] != buf[i];
+  if (blockIdx.x == 0 && threadIdx.x == 0) *out = nans;
+}
+
+__global__ void big_shared_kernel() {
+  extern __shared__ unsigned char bytes[];
+  bytes[threadIdx.x] = 1;
+}
+
+template <class E, class LA, class LB, int K>
+__global__ void wmma_tile_kernel(const E* a, const E* b, const float* c, float* d) {
+  using AT = typename std::conditional<K == 8, wmma::precision::tf32, E>::type;
+  wmma::fragment<wmma::matrix_a, 16, 16, K, AT, LA> fa;
+  wmma::fragment<wmma::matrix_b, 16, 16, K, AT, LB> fb;
+  wmma::fragment<wmma::accumulator, 16, 16, K, float> acc;
+  constexpr bool a_col = std::is_same<LA, wmma::col_major>::value, b_col = std::is_same<LB, wmma::col_major>::value;
+  wmma::load_matrix_sync(fa, a, a_col ? 16 : K);
+  wmma::load_matrix_sync(fb, b, b_col ? K : 16);
+  wmma::load_matrix_sync(acc, c, 16, wmma::mem_row_major);
+  wmma::mma_sync(acc, fa, fb, acc);
+  wmma::store_matrix_sync(d, acc, 16, wmma::mem_row_major);
+}
+
+__global__ void divergent_barrier_kernel() {
+  if ((threadIdx.x / 32) % 2 == 0) {
+    __syncthreads();
+  } else {
+    __syncthreads();
+  }
+}
+
+__global__ void exit_before_barrier_kernel(int* out) {
+  if (threadIdx.x / 32 == 1) return;
+  __syncthreads();
+  out[threadIdx.x] = 1;
+}
+
+__global__ void half_warp_shuffle_kernel(int* out) {
+  if (threadIdx.x < 16) out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, int(threadIdx.x), 1);
+}
+
+__global__ void wmma_load_kernel(const __half* p, unsigned ldm) {
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa;
+  wmma::load_matrix_sync(fa, p, ldm);
+}
+
+__global__ void neighbour_kernel(bool barrier, int* out) {
+  extern __shared__ int slot[];
+  slot[threadIdx.x] = int(threadIdx.x) + 1;
+  if (barrier) __syncthreads();
+  const int next = (threadIdx.x + 1) % blockDim.x;
+  out[threadIdx.x] = slot[next] == next + 1;
+}
+
+template <class T>
+T* device_array(std::size_t n) {
+  void* p = nullptr;
+  check(cudaMalloc(&p, n * sizeof(T)));
+  return static_cast<T*>(p);
+}
+
+cudaError_t after(cudaError_t launch) {
+  const cudaError_t sync = cudaDeviceSynchronize();
+  return sync != cudaSuccess ? sync : launch;
+}
+
+}  // namespace
+
+std::vector<int> warp_ops() {
+  int* d = device_array<int>(160);
+  warp_ops_kernel<<<1, 32>>>(d);
+  check(cudaGetLastError());
+  std::vector<int> h = fetch(d, 160);
+  cudaFree(d);
+  return h;
+}
+
+std::vector<int> barrier_votes(int threads) {
+  int* d = device_array<int>(3);
+  barrier_votes_kernel<<<1, threads>>>(d);
+  check(cudaGetLastError());
+  std::vector<int> h = fetch(d, 3);
+  cudaFree(d);
+  return h;
+}
+
+int unwritten_shared_nans(int floats) {
+  int* d = device_array<int>(1);
+  shared_nan_kernel<<<2, 32, floats * sizeof(float)>>>(floats, d);
+  check(cudaGetLastError());
+  const int n = fetch(d, 1)[0];
+  cudaFree(d);
+  return n;
+}
+
+cudaError_t launch_with_shared(std::size_t bytes, int opt_in) {
+  if (opt_in > 0) {
+    const cudaError_t e = cudaFuncSetAttribute(big_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, opt_in);
+    if (e != cudaSuccess) return cudaGetLastError();
+  }
+  big_shared_kernel<<<1, 32, bytes>>>();
+  const cudaError_t e = cudaGetLastError();
+  cudaFuncSetAttribute(big_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 48 * 1024);
+  return e;
+}
+
+template <class E, int K>
+std::vector<float> wmma_tile_as(const std::vector<float>& a, const std::vector<float>& b,
+                                const std::vector<float>& c, bool a_col, bool b_col) {
+  using Mem = typename std::conditional<K == 8, float, E>::type;
+  std::vector<Mem> ha(a.size()), hb(b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) ha[i] = Mem(a[i]);
+  for (std::size_t i = 0; i < b.size(); ++i) hb[i] = Mem(b[i]);
+  Mem* da = device_array<Mem>(ha.size());
+  Mem* db = device_array<Mem>(hb.size());
+  float* dc = device_array<float>(256);
+  float* dd = device_array<float>(256);
+  check(cudaMemcpy(da, ha.data(), ha.size() * sizeof(Mem), cudaMemcpyHostToDevice));
+  check(cudaMemcpy(db, hb.data(), hb.size() * sizeof(Mem), cudaMemcpyHostToDevice));
+  check(cudaMemcpy(dc, c.data(), 256 * sizeof(float), cudaMemcpyHostToDevice));
+  using R = wmma::row_major;
+  using C = wmma::col_major;
+  if (!a_col && !b_col) wmma_tile_kernel<Mem, R, R, K><<<1, 32>>>(da, db, dc, dd);
+  if (!a_col && b_col) wmma_tile_kernel<Mem, R, C, K><<<1, 32>>>(da, db, dc, dd);
+  if (a_col && !b_col) wmma_tile_kernel<Mem, C, R, K><<<1, 32>>>(da, db, dc, dd);
+  if (a_col && b_col) wmma_tile_kernel<Mem, C, C, K><<<1, 32>>>(da, db, dc, dd);
+  check(cudaGetLastError());
+  std::vector<float> d = fetch(dd, 256);
+  cudaFree(da);
+  cudaFree(db);
+  cudaFree(dc);
+  cudaFree(dd);
+  return d;
+}
+
+std::vector<float> wmma_tile(const std::string& type, const std::vector<float>& a, const std::vector<float>& b,
+                             const std::vector<float>& c, bool a_col, bool b_col) {
+  if (type == "fp16") return wmma_tile_as<__half, 16>(a, b, c, a_col, b_col);
+  if (type == "bf16") return wmma_tile_as<__nv_bfloat16, 16>(a, b, c, a_col, b_col);
+  return wmma_tile_as<float, 8>(a, b, c, a_col, b_col);
+}
+
+cudaError_t divergent_barrier() {
+  divergent_barrier_kernel<<<1, 128>>>();
+  return after(cudaGetLastError());
+}
+
+cudaError_t exit_before_barrier() {
+  int* d = device_array<int>(128);
+  exit_before_barrier_kernel<<<1, 128>>>(d);
+  const cudaError_t e = after(cudaGetLastError());
+  cudaFree(d);
+  return e;
+}
+
+cudaError_t half_warp_shuffle() {
+  int* d = device_array<int>(32);
+  half_warp_shuffle_kernel<<<1, 32>>>(d);
+  const cudaError_t e = after(cudaGetLastError());
+  cudaFree(d);
+  return e;
+}
+
+cudaError_t misaligned_wmma_load() {
+  __half* d = device_array<__half>(512);
+  wmma_load_kernel<<<1, 32>>>(d + 8, 16);
+  const cudaError_t e = after(cudaGetLastError());
+  cudaFree(d);
+  return e;
+}
+
+cudaError_t odd_ldm_wmma_load() {
+  __half* d = device_array<__half>(512);
+  wmma_load_kernel<<<1, 32>>>(d, 12);
+  const cudaError_t e = after(cudaGetLastError());
+  cudaFree(d);
+  return e;
+}
+
+int neighbour_reads(bool barrier) {
+  int* d = device_array<int>(64);
+  neighbour_kernel<<<1, 64, 64 * sizeof(int)>>>(barrier, d);
+  check(cudaGetLastError());
+  const std::vector<int> h = fetch(d, 64);
+  cudaFree(d);
+  int n = 0;
+  for (int x : h) n += x;
+  return n;
+}
+
+}  // namespace emu_probe

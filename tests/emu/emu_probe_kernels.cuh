@@ -1,0 +1,44 @@
+// Small kernels that probe the emulated CUDA device (emu_probe_kernels.cu): each
+// host function launches one, synchronises and returns what the test checks.
+// They are .cu sources like the project's kernels, translated by cu_to_cpp.py.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <string>
+#include <vector>
+
+namespace emu_probe {
+
+// Every lane's result of __shfl_xor_sync(lane, 1), __shfl_sync(lane, 3, width 8),
+// __shfl_up_sync(lane, 2), __shfl_down_sync(lane, 5) and __ballot_sync(lane odd),
+// concatenated (5 x 32 values).
+std::vector<int> warp_ops();
+
+// __syncthreads_count / _and / _or over a block of `threads` with predicate (tid % 3 == 0).
+std::vector<int> barrier_votes(int threads);
+
+// Block 0's view of an unwritten dynamic shared array of `floats` floats: how many are NaN.
+int unwritten_shared_nans(int floats);
+
+// Launches a kernel with `bytes` of dynamic shared memory after optionally raising its
+// limit to `opt_in` bytes; returns cudaGetLastError() after the launch.
+cudaError_t launch_with_shared(std::size_t bytes, int opt_in);
+
+// D = A B + C for one 16x16x16 (half, bf16) or 16x16x8 (tf32) tile, A and B given
+// as floats (rounded to the type), layouts chosen by a_col / b_col; D row-major.
+std::vector<float> wmma_tile(const std::string& type, const std::vector<float>& a, const std::vector<float>& b,
+                             const std::vector<float>& c, bool a_col, bool b_col);
+
+// Faulting kernels: each returns the error of the synchronising call after it.
+cudaError_t divergent_barrier();        // even and odd warps at different __syncthreads
+cudaError_t exit_before_barrier();      // warp 1 returns, the others wait at a barrier
+cudaError_t half_warp_shuffle();        // lanes 0-15 shuffle with a full mask
+cudaError_t misaligned_wmma_load();     // a load from a pointer 16 bytes past alignment
+cudaError_t odd_ldm_wmma_load();        // ldm = 12 halves (24 bytes)
+
+// A kernel whose threads read a neighbour's shared slot with (barrier = true) or without
+// a __syncthreads in between; returns how many threads read the value the neighbour wrote.
+int neighbour_reads(bool barrier);
+
+}  // namespace emu_probe
