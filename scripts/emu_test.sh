@@ -9,6 +9,11 @@
 #   asan   once under AddressSanitizer + UBSan, random schedule  (build-emu-asan)
 #   tsan   once under ThreadSanitizer (each GPU thread a TSan fiber; barriers and
 #          collectives order memory among their participants only)  (build-emu-tsan)
+# Under a sanitizer every fiber switch and shared-memory access is instrumented,
+# and the whole GPU suite takes far longer than CI's budget: asan and tsan run the
+# emulator's own tests and the GPU tests of SAN_TESTS below (every kernel family
+# and form, at small shapes, multi-chunk and from an initial state). Set
+# DFW_EMU_SAN_FILTER='*' to run every GPU test under the sanitizer.
 # Any failure, skip of a GPU test, or sanitizer report fails the script.
 # Usage: scripts/emu_test.sh [plain|asan|tsan]     env: DFW_JOBS (default 2)
 set -euo pipefail
@@ -38,12 +43,18 @@ targets=(dfw_cuda_tests emu_tests)
 [[ $mode == plain ]] && targets+=(dfwbench)
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 
+SAN_TESTS='CudaSuite.InitialStateAndDecodeStep:CudaSuite.EveryFeatureMapAndTheWideRegisterPath:CudaChunked.LongChunksAndWideHeadsSpillToTheWorkspace:CudaChunked.PrefillThenDecodeStepContinues:CudaSuite.DeviceBuffersAreCountedAndOomIsReported'
+gpu_filter='*'
+[[ $mode != plain ]] && gpu_filter="${DFW_EMU_SAN_FILTER:-$SAN_TESTS}"
+
 # run_suites SCHEDULE: the GPU suites and the emulator's tests; a skipped test is a failure.
 run_suites() {
   local log="$build/emu-$mode-${1//:/-}.log"
   echo "== emu $mode, schedule $1"
   for exe in "$build/tests/dfw_cuda_tests" "$build/tests/emu_tests"; do
-    DFWBENCH_EMU_SCHEDULE="$1" "$exe" --gtest_brief=1 >"$log" 2>&1 || { cat "$log"; exit 1; }
+    local filter='*'
+    [[ $(basename "$exe") == dfw_cuda_tests ]] && filter="$gpu_filter"
+    DFWBENCH_EMU_SCHEDULE="$1" "$exe" --gtest_brief=1 --gtest_filter="$filter" >"$log" 2>&1 || { cat "$log"; exit 1; }
     grep -E '^\[  (PASSED|SKIPPED) ' "$log" | sed "s|^|  $(basename "$exe"): |"
     if grep -q '^\[  SKIPPED \]' "$log" && [[ $(basename "$exe") == dfw_cuda_tests ]]; then
       echo "emu_test: a GPU test skipped on the emulated device" >&2; cat "$log"; exit 1
