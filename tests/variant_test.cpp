@@ -60,27 +60,35 @@ TEST(Variant, AllCombinationsCoverEveryRuleAndMap) {
   EXPECT_EQ(defined, 1 + 4 * 5 + 2 * 5);  // softmax; 4 rules x 5 maps unnormalised; add, gated normalised
 }
 
+// The gated-linear factors a rule returns for one token with known gate inputs.
+struct FactorsOfOneToken {
+  static constexpr int64_t kRows = 5, kM = 3;
+  const std::vector<float> av = {0.5f, 0.25f, 0.125f, 0.75f, 0.9f}, bv = {0.3f, 0.6f, 0.2f};
+  std::vector<float> a = std::vector<float>(kRows, -1.f), b = std::vector<float>(kM, -1.f);
+  float c = 0;
+  explicit FactorsOfOneToken(const Rule& r) {
+    TokenGates<float> g;
+    g.g = 0.5f;
+    g.beta = 0.5f;
+    g.a = av.data();
+    g.b = bv.data();
+    c = r.gated_linear_factors(g, kRows, kM, a.data(), b.data());
+  }
+};
+
 // A rule that says its gates are all 1 (the chunked form then skips the decay
 // factors) must fill ones and return c = 1 whatever gate inputs it is given.
 TEST(Rules, GatesAreOnesOnlyWhenTheFactorsAreOnes) {
-  const int64_t rows = 5, m = 3;
-  const std::vector<float> av = {0.5f, 0.25f, 0.125f, 0.75f, 0.9f}, bv = {0.3f, 0.6f, 0.2f};
-  TokenGates<float> g;
-  g.g = 0.5f;
-  g.beta = 0.5f;
-  g.a = av.data();
-  g.b = bv.data();
   int ones_rules = 0;
   for (const Rule* r : rules()) {
     if (!r->is_gated_linear()) {
       EXPECT_FALSE(r->gates_are_ones()) << r->name();
       continue;
     }
-    std::vector<float> a(rows, -1.f), b(m, -1.f);
-    const float c = r->gated_linear_factors(g, rows, m, a.data(), b.data());
-    bool all_ones = c == 1.f;
-    for (float x : a) all_ones = all_ones && x == 1.f;
-    for (float x : b) all_ones = all_ones && x == 1.f;
+    const FactorsOfOneToken f(*r);
+    bool all_ones = f.c == 1.f;
+    for (float x : f.a) all_ones = all_ones && x == 1.f;
+    for (float x : f.b) all_ones = all_ones && x == 1.f;
     EXPECT_EQ(r->gates_are_ones(), all_ones) << r->name();
     ones_rules += r->gates_are_ones();
   }
@@ -90,22 +98,14 @@ TEST(Rules, GatesAreOnesOnlyWhenTheFactorsAreOnes) {
 // A rule that lets the chunked form read its gate rows in place must return
 // exactly those rows and c = 1.
 TEST(Rules, FactorsAreGateRowsOnlyWhenTheyAre) {
-  const int64_t rows = 5, m = 3;
-  const std::vector<float> av = {0.5f, 0.25f, 0.125f, 0.75f, 0.9f}, bv = {0.3f, 0.6f, 0.2f};
-  TokenGates<float> g;
-  g.g = 0.5f;
-  g.beta = 0.5f;
-  g.a = av.data();
-  g.b = bv.data();
   int in_place_rules = 0;
   for (const Rule* r : rules()) {
     if (!r->is_gated_linear()) {
       EXPECT_FALSE(r->factors_are_gate_rows()) << r->name();
       continue;
     }
-    std::vector<float> a(rows, -1.f), b(m, -1.f);
-    const float c = r->gated_linear_factors(g, rows, m, a.data(), b.data());
-    EXPECT_EQ(r->factors_are_gate_rows(), c == 1.f && a == av && b == bv) << r->name();
+    const FactorsOfOneToken f(*r);
+    EXPECT_EQ(r->factors_are_gate_rows(), f.c == 1.f && f.a == f.av && f.b == f.bv) << r->name();
     in_place_rules += r->factors_are_gate_rows();
   }
   EXPECT_EQ(in_place_rules, 1);  // decay
