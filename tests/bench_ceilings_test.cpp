@@ -12,20 +12,14 @@
 #include <vector>
 
 #include "results_row.hpp"
+#include "child_run.hpp"
 #include "temp_dir.hpp"
 
 namespace dfw {
 namespace {
 
-std::string run(const std::string& cmd) {
-  FILE* pipe = popen((cmd + " 2>/dev/null").c_str(), "r");
-  if (!pipe) throw std::runtime_error("popen failed: " + cmd);
-  std::string out;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe)) out += buf;
-  pclose(pipe);
-  return out;
-}
+// What a shell command printed (stdout).
+std::string run_shell(const std::string& cmd) { return test::shell(cmd + " 2>/dev/null").output; }
 
 // The first number after "key": in text.
 double number_after(const std::string& text, const std::string& key) {
@@ -36,7 +30,7 @@ double number_after(const std::string& text, const std::string& key) {
 
 TEST(BenchCeilings, ConsoleAndCsvReadFractionsAgainstTheStartCeilings) {
   test::TempDir dir;
-  const std::string console = run(std::string(DFW_BINARY) +
+  const std::string console = run_shell(std::string(DFW_BINARY) +
                                   " bench --backend cpu --variants dfw --mode decode --seqlens 8,16 --batch 64"
                                   " --heads 4 --dk 32 --dv 32 --threads 2 --repetitions 2 --min-time 0.005"
                                   " --results-dir " + dir.path() + " --out c");

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "child_run.hpp"
 #include "results_row.hpp"
 #include "temp_dir.hpp"
 
@@ -19,20 +20,6 @@ namespace dfw {
 namespace {
 
 using test::TempDir;
-
-int run_quietly(const std::string& args, const std::string& log) {
-  const int status = std::system((std::string(DFW_BINARY) + " " + args + " > " + log + " 2>&1").c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::vector<ResultRow> csv_rows(const std::string& path) {
-  std::vector<ResultRow> rows;
-  std::ifstream in(path);
-  std::string line;
-  for (int64_t n = 1; std::getline(in, line); ++n)
-    if (n > 1) rows.push_back(parse_result_row(line, n));
-  return rows;
-}
 
 std::string sweep_args(const std::string& dir) {
   return "bench --backend cpu --variants softmax --mode decode --seqlens 64,256,1024,65536 --batch 1 --heads 1 "
@@ -42,8 +29,8 @@ std::string sweep_args(const std::string& dir) {
 
 TEST(BenchOom, LastPointPastTheLimitIsAnOomRowAndTheSweepEndsNormally) {
   TempDir dir;
-  ASSERT_EQ(run_quietly(sweep_args(dir.path()), dir / "log"), 0) << test::read_file(dir / "log");
-  const auto rows = csv_rows(dir / "oom.csv");
+  ASSERT_EQ(test::dfwbench_logged(sweep_args(dir.path()), dir / "log"), 0) << test::read_file(dir / "log");
+  const auto rows = test::result_rows(dir / "oom.csv");
   ASSERT_EQ(rows.size(), 4u) << test::read_file(dir / "log");
   for (std::size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(rows[i].status, "ok") << rows[i].T;
@@ -69,9 +56,9 @@ TEST(BenchOom, LastPointPastTheLimitIsAnOomRowAndTheSweepEndsNormally) {
 
 TEST(BenchOom, ResumeKeepsTheOomRowAsDone) {
   TempDir dir;
-  ASSERT_EQ(run_quietly(sweep_args(dir.path()), dir / "log1"), 0) << test::read_file(dir / "log1");
+  ASSERT_EQ(test::dfwbench_logged(sweep_args(dir.path()), dir / "log1"), 0) << test::read_file(dir / "log1");
   const std::string first = test::read_file(dir / "oom.csv");
-  ASSERT_EQ(run_quietly(sweep_args(dir.path()) + " --resume", dir / "log2"), 0) << test::read_file(dir / "log2");
+  ASSERT_EQ(test::dfwbench_logged(sweep_args(dir.path()) + " --resume", dir / "log2"), 0) << test::read_file(dir / "log2");
   const std::string log = test::read_file(dir / "log2");
   EXPECT_NE(log.find("resume: 4 of 4 cases already"), std::string::npos) << log;
   EXPECT_EQ(log.find("case "), std::string::npos) << "nothing runs again: " << log;

@@ -4,9 +4,14 @@
 
 #include <sys/wait.h>
 
+#include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "results_row.hpp"
 
 namespace dfw::test {
 
@@ -27,5 +32,20 @@ inline ChildRun shell(const std::string& cmd) {
 
 // `dfwbench ARGS`, stdout and stderr together.
 inline ChildRun dfwbench(const std::string& args) { return shell(std::string(DFW_BINARY) + " " + args + " 2>&1"); }
+
+// `dfwbench ARGS` with stdout and stderr written to `log`; its exit code.
+inline int dfwbench_logged(const std::string& args, const std::string& log) {
+  return shell(std::string(DFW_BINARY) + " " + args + " > " + log + " 2>&1").exit_code;
+}
+
+// The rows of a results CSV written by `dfwbench bench`.
+inline std::vector<ResultRow> result_rows(const std::string& path) {
+  std::vector<ResultRow> rows;
+  std::ifstream in(path);
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n)
+    if (n > 1) rows.push_back(parse_result_row(line, n));
+  return rows;
+}
 
 }  // namespace dfw::test

@@ -18,6 +18,7 @@
 #include "bench_cases.hpp"
 #include "form_probe.hpp"
 #include "generator.hpp"
+#include "child_run.hpp"
 #include "results_row.hpp"
 #include "temp_dir.hpp"
 
@@ -110,27 +111,13 @@ TEST(FormProbe, ASingleCandidateIsNotTimed) {
   EXPECT_THROW(probe_fastest_form(c, {}, p, {}), std::invalid_argument);
 }
 
-std::vector<ResultRow> csv_rows(const std::string& path) {
-  std::vector<ResultRow> rows;
-  std::ifstream in(path);
-  std::string line;
-  for (int64_t n = 1; std::getline(in, line); ++n)
-    if (n > 1) rows.push_back(parse_result_row(line, n));
-  return rows;
-}
-
-int run_quietly(const std::string& args, const std::string& log) {
-  const int status = std::system((std::string(DFW_BINARY) + " " + args + " > " + log + " 2>&1").c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 TEST(FormProbe, BenchRecordsThePickedFormAndResumeKeepsIt) {
   TempDir dir;
   const std::string args = "bench --backend cpu --variants dfw --forms best --seqlens 64 --batch 1 --heads 1 --dk 8 "
                            "--dv 8 --repetitions 2 --min-time 0.0005 --ceilings skip --out best --results-dir " +
                            dir.path();
-  ASSERT_EQ(run_quietly(args, dir / "log1"), 0) << test::read_file(dir / "log1");
-  const auto rows = csv_rows(dir / "best.csv");
+  ASSERT_EQ(test::dfwbench_logged(args, dir / "log1"), 0) << test::read_file(dir / "log1");
+  const auto rows = test::result_rows(dir / "best.csv");
   ASSERT_EQ(rows.size(), 1u);
   const ResultRow& r = rows[0];
   EXPECT_EQ(r.status, "ok");
@@ -142,7 +129,7 @@ TEST(FormProbe, BenchRecordsThePickedFormAndResumeKeepsIt) {
   EXPECT_NE(r.key().find("|best|"), std::string::npos) << r.key();
 
   const std::string before = test::read_file(dir / "best.csv");
-  ASSERT_EQ(run_quietly(args + " --resume", dir / "log2"), 0) << test::read_file(dir / "log2");
+  ASSERT_EQ(test::dfwbench_logged(args + " --resume", dir / "log2"), 0) << test::read_file(dir / "log2");
   EXPECT_NE(test::read_file(dir / "log2").find("resume: 1 of 1 cases already"), std::string::npos)
       << test::read_file(dir / "log2");
   EXPECT_EQ(test::read_file(dir / "best.csv"), before);

@@ -26,22 +26,15 @@
 
 #include <gtest/gtest.h>
 
+#include "child_run.hpp"
 #include "temp_dir.hpp"
 #include "thread_policy.hpp"
 
 namespace dfw {
 namespace {
 
-// stdout + stderr of a shell command.
-std::string run(const std::string& cmd) {
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  if (!pipe) throw std::runtime_error("popen failed: " + cmd);
-  std::string out;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe)) out += buf;
-  pclose(pipe);
-  return out;
-}
+// What a shell command printed (stdout and stderr).
+std::string run_shell(const std::string& cmd) { return test::shell(cmd + " 2>&1").output; }
 
 // The values of `name` in each of libgomp's display blocks, in order.
 std::vector<std::string> displayed(const std::string& text, const std::string& name) {
@@ -59,7 +52,7 @@ std::vector<std::string> displayed(const std::string& text, const std::string& n
 }
 
 TEST(ThreadPolicy, WithoutAPolicyInTheEnvironmentLibgompRunsPassive) {
-  const std::string out = run("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=VERBOSE " +
+  const std::string out = run_shell("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=VERBOSE " +
                               std::string(DFW_BINARY) + " list");
   const auto spin = displayed(out, "GOMP_SPINCOUNT");
   ASSERT_EQ(spin.size(), 2u) << out;  // the first load, then the re-executed one
@@ -69,7 +62,7 @@ TEST(ThreadPolicy, WithoutAPolicyInTheEnvironmentLibgompRunsPassive) {
 }
 
 TEST(ThreadPolicy, APolicyFromTheEnvironmentIsKeptAndRecorded) {
-  const std::string out = run("env OMP_WAIT_POLICY=ACTIVE OMP_DISPLAY_ENV=VERBOSE " + std::string(DFW_BINARY) +
+  const std::string out = run_shell("env OMP_WAIT_POLICY=ACTIVE OMP_DISPLAY_ENV=VERBOSE " + std::string(DFW_BINARY) +
                               " list");
   const auto policy = displayed(out, "OMP_WAIT_POLICY");
   ASSERT_EQ(policy.size(), 1u) << out;  // no re-execution
@@ -80,10 +73,10 @@ TEST(ThreadPolicy, APolicyFromTheEnvironmentIsKeptAndRecorded) {
                             " bench --backend cpu --variants dfw --mode decode --seqlens 8 --batch 2 --heads 1"
                             " --dk 8 --dv 8 --threads 1 --ceilings skip --repetitions 2 --min-time 0.001"
                             " --results-dir " + dir.path() + " --out p";
-  run("env OMP_WAIT_POLICY=ACTIVE " + bench);
+  run_shell("env OMP_WAIT_POLICY=ACTIVE " + bench);
   const std::string active = test::read_file(dir / "p.json");
   EXPECT_NE(active.find("\"omp_wait_policy\": \"ACTIVE (from the environment)\""), std::string::npos) << active;
-  run("env -u OMP_WAIT_POLICY " + bench);
+  run_shell("env -u OMP_WAIT_POLICY " + bench);
   const std::string passive = test::read_file(dir / "p.json");
   EXPECT_NE(passive.find("\"omp_wait_policy\": \"PASSIVE (set by dfwbench)\""), std::string::npos) << passive;
 }
@@ -144,7 +137,7 @@ TEST(ThreadPolicy, AvailableCoresFollowTheAffinityMask) {
   test::TempDir dir;
   int first = 0;
   while (!CPU_ISSET(first, &set)) ++first;
-  run("taskset -c " + std::to_string(first) + " " + std::string(DFW_BINARY) +
+  run_shell("taskset -c " + std::to_string(first) + " " + std::string(DFW_BINARY) +
       " bench --backend cpu --variants dfw --mode decode --seqlens 8 --batch 2 --heads 1 --dk 8 --dv 8"
       " --ceilings skip --repetitions 2 --min-time 0.001 --results-dir " + dir.path() + " --out one");
   const std::string text = test::read_file(dir / "one.json");

@@ -93,7 +93,6 @@ class ChunkedPrepared final : public Prepared {
     load_state(bh, w);
     for (int64_t t0 = 0; t0 < h.T; t0 += chunk_) {
       const int64_t n = std::min(chunk_, h.T - t0);
-      prefetch_chunk(h, t0 + chunk_, std::min(chunk_, h.T - t0 - chunk_));
       load_chunk(h, t0, n, w);
       if (!ungated_) decay_chunk(n, w);
       carry_state(n, w);
@@ -116,26 +115,6 @@ class ChunkedPrepared final : public Prepared {
     float* S = c_.state_of(bh);
     for (int64_t r = 0; r < c_.rows; ++r)
       for (int64_t k = 0; k < c_.m; ++k) S[r * c_.m + k] = w.St[k * w.rv + r / kLanes][r % kLanes];
-  }
-
-  // Asks for the inputs of the next chunk while this one computes: a chunk
-  // reads its rows in one burst, too late for the hardware prefetchers, which
-  // follow a stream only a few lines ahead. Into L2 (hint 1): 5 x 16 rows of up
-  // to a few KB each would evict the chunk's own working set from L1.
-  static void prefetch_chunk(const HeadView& h, int64_t t0, int64_t n) {
-    if (n <= 0) return;
-    auto rows = [&](const float* base, int64_t width) {
-      if (!base) return;
-      const char* p = reinterpret_cast<const char*>(base + t0 * width);
-      for (int64_t off = 0; off < n * width * int64_t(sizeof(float)); off += 64) __builtin_prefetch(p + off, 0, 1);
-    };
-    rows(h.q, h.dk);
-    rows(h.k, h.dk);
-    rows(h.v, h.dv);
-    rows(h.gate_v, h.dv);
-    rows(h.gate_k, h.m);
-    rows(h.gate, 1);
-    rows(h.beta, 1);
   }
 
   // The rows of n tokens: w.q, w.k (with c_t), w.v (with the 1 for z), and the
