@@ -2,6 +2,7 @@
 """Draws the comparison plots (PNG + SVG) from dfwbench results, one folder per machine.
 
   /usr/bin/python3 scripts/plot.py [--results results/] [--out plots/] [--machine ID]
+  /usr/bin/python3 scripts/plot.py [--out DIR] FILE...
 
 For each machine set results/<machine-id>/ (or only --machine ID, leaving every other
 machine's plots as they are) the figures go to plots/<machine-id>/, each skipped with a
@@ -11,6 +12,9 @@ message on stderr when its input is absent:
   ceiling_fraction_BACKEND    fraction of the in-run ceiling each case is bound by
   accuracy_heatmap[_COMMIT]   worst relative L2 error per variant x form/backend/dtype
   grid_BACKEND_DTYPE[_COMMIT] rule x feature-map timings
+Given FILEs (bench results, .csv or .json, from anywhere), it draws instead one figure per
+file into --out (default: the current directory), file_NAME.png/.svg: time against T for
+every variant, form, dtype and gate set in it, a panel per mode (decode, prefill).
 Every figure names its machine and commit; a series holds one commit (its label names
 the commit when the set has several), and a heatmap of a set with several commits is
 drawn once per commit (_COMMIT). Points of a disturbed run are ringed with a hollow black
@@ -34,7 +38,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 import analysis  # noqa: E402
-from results_io import DTYPE_ORDER, VARIANT_ORDER, ResultsError, machine_sets, ordered, provenance  # noqa: E402
+from results_io import (DTYPE_ORDER, VARIANT_ORDER, ResultsError, machine_sets, ordered, provenance,  # noqa: E402
+                        read_bench_file)
 
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
@@ -49,6 +54,7 @@ VARIANT_STYLE = {
     "t2r": (OKABE_ITO["green"], "P", (0, (3, 1, 1, 1))),
     "gated": (OKABE_ITO["purple"], "X", (0, (1, 1))),
     "fwp": (OKABE_ITO["grey"], "*", (0, (6, 1, 1, 1, 1, 1))),
+    "ssd": (OKABE_ITO["green"], "d", (0, (2, 2))),
 }
 FALLBACK_STYLES = [(OKABE_ITO[c], m, ls) for c, m, ls in
                    (("yellow", "h", "-"), ("sky", "<", "--"), ("green", ">", ":"), ("orange", "p", "-."))]
@@ -70,8 +76,8 @@ def variant_style(variant):
     return FALLBACK_STYLES[sum(map(ord, variant)) % len(FALLBACK_STYLES)]
 
 
-def caption(fig, rows, extra):
-    sources = ", ".join(ordered((f"results/{r['machine_id']}/{r['file']}" for r in rows), ()))
+def caption(fig, rows, extra, sources=None):
+    sources = sources or ", ".join(ordered((f"results/{r['machine_id']}/{r['file']}" for r in rows), ()))
     fig.text(0.01, 0.005, f"{provenance(rows)}\nsource: {sources}. {extra}", fontsize=7,
              ha="left", va="bottom", wrap=True, color="#333333")
 
@@ -403,6 +409,46 @@ def plot_grid(results, fig_spec, out_dir):
     save(fig, out_dir, fig_spec.name)
 
 
+def plot_file(path, out_dir):
+    """One bench results file, whatever its preset: time against T for every variant in it
+    (a series per variant, form, dtype and gate set; chunked: the fastest chunk per T)."""
+    rows = read_bench_file(path)
+    ok = analysis.ok_rows(rows)
+    modes = ordered((r["mode"] for r in ok), ("decode", "prefill"))
+    if not modes:
+        raise ResultsError(f"{path}: no case that ran (status ok) to plot")
+    fig, axes = plt.subplots(len(modes), 1, figsize=(10, 4.8 * len(modes) + 0.6), squeeze=False)
+    for ax, mode in zip(axes[:, 0], modes):
+        part = [r for r in ok if r["mode"] == mode]
+        points = []
+        for variant in analysis.variants_of(part):
+            colour, marker, _ = variant_style(variant)
+            mine = [r for r in part if r["variant"] == variant]
+            keys = ("form", "backend", "dtype", "gates", "commit")
+            for key, series in analysis.group(mine, *keys).items():
+                best = analysis.fastest_per_T(series)
+                varying = [str(v) for k, v in zip(keys, key) if len({r[k] for r in part}) > 1 and k != "commit"]
+                label = " ".join([variant] + varying) + commit_suffix(part, key[-1])
+                ax.plot(list(best), [r["time_median_ms"] for r in best.values()], color=colour, marker=marker,
+                        linestyle=FORM_LINESTYLE.get(key[0], "-."), markersize=5, label=label)
+                points += [(T, r["time_median_ms"], r) for T, r in best.items()]
+        mark_disturbed(ax, points)
+        if len({r["T"] for r in part}) > 1 and min(r["T"] for r in part) > 0:
+            ax.set_xscale("log", base=2)
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:.0f}"))
+        ax.set_yscale("log")
+        ax.set_xlabel("context length T" if mode == "decode" else "sequence length T (tokens)")
+        ax.set_ylabel("time per generated token (ms)" if mode == "decode" else "time for the whole sequence (ms)")
+        ax.set_title(f"{mode}, {shape_text(part)}", fontsize=9.5)
+        ax.legend(title="variant", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    presets = ", ".join(ordered((r["preset"] for r in rows), ()))
+    fig.suptitle(f"{os.path.basename(path)} (preset {presets}): every variant in the file", fontsize=10)
+    note = statuses_note(rows)
+    caption(fig, rows, "Median time." + (f" Not run: {note}." if note else ""), sources=path)
+    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+    save(fig, out_dir, "file_" + os.path.splitext(os.path.basename(path))[0])
+
+
 DRAW = {"paper": plot_paper, "sequence": plot_sequence, "ceiling": plot_ceiling,
         "accuracy": plot_accuracy, "grid": plot_grid}
 NEEDS = {"paper": "results with preset 'paper'", "sequence": "results with preset 'paper-prefill' or 'scaling'",
@@ -432,9 +478,23 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parser.add_argument("--results", default=os.path.join(root, "results"),
                         help="results root, one directory per machine id")
-    parser.add_argument("--out", default=os.path.join(root, "plots"), help="plots root (PNG and SVG per machine)")
+    parser.add_argument("--out", help="plots root (PNG and SVG per machine; default plots/), or with FILEs the "
+                        "directory for their figures (default: the current directory)")
     parser.add_argument("--machine", help="draw only this machine id's set")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="bench results files (.csv or .json) to plot "
+                        "instead of the results root")
     args = parser.parse_args()
+    if args.files:
+        out_dir = args.out or os.getcwd()
+        os.makedirs(out_dir, exist_ok=True)
+        try:
+            for path in args.files:
+                plot_file(path, out_dir)
+        except (ResultsError, OSError) as e:
+            print(f"plot: malformed results: {e}", file=sys.stderr)
+            return 2
+        return 0
+    args.out = args.out or os.path.join(root, "plots")
     try:
         sets = machine_sets(args.results)
     except (ResultsError, OSError) as e:

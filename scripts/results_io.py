@@ -44,7 +44,7 @@ CHECK_NO_COMMIT = "commit not recorded by check"
 
 # The paper's own variants first, then the other presets, in a fixed order so every
 # plot and table lists them the same way.
-VARIANT_ORDER = ("softmax", "dfw", "delta", "linear", "performer", "t2r", "gated", "fwp")
+VARIANT_ORDER = ("softmax", "dfw", "delta", "linear", "performer", "t2r", "gated", "fwp", "ssd")
 FORM_ORDER = ("decode", "recurrent", "chunked", "blocked", "reference")
 DTYPE_ORDER = ("fp32", "fp16", "bf16", "fp64")
 
@@ -154,6 +154,56 @@ def read_check_csv(path):
         row["file"] = os.path.basename(path)
         rows.append(row)
     return rows
+
+
+def read_bench_json(path):
+    """Bench rows of a Google Benchmark JSON written by `dfwbench bench`: one row per case
+    from its median, p20 and p80 aggregates (a case that did not run: its one entry)."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        context, entries = data.get("context", {}), data["benchmarks"]
+    except (ValueError, KeyError, AttributeError, TypeError) as e:
+        raise ResultsError(f"{path}: not a Google Benchmark JSON file ({e})") from None
+    cases = {}
+    for i, b in enumerate(entries):
+        if not isinstance(b, dict) or "variant" not in b or "run_name" not in b:
+            raise ResultsError(f"{path}: benchmarks[{i}] is not a dfwbench case (no variant or run_name)")
+        if b.get("time_unit", "ms") != "ms":
+            raise ResultsError(f"{path}: benchmarks[{i}] has time_unit {b['time_unit']!r}, expected ms")
+        row = cases.setdefault(b["run_name"], dict(b, time_median_ms=math.nan, time_p20_ms=math.nan,
+                                                   time_p80_ms=math.nan))
+        aggregate = b.get("aggregate_name")
+        if aggregate in ("median", "p20", "p80"):
+            row[f"time_{aggregate}_ms"] = float(b["real_time"])
+    rows = []
+    for row in cases.values():
+        _check_choice(row.get("status"), BENCH_STATUSES, path, "?", "status")
+        if row["status"] == "ok" and not row["time_median_ms"] > 0:
+            raise ResultsError(f"{path}: case {row['run_name']} is ok but has no median time")
+        row["disturbed"] = int(bool(row.get("disturbed", False)))
+        row["machine"] = row.get("machine") or str(context.get("machine") or context.get("gpu_name")
+                                                   or context.get("cpu_model") or "machine not recorded")
+        row["commit"] = row.get("commit") or str(context.get("commit") or "commit not recorded")
+        row["gates"] = row.get("gates") or "uniform"
+        row["planned_bytes"] = float(row.get("planned_bytes", math.nan))
+        row["file"] = os.path.basename(path)
+        rows.append(row)
+    return rows
+
+
+def read_bench_file(path):
+    """Bench rows of one results file wherever it lies: a CSV (machine and commit from its
+    sibling JSON when empty); a JSON through the CSV beside it when there is one, else
+    from its own aggregates."""
+    stem, ext = os.path.splitext(path)
+    if ext == ".json" and os.path.exists(stem + ".csv"):
+        path, ext = stem + ".csv", ".csv"
+    if ext == ".csv":
+        return read_bench_csv(path, _json_context(path))
+    if ext == ".json":
+        return read_bench_json(path)
+    raise ResultsError(f"{path}: not a bench results file (.csv or .json)")
 
 
 class Results:

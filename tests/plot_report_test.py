@@ -11,13 +11,16 @@ each machine under its own heading and carry the fixture's numbers and the quiet
 verdicts; drawing one machine's plots leaves the other's plots and both result sets as
 they were; a disturbed row turns the verdicts drawn from it into "inconclusive (disturbed
 run)" and marks the plot; missing data reads "not measured"; an oom row shows on the
-memory plot; changing one fixture number makes --check fail; a malformed CSV, a file
+memory plot; every variant present gets its series, whatever its name, and any bench file
+(CSV anywhere, or a JSON alone) is plotted with every variant in it; changing one fixture
+number makes --check fail; a malformed CSV, a file
 outside a machine directory or a JSON of another machine makes both scripts exit 2
 naming the file; an empty results root is skipped cleanly.
 Run: /usr/bin/python3 tests/plot_report_test.py
 """
 import csv
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -337,6 +340,50 @@ class PlotReportTest(unittest.TestCase):
             f.write('{"context": {"machine": "json machine", "commit": "abc1234"}, "benchmarks": []}')
         sources = section(self.report_text(), "cpu-json-1c", "sources")
         self.assertIn("| `grid-cpu.csv` | grid | cpu | 21 | 20 | 0 | 0 | 1 | 0 | json machine | abc1234 |", sources)
+
+
+    def test_fixed_figures_draw_every_variant_present(self):
+        # a variant no fixed list names (a new rule's spec string) still gets its series
+        self.assertEqual(edit_rows(os.path.join(self.results, CPU, "scaling-cpu.csv"),
+                                   lambda r: r["variant"] == "delta", variant="rule=brand_new,phi=elu1"), 9)
+        self.assertEqual(self.plot("--machine", CPU).returncode, 0)
+        with open(os.path.join(self.plots, CPU, "sequence_time_scaling_cpu_fp32.svg")) as f:
+            self.assertIn("rule=brand_new,phi=elu1 (", f.read())
+
+    def test_any_results_file_is_plotted_with_every_variant_in_it(self):
+        # a bench CSV anywhere, with a variant no fixed list names; and a JSON alone
+        loose = os.path.join(self.tmp, "loose")
+        os.mkdir(loose)
+        csv_path = os.path.join(loose, "mine.csv")
+        shutil.copy(os.path.join(self.results, CPU, "scaling-cpu.csv"), csv_path)
+        edit_rows(csv_path, lambda r: r["variant"] == "delta", variant="ssd")
+        json_path = os.path.join(loose, "alone.json")
+        case = dict(preset="custom", variant="rule=brand_new,phi=elu1", spec="rule=brand_new,phi=elu1,norm=off",
+                    form="recurrent", backend="cpu", dtype="fp32", mode="prefill", B=1, H=1, dk=64, dv=64, m=64,
+                    chunk=0, status="ok", machine="json machine", commit="abc1234", disturbed=False,
+                    time_unit="ms", run_type="aggregate")
+        entries = [dict(case, T=T, run_name=f"c{T}", aggregate_name=name, real_time=ms * T)
+                   for T in (256, 512) for name, ms in (("median", 1.0), ("p20", 0.9), ("p80", 1.1))]
+        with open(json_path, "w") as f:
+            json.dump({"context": {"commit": "abc1234"}, "benchmarks": entries}, f)
+        out = os.path.join(self.tmp, "file_plots")
+        done = run(PLOT, "--out", out, csv_path, json_path)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(sorted(os.listdir(out)), ["file_alone.png", "file_alone.svg", "file_mine.png",
+                                                   "file_mine.svg"])
+        with open(os.path.join(out, "file_mine.svg")) as f:
+            svg = f.read()
+        for variant in ("softmax", "dfw", "linear", "ssd"):
+            self.assertIn(f"<!-- {variant} ", svg, f"{variant} has no series")
+        self.assertIn(csv_path, svg)
+        with open(os.path.join(out, "file_alone.svg")) as f:
+            svg = f.read()
+        self.assertIn("rule=brand_new,phi=elu1", svg)
+        self.assertIn("commit: abc1234", svg)
+        replace_in(csv_path, ",407.4,399.2,", ",zero,399.2,")
+        done = run(PLOT, "--out", out, csv_path)
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("mine.csv:", done.stderr)
 
 
 if __name__ == "__main__":
