@@ -51,6 +51,11 @@ double rel_l2_limit(const std::string& dtype) {
 
 double max_abs_limit(const std::string& dtype) { return 10 * rel_l2_limit(dtype); }
 
+bool within_limits(const CaseErrors& e, const std::string& dtype, double factor) {
+  return e.finite() && e.y.rel_l2 <= factor * rel_l2_limit(dtype) && e.state.rel_l2 <= factor * rel_l2_limit(dtype) &&
+         e.y.max_abs <= factor * max_abs_limit(dtype);
+}
+
 std::string dtype_range_problem(const std::string& dtype, const std::vector<double>& ref_y) {
   if (dtype != "fp16" || ref_y.empty()) return "";
   double peak = 0;

@@ -24,6 +24,10 @@ struct CaseErrors {
 };
 CaseErrors compare_outputs(const Output& x, const Output& ref);
 
+// check's verdict: finite, and y's relative L2 and max-abs and the state's relative
+// L2 within the dtype's limits times `factor` (Variant::tolerance_factor()).
+bool within_limits(const CaseErrors& e, const std::string& dtype, double factor);
+
 // docs/MATH.md's default relative L2 limits per dtype; max-abs limit is 10x that.
 double rel_l2_limit(const std::string& dtype);
 double max_abs_limit(const std::string& dtype);

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -83,6 +84,9 @@ void declare_flags(Cli& cli) {
   cli.option("threads", "", "CPU threads (default: the cores this process may run on); see 'threads' above");
   cli.option("attempts", "3", "timings of a case at most (a disturbed case is re-run); see 'disturbed runs' above");
   cli.flag("resume", "keep the cases already in NAME.csv / NAME.json, run the missing ones");
+  cli.option("filter", "",
+             "only the cases whose name matches this regular expression (ECMAScript, anywhere in\n"
+             "the name); a case's name is its line of --list, e.g. '^dfw chunked/.* T=4096 '");
   cli.flag("list", "print the cases and exit without running anything");
 }
 
@@ -497,8 +501,12 @@ int run_bench(int argc, char** argv) {
     sizing.budget_bytes = backend == "cuda" ? start.device_bytes : start.host_bytes;
   }
   const Sweep sweep = build_sweep(cli, backend, sizing);
-  const auto cases = expand_bench_cases(sweep);
-  if (cases.empty()) throw std::invalid_argument("the sweep has no case (check --variants / --forms)");
+  std::vector<BenchCase> cases = expand_bench_cases(sweep);
+  const std::regex filter = case_filter(cli.str("filter"));
+  cases.erase(std::remove_if(cases.begin(), cases.end(),
+                             [&](const BenchCase& c) { return !std::regex_search(c.label(), filter); }),
+              cases.end());
+  if (cases.empty()) throw std::invalid_argument("the sweep has no case (check --variants / --forms / --filter)");
 
   if (cli.on("list")) {
     for (std::size_t i = 0; i < cases.size(); ++i) std::printf("%4zu  %s\n", i + 1, cases[i].label().c_str());

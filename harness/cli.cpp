@@ -102,4 +102,12 @@ std::vector<std::string> split_list(const std::string& s, char sep) {
   return out;
 }
 
+std::regex case_filter(const std::string& pattern) {
+  try {
+    return std::regex(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    throw std::invalid_argument("--filter: '" + pattern + "' is not a regular expression (" + e.what() + ")");
+  }
+}
+
 }  // namespace dfw

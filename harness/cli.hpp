@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -40,5 +41,10 @@ class Cli {
 
 // Splits "a,b,c" on commas; empty items dropped.
 std::vector<std::string> split_list(const std::string& s, char sep = ',');
+
+// --filter of check and bench: an ECMAScript regular expression searched for
+// anywhere in a case's name ("" matches every case). Throws std::invalid_argument
+// naming the pattern when it does not compile.
+std::regex case_filter(const std::string& pattern);
 
 }  // namespace dfw

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cost_model.hpp"
+#include "kernel_kinds.hpp"
 
 namespace dfw {
 namespace {
@@ -100,7 +101,8 @@ void plan_cpu(const BenchCase& c, const ProblemElements& e, int64_t threads, Mem
 }
 
 // CUDA forms (kernels/*_form.cpp): DeviceInputs (q, k, v in the dtype, the rest
-// fp32), y in the dtype, the state (two copies for a normalised decode) or the
+// fp32; plus gate rows made on the host for a rule the decay kernels run,
+// kernel_kinds.hpp), y in the dtype, the state (two copies for a normalised decode) or the
 // KV cache and split partials. The chunked form's spill workspace depends on the
 // device's shared memory and is left to the margin (memory_budget.hpp).
 void plan_cuda(const BenchCase& c, const ProblemElements& e, MemoryPlan& p) {
@@ -108,7 +110,8 @@ void plan_cuda(const BenchCase& c, const ProblemElements& e, MemoryPlan& p) {
   const int64_t BH = s.B * s.H, T = s.T;
   const int64_t el = dtype_bytes(c.dtype);
   const int64_t rows = s.dv + (c.variant.normalise ? 1 : 0);
-  const int64_t inputs = (e.q + e.k + e.v) * el + e.gated_and_params() * kFloat;
+  int64_t inputs = (e.q + e.k + e.v) * el + e.gated_and_params() * kFloat;
+  if (cuda_gate_rows_from_factors(c.variant)) inputs += BH * T * (s.dv + c.m) * kFloat;  // gate rows made on the host
   const int64_t out_tokens = c.mode == BenchMode::decode ? 1 : T;
   if (c.variant.rule->stateful()) {
     const int64_t copies = c.form == "decode" && c.variant.normalise ? 2 : 1;

@@ -1,5 +1,5 @@
-// chunked/cuda for the gated-linear family (add, gated, decay; every feature map;
-// z-normalisation for add and gated): one launch of the chunked tensor-core
+// chunked/cuda for the gated-linear family (every rule whose factors a kernel takes,
+// kernel_kinds.hpp; every feature map; z-normalisation for add and gated): one launch of the chunked tensor-core
 // prefill per run, from s0, as variants/cpu/chunked_cpu.cpp computes it.
 // State (B, H, rows, m) fp32, rows = dv (+ 1 for z, the layout the decode form
 // carries); q, k, v, y in the dtype (fp16 or bf16). Per-block arrays that do not
@@ -23,6 +23,7 @@ class ChunkedPrefillPrepared final : public CudaPrepared {
       : shape_(p.shape), m_(p.m), rows_(int(p.shape.dv + (v.normalise ? 1 : 0))), normalise_(v.normalise),
         in_(p, stream()), y_(p.shape.B * p.shape.H * p.shape.T * p.shape.dv),
         state_(p.shape.B * p.shape.H * rows_ * p.m) {
+    if (cuda_gate_rows_from_factors(v)) upload_factor_gate_rows(v, p, in_, stream());
     fill_launch_inputs(a_, v, p, rows_, in_);
     a_.T_len = shape_.T;
     a_.chunk = int(chunk);
@@ -59,8 +60,8 @@ class ChunkedPrefillPrepared final : public CudaPrepared {
 
 std::string chunked_prefill_unsupported_reason(const Variant& v, Mode mode) {
   if (!v.defined()) return v.undefined_reason;
-  const std::string r = v.rule->name();
-  if (r != "add" && r != "gated" && r != "decay") return "chunked covers add, gated, decay";
+  if (!v.rule->is_gated_linear()) return "chunked covers the gated-linear rules, not " + v.rule->name();
+  if (!cuda_rule_kind(v)) return "no CUDA chunked kernel takes the factors of rule " + v.rule->name();
   if (!cuda_feature_kind(v)) return "no CUDA kernel for feature map " + v.phi->name();
   if (mode != Mode::sequence) return "chunked is a whole-sequence form (see decode)";
   return "";

@@ -46,7 +46,7 @@ class CudaImpl final : public Impl {
       return "";
     }
     if (form_ == "blocked") return "blocked is the softmax prefill form (stateful rules: recurrent)";
-    if (!cuda_rule_kind(v)) return "no CUDA kernel for rule " + v.rule->name();
+    if (!cuda_rule_kind(v)) return "no CUDA kernel takes the factors of rule " + v.rule->name();
     if (!cuda_feature_kind(v)) return "no CUDA kernel for feature map " + v.phi->name();
     if (form_ == "recurrent" && mode != Mode::sequence) return "recurrent is a whole-sequence form (see decode)";
     return "";

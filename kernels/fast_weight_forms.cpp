@@ -1,4 +1,5 @@
-// recurrent/cuda and decode/cuda for the stateful rules (add, gated, delta, decay;
+// recurrent/cuda and decode/cuda for the stateful rules (add, gated, delta, decay and
+// the gated-linear rules run on the decay kernels, kernel_kinds.hpp;
 // every feature map; z-normalisation for add and gated), one Prepared class:
 //   recurrent: one fused launch over the whole sequence from s0.
 //   decode:    one launch per token on a carried state: sequence mode restarts
@@ -35,6 +36,7 @@ class FastWeightPrepared final : public CudaPrepared {
           std::copy_n(p.s0.begin() + bh * shape_.dv * m_, shape_.dv * m_, init.begin() + bh * rows_ * m_);
       state_[0].upload(init, stream());
     }
+    if (cuda_gate_rows_from_factors(v)) upload_factor_gate_rows(v, p, in_, stream());
     fill_launch_inputs(base_, v, p, rows_, in_);
     base_.sum_normalise = v.sum_normalise;
     base_.beta = or_null(in_.beta);

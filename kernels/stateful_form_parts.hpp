@@ -1,7 +1,8 @@
 // Internal: the pieces the two stateful-rule forms (fast_weight_forms.cpp,
 // chunked_prefill_form.cpp) share: the launch fields taken from the variant, the
 // problem's sizes and its device inputs; the device state (B, H, rows, m) split
-// into an Output's state (B, H, dv, m) and z (B, H, m).
+// into an Output's state (B, H, dv, m) and z (B, H, m); the gate rows of a rule the
+// decay kernels run on factors made on the host (kernel_kinds.hpp).
 #pragma once
 
 #include <algorithm>
@@ -35,6 +36,23 @@ void fill_launch_inputs(Launch& a, const Variant& v, const Problem& p, int rows,
   a.w = or_null(in.w);
   a.b = or_null(in.b);
   a.omega = or_null(in.omega);
+}
+
+// Replaces in.gate_v, in.gate_k with the rule's factors a_t (B, H, T, dv) and
+// b_t (B, H, T, m) from gated_linear_factors() (c_t is 1: kernel_kinds.hpp).
+template <class T>
+void upload_factor_gate_rows(const Variant& v, const Problem& p, DeviceInputs<T>& in, cudaStream_t s) {
+  const int64_t BH = p.shape.B * p.shape.H, T = p.shape.T, dv = p.shape.dv, m = p.m;
+  std::vector<float> a(BH * T * dv), b(BH * T * m);
+  for (int64_t bh = 0; bh < BH; ++bh) {
+    const HeadView h = p.head(bh);
+    for (int64_t t = 0; t < T; ++t)
+      v.rule->gated_linear_factors(h.gates_at(t), dv, m, a.data() + (bh * T + t) * dv, b.data() + (bh * T + t) * m);
+  }
+  in.gate_v = DeviceBuffer<float>(a.size());
+  in.gate_k = DeviceBuffer<float>(b.size());
+  in.gate_v.upload(a, s);
+  in.gate_k.upload(b, s);
 }
 
 // s: (BH, rows, m) as downloaded; rows = dv + 1 when normalised (z is row dv).

@@ -67,7 +67,7 @@ TEST(BenchCases, PaperPrefillStartsAt128WithItsForms) {
 
 TEST(BenchCases, ScalingKeepsTokensFixed) {
   const auto cases = expand("scaling");
-  ASSERT_EQ(cases.size(), 9u * 8u);  // T = 256..65536 doubling, every preset variant
+  ASSERT_EQ(cases.size(), 9u * preset_names().size());  // T = 256..65536 doubling, every preset variant
   for (const auto& c : cases) {
     EXPECT_EQ(c.shape.B * c.shape.T, 65536) << c.label();
     EXPECT_EQ(c.shape.H, 12);

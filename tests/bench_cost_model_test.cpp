@@ -1,7 +1,11 @@
 // The cost model's formulas on cases small enough to count by hand.
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+
 #include "cost_model.hpp"
+#include "registry.hpp"
 
 namespace dfw {
 namespace {
@@ -81,6 +85,68 @@ TEST(BenchCostModel, RefusesUnknownDtypesAndUndefinedVariants) {
   EXPECT_THROW(estimate_cost(parse_variant("rule=decay,phi=identity,norm=on"), "recurrent", Mode::sequence,
                              shape(1, 1, 1, 4, 4), 0, "fp32"),
                std::invalid_argument);
+}
+
+// A rule and a feature map that declare no cost (test-only, never registered).
+class CostlessRule final : public RuleOf<CostlessRule> {
+ public:
+  std::string name() const override { return "costless"; }
+  std::string description() const override { return "S += v phi(k)^T, no cost declared"; }
+  bool supports_normalisation() const override { return false; }
+  unsigned gate_inputs() const override { return kNoGates; }
+  template <class R>
+  static void step_impl(R*, int64_t, int64_t, const R*, const R*, const TokenGates<R>&) {}
+};
+
+class CostlessMap final : public FeatureMapOf<CostlessMap> {
+ public:
+  std::string name() const override { return "costless"; }
+  std::string description() const override { return "phi(x) = x, no cost declared"; }
+  int64_t out_dim(int64_t dk, const FeatureConfig&) const override { return dk; }
+  bool non_negative() const override { return false; }
+  template <class R>
+  static void map(ConstMatMap<R> x, const FeatureParams<R>&, MatMap<R> out) {
+    out = x;
+  }
+};
+
+std::string refusal(const Variant& v) {
+  try {
+    estimate_cost(v, "recurrent", Mode::sequence, shape(1, 1, 8, 4, 4), 0, "fp32");
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// Costs come from the rules and maps themselves; one that declares none is refused
+// by name, never given some other rule's cost.
+TEST(BenchCostModel, RefusesARuleOrMapThatDeclaresNoCost) {
+  const CostlessRule rule;
+  const CostlessMap map;
+  Variant v = parse_variant("rule=add,phi=identity");
+  v.rule = &rule;
+  EXPECT_EQ(refusal(v), "rule costless declares no cost (Rule::cost)");
+  v = parse_variant("rule=add,phi=identity");
+  v.phi = &map;
+  EXPECT_EQ(refusal(v), "feature map costless declares no cost (flops_per_row)");
+}
+
+TEST(BenchCostModel, EveryRegisteredRuleAndMapDeclaresItsCost) {
+  for (const Rule* r : rules()) EXPECT_EQ(r->cost().has_value(), r->stateful()) << r->name();
+  for (const FeatureMap* f : feature_maps()) EXPECT_TRUE(f->flops_per_row(16, 16).has_value()) << f->name();
+}
+
+// The declared cost is the one used: scalar_decay's update is a S + v k (3 per
+// element), its chunk carry a S (1 per element).
+TEST(BenchCostModel, ScalarDecayUsesItsDeclaredCost) {
+  const Variant ssd = parse_variant("ssd");
+  const int64_t dk = 4, dv = 4, m = 4;
+  const Cost step = estimate_cost(ssd, "decode", Mode::decode_step, shape(1, 1, 1, dk, dv), 0, "fp32");
+  EXPECT_DOUBLE_EQ(step.flops, (3.0 + 2.0) * dv * m);  // identity map: no phi FLOPs
+  EXPECT_DOUBLE_EQ(step.bytes, 4.0 * (dk + dk + dv + 1 + dv) + 2 * 4.0 * dv * m);  // one gate value
+  const Cost chunk = estimate_cost(ssd, "chunked", Mode::sequence, shape(1, 1, 2, dk, dv), 2, "fp32");
+  EXPECT_DOUBLE_EQ(chunk.flops, 2.0 * 3 * m + 2.0 * 3 * dv + 4.0 * 2 * m * dv + 1.0 * dv * m);
 }
 
 }  // namespace

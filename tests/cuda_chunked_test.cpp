@@ -96,8 +96,10 @@ TEST_F(CudaChunked, PrefillThenDecodeStepContinues) {
 TEST_F(CudaChunked, OtherRulesAndDecodeModeAreUnsupported) {
   const Impl* impl = find_impl("chunked", "cuda", "fp16");
   ASSERT_NE(impl, nullptr);
-  EXPECT_EQ(impl->unsupported_reason(parse_variant("delta"), Mode::sequence), "chunked covers add, gated, decay");
-  EXPECT_EQ(impl->unsupported_reason(parse_variant("softmax"), Mode::sequence), "chunked covers add, gated, decay");
+  EXPECT_EQ(impl->unsupported_reason(parse_variant("delta"), Mode::sequence),
+            "chunked covers the gated-linear rules, not delta");
+  EXPECT_EQ(impl->unsupported_reason(parse_variant("softmax"), Mode::sequence),
+            "chunked covers the gated-linear rules, not softmax");
   EXPECT_NE(impl->unsupported_reason(parse_variant("dfw"), Mode::decode_step), "");
   EXPECT_EQ(find_impl("chunked", "cuda", "fp32"), nullptr);
 }

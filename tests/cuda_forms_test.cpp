@@ -72,6 +72,41 @@ TEST_F(CudaSuite, EveryPresetOnOddShapes) {
     }
 }
 
+// A rule whose factors no kernel takes (c_t computed, here 1 - a_t) is UNSUPPORTED
+// on every CUDA form, with the reason; scalar_decay (the decay kernels on gate rows
+// made on the host) runs everywhere, as EveryPresetOnOddShapes shows for ssd.
+class ScaledWrite final : public RuleOf<ScaledWrite> {
+ public:
+  std::string name() const override { return "scaled_write"; }
+  std::string description() const override { return "test-only: S = a S + (1 - a) v phi(k)^T, factors computed"; }
+  bool supports_normalisation() const override { return false; }
+  unsigned gate_inputs() const override { return kScalarGate; }
+  bool is_gated_linear() const override { return true; }
+  float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b) const override {
+    for (int64_t r = 0; r < rows; ++r) a[r] = g.g;
+    for (int64_t c = 0; c < m; ++c) b[c] = 1.f;
+    return 1.f - g.g;
+  }
+  template <class R>
+  static void step_impl(R*, int64_t, int64_t, const R*, const R*, const TokenGates<R>&) {}
+};
+
+TEST_F(CudaSuite, ARuleNoKernelTakesIsUnsupportedWithTheReason) {
+  const ScaledWrite rule;
+  Variant v = parse_variant("ssd");
+  v.rule = &rule;
+  int refused = 0;
+  for (const Impl* impl : cuda_impls()) {
+    const std::string reason = impl->unsupported_reason(v, Mode::sequence);
+    if (impl->key().form == "blocked") continue;  // the softmax form
+    EXPECT_NE(reason.find("takes the factors of rule scaled_write"), std::string::npos) << impl->key().str() << ": "
+                                                                                       << reason;
+    refused += !reason.empty();
+    EXPECT_EQ(impl->unsupported_reason(parse_variant("ssd"), Mode::sequence), "") << impl->key().str();
+  }
+  EXPECT_EQ(refused, 8);  // recurrent and decode in 3 dtypes, chunked in 2
+}
+
 TEST_F(CudaSuite, LongSequenceAndLongCache) {
   for (const char* name : {"dfw", "delta", "linear", "softmax"}) check_case({name, {1, 1, 1025, 64, 48}});
 }

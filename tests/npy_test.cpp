@@ -60,6 +60,8 @@ struct CorpusEntry {
   std::string expected;  // "OK" or a substring of the error
 };
 
+void PrintTo(const CorpusEntry& e, std::ostream* os) { *os << e.file << " -> " << e.expected; }
+
 std::vector<CorpusEntry> load_manifest() {
   std::vector<CorpusEntry> out;
   std::ifstream in(kCorpus + "/EXPECTED.tsv");

@@ -149,6 +149,8 @@ struct SequenceCase {
   GateSet gates;
 };
 
+void PrintTo(const SequenceCase& c, std::ostream* os) { *os << c.variant << " gates " << gate_set_name(c.gates); }
+
 class KernelSequence : public ::testing::TestWithParam<SequenceCase> {};
 
 TEST_P(KernelSequence, MatchesReferenceInEveryStorageType) {

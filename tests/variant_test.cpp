@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "eigen_types.hpp"
@@ -52,63 +54,102 @@ TEST(Variant, BadSpecsThrowWithTheReason) {
   EXPECT_NE(message("phi=elu1").find("names no rule"), std::string::npos);
 }
 
+// Counted from the registry, so a new rule or map file changes no number here.
 TEST(Variant, AllCombinationsCoverEveryRuleAndMap) {
+  std::size_t expected = 0, defined_expected = 0;
+  for (const Rule* r : rules()) {
+    if (!r->stateful()) {  // alone, and with a map (undefined)
+      expected += 2;
+      defined_expected += 1;
+      continue;
+    }
+    expected += 2 * feature_maps().size();  // norm off and on
+    for (const FeatureMap* f : feature_maps()) {
+      const bool keys_bounded = !r->needs_bounded_keys() || f->is_identity() || f->non_negative();
+      if (keys_bounded) defined_expected += r->supports_normalisation() ? 2 : 1;
+    }
+  }
   const auto all = all_combinations();
-  EXPECT_EQ(all.size(), 2 + 4 * feature_maps().size() * 2);
-  int defined = 0;
+  EXPECT_EQ(all.size(), expected);
+  std::size_t defined = 0;
   for (const auto& v : all) defined += v.defined();
-  EXPECT_EQ(defined, 1 + 4 * 5 + 2 * 5);  // softmax; 4 rules x 5 maps unnormalised; add, gated normalised
+  EXPECT_EQ(defined, defined_expected);
+  EXPECT_GE(rules().size(), 6u);  // softmax, add, gated, delta, decay, scalar_decay at least
+  EXPECT_GE(feature_maps().size(), 5u);
+}
+
+TEST(Registry, ListsAreSortedAndLookupsFindEveryEntry) {
+  for (std::size_t i = 1; i < rules().size(); ++i) EXPECT_LT(rules()[i - 1]->name(), rules()[i]->name());
+  for (std::size_t i = 1; i < feature_maps().size(); ++i)
+    EXPECT_LT(feature_maps()[i - 1]->name(), feature_maps()[i]->name());
+  for (const Rule* r : rules()) EXPECT_EQ(find_rule(r->name()), r);
+  for (const FeatureMap* f : feature_maps()) EXPECT_EQ(find_feature_map(f->name()), f);
+  EXPECT_EQ(find_rule("nope"), nullptr);
+}
+
+// A rule registered after the lists were built would be missed; it is refused.
+class LateRule final : public RuleOf<LateRule> {
+ public:
+  std::string name() const override { return "late"; }
+  std::string description() const override { return "registered too late"; }
+  bool supports_normalisation() const override { return false; }
+  unsigned gate_inputs() const override { return kNoGates; }
+  template <class R>
+  static void step_impl(R*, int64_t, int64_t, const R*, const R*, const TokenGates<R>&) {}
+};
+
+TEST(Registry, RegisteringAfterALookupIsRefused) {
+  ASSERT_FALSE(rules().empty());
+  EXPECT_THROW(register_rule(std::make_unique<LateRule>()), std::logic_error);
+  EXPECT_EQ(find_rule("late"), nullptr);
 }
 
 // The gated-linear factors a rule returns for one token with known gate inputs.
 struct FactorsOfOneToken {
   static constexpr int64_t kRows = 5, kM = 3;
+  static constexpr float kGate = 0.5f;
   const std::vector<float> av = {0.5f, 0.25f, 0.125f, 0.75f, 0.9f}, bv = {0.3f, 0.6f, 0.2f};
   std::vector<float> a = std::vector<float>(kRows, -1.f), b = std::vector<float>(kM, -1.f);
   float c = 0;
   explicit FactorsOfOneToken(const Rule& r) {
     TokenGates<float> g;
-    g.g = 0.5f;
-    g.beta = 0.5f;
+    g.g = kGate;
+    g.beta = 0.25f;
     g.a = av.data();
     g.b = bv.data();
     c = r.gated_linear_factors(g, kRows, kM, a.data(), b.data());
   }
 };
 
-// A rule that says its gates are all 1 (the chunked form then skips the decay
-// factors) must fill ones and return c = 1 whatever gate inputs it is given.
-TEST(Rules, GatesAreOnesOnlyWhenTheFactorsAreOnes) {
-  int ones_rules = 0;
-  for (const Rule* r : rules()) {
-    if (!r->is_gated_linear()) {
-      EXPECT_FALSE(r->gates_are_ones()) << r->name();
-      continue;
-    }
-    const FactorsOfOneToken f(*r);
-    bool all_ones = f.c == 1.f;
-    for (float x : f.a) all_ones = all_ones && x == 1.f;
-    for (float x : f.b) all_ones = all_ones && x == 1.f;
-    EXPECT_EQ(r->gates_are_ones(), all_ones) << r->name();
-    ones_rules += r->gates_are_ones();
+// What factor_form() says (the CUDA kernels are chosen by it; the chunked form skips
+// ones and reads gate rows in place by it) is what gated_linear_factors() returns.
+bool factor_matches(Factor f, const std::vector<float>& got, const std::vector<float>& rows) {
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const float want = f == Factor::one ? 1.f : f == Factor::gate ? FactorsOfOneToken::kGate : rows[i];
+    if (got[i] != want) return false;
   }
-  EXPECT_EQ(ones_rules, 1);  // add
+  return f == Factor::one || f == Factor::gate || f == Factor::gate_rows;
 }
 
-// A rule that lets the chunked form read its gate rows in place must return
-// exactly those rows and c = 1.
-TEST(Rules, FactorsAreGateRowsOnlyWhenTheyAre) {
-  int in_place_rules = 0;
+TEST(Rules, FactorFormMatchesTheFactors) {
+  int declared = 0;
   for (const Rule* r : rules()) {
+    const FactorForm form = r->factor_form();
     if (!r->is_gated_linear()) {
-      EXPECT_FALSE(r->factors_are_gate_rows()) << r->name();
+      EXPECT_FALSE(r->gates_are_ones() || r->factors_are_gate_rows()) << r->name();
       continue;
     }
     const FactorsOfOneToken f(*r);
-    EXPECT_EQ(r->factors_are_gate_rows(), f.c == 1.f && f.a == f.av && f.b == f.bv) << r->name();
-    in_place_rules += r->factors_are_gate_rows();
+    if (form.a != Factor::computed) EXPECT_TRUE(factor_matches(form.a, f.a, f.av)) << r->name() << " a";
+    if (form.b != Factor::computed) EXPECT_TRUE(factor_matches(form.b, f.b, f.bv)) << r->name() << " b";
+    if (form.c == Factor::one) EXPECT_EQ(f.c, 1.f) << r->name();
+    if (form.c == Factor::one_minus_gate) EXPECT_EQ(f.c, 1.f - FactorsOfOneToken::kGate) << r->name();
+    declared += form.a != Factor::computed && form.b != Factor::computed && form.c != Factor::computed;
   }
-  EXPECT_EQ(in_place_rules, 1);  // decay
+  EXPECT_EQ(find_rule("add")->gates_are_ones(), true);
+  EXPECT_EQ(find_rule("decay")->factors_are_gate_rows(), true);
+  EXPECT_EQ(find_rule("scalar_decay")->factors_are_gate_rows(), false);
+  EXPECT_GE(declared, 4);  // add, gated, decay, scalar_decay
 }
 
 TEST(FeatureMaps, MatchTheirDefinitions) {

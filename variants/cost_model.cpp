@@ -2,30 +2,25 @@
 #include "cost_model.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 
 namespace dfw {
 namespace {
 
-// FLOPs of phi on one row of dk values.
+// FLOPs of phi on one row of dk values, as the map declares them.
 double feature_flops(const Variant& v, double dk, double m) {
   if (!v.phi) return 0;
-  const std::string n = v.phi->name();
-  double f = 0;
-  if (n == "elu1") f = m;
-  else if (n == "dpfp") f = 2 * dk + m;
-  else if (n == "relu_proj") f = 2 * m * dk + 2 * m;
-  else if (n == "favor") f = 2 * m * dk + 3 * dk + 3 * m;
-  if (v.sum_normalise) f += 2 * m;
-  return f;
+  const std::optional<double> f = v.phi->flops_per_row(dk, m);
+  if (!f) throw std::invalid_argument("feature map " + v.phi->name() + " declares no cost (flops_per_row)");
+  return *f + (v.sum_normalise ? 2 * m : 0);
 }
 
-// FLOPs per state element of one rule update.
-double update_flops_per_element(const Variant& v) {
-  const std::string r = v.rule->name();
-  if (r == "add") return 2;
-  if (r == "gated") return 3;
-  return 4;  // delta, decay
+// The rule's declared cost of its state update.
+RuleCost rule_cost(const Variant& v) {
+  const std::optional<RuleCost> c = v.rule->cost();
+  if (!c) throw std::invalid_argument("rule " + v.rule->name() + " declares no cost (Rule::cost)");
+  return *c;
 }
 
 // Gate values read per token.
@@ -80,7 +75,7 @@ Cost estimate_cost(const Variant& v, const std::string& form, Mode mode, const S
   const double m = double(v.m(s.dk));
   const double rows = dv + (v.normalise ? 1 : 0);
   const double phi = feature_flops(v, dk, m);
-  const double u = update_flops_per_element(v);
+  const RuleCost u = rule_cost(v);
   const double divides = v.normalise ? dv : 0;
   const double per_token_io = 2 * dk + dv + gate_values_per_token(v, dv, m) + dv;  // q, k, v, gates in; y out
   const double params = e * feature_param_values(v, double(s.H), dk, m);
@@ -88,7 +83,7 @@ Cost estimate_cost(const Variant& v, const std::string& form, Mode mode, const S
   c.state_bytes = BH * state;
 
   if (decode) {
-    c.flops = BH * (2 * phi + (u + 2) * rows * m + divides);
+    c.flops = BH * (2 * phi + (u.step_flops + 2) * rows * m + divides);
     c.bytes = BH * (e * per_token_io + 2 * state) + params;
     return c;
   }
@@ -99,12 +94,12 @@ Cost estimate_cost(const Variant& v, const std::string& form, Mode mode, const S
     double per_head = 0;
     for (int64_t t0 = 0; t0 < s.T; t0 += chunk) {
       const double n = double(std::min<int64_t>(chunk, s.T - t0));
-      per_head += 2 * n * phi + n * (n + 1) * m + n * (n + 1) * rows + 4 * n * m * rows + (u - 2) * rows * m +
+      per_head += 2 * n * phi + n * (n + 1) * m + n * (n + 1) * rows + 4 * n * m * rows + u.carry_flops * rows * m +
                   n * divides;
     }
     c.flops = BH * per_head;
   } else {
-    c.flops = BH * T * (2 * phi + (u + 2) * rows * m + divides);
+    c.flops = BH * T * (2 * phi + (u.step_flops + 2) * rows * m + divides);
   }
   return c;
 }

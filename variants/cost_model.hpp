@@ -10,17 +10,20 @@
 //
 // FLOPs (a multiply and an add each count 1; exp, log, divide count 1; nothing for
 // loads, copies or comparisons):
-//   phi(x) per row:   identity 0; elu1 m; dpfp 2dk + m; relu_proj 2m dk + 2m;
-//                     favor 2m dk + 3dk + 3m; sum-normalised maps + 2m
-//   rule update u per state element: add 2, gated 3, delta 4 (S phi(k) and the
-//                     rank-1 write), decay 4 ((alpha_i beta_j) S_ij + v_i k_j)
+//   phi(x) per row:   the map's flops_per_row() (identity 0; elu1 m; dpfp 2dk + m;
+//                     relu_proj 2m dk + 2m; favor 2m dk + 3dk + 3m); sum-normalised maps + 2m
+//   rule update per state element: the rule's cost(), step u (add 2, gated 3,
+//                     scalar_decay 3, delta 4 (S phi(k) and the rank-1 write), decay 4
+//                     ((alpha_i beta_j) S_ij + v_i k_j)) and carry (add 0, gated 1,
+//                     scalar_decay 1, decay 2: decaying the carried state per chunk).
+//                     A rule or map that declares no cost is refused, never guessed.
 //   output:           2 rows m (S phi(q)); normalised outputs add dv divides per
 //                     token in every stateful form
 //   recurrent / decode step, per token: 2 phi + (u + 2) rows m (+ dv)
 //   chunked, per chunk of c tokens (the last chunk may be short):
 //                     2c phi + c(c+1) m (causal scores, diagonal included)
 //                     + c(c+1) rows (scores x values) + 2c m rows (queries x incoming
-//                     state) + 2c m rows (state update K^T V) + (u - 2) rows m
+//                     state) + 2c m rows (state update K^T V) + carry rows m
 //                     (decaying the carried state); elementwise gate scaling inside
 //                     the chunk is not counted
 //   softmax, sequence: T(T+1)(dk + dv) (causal pairs, diagonal included: q.k and
@@ -33,7 +36,8 @@
 //   sequence, softmax:  e T (2dk + dv + dv)
 //   decode, softmax:    e [(2dk + dv) (new token) + (T + 1)(dk + dv) (cache read)
 //                       + (dk + dv) (new k, v appended) + dv (output)]
-//   g = gate values per token: gated 1, delta 1 (beta), decay dv + m, add 0.
+//   g = gate values per token, from the rule's gate_inputs(): the scalar gate 1 (gated,
+//   scalar_decay), beta 1 (delta), the gate rows dv + m (decay), none 0 (add).
 //   Feature-map parameters add e H (m dk + m) (relu_proj) or e H m dk (favor), once.
 //
 // State bytes (what a next token needs): stateful 4 B H rows m; softmax the KV
@@ -62,7 +66,7 @@ int64_t dtype_bytes(const std::string& dtype);
 // form: recurrent | chunked | blocked | decode | reference (reference counts as
 // recurrent / softmax pairs). shape.T as described above. chunk is read by the
 // chunked form only. Throws std::invalid_argument for an undefined variant or a
-// chunk < 1 with the chunked form.
+// chunk < 1 with the chunked form, or a rule or map that declares no cost.
 Cost estimate_cost(const Variant& v, const std::string& form, Mode mode, const Shape& shape, int64_t chunk,
                    const std::string& dtype);
 

@@ -1,11 +1,12 @@
 // A feature map phi: R^dk -> R^m, applied row by row to q and k (docs/MATH.md "Feature maps").
-// Adding one: write a class deriving FeatureMapOf<YourMap> in feature_maps/, with
-//   name(), out_dim(), and  template <class R> static void map(rows, params, out),
-// then add one line to the list in registry.cpp.
+// Adding one is one new file in feature_maps/ and no edit anywhere else: a class
+// deriving FeatureMapOf<YourMap> with name(), out_dim(), flops_per_row() and
+//   template <class R> static void map(rows, params, out),
+// and one registrar line:  const RegisterFeatureMap<YourMap> kRegistered;  (registry.hpp).
 #pragma once
 
 #include <cstdint>
-#include <memory>
+#include <optional>
 #include <string>
 
 #include "eigen_types.hpp"
@@ -36,6 +37,9 @@ class FeatureMap {
   virtual bool needs_omega() const { return false; }       // reads omega
   virtual bool is_identity() const { return false; }       // phi(x) = x: forms may read x in place
   virtual bool non_negative() const = 0;                   // phi(x) >= 0 everywhere
+  // FLOPs of phi on one row (variants/cost_model.hpp); empty: not declared, and
+  // cost_model refuses the variant. Parameter bytes come from needs_projection/omega.
+  virtual std::optional<double> flops_per_row(double dk, double m) const { return std::nullopt; }
 
   // x: (n, dk) rows; out: (n, m) rows.
   virtual void apply(ConstMatMap<double> x, const FeatureParams<double>& p, MatMap<double> out) const = 0;
@@ -53,11 +57,5 @@ class FeatureMapOf : public FeatureMap {
     Derived::map(x, p, out);
   }
 };
-
-std::unique_ptr<FeatureMap> make_identity_map();
-std::unique_ptr<FeatureMap> make_elu1_map();
-std::unique_ptr<FeatureMap> make_relu_proj_map();
-std::unique_ptr<FeatureMap> make_favor_map();
-std::unique_ptr<FeatureMap> make_dpfp_map();
 
 }  // namespace dfw

@@ -1,65 +1,62 @@
+// The registry's storage: each list is a function-local static, so it exists
+// before the first registrar runs, whatever the order of static initialisation.
 #include "registry.hpp"
 
-#include <memory>
+#include <algorithm>
+#include <stdexcept>
 
 namespace dfw {
 namespace {
 
 template <class T>
-std::vector<const T*> raw(const std::vector<std::unique_ptr<T>>& owned) {
-  std::vector<const T*> out;
-  for (const auto& p : owned) out.push_back(p.get());
-  return out;
-}
-
-const std::vector<std::unique_ptr<FeatureMap>>& owned_maps() {
-  static const auto maps = [] {
-    std::vector<std::unique_ptr<FeatureMap>> v;
-    v.push_back(make_identity_map());
-    v.push_back(make_elu1_map());
-    v.push_back(make_relu_proj_map());
-    v.push_back(make_favor_map());
-    v.push_back(make_dpfp_map());
-    return v;
-  }();
-  return maps;
-}
-
-const std::vector<std::unique_ptr<Rule>>& owned_rules() {
-  static const auto list = [] {
-    std::vector<std::unique_ptr<Rule>> v;
-    v.push_back(make_softmax_rule());
-    v.push_back(make_add_rule());
-    v.push_back(make_gated_rule());
-    v.push_back(make_delta_rule());
-    v.push_back(make_decay_rule());
-    return v;
-  }();
+std::vector<std::unique_ptr<T>>& owned() {
+  static std::vector<std::unique_ptr<T>> list;
   return list;
+}
+
+// Set by the first lookup: a later registration would not be seen, so it is refused.
+template <class T>
+bool& looked_up() {
+  static bool done = false;
+  return done;
+}
+
+template <class T>
+void add(std::unique_ptr<T> entry, const char* what) {
+  if (looked_up<T>()) throw std::logic_error(std::string(what) + " " + entry->name() + " registered after a lookup");
+  auto& list = owned<T>();
+  for (const auto& p : list)
+    if (p->name() == entry->name()) throw std::logic_error(std::string("two ") + what + "s named " + entry->name());
+  list.push_back(std::move(entry));
+}
+
+// Sorted by name, built at the first lookup (after every registrar has run).
+template <class T>
+const std::vector<const T*>& sorted() {
+  static const std::vector<const T*> v = [] {
+    looked_up<T>() = true;
+    std::vector<const T*> out;
+    for (const auto& p : owned<T>()) out.push_back(p.get());
+    std::sort(out.begin(), out.end(), [](const T* a, const T* b) { return a->name() < b->name(); });
+    return out;
+  }();
+  return v;
+}
+
+template <class T>
+const T* find(const std::string& name) {
+  for (const T* p : sorted<T>())
+    if (p->name() == name) return p;
+  return nullptr;
 }
 
 }  // namespace
 
-const std::vector<const FeatureMap*>& feature_maps() {
-  static const auto v = raw(owned_maps());
-  return v;
-}
-
-const std::vector<const Rule*>& rules() {
-  static const auto v = raw(owned_rules());
-  return v;
-}
-
-const FeatureMap* find_feature_map(const std::string& name) {
-  for (const FeatureMap* f : feature_maps())
-    if (f->name() == name) return f;
-  return nullptr;
-}
-
-const Rule* find_rule(const std::string& name) {
-  for (const Rule* r : rules())
-    if (r->name() == name) return r;
-  return nullptr;
-}
+const std::vector<const FeatureMap*>& feature_maps() { return sorted<FeatureMap>(); }
+const std::vector<const Rule*>& rules() { return sorted<Rule>(); }
+const FeatureMap* find_feature_map(const std::string& name) { return find<FeatureMap>(name); }
+const Rule* find_rule(const std::string& name) { return find<Rule>(name); }
+void register_feature_map(std::unique_ptr<FeatureMap> map) { add(std::move(map), "feature map"); }
+void register_rule(std::unique_ptr<Rule> rule) { add(std::move(rule), "rule"); }
 
 }  // namespace dfw

@@ -1,14 +1,19 @@
 // An update rule (docs/MATH.md "Update rules"): how the fast-weight state changes per token.
-// Adding one: write a class deriving RuleOf<YourRule> in rules/, with the metadata
-// below and  template <class R> static void step(S, rows, m, fk, v, gates),
-// then add one line to the list in registry.cpp. The float64 reference, the fp32
-// recurrent form and the decode step then come for free; a rule that can be
-// written as S_t = (a_t b_t^T) * S_{t-1} + c_t v_t phi(k_t)^T also says so through
-// gated_linear_factors() and gets the chunked form.
+// Adding one is one new file in rules/ and no edit anywhere else (README "Adding a variant"):
+//   1. a class deriving RuleOf<YourRule> with the metadata below, cost(), and
+//      template <class R> static void step_impl(S, rows, m, fk, v, gates);
+//   2. one registrar line:  const RegisterRule<YourRule> kRegistered;  (registry.hpp).
+// CMake compiles every .cpp in rules/. The fp32 recurrent form and the decode step
+// (and, outside the gated-linear family, the float64 reference) come from
+// step_impl; a rule that can be written as
+// S_t = (a_t b_t^T) * S_{t-1} + c_t v_t phi(k_t)^T also says so through
+// is_gated_linear() and gated_linear_factors() and gets the chunked form, a float64
+// reference built from those factors (not from its step), and the CUDA forms whose
+// kernels take its factor_form().
 #pragma once
 
 #include <cstdint>
-#include <memory>
+#include <optional>
 #include <string>
 
 namespace dfw {
@@ -16,7 +21,7 @@ namespace dfw {
 // Which gate tensors a rule reads (docs/MATH.md shapes per (b, h, t)).
 enum GateInputs : unsigned {
   kNoGates = 0,
-  kScalarGate = 1u << 0,  // gate   (B, H, T)       gated: g_t in (0, 1]
+  kScalarGate = 1u << 0,  // gate   (B, H, T)       gated, scalar_decay: g_t in (0, 1]
   kScalarBeta = 1u << 1,  // beta   (B, H, T)       delta: beta_t in (0, 1]
   kDecayGates = 1u << 2,  // gate_v (B, H, T, dv), gate_k (B, H, T, m)   decay
 };
@@ -24,10 +29,29 @@ enum GateInputs : unsigned {
 // The gates of one token; fields a rule does not read stay at their defaults.
 template <class R>
 struct TokenGates {
-  R g = R(1);              // scalar gate (gated)
+  R g = R(1);              // scalar gate (gated, scalar_decay)
   R beta = R(1);           // scalar write strength (delta)
   const R* a = nullptr;    // (dv) value-side gate alpha_t (decay)
   const R* b = nullptr;    // (m)  key-side gate beta_t (decay)
+};
+
+// How a gated-linear rule makes each factor from a token's gate inputs, for forms
+// that compute the factors themselves (the CUDA kernels are chosen by it; the CPU
+// chunked form skips the gates or reads them in place). computed: only
+// gated_linear_factors() knows.
+enum class Factor { one, gate, one_minus_gate, gate_rows, computed };
+struct FactorForm {
+  Factor a = Factor::computed;  // (rows) value side: 1, g_t, or the gate_v row
+  Factor b = Factor::computed;  // (m) key side: 1, or the gate_k row
+  Factor c = Factor::computed;  // write scale: 1, or 1 - g_t
+};
+
+// The cost of a rule's state update (variants/cost_model.hpp), FLOPs per state
+// element: step, one token (recurrent and decode forms); carry, decaying the
+// carried state once per chunk (chunked form). Bytes come from gate_inputs().
+struct RuleCost {
+  double step_flops = 0;
+  double carry_flops = 0;
 };
 
 class Rule {
@@ -39,6 +63,9 @@ class Rule {
   virtual bool supports_normalisation() const = 0;        // z-normalised output defined
   virtual bool needs_bounded_keys() const { return false; }  // delta: |phi(k)| <= 1
   virtual unsigned gate_inputs() const = 0;
+  // Empty: no cost declared, and cost_model refuses the variant (no silent default).
+  // Only stateful rules are asked (softmax's cost is its own, in cost_model.cpp).
+  virtual std::optional<RuleCost> cost() const { return std::nullopt; }
 
   // One token: update S (rows, m) in place. rows = dv, or dv + 1 when the output is
   // normalised: the last row is z and v[dv] = 1 (z follows the same rule with v = 1).
@@ -51,15 +78,22 @@ class Rule {
   // Fills the gate values a_t (rows) and b_t (m), in (0, 1], and returns c_t.
   // Only called when is_gated_linear().
   virtual bool is_gated_linear() const { return false; }
-  // True only when every a_t, b_t is 1 and c_t is 1 (add): the chunked form then
-  // skips the decay factors. The default keeps a new rule on the general path.
-  virtual bool gates_are_ones() const { return false; }
-  // True only when a_t is the gate_v row, b_t the gate_k row exactly as given, and
-  // c_t is 1 (decay): the chunked form may then read the gate rows in place
-  // instead of asking gated_linear_factors() token by token.
-  virtual bool factors_are_gate_rows() const { return false; }
   virtual float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b) const {
     return 0.f;
+  }
+  // How those factors come from the gate inputs; the default keeps a new rule on
+  // the general paths (computed token by token).
+  virtual FactorForm factor_form() const { return {}; }
+  // Every a_t, b_t and c_t is 1 (add): the chunked form skips the decay factors.
+  bool gates_are_ones() const {
+    const FactorForm f = factor_form();
+    return f.a == Factor::one && f.b == Factor::one && f.c == Factor::one;
+  }
+  // a_t is the gate_v row, b_t the gate_k row as given, c_t is 1 (decay): the
+  // chunked form may read the gate rows in place.
+  bool factors_are_gate_rows() const {
+    const FactorForm f = factor_form();
+    return f.a == Factor::gate_rows && f.b == Factor::gate_rows && f.c == Factor::one;
   }
 };
 
@@ -76,11 +110,5 @@ class RuleOf : public Rule {
     Derived::step_impl(S, rows, m, fk, v, g);
   }
 };
-
-std::unique_ptr<Rule> make_softmax_rule();
-std::unique_ptr<Rule> make_add_rule();
-std::unique_ptr<Rule> make_gated_rule();
-std::unique_ptr<Rule> make_delta_rule();
-std::unique_ptr<Rule> make_decay_rule();
 
 }  // namespace dfw

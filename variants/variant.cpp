@@ -20,6 +20,7 @@ const std::map<std::string, std::string>& presets() {
       {"delta", "rule=delta,phi=identity"},
       {"fwp", "rule=delta,phi=dpfp"},
       {"dfw", "rule=decay,phi=identity"},
+      {"ssd", "rule=scalar_decay,phi=identity"},
   };
   return p;
 }
@@ -117,8 +118,8 @@ Variant parse_variant(const std::string& text) {
 }
 
 const std::vector<std::string>& preset_names() {
-  static const std::vector<std::string> names = {"softmax", "linear", "performer", "t2r",
-                                                 "gated",   "delta",  "fwp",       "dfw"};
+  static const std::vector<std::string> names = {"softmax", "linear", "performer", "t2r", "gated",
+                                                 "delta",   "fwp",    "dfw",       "ssd"};
   return names;
 }
 

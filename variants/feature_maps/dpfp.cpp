@@ -1,7 +1,7 @@
 // dpfp: deterministic parameter-free projection of order nu (Schlag et al. 2021).
 //   r = [relu(x), relu(-x)] (2 dk),  phi(x) = concat_{j=1..nu} r * roll(r, j),  m = 2 dk nu.
 // roll(r, j)_i = r_{(i - j) mod 2dk}, as numpy.roll / torch.roll.
-#include "../feature_map.hpp"
+#include "registry.hpp"
 
 namespace dfw {
 namespace {
@@ -12,6 +12,7 @@ class Dpfp final : public FeatureMapOf<Dpfp> {
   std::string description() const override { return "phi(x) = concat_j r*roll(r,j), r = [relu(x), relu(-x)], m = 2 dk nu"; }
   int64_t out_dim(int64_t dk, const FeatureConfig& cfg) const override { return 2 * dk * cfg.nu; }
   bool non_negative() const override { return true; }
+  std::optional<double> flops_per_row(double dk, double m) const override { return 2 * dk + m; }
 
   template <class R>
   static void map(ConstMatMap<R> x, const FeatureParams<R>&, MatMap<R> out) {
@@ -29,8 +30,7 @@ class Dpfp final : public FeatureMapOf<Dpfp> {
   }
 };
 
+const RegisterFeatureMap<Dpfp> kRegistered;
+
 }  // namespace
-
-std::unique_ptr<FeatureMap> make_dpfp_map() { return std::make_unique<Dpfp>(); }
-
 }  // namespace dfw

@@ -1,5 +1,5 @@
 // elu1: phi(x) = elu(x) + 1 elementwise (Katharopoulos et al. 2020), m = dk.
-#include "../feature_map.hpp"
+#include "registry.hpp"
 
 namespace dfw {
 namespace {
@@ -10,6 +10,7 @@ class Elu1 final : public FeatureMapOf<Elu1> {
   std::string description() const override { return "phi(x) = elu(x) + 1, m = dk"; }
   int64_t out_dim(int64_t dk, const FeatureConfig&) const override { return dk; }
   bool non_negative() const override { return true; }
+  std::optional<double> flops_per_row(double, double m) const override { return m; }
 
   template <class R>
   static void map(ConstMatMap<R> x, const FeatureParams<R>&, MatMap<R> out) {
@@ -19,8 +20,7 @@ class Elu1 final : public FeatureMapOf<Elu1> {
   }
 };
 
+const RegisterFeatureMap<Elu1> kRegistered;
+
 }  // namespace
-
-std::unique_ptr<FeatureMap> make_elu1_map() { return std::make_unique<Elu1>(); }
-
 }  // namespace dfw

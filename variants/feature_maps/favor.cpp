@@ -3,7 +3,7 @@
 // omega (m, dk) given as input, so E[phi(q) . phi(k)] = exp(q . k / sqrt(dk)).
 #include <cmath>
 
-#include "../feature_map.hpp"
+#include "registry.hpp"
 
 namespace dfw {
 namespace {
@@ -17,6 +17,7 @@ class Favor final : public FeatureMapOf<Favor> {
   int64_t out_dim(int64_t dk, const FeatureConfig& cfg) const override { return cfg.m > 0 ? cfg.m : dk; }
   bool needs_omega() const override { return true; }
   bool non_negative() const override { return true; }
+  std::optional<double> flops_per_row(double dk, double m) const override { return 2 * m * dk + 3 * dk + 3 * m; }
 
   template <class R>
   static void map(ConstMatMap<R> x, const FeatureParams<R>& p, MatMap<R> out) {
@@ -30,8 +31,7 @@ class Favor final : public FeatureMapOf<Favor> {
   }
 };
 
+const RegisterFeatureMap<Favor> kRegistered;
+
 }  // namespace
-
-std::unique_ptr<FeatureMap> make_favor_map() { return std::make_unique<Favor>(); }
-
 }  // namespace dfw

@@ -1,5 +1,5 @@
 // identity: phi(x) = x, m = dk (the paper's choice for decaying fast weights).
-#include "../feature_map.hpp"
+#include "registry.hpp"
 
 namespace dfw {
 namespace {
@@ -11,6 +11,7 @@ class Identity final : public FeatureMapOf<Identity> {
   std::string description() const override { return "phi(x) = x, m = dk"; }
   int64_t out_dim(int64_t dk, const FeatureConfig&) const override { return dk; }
   bool non_negative() const override { return false; }
+  std::optional<double> flops_per_row(double, double) const override { return 0; }
 
   template <class R>
   static void map(ConstMatMap<R> x, const FeatureParams<R>&, MatMap<R> out) {
@@ -18,8 +19,7 @@ class Identity final : public FeatureMapOf<Identity> {
   }
 };
 
+const RegisterFeatureMap<Identity> kRegistered;
+
 }  // namespace
-
-std::unique_ptr<FeatureMap> make_identity_map() { return std::make_unique<Identity>(); }
-
 }  // namespace dfw

@@ -1,5 +1,5 @@
 // relu_proj: phi(x) = relu(W x + b), W (m, dk), b (m) given as inputs (T2R, Kasai et al. 2021).
-#include "../feature_map.hpp"
+#include "registry.hpp"
 
 namespace dfw {
 namespace {
@@ -11,6 +11,7 @@ class ReluProj final : public FeatureMapOf<ReluProj> {
   int64_t out_dim(int64_t dk, const FeatureConfig& cfg) const override { return cfg.m > 0 ? cfg.m : dk; }
   bool needs_projection() const override { return true; }
   bool non_negative() const override { return true; }
+  std::optional<double> flops_per_row(double dk, double m) const override { return 2 * m * dk + 2 * m; }
 
   template <class R>
   static void map(ConstMatMap<R> x, const FeatureParams<R>& p, MatMap<R> out) {
@@ -23,8 +24,7 @@ class ReluProj final : public FeatureMapOf<ReluProj> {
   }
 };
 
+const RegisterFeatureMap<ReluProj> kRegistered;
+
 }  // namespace
-
-std::unique_ptr<FeatureMap> make_relu_proj_map() { return std::make_unique<ReluProj>(); }
-
 }  // namespace dfw

@@ -1,6 +1,6 @@
 // add: S_t = S_{t-1} + v_t phi(k_t)^T (linear attention).
-#include "../eigen_types.hpp"
-#include "../rule.hpp"
+#include "eigen_types.hpp"
+#include "registry.hpp"
 
 namespace dfw {
 namespace {
@@ -11,8 +11,9 @@ class Add final : public RuleOf<Add> {
   std::string description() const override { return "S += v phi(k)^T (linear attention)"; }
   bool supports_normalisation() const override { return true; }
   unsigned gate_inputs() const override { return kNoGates; }
+  std::optional<RuleCost> cost() const override { return RuleCost{2, 0}; }  // S += v k: 2; no decay
   bool is_gated_linear() const override { return true; }
-  bool gates_are_ones() const override { return true; }
+  FactorForm factor_form() const override { return {Factor::one, Factor::one, Factor::one}; }
   float gated_linear_factors(const TokenGates<float>&, int64_t rows, int64_t m, float* a, float* b) const override {
     ArrMap<float>(a, rows).setOnes();
     ArrMap<float>(b, m).setOnes();
@@ -25,8 +26,7 @@ class Add final : public RuleOf<Add> {
   }
 };
 
+const RegisterRule<Add> kRegistered;
+
 }  // namespace
-
-std::unique_ptr<Rule> make_add_rule() { return std::make_unique<Add>(); }
-
 }  // namespace dfw

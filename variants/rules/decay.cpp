@@ -2,8 +2,8 @@
 // alpha_t (dv) and beta_t (m) are gate values in (0, 1], already squashed.
 #include <cmath>
 
-#include "../eigen_types.hpp"
-#include "../rule.hpp"
+#include "eigen_types.hpp"
+#include "registry.hpp"
 
 namespace dfw {
 namespace {
@@ -16,8 +16,10 @@ class Decay final : public RuleOf<Decay> {
   }
   bool supports_normalisation() const override { return false; }
   unsigned gate_inputs() const override { return kDecayGates; }
+  // (alpha_i beta_j) S_ij + v_i k_j: 4; carry: (alpha_i beta_j) S_ij: 2
+  std::optional<RuleCost> cost() const override { return RuleCost{4, 2}; }
   bool is_gated_linear() const override { return true; }
-  bool factors_are_gate_rows() const override { return true; }
+  FactorForm factor_form() const override { return {Factor::gate_rows, Factor::gate_rows, Factor::one}; }
   float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b) const override {
     ArrMap<float>(a, rows) = ConstArrMap<float>(g.a, rows);
     ArrMap<float>(b, m) = ConstArrMap<float>(g.b, m);
@@ -35,8 +37,7 @@ class Decay final : public RuleOf<Decay> {
   }
 };
 
+const RegisterRule<Decay> kRegistered;
+
 }  // namespace
-
-std::unique_ptr<Rule> make_decay_rule() { return std::make_unique<Decay>(); }
-
 }  // namespace dfw

@@ -1,8 +1,8 @@
 // delta: S_t = S_{t-1} + beta_t (v_t - S_{t-1} phi(k_t)) phi(k_t)^T (Schlag et al. 2021).
 // Stable only for beta |phi(k)|^2 <= 2: keys are bounded by the inputs (identity)
 // or by sum-normalising phi (any other map); see docs/MATH.md.
-#include "../eigen_types.hpp"
-#include "../rule.hpp"
+#include "eigen_types.hpp"
+#include "registry.hpp"
 
 namespace dfw {
 namespace {
@@ -14,6 +14,8 @@ class Delta final : public RuleOf<Delta> {
   bool supports_normalisation() const override { return false; }
   bool needs_bounded_keys() const override { return true; }
   unsigned gate_inputs() const override { return kScalarBeta; }
+  // S phi(k) and the rank-1 write: 4; no chunked form, so no carry.
+  std::optional<RuleCost> cost() const override { return RuleCost{4, 0}; }
 
   template <class R>
   static void step_impl(R* S, int64_t rows, int64_t m, const R* fk, const R* v, const TokenGates<R>& g) {
@@ -27,8 +29,7 @@ class Delta final : public RuleOf<Delta> {
   }
 };
 
+const RegisterRule<Delta> kRegistered;
+
 }  // namespace
-
-std::unique_ptr<Rule> make_delta_rule() { return std::make_unique<Delta>(); }
-
 }  // namespace dfw

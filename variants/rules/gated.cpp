@@ -1,8 +1,8 @@
 // gated: S_t = g_t S_{t-1} + (1 - g_t) v_t phi(k_t)^T (gated rule of RFA, Peng et al. 2021).
 #include <cmath>
 
-#include "../eigen_types.hpp"
-#include "../rule.hpp"
+#include "eigen_types.hpp"
+#include "registry.hpp"
 
 namespace dfw {
 namespace {
@@ -13,7 +13,9 @@ class Gated final : public RuleOf<Gated> {
   std::string description() const override { return "S = g S + (1 - g) v phi(k)^T, g in (0, 1] per token"; }
   bool supports_normalisation() const override { return true; }
   unsigned gate_inputs() const override { return kScalarGate; }
+  std::optional<RuleCost> cost() const override { return RuleCost{3, 1}; }  // g S + w k; carry: g S
   bool is_gated_linear() const override { return true; }
+  FactorForm factor_form() const override { return {Factor::gate, Factor::one, Factor::one_minus_gate}; }
   float gated_linear_factors(const TokenGates<float>& g, int64_t rows, int64_t m, float* a, float* b) const override {
     ArrMap<float>(a, rows).setConstant(g.g);
     ArrMap<float>(b, m).setOnes();
@@ -28,8 +30,7 @@ class Gated final : public RuleOf<Gated> {
   }
 };
 
+const RegisterRule<Gated> kRegistered;
+
 }  // namespace
-
-std::unique_ptr<Rule> make_gated_rule() { return std::make_unique<Gated>(); }
-
 }  // namespace dfw

@@ -2,7 +2,7 @@
 // No fast-weight state: its forms (reference, blocked, KV-cache decode) live apart.
 #include <stdexcept>
 
-#include "../rule.hpp"
+#include "registry.hpp"
 
 namespace dfw {
 namespace {
@@ -21,8 +21,7 @@ class Softmax final : public RuleOf<Softmax> {
   }
 };
 
+const RegisterRule<Softmax> kRegistered;
+
 }  // namespace
-
-std::unique_ptr<Rule> make_softmax_rule() { return std::make_unique<Softmax>(); }
-
 }  // namespace dfw
