@@ -1,8 +1,10 @@
 // The CUDA implementations, one per (form, dtype): recurrent (stateful rules),
 // decode (stateful rules: fused step; softmax: KV cache + flash-decoding) and
-// blocked (softmax prefill, flash-style), each in fp32, fp16 and bf16; chunked (add, gated,
-// decay prefill on tensor cores) in fp16 and bf16. With no usable device every one reports the driver's
-// reason as UNSUPPORTED, and cuda_unavailable_reason() says the same.
+// blocked (softmax prefill, flash-style), each in fp32, fp16 and bf16; chunked (the
+// gated-linear prefill on tensor cores) in fp16 and bf16. A stateful rule runs where a
+// kernel takes its factors (kernel_kinds.hpp); one no kernel takes is UNSUPPORTED with
+// that reason. With no usable device every one reports the driver's reason as
+// UNSUPPORTED, and cuda_unavailable_reason() says the same.
 
 #include <memory>
 #include <vector>

@@ -42,12 +42,14 @@ void fill_launch_inputs(Launch& a, const Variant& v, const Problem& p, int rows,
 // b_t (B, H, T, m) from gated_linear_factors() (c_t is 1: kernel_kinds.hpp).
 template <class T>
 void upload_factor_gate_rows(const Variant& v, const Problem& p, DeviceInputs<T>& in, cudaStream_t s) {
-  const int64_t BH = p.shape.B * p.shape.H, T = p.shape.T, dv = p.shape.dv, m = p.m;
-  std::vector<float> a(BH * T * dv), b(BH * T * m);
+  const int64_t BH = p.shape.B * p.shape.H, tokens = p.shape.T, dv = p.shape.dv, m = p.m;
+  std::vector<float> a(BH * tokens * dv), b(BH * tokens * m);
   for (int64_t bh = 0; bh < BH; ++bh) {
     const HeadView h = p.head(bh);
-    for (int64_t t = 0; t < T; ++t)
-      v.rule->gated_linear_factors(h.gates_at(t), dv, m, a.data() + (bh * T + t) * dv, b.data() + (bh * T + t) * m);
+    for (int64_t t = 0; t < tokens; ++t) {
+      const int64_t at = bh * tokens + t;
+      v.rule->gated_linear_factors(h.gates_at(t), dv, m, a.data() + at * dv, b.data() + at * m);
+    }
   }
   in.gate_v = DeviceBuffer<float>(a.size());
   in.gate_k = DeviceBuffer<float>(b.size());
