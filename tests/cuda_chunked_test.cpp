@@ -64,6 +64,7 @@ void expect_agrees(const std::string& variant, Shape shape, GateSet gates, bool 
     EXPECT_LE(e.y.rel_l2, f * rel_l2_limit(dtype)) << what;
     EXPECT_LE(e.y.max_abs, f * max_abs_limit(dtype)) << what;
     EXPECT_LE(e.state.rel_l2, f * rel_l2_limit(dtype)) << what;
+    EXPECT_LE(e.state.max_abs, f * max_abs_limit(dtype)) << what;
   }
 }
 

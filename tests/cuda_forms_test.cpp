@@ -57,6 +57,7 @@ int check_case(const GpuCase& c) {
     EXPECT_LE(e.y.rel_l2, f * rel_l2_limit(k.dtype)) << what;
     EXPECT_LE(e.y.max_abs, f * max_abs_limit(k.dtype)) << what;
     EXPECT_LE(e.state.rel_l2, f * rel_l2_limit(k.dtype)) << what;
+    EXPECT_LE(e.state.max_abs, f * max_abs_limit(k.dtype)) << what;
     ++ran;
   }
   return ran;
