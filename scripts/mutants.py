@@ -60,6 +60,13 @@ MUTANTS = [
            "out = x.array().max(R(0)) + x.array().min(R(0)).exp();",
            "out = x.array().max(R(0)) + x.array().min(R(0)).exp() - R(1);",
            r"numpy_reference|Feature", "elu1 is elu without the + 1"),
+    Mutant("add-rule-half-write", "variants/rules/add.cpp",
+           "MatMap<R>(S, rows, m).noalias() += ConstVecMap<R>(v, rows)",
+           "MatMap<R>(S, rows, m).noalias() += R(0.5) * ConstVecMap<R>(v, rows)",
+           r"numpy_reference", "the add rule writes half of v phi(k)^T"),
+    Mutant("relu-proj-drops-bias", "variants/feature_maps/relu_proj.cpp",
+           "    out.rowwise() += b.transpose();\n", "",
+           r"numpy_reference|Feature", "relu_proj without its bias b"),
     Mutant("decode-step-reads-old-state", "variants/cpu/decode_cpu.cpp",
            "    var_.rule->step(S, c_.rows, m, fk, vt, h.gates_at(t));\n"
            "    read_output(S, dv, m, c_.normalise, fq, c_.y_of(bh) + out_t * dv);\n",
@@ -98,25 +105,25 @@ MUTANTS = [
     Mutant("report-claims-always-hold", "scripts/report.py",
            'head = "holds" if all(v == expected for v in verdicts) else "does not hold"',
            'head = "holds"',
-           r"report_verdicts|plot_report", "every measured claim reads 'holds'"),
+           r"report_verdicts", "every measured claim reads 'holds'"),
     Mutant("report-memory-verdict-inverted", "scripts/report.py",
            'return "constant" if trend.mem_ratio <= FLAT_MEMORY_RATIO else "grows"',
            'return "grows" if trend.mem_ratio <= FLAT_MEMORY_RATIO else "constant"',
-           r"report_verdicts|plot_report", "memory growth read as constant and back"),
+           r"report_verdicts", "memory growth read as constant and back"),
     Mutant("report-nan-memory-grows", "scripts/report.py",
            "    if not math.isfinite(trend.mem_ratio):\n        return NOT_MEASURED\n"
            '    return "constant"',
            '    return "constant"',
-           r"report_verdicts|plot_report", "a NaN memory ratio reads 'grows' instead of 'not measured'"),
+           r"report_verdicts", "a NaN memory ratio reads 'grows' instead of 'not measured'"),
     Mutant("crossover-first-faster-T", "scripts/analysis.py",
            "        start = len(common)\n        while start > 0 and faster[start - 1]:\n            start -= 1\n",
            "        start = faster.index(True) if True in faster else len(common)\n",
-           r"report_verdicts|plot_report", "the crossover is the first faster T, not the one from which every "
+           r"report_verdicts", "the crossover is the first faster T, not the one from which every "
            "larger T is faster"),
-    Mutant("report-cpu-targets-missing-pass", "scripts/report.py",
-           'if result == "MISSING" or not target.get("found", True) or \\',
-           'if False and result == "MISSING" or not target.get("found", True) or \\',
-           r"report_verdicts|plot_report", "a MISSING cpu target is reported as written, not 'not measured'"),
+    Mutant("report-cpu-targets-missing-as-written", "scripts/report.py",
+           "not (isinstance(measured, (int, float)) and math.isfinite(measured)):\n        return NOT_MEASURED",
+           "not (isinstance(measured, (int, float)) and math.isfinite(measured)):\n        return result",
+           r"report_verdicts", "a MISSING or NaN cpu target is reported as the bench wrote it, not 'not measured'"),
 ]
 
 Result = namedtuple("Result", "mutant outcome killer seconds")
