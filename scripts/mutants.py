@@ -215,7 +215,8 @@ def table(results, commit, total_s):
              f"{sum(r.outcome == 'killed' for r in results)} killed, {total_s / 60:.0f} minutes on this machine.", "",
              "| mutant | file | what it breaks | outcome | killed by | s |", "| --- | --- | --- | --- | --- | --- |"]
     for r in results:
-        lines.append(f"| {r.mutant.name} | `{r.mutant.file}` | {r.mutant.why} | {r.outcome} | `{r.killer}` | "
+        why = r.mutant.why.replace("|", "\\|")
+        lines.append(f"| {r.mutant.name} | `{r.mutant.file}` | {why} | {r.outcome} | `{r.killer}` | "
                      f"{r.seconds:.0f} |")
     return "\n".join(lines) + "\n"
 
