@@ -13,7 +13,8 @@ every chunk length):
   - every form: recurrent, chunked at chunk lengths 1, 5, 16 and 64, decode (the
     decode form token by token); softmax: blocked and decode;
   - from a zero state and from a given initial state s0;
-  - the decode step: one token (T = 1) from s0;
+  - the decode step (eval --mode decode_step): one token (T = 1) from s0; softmax,
+    the 150th token against a KV cache of the first 149;
   - the slow gate sets U(0.95, 1) and U(0.99, 1) for the rules with decaying gates,
     whose carried state matters across many chunks.
 Pass: relative L2 <= 1e-4 (the fp32 limit of docs/MATH.md) and max-abs <= 1e-3
@@ -228,8 +229,8 @@ class Unsupported(Exception):
     """eval reports the form does not implement the variant (e.g. chunked delta)."""
 
 
-def run_eval(dfwbench, name, form, chunk, in_dir, out_dir):
-    cmd = [dfwbench, "eval", "--variant", name, "--form", form, "--in", in_dir, "--out", out_dir]
+def run_eval(dfwbench, name, form, chunk, mode, in_dir, out_dir):
+    cmd = [dfwbench, "eval", "--variant", name, "--form", form, "--mode", mode, "--in", in_dir, "--out", out_dir]
     if chunk:
         cmd += ["--chunk", str(chunk)]
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -263,14 +264,16 @@ def variants_to_check(catalogue):
 
 
 def cases(var):
-    """(label, input options, [(form, chunk)]) of one variant."""
+    """(label, input options, [(form, chunk)], eval --mode) of one variant."""
     if var.rule == "softmax":
-        return [("T=150", {}, [("blocked", None), ("decode", None)])]
+        return [("T=150", {}, [("blocked", None), ("decode", None)], "sequence"),
+                ("decode step", {}, [("decode", None)], "decode_step")]  # token 150 against a cache of 149
     forms = [("recurrent", None)] + [("chunked", c) for c in CHUNKS] + [("decode", None)]
-    out = [("T=150", {}, forms), ("T=150 s0", {"with_s0": True}, forms),
-           ("decode step", {"t_len": 1, "with_s0": True}, [("decode", None)])]
+    out = [("T=150", {}, forms, "sequence"), ("T=150 s0", {"with_s0": True}, forms, "sequence"),
+           ("decode step", {"t_len": 1, "with_s0": True}, [("decode", None)], "decode_step")]
     if var.rule in DECAYING:
-        out += [(f"slow U({lo},{hi})", {"gate_range": (lo, hi), "with_s0": True}, forms) for lo, hi in SLOW_GATES]
+        out += [(f"slow U({lo},{hi})", {"gate_range": (lo, hi), "with_s0": True}, forms, "sequence")
+                for lo, hi in SLOW_GATES]
     return out
 
 
@@ -295,14 +298,16 @@ def main():
         os.mkdir(in_dir)
         os.mkdir(out_dir)
         for var in variants:
-            for label, options, forms in cases(var):
+            for label, options, forms, mode in cases(var):
                 x = make_inputs(var, rng, **options)
                 ref = reference(var, x)
+                if mode == "decode_step":
+                    ref["y"] = ref["y"][:, :, -1:, :]  # the generated token's output only
                 save_inputs(x, in_dir)
                 for form, chunk in forms:
                     errs, worst_abs = {}, 0.0
                     try:
-                        run_eval(args.dfwbench, var.name, form, chunk, in_dir, out_dir)
+                        run_eval(args.dfwbench, var.name, form, chunk, mode, in_dir, out_dir)
                         for key, val in ref.items():
                             got = np.load(os.path.join(out_dir, key + ".npy"))
                             if got.shape != val.shape:
