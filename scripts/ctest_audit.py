@@ -78,8 +78,9 @@ def audit(results, kind, floor):
     problems = []
     for name, status, text in results:
         if status == "skipped" and not any(p.search(text) for p in allowed):
-            reason = text.strip().splitlines()[-3:] if text.strip() else ["(no message)"]
-            problems.append(f"{name} skipped, not for an absent device in a {kind} build: " + " | ".join(reason))
+            said = re.search(r": Skipped\n(.*)", text)  # GTEST_SKIP's message follows this line
+            reason = said.group(1).strip() if said else "(no message)"
+            problems.append(f"{name} skipped, not for an absent device in a {kind} build: {reason}")
     ran = sum(1 for _, status, _ in results if status != "skipped")
     if ran < floor:
         problems.append(f"only {ran} tests ran, fewer than the committed floor {floor}")

@@ -46,6 +46,7 @@ class Audit(unittest.TestCase):
             problems, _ = ctest_audit.audit(results, kind, 1)
             self.assertEqual(len(problems), 1, kind)
             self.assertIn("Bench.Guarded skipped", problems[0])
+            self.assertIn("dfwbench bench reports 'not implemented'", problems[0])
 
     def test_the_asan_skips_pass_only_in_the_asan_build(self):
         results = junit(("Npy.Speed", "notrun", "Skipped\nmeasured in the build without AddressSanitizer\n"))
