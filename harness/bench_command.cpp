@@ -636,7 +636,8 @@ int run_bench(int argc, char** argv) {
 
   if (sweep.name == "cpu-targets") {
     // The verdicts go into the results file's context too, for the report.
-    const std::vector<TargetResult> targets = evaluate_cpu_targets(store.rows(order));
+    // Only this invocation's rows: those --resume kept were timed in another run.
+    const std::vector<TargetResult> targets = evaluate_cpu_targets(store.rows(order), session_keys);
     record.targets = targets_json(targets);
     store.write(order, context_json(sweep, timing, machine, record, sizing));
     std::printf("\nCPU targets (ratios from this results file, ceilings measured in the run):\n%s",

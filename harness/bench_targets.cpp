@@ -129,7 +129,9 @@ double measure(Measure m, const std::vector<const ResultRow*>& rows) {
   return NAN;
 }
 
-TargetResult judge(const Target& target, const std::vector<ResultRow>& rows) {
+// rows: this run's; earlier: rows kept by --resume from earlier runs, never read
+// (their ceilings are another run's), only named when a target misses one.
+TargetResult judge(const Target& target, const std::vector<ResultRow>& rows, const std::vector<ResultRow>& earlier) {
   TargetResult t;
   t.name = target.name;
   char rel[32];
@@ -141,7 +143,10 @@ TargetResult judge(const Target& target, const std::vector<ResultRow>& rows) {
     const auto it = std::find_if(rows.begin(), rows.end(),
                                  [&](const ResultRow& r) { return r.status == "ok" && same_row(want, r); });
     if (it == rows.end()) {
-      t.why = "not measured: no ok row " + row_label(want);
+      const bool kept = std::any_of(earlier.begin(), earlier.end(), [&](const ResultRow& r) { return same_row(want, r); });
+      t.why = (kept ? "not measured in this run: --resume kept row " + row_label(want) +
+                          " from an earlier run, whose ceilings are not this run's"
+                    : "not measured: no ok row " + row_label(want));
       return t;
     }
     if (!(it->time_median_ms > 0) || !std::isfinite(it->time_median_ms)) {
@@ -192,7 +197,17 @@ const char* verdict_text(Verdict v) {
 
 std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows) {
   std::vector<TargetResult> out;
-  for (const Target& t : targets()) out.push_back(judge(t, rows));
+  for (const Target& t : targets()) out.push_back(judge(t, rows, {}));
+  return out;
+}
+
+std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows,
+                                               const std::vector<std::string>& run_keys) {
+  std::vector<ResultRow> mine, earlier;
+  for (const ResultRow& r : rows)
+    (std::find(run_keys.begin(), run_keys.end(), r.key()) != run_keys.end() ? mine : earlier).push_back(r);
+  std::vector<TargetResult> out;
+  for (const Target& t : targets()) out.push_back(judge(t, mine, earlier));
   return out;
 }
 

@@ -68,6 +68,11 @@ struct TargetResult {
 };
 
 std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows);
+// The same from the rows of one run only (run_keys: the case keys it timed): a
+// row --resume kept from an earlier run was timed against that run's ceilings, so
+// a target reading one is MISSING, its why naming the row.
+std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows,
+                                               const std::vector<std::string>& run_keys);
 // One line per target: name, measured ratio, limit, verdict (and why).
 std::string format_targets(const std::vector<TargetResult>& targets);
 // The targets as a JSON array (for the results file's context): name, relation,

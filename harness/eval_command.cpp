@@ -1,5 +1,6 @@
-// dfwbench eval: one variant on .npy inputs; writes y.npy, state.npy (and z.npy
-// when normalised) so results can be checked against numpy or PyTorch code. The
+// dfwbench eval: one variant on .npy inputs (a whole sequence, or --mode
+// decode_step: one generated token); writes y.npy, state.npy (and z.npy when
+// normalised) so results can be checked against numpy or PyTorch code. The
 // files are replaced as a set: all are written before any is renamed into place,
 // and an output of an earlier run that this one does not make is removed.
 #include <sys/stat.h>
@@ -78,6 +79,9 @@ int run_eval(int argc, char** argv) {
   cli.option("backend", "cpu", "cpu or cuda");
   cli.option("dtype", "fp32", "fp32 (cpu), fp64 (reference), fp16 or bf16 (cuda)");
   cli.option("chunk", "64", "chunk length of the chunked form");
+  cli.option("mode", "sequence", "sequence (y of every token) or decode_step (y of the last token, shape\n"
+                                 "(B, H, 1, dv): softmax against a KV cache of the first T - 1 tokens; a\n"
+                                 "stateful rule one token, T = 1, from s0)");
   cli.option("in", "", "directory holding the input .npy files (required)");
   cli.option("out", "", "directory for y.npy, state.npy, z.npy (required; must exist); an earlier run's\n"
                         "output that this variant does not make is removed");
@@ -95,7 +99,11 @@ int run_eval(int argc, char** argv) {
   if (form == "recurrent" && !v.rule->stateful()) form = "blocked";
   const Impl* impl = find_impl(form, backend, dtype);
   if (!impl) throw std::invalid_argument("no implementation " + form + "/" + backend + "/" + dtype);
-  const std::string why = impl->unsupported_reason(v, Mode::sequence);
+  const std::string mode_name = cli.str("mode");
+  if (mode_name != "sequence" && mode_name != "decode_step")
+    throw std::invalid_argument("--mode must be sequence or decode_step, got '" + mode_name + "'");
+  const Mode mode = mode_name == "decode_step" ? Mode::decode_step : Mode::sequence;
+  const std::string why = impl->unsupported_reason(v, mode);
   if (!why.empty()) throw std::invalid_argument(impl->key().str() + " does not support " + v.name + ": " + why);
   const long long chunk = cli.integer("chunk");
   if (chunk < 1) throw std::invalid_argument("--chunk must be >= 1");
@@ -129,7 +137,8 @@ int run_eval(int argc, char** argv) {
   expect_shape(in, "s0", load(in, "s0", 4, false, p.s0), {B, H, dv, m});
   validate_problem(v, p);
 
-  const Output o = run_once(*impl, v, p, {Mode::sequence, chunk});
+  const Output o = run_once(*impl, v, p, {mode, chunk});
+  const int64_t y_tokens = mode == Mode::decode_step ? 1 : p.shape.T;
   const Shape& s = p.shape;
   // All written before any is renamed into place: a failed write leaves the
   // previous outputs, never a new y.npy beside a stale state.npy.
@@ -137,7 +146,7 @@ int run_eval(int argc, char** argv) {
   // normalised) is removed with the same commit, never left from an earlier run.
   AtomicFileSet files;
   try {
-    files.stage(out + "/y.npy", npy_bytes({s.B, s.H, s.T, s.dv}, o.y));
+    files.stage(out + "/y.npy", npy_bytes({s.B, s.H, y_tokens, s.dv}, o.y));
     if (!o.state.empty()) files.stage(out + "/state.npy", npy_bytes({s.B, s.H, s.dv, p.m}, o.state));
     else files.remove_on_commit(out + "/state.npy");
     if (!o.z.empty()) files.stage(out + "/z.npy", npy_bytes({s.B, s.H, p.m}, o.z));

@@ -183,7 +183,7 @@ def decode_trends(rows):
     points), so a few noisy timings do not decide it; change = slope x (T range) / median
     time, the fitted growth over the measured range relative to a typical time. Memory:
     the ratio of the peak at the largest T to the peak at the smallest (NaN when either
-    is missing). disturbed: a point of the series was disturbed."""
+    is missing or not positive). disturbed: a point of the series was disturbed."""
     out = []
     for (backend, dtype, commit), part in group(ok_rows(rows), "backend", "dtype", "commit").items():
         for variant in variants_of(part):
@@ -197,7 +197,8 @@ def decode_trends(rows):
             median_ms = _median(times)
             first, last = best[Ts[0]], best[Ts[-1]]
             mem_first, mem_last = memory_bytes(first), memory_bytes(last)
-            mem_ratio = mem_last / mem_first if mem_first > 0 else math.nan
+            # A peak that is absent (NaN) or not positive was not tracked: no ratio.
+            mem_ratio = mem_last / mem_first if mem_first > 0 and mem_last > 0 else math.nan
             forms = ordered((best[T]["form"] for T in Ts), FORM_ORDER)
             out.append(Trend(backend, dtype, variant, "/".join(forms), commit, first, last, median_ms,
                              slope * 1000.0, slope * (Ts[-1] - Ts[0]) / median_ms, mem_ratio,

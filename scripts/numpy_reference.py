@@ -1,13 +1,26 @@
 #!/usr/bin/python3
 """Checks `dfwbench eval` against an independent numpy implementation of docs/MATH.md.
 
-For every preset (softmax linear performer t2r gated delta fwp dfw) this script
-draws inputs with numpy, saves them as .npy (some float32, some float64 holding
-float32 values), runs `dfwbench eval --variant V --form F --in DIR --out DIR`
-for each form, and compares y, state (and z for normalised variants) with the
-definitions of docs/MATH.md below, computed token by token in float64 on the
-same float32-rounded inputs. Pass: relative L2 <= 1e-4 (the fp32 limit of
-docs/MATH.md) and no NaN/Inf. Exit 0 when every comparison passes, 1 otherwise.
+The variants: every preset `dfwbench list --json` names, and for every rule it lists
+that no preset uses, the spec rule=R,phi=elu1 (a rule or feature map listed there
+that this script does not implement fails the run at once). For each variant this
+script draws inputs with numpy, saves them as .npy (some float32, some float64
+holding float32 values), runs `dfwbench eval --variant V --form F [--chunk C]` and
+compares y, state (and z for normalised variants) with the definitions of
+docs/MATH.md below, computed token by token in float64 on the same float32-rounded
+inputs. The cases, at T = 150 (three 64-token softmax tiles, several chunks of
+every chunk length):
+  - every form: recurrent, chunked at chunk lengths 1, 5, 16 and 64, decode (the
+    decode form token by token); softmax: blocked and decode;
+  - from a zero state and from a given initial state s0;
+  - the decode step (eval --mode decode_step): one token (T = 1) from s0; softmax,
+    the 150th token against a KV cache of the first 149;
+  - the slow gate sets U(0.95, 1) and U(0.99, 1) for the rules with decaying gates,
+    whose carried state matters across many chunks.
+Pass: relative L2 <= 1e-4 (the fp32 limit of docs/MATH.md) and max-abs <= 1e-3
+(10x) for y, state and z, no NaN/Inf. A form reporting "does not support" passes
+only for the combinations in EXPECTED_UNSUPPORTED (and is listed as such); any
+other refusal fails. Exit 0 when every comparison passes, 1 otherwise.
 
 Usage: /usr/bin/python3 scripts/numpy_reference.py --dfwbench build/dfwbench
 """
@@ -19,9 +32,14 @@ import tempfile
 
 import numpy as np
 
+import json
+
 LIMIT = 1e-4  # docs/MATH.md: fp32 relative L2
+MAX_ABS_LIMIT = 10 * LIMIT
 NORM_EPS = 1e-6
-B, H, T, DK, DV = 2, 3, 37, 16, 12  # d != m, T not a multiple of any chunk
+B, H, T, DK, DV = 2, 3, 150, 16, 12  # d != m, T not a multiple of any chunk
+CHUNKS = (1, 5, 16, 64)
+SLOW_GATES = ((0.95, 1.0), (0.99, 1.0))
 M_PARAM = 24  # feature width of relu_proj / favor (given by the parameters' shape)
 
 
@@ -64,11 +82,12 @@ def softmax_head(q, k, v):
     return (p / p.sum(axis=-1, keepdims=True)) @ v, None, None
 
 
-def recurrent_head(rule, fq, fk, v, gates, normalise):
-    """fq, fk: (T, m); v: (T, dv). Returns y (T, dv), S (dv, m), z (m) or None."""
+def recurrent_head(rule, fq, fk, v, gates, normalise, s0=None):
+    """fq, fk: (T, m); v: (T, dv); s0: (dv, m) or None (zero). Returns y (T, dv),
+    S (dv, m), z (m) or None."""
     t_len, m = fk.shape
     dv = v.shape[1]
-    S = np.zeros((dv, m))
+    S = np.zeros((dv, m)) if s0 is None else s0.copy()
     z = np.zeros(m)
     y = np.zeros((t_len, dv))
     for t in range(t_len):
@@ -85,25 +104,47 @@ def recurrent_head(rule, fq, fk, v, gates, normalise):
             S = S + beta * np.outer(v[t] - S @ fk[t], fk[t])
         elif rule == "decay":
             S = np.outer(gates["gate_v"][t], gates["gate_k"][t]) * S + outer
+        elif rule == "scalar_decay":
+            S = gates["gate"][t] * S + outer
+            z = gates["gate"][t] * z + fk[t]
         else:
-            raise ValueError(rule)
+            raise ValueError(f"no numpy update for rule {rule}")
         y[t] = S @ fq[t]
         if normalise:
             y[t] /= z @ fq[t] + NORM_EPS
     return y, S, (z if normalise else None)
 
 
-# name: (rule, feature map, normalise, sum-normalise)
-PRESETS = {
-    "softmax": ("softmax", None, False, False),
-    "linear": ("add", phi_elu1, True, False),
-    "performer": ("add", phi_favor, True, False),
-    "t2r": ("add", phi_relu_proj, True, False),
-    "gated": ("gated", phi_relu_proj, True, False),
-    "delta": ("delta", phi_identity, False, False),
-    "fwp": ("delta", phi_dpfp, False, True),
-    "dfw": ("decay", phi_identity, False, False),
-}
+MAPS = {"identity": phi_identity, "elu1": phi_elu1, "relu_proj": phi_relu_proj, "favor": phi_favor,
+        "dpfp": phi_dpfp}
+RULES = ("softmax", "add", "gated", "delta", "decay", "scalar_decay")
+GATES = {"gated": ("gate",), "scalar_decay": ("gate",), "delta": ("beta",), "decay": ("gate_v", "gate_k")}
+DECAYING = ("gated", "decay", "scalar_decay")  # rules whose gates shrink the carried state
+# (rule, form) pairs eval refuses by design: the delta rule is not gated-linear
+# (docs/MATH.md), so it has no chunked form.
+EXPECTED_UNSUPPORTED = {("delta", "chunked")}
+
+
+class Variant:
+    """A preset or spec string as docs/MATH.md defines it: rule, feature map, norm."""
+
+    def __init__(self, name, spec):
+        fields = dict(item.split("=", 1) for item in spec.split(",") if "=" in item)
+        self.name, self.rule = name, fields["rule"]
+        self.phi_name = fields.get("phi", "identity")
+        self.normalise = fields.get("norm") == "on"
+        self.nu = int(fields.get("nu", 1))
+        if self.rule not in RULES:
+            raise ValueError(f"dfwbench lists rule '{self.rule}' ({name}), which this script does not implement")
+        if self.rule != "softmax" and self.phi_name not in MAPS:
+            raise ValueError(f"{name}: feature map '{self.phi_name}' is not implemented here")
+        # docs/MATH.md: the delta rule needs bounded keys; any map but identity is sum-normalised
+        self.sum_norm = self.rule == "delta" and self.phi_name != "identity"
+
+    def phi(self, x, params):
+        if self.phi_name == "dpfp":
+            return phi_dpfp(x, params, self.nu)
+        return MAPS[self.phi_name](x, params)
 
 
 def f32(x):
@@ -111,65 +152,73 @@ def f32(x):
     return x.astype(np.float32).astype(np.float64)
 
 
-def make_inputs(name, rng):
-    rule, phi, _, _ = PRESETS[name]
+def make_inputs(var, rng, t_len=T, gate_range=(0.05, 1.0), with_s0=False):
     x = {
-        "q": rng.standard_normal((B, H, T, DK)),
-        "k": rng.standard_normal((B, H, T, DK)),
-        "v": rng.standard_normal((B, H, T, DV)),
+        "q": rng.standard_normal((B, H, t_len, DK)),
+        "k": rng.standard_normal((B, H, t_len, DK)),
+        "v": rng.standard_normal((B, H, t_len, DV)),
     }
-    if rule == "delta" and phi is phi_identity:  # docs/MATH.md: identity delta needs |k| <= 1
+    if var.rule == "delta" and var.phi_name == "identity":  # docs/MATH.md: identity delta needs |k| <= 1
         x["k"] /= np.linalg.norm(x["k"], axis=-1, keepdims=True)
-    if phi is phi_relu_proj:
+    m = DK
+    if var.phi_name == "relu_proj":
+        m = M_PARAM
         x["w"] = rng.standard_normal((H, M_PARAM, DK)) / np.sqrt(DK)
         x["b"] = 0.1 * rng.standard_normal((H, M_PARAM))
-    if phi is phi_favor:
+    if var.phi_name == "favor":
+        m = M_PARAM
         x["omega"] = rng.standard_normal((H, M_PARAM, DK))
-    if rule == "gated":
-        x["gate"] = rng.uniform(0.05, 1.0, (B, H, T))
-    if rule == "delta":
-        x["beta"] = rng.uniform(0.05, 1.0, (B, H, T))
-    if rule == "decay":
-        x["gate_v"] = rng.uniform(0.05, 1.0, (B, H, T, DV))
-        x["gate_k"] = rng.uniform(0.05, 1.0, (B, H, T, DK))
+    if var.phi_name == "dpfp":
+        m = 2 * DK * var.nu
+    for g in GATES.get(var.rule, ()):
+        width = {"gate_v": (DV,), "gate_k": (m,)}.get(g, ())
+        x[g] = rng.uniform(*gate_range, (B, H, t_len) + width)
+    if with_s0 and var.rule != "softmax":
+        x["s0"] = 0.3 * rng.standard_normal((B, H, DV, m))
     return {key: f32(val) for key, val in x.items()}
 
 
-def reference(name, x):
-    rule, phi, normalise, sum_norm = PRESETS[name]
+def reference(var, x):
+    t_len = x["q"].shape[2]
     ys, states, zs = [], [], []
     for b in range(B):
         for h in range(H):
             q, k, v = x["q"][b, h], x["k"][b, h], x["v"][b, h]
-            if rule == "softmax":
+            if var.rule == "softmax":
                 y, _, _ = softmax_head(q, k, v)
                 ys.append(y)
                 continue
             params = {p: x[p][h] for p in ("w", "b", "omega") if p in x}
-            fq, fk = phi(q, params), phi(k, params)
-            if sum_norm:
+            fq, fk = var.phi(q, params), var.phi(k, params)
+            if var.sum_norm:
                 fq, fk = sum_normalise(fq), sum_normalise(fk)
             gates = {g: x[g][b, h] for g in ("gate", "beta", "gate_v", "gate_k") if g in x}
-            y, S, z = recurrent_head(rule, fq, fk, v, gates, normalise)
+            s0 = x["s0"][b, h] if "s0" in x else None
+            y, S, z = recurrent_head(var.rule, fq, fk, v, gates, var.normalise, s0)
             ys.append(y)
             states.append(S)
             zs.append(z)
-    out = {"y": np.array(ys).reshape(B, H, T, DV)}
-    if rule != "softmax":
+    out = {"y": np.array(ys).reshape(B, H, t_len, DV)}
+    if var.rule != "softmax":
         out["state"] = np.array(states).reshape(B, H, DV, -1)
-    if normalise:
+    if var.normalise:
         out["z"] = np.array(zs).reshape(B, H, -1)
     return out
 
 
-def rel_l2(x, ref):
+def errors(x, ref):
+    """(relative L2, max |x - ref| / max |ref|) in docs/MATH.md's sense; inf for NaN/Inf."""
     if not np.all(np.isfinite(x)):
-        return float("inf")
-    den = np.linalg.norm(ref)
-    return float(np.linalg.norm(x - ref) / (den if den > 0 else 1.0))
+        return float("inf"), float("inf")
+    den, peak = np.linalg.norm(ref), np.max(np.abs(ref)) if ref.size else 0.0
+    diff = np.abs(x - ref)
+    return (float(np.linalg.norm(x - ref) / (den if den > 0 else 1.0)),
+            float((diff.max() if diff.size else 0.0) / (peak if peak > 0 else 1.0)))
 
 
 def save_inputs(x, directory):
+    for name in os.listdir(directory):
+        os.remove(os.path.join(directory, name))
     for i, (key, val) in enumerate(sorted(x.items())):
         # Alternate float32 and float64 files: eval reads both (float64 rounded to float32,
         # which is exact here since the values are float32 already).
@@ -180,13 +229,52 @@ class Unsupported(Exception):
     """eval reports the form does not implement the variant (e.g. chunked delta)."""
 
 
-def run_eval(dfwbench, name, form, in_dir, out_dir):
-    cmd = [dfwbench, "eval", "--variant", name, "--form", form, "--in", in_dir, "--out", out_dir]
+def run_eval(dfwbench, name, form, chunk, mode, in_dir, out_dir):
+    cmd = [dfwbench, "eval", "--variant", name, "--form", form, "--mode", mode, "--in", in_dir, "--out", out_dir]
+    if chunk:
+        cmd += ["--chunk", str(chunk)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode == 2 and "does not support" in r.stderr:
         raise Unsupported(r.stderr.strip().split("error: ", 1)[-1])
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr.strip()}")
+
+
+def listed(dfwbench):
+    """dfwbench list --json: {"presets": {name: spec}, "rules": [...], ...}."""
+    r = subprocess.run([dfwbench, "list", "--json"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{dfwbench} list --json exited {r.returncode}: {r.stderr.strip()}")
+    return json.loads(r.stdout)
+
+
+def variants_to_check(catalogue):
+    """Every preset, then rule=R,phi=elu1 for each listed rule no preset uses."""
+    out = [Variant(name, spec) for name, spec in catalogue["presets"].items()]
+    for rule in catalogue["rules"]:
+        if rule not in RULES:
+            raise ValueError(f"dfwbench lists rule '{rule}', which this script does not implement")
+        if not any(v.rule == rule for v in out):
+            spec = f"rule={rule},phi=elu1"
+            out.append(Variant(spec, spec))
+    for phi in catalogue["feature_maps"]:
+        if phi not in MAPS:
+            raise ValueError(f"dfwbench lists feature map '{phi}', which this script does not implement")
+    return out
+
+
+def cases(var):
+    """(label, input options, [(form, chunk)], eval --mode) of one variant."""
+    if var.rule == "softmax":
+        return [("T=150", {}, [("blocked", None), ("decode", None)], "sequence"),
+                ("decode step", {}, [("decode", None)], "decode_step")]  # token 150 against a cache of 149
+    forms = [("recurrent", None)] + [("chunked", c) for c in CHUNKS] + [("decode", None)]
+    out = [("T=150", {}, forms, "sequence"), ("T=150 s0", {"with_s0": True}, forms, "sequence"),
+           ("decode step", {"t_len": 1, "with_s0": True}, [("decode", None)], "decode_step")]
+    if var.rule in DECAYING:
+        out += [(f"slow U({lo},{hi})", {"gate_range": (lo, hi), "with_s0": True}, forms, "sequence")
+                for lo, hi in SLOW_GATES]
+    return out
 
 
 def main():
@@ -196,37 +284,51 @@ def main():
     args = ap.parse_args()
 
     rng = np.random.default_rng(args.seed)
-    failures = 0
-    print(f"shape B={B} H={H} T={T} dk={DK} dv={DV}; limit relative L2 {LIMIT:g}")
-    print(f"{'variant':10} {'form':9} {'relL2(y)':>10} {'relL2(S)':>10} {'relL2(z)':>10}  status")
-    for name in PRESETS:
-        x = make_inputs(name, rng)
-        ref = reference(name, x)
-        forms = ["blocked"] if name == "softmax" else ["recurrent", "chunked"]
-        with tempfile.TemporaryDirectory(prefix="dfw_numpy_ref_") as tmp:
-            in_dir, out_dir = os.path.join(tmp, "in"), os.path.join(tmp, "out")
-            os.mkdir(in_dir)
-            os.mkdir(out_dir)
-            save_inputs(x, in_dir)
-            for form in forms:
-                errs = {}
-                try:
-                    run_eval(args.dfwbench, name, form, in_dir, out_dir)
-                    for key, val in ref.items():
-                        got = np.load(os.path.join(out_dir, key + ".npy"))
-                        if got.shape != val.shape:
-                            raise RuntimeError(f"{key}.npy has shape {got.shape}, expected {val.shape}")
-                        errs[key] = rel_l2(got, val)
-                    ok = all(e <= LIMIT for e in errs.values())
-                    status, note = ("PASS" if ok else "FAIL"), ""
-                except Unsupported as e:
-                    ok, status, note = True, "UNSUPPORTED", str(e)
-                except (RuntimeError, OSError, ValueError) as e:
-                    ok, status, note = False, "FAIL", str(e)
-                failures += not ok
-                cols = " ".join(f"{errs[k]:10.2e}" if k in errs else f"{'-':>10}" for k in ("y", "state", "z"))
-                print(f"{name:10} {form:9} {cols}  {status} {note}".rstrip())
-    print(f"numpy_reference: {'all agree' if failures == 0 else f'{failures} FAILED'}")
+    try:
+        variants = variants_to_check(listed(args.dfwbench))
+    except (RuntimeError, ValueError, KeyError) as e:
+        print(f"numpy_reference: FAILED: {e}")
+        return 1
+    failures = passes = 0
+    print(f"shape B={B} H={H} T={T} dk={DK} dv={DV}; limits relative L2 {LIMIT:g}, max-abs {MAX_ABS_LIMIT:g}")
+    print(f"{'variant':22} {'case':18} {'form':12} {'relL2(y)':>9} {'relL2(S)':>9} {'relL2(z)':>9} "
+          f"{'maxabs':>9}  status")
+    with tempfile.TemporaryDirectory(prefix="dfw_numpy_ref_") as tmp:
+        in_dir, out_dir = os.path.join(tmp, "in"), os.path.join(tmp, "out")
+        os.mkdir(in_dir)
+        os.mkdir(out_dir)
+        for var in variants:
+            for label, options, forms, mode in cases(var):
+                x = make_inputs(var, rng, **options)
+                ref = reference(var, x)
+                if mode == "decode_step":
+                    ref["y"] = ref["y"][:, :, -1:, :]  # the generated token's output only
+                save_inputs(x, in_dir)
+                for form, chunk in forms:
+                    errs, worst_abs = {}, 0.0
+                    try:
+                        run_eval(args.dfwbench, var.name, form, chunk, mode, in_dir, out_dir)
+                        for key, val in ref.items():
+                            got = np.load(os.path.join(out_dir, key + ".npy"))
+                            if got.shape != val.shape:
+                                raise RuntimeError(f"{key}.npy has shape {got.shape}, expected {val.shape}")
+                            errs[key], max_abs = errors(got, val)
+                            worst_abs = max(worst_abs, max_abs)
+                        ok = all(e <= LIMIT for e in errs.values()) and worst_abs <= MAX_ABS_LIMIT
+                        status, note = ("PASS" if ok else "FAIL"), ""
+                    except Unsupported as e:
+                        expected = (var.rule, form) in EXPECTED_UNSUPPORTED
+                        ok, status = expected, "UNSUPPORTED (expected)" if expected else "FAIL (unsupported)"
+                        note = str(e)
+                    except (RuntimeError, OSError, ValueError) as e:
+                        ok, status, note = False, "FAIL", str(e)
+                    failures += not ok
+                    passes += status == "PASS"
+                    cols = " ".join(f"{errs[k]:9.2e}" if k in errs else f"{'-':>9}" for k in ("y", "state", "z"))
+                    name = form + (f" C={chunk}" if chunk else "")
+                    print(f"{var.name:22} {label:18} {name:12} {cols} {worst_abs:9.2e}  {status} {note}".rstrip())
+    print(f"numpy_reference: {passes} comparisons pass, "
+          f"{'all agree' if failures == 0 else f'{failures} FAILED'}")
     return 1 if failures else 0
 
 

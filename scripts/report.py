@@ -31,7 +31,19 @@ MARKER = re.compile(r"<!-- table:([a-z0-9-]+):begin -->\n(.*?)<!-- table:\1:end 
 NO_GPU = ("_No GPU results yet: no machine set holds CUDA rows. A GPU machine's set appears beside the "
           "others once `scripts/reproduce.sh` (or `scripts/gpu_check.sh`, its `results/` copied in) has run "
           "there._")
-CHECK_LIMITS = {"fp32": 1e-4, "fp16": 5e-3, "bf16": 2e-2}
+
+
+def docs_limits(path=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "MATH.md")):
+    """{dtype: relative L2 limit} as docs/MATH.md section 10 states them (harness/accuracy.cpp
+    holds the same numbers; tests/accuracy_test.cpp checks them against this line)."""
+    with open(path) as f:
+        found = re.search(r"relative L2 limits: fp32 `([0-9.e-]+)`, fp16 `([0-9.e-]+)`, bf16 `([0-9.e-]+)`", f.read())
+    if not found:
+        raise ValueError(f"{path}: no line 'relative L2 limits: fp32 `..`, fp16 `..`, bf16 `..`'")
+    return dict(zip(("fp32", "fp16", "bf16"), map(float, found.groups())))
+
+
+CHECK_LIMITS = docs_limits()
 
 
 # ---- formatting -----------------------------------------------------------------
@@ -353,7 +365,9 @@ def target_result(target, rows):
     result = target["result"]
     if result == "bound":
         return "—"
-    if result == "MISSING" or not target.get("found", True):
+    measured = target.get("measured")
+    if result == "MISSING" or not target.get("found", True) or \
+            not (isinstance(measured, (int, float)) and math.isfinite(measured)):
         return NOT_MEASURED
     if result in ("PASS", "MISS") and (target.get("disturbed") or analysis.disturbed(rows)):
         return INCONCLUSIVE
@@ -369,7 +383,7 @@ def block_cpu_targets(results):
     rows_of_file = [r for r in results.bench if r["file"] == name]
     rows = []
     for t in targets:
-        measured = num(t["measured"]) if t.get("found") else "—"
+        measured = num(t["measured"]) if t.get("found") and isinstance(t.get("measured"), (int, float)) else "—"
         required = "an upper bound, not a target" if t["result"] == "bound" else t["relation"]
         rows.append([t["name"], measured, required, target_result(t, rows_of_file)])
     context = results.contexts[name]

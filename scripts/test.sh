@@ -13,4 +13,5 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 echo "test: building in $build ($jobs jobs)"
 cmake --build "$build" -j "$jobs"
 cd "$build"
-ctest --output-on-failure -j "$jobs"
+# ctest-junit.xml: every test's outcome and output (scripts/ctest_audit.py reads the skips)
+ctest --output-on-failure -j "$jobs" --output-junit ctest-junit.xml

@@ -4,6 +4,8 @@
 // without commit, or after a failed write, no target changes and no temporary
 // file is left), and an output directory is created and proved writable, or
 // refused with the system's reason, before any work.
+#include <grp.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -175,17 +177,45 @@ TEST(WritableDirectory, APathThroughARegularFileIsRefusedWithTheReason) {
   EXPECT_EQ(read_file(dir / "plain_file"), "x");
 }
 
+// What require_writable_directory(path) throws ("" when nothing), asked from a
+// child process that runs as nobody when this one is root (root writes into a
+// read-only directory).
+std::string writable_error_unprivileged(const std::string& path) {
+  int fds[2];
+  if (pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    std::string error;
+    if (geteuid() == 0 && (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0)) {
+      error = "could not drop root";
+    } else {
+      try {
+        require_writable_directory(path);
+      } catch (const std::runtime_error& e) {
+        error = e.what();
+      }
+    }
+    if (write(fds[1], error.data(), error.size()) < 0) _exit(1);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[512];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, std::size_t(n));
+  close(fds[0]);
+  waitpid(pid, nullptr, 0);
+  return out;
+}
+
 TEST(WritableDirectory, AReadOnlyDirectoryIsRefused) {
-  if (geteuid() == 0) GTEST_SKIP() << "running as root: a read-only directory is still writable";
   TempDir dir;
   fs::create_directory(dir / "ro");
-  fs::permissions(dir / "ro", fs::perms::owner_read | fs::perms::owner_exec);
-  std::string error;
-  try {
-    require_writable_directory(dir / "ro");
-  } catch (const std::runtime_error& e) {
-    error = e.what();
-  }
+  const auto read_exec = fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                         fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec;
+  fs::permissions(dir.path(), read_exec | fs::perms::owner_write);  // nobody may look in
+  fs::permissions(dir / "ro", read_exec);
+  const std::string error = writable_error_unprivileged(dir / "ro");
   fs::permissions(dir / "ro", fs::perms::owner_all);
   EXPECT_TRUE(contains(error, (dir / "ro") + ": cannot create a file in it: Permission denied")) << error;
   EXPECT_TRUE(listing(dir / "ro").empty());

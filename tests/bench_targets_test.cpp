@@ -217,6 +217,26 @@ TEST(CpuTargets, AnAbsentOrFailedRowMakesEveryTargetThatReadsItMissing) {
   EXPECT_NE(format_targets(evaluate_cpu_targets({})).find("MISSING (not measured"), std::string::npos);
 }
 
+// --resume keeps rows of earlier runs in the results file; the verdicts read only
+// the rows timed in this run (against its own ceilings).
+TEST(CpuTargets, RowsKeptByResumeFromAnEarlierRunAreNotRead) {
+  const Rows rows = quiet_rows();
+  std::vector<std::string> all;
+  for (const ResultRow& r : rows) all.push_back(r.key());
+  const auto every = evaluate_cpu_targets(rows, all);
+  for (const auto& e : expectations()) EXPECT_EQ(named(every, e.name_start).verdict, Verdict::pass) << e.name_start;
+  for (const auto& e : expectations()) {
+    Rows copy = rows;
+    const std::string kept = e.reads(copy).back()->key();
+    std::vector<std::string> run = all;
+    run.erase(std::find(run.begin(), run.end(), kept));
+    const TargetResult x = named(evaluate_cpu_targets(rows, run), e.name_start);
+    EXPECT_EQ(x.verdict, Verdict::missing) << x.name;
+    EXPECT_NE(x.why.find("--resume kept row"), std::string::npos) << x.why;
+  }
+  for (const auto& x : evaluate_cpu_targets(rows, {})) EXPECT_FALSE(x.verdict == Verdict::pass) << x.name;
+}
+
 TEST(CpuTargets, AZeroOrNanTimeOrCeilingNeverPasses) {
   for (const auto& e : expectations()) {
     const std::size_t n = rows_read(e);

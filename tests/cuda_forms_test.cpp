@@ -38,25 +38,27 @@ struct GpuCase {
   bool s0 = false;
   Mode mode = Mode::sequence;
   std::string only_form;  // empty: every form
+  double slow_lo = 0.95;  // GateSet::slow moved into U(slow_lo, 1) (test::with_slow_gates_from)
 };
 
 // Runs every CUDA implementation that supports the case; returns how many did.
 int check_case(const GpuCase& c) {
   const Variant v = parse_variant(c.variant);
-  const Problem p = test::make(v, c.shape, c.gates, c.s0);
+  const Problem p = test::with_slow_gates_from(test::make(v, c.shape, c.gates, c.s0), c.slow_lo);
   const Output ref = run_once(test::impl("reference"), v, p, {c.mode, 64});
   int ran = 0;
   for (const Impl* impl : cuda_impls()) {
     const FormKey k = impl->key();
     if (!impl->unsupported_reason(v, c.mode).empty() || (!c.only_form.empty() && k.form != c.only_form)) continue;
     const std::string what = k.str() + " " + c.variant + " " + c.shape.str() + " " + gate_set_name(c.gates) +
-                             (c.s0 ? " s0" : "") + (c.mode == Mode::decode_step ? " decode_step" : "");
+                             " from " + std::to_string(c.slow_lo) + (c.s0 ? " s0" : "") + (c.mode == Mode::decode_step ? " decode_step" : "");
     const CaseErrors e = compare_outputs(run_once(*impl, v, p, {c.mode, 64}), ref);
     const double f = v.tolerance_factor();
     EXPECT_TRUE(e.finite()) << what;
     EXPECT_LE(e.y.rel_l2, f * rel_l2_limit(k.dtype)) << what;
     EXPECT_LE(e.y.max_abs, f * max_abs_limit(k.dtype)) << what;
     EXPECT_LE(e.state.rel_l2, f * rel_l2_limit(k.dtype)) << what;
+    EXPECT_LE(e.state.max_abs, f * max_abs_limit(k.dtype)) << what;
     ++ran;
   }
   return ran;
@@ -114,6 +116,14 @@ TEST_F(CudaSuite, LongSequenceAndLongCache) {
 TEST_F(CudaSuite, GateEdgeSets) {
   for (const char* name : {"dfw", "gated", "delta", "rule=decay,phi=elu1"})
     for (GateSet g : {GateSet::ones, GateSet::tiny, GateSet::mixed}) check_case({name, {1, 3, 97, 16, 16}, g});
+}
+
+// Gates near 1 (U(0.95, 1), U(0.99, 1)) over 300 tokens from s0: every form (the
+// chunked ones over several chunks of 64) carries a state that keeps its weight.
+TEST_F(CudaSuite, SlowGatesOverALongSequence) {
+  for (double lo : {0.95, 0.99})
+    for (const char* name : {"dfw", "gated", "rule=decay,phi=elu1"})
+      EXPECT_GT(check_case({name, {1, 2, 300, 16, 16}, GateSet::slow, true, Mode::sequence, "", lo}), 0) << name;
 }
 
 TEST_F(CudaSuite, InitialStateAndDecodeStep) {

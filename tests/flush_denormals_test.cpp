@@ -60,7 +60,9 @@ TEST(FlushDenormals, TinyGatesStayWithinTheFp32LimitWhenFlushed) {
         const CaseErrors e = compare_outputs(test::run(form, v, p), ref);
         EXPECT_TRUE(e.finite()) << spec << " " << form;
         EXPECT_LT(e.y.rel_l2, rel_l2_limit("fp32")) << spec << " " << form << " " << gate_set_name(g);
+        EXPECT_LT(e.y.max_abs, 10 * rel_l2_limit("fp32")) << spec << " " << form << " " << gate_set_name(g);
         EXPECT_LT(e.state.rel_l2, rel_l2_limit("fp32")) << spec << " " << form << " " << gate_set_name(g);
+        EXPECT_LT(e.state.max_abs, 10 * rel_l2_limit("fp32")) << spec << " " << form << " " << gate_set_name(g);
       }
     }
   }

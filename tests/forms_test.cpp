@@ -29,7 +29,9 @@ TEST_P(EveryPreset, EverySupportedCpuFormMatchesReference) {
       const CaseErrors e = compare_outputs(run_once(*i, v, p, {Mode::sequence, 16}), ref);
       EXPECT_TRUE(e.finite()) << k.str();
       EXPECT_LT(e.y.rel_l2, 1e-4) << k.str() << " s0=" << s0;
+      EXPECT_LT(e.y.max_abs, 10 * 1e-4) << k.str() << " s0=" << s0;
       EXPECT_LT(e.state.rel_l2, 1e-4) << k.str() << " s0=" << s0;
+      EXPECT_LT(e.state.max_abs, 10 * 1e-4) << k.str() << " s0=" << s0;
       ++checked;
     }
     EXPECT_GE(checked, 2) << "a preset has at least a prefill form and the decode form";
@@ -60,7 +62,9 @@ TEST(Forms, ChunkedEqualsRecurrentAcrossChunkSizes) {
         const CaseErrors e = compare_outputs(run("chunked", v, p, {Mode::sequence, chunk}), rec);
         EXPECT_TRUE(e.finite()) << spec << " C=" << chunk;
         EXPECT_LT(e.y.rel_l2, 2e-5) << spec << " C=" << chunk << " gates=" << gate_set_name(g);
+        EXPECT_LT(e.y.max_abs, 10 * 2e-5) << spec << " C=" << chunk << " gates=" << gate_set_name(g);
         EXPECT_LT(e.state.rel_l2, 2e-5) << spec << " C=" << chunk << " gates=" << gate_set_name(g);
+        EXPECT_LT(e.state.max_abs, 10 * 2e-5) << spec << " C=" << chunk << " gates=" << gate_set_name(g);
       }
     }
   }
@@ -74,6 +78,7 @@ TEST(Forms, ChunkedDecayStaysAccurateWithTinyGatesAndLongChunks) {
     const CaseErrors e = compare_outputs(run("chunked", v, p, {Mode::sequence, 256}), run("reference", v, p));
     EXPECT_TRUE(e.finite());
     EXPECT_LT(e.y.rel_l2, 1e-4) << gate_set_name(g);
+    EXPECT_LT(e.y.max_abs, 10 * 1e-4) << gate_set_name(g);
   }
 }
 
@@ -104,7 +109,9 @@ TEST(Forms, DecodeStepsEqualPrefill) {
       const Problem p = make(v, {2, 2, 40, 16, 12}, g, true);
       const CaseErrors e = compare_outputs(chain_decode_steps(v, p), run("recurrent", v, p));
       EXPECT_LT(e.y.rel_l2, 1e-5) << spec << " gates=" << gate_set_name(g);
+      EXPECT_LT(e.y.max_abs, 10 * 1e-5) << spec << " gates=" << gate_set_name(g);
       EXPECT_LT(e.state.rel_l2, 1e-5) << spec << " gates=" << gate_set_name(g);
+      EXPECT_LT(e.state.max_abs, 10 * 1e-5) << spec << " gates=" << gate_set_name(g);
     }
   }
   // Normalised variants and softmax: the decode form over a whole sequence == prefill.
@@ -114,6 +121,9 @@ TEST(Forms, DecodeStepsEqualPrefill) {
     const CaseErrors e = compare_outputs(run("decode", v, p), run("chunked", v, p));
     EXPECT_LT(e.y.rel_l2, 1e-5) << spec;
     EXPECT_LT(e.state.rel_l2, 1e-5) << spec;
+    EXPECT_LT(e.y.max_abs, 10 * 1e-5) << spec;
+    EXPECT_LT(e.state.rel_l2, 1e-5) << spec;
+    EXPECT_LT(e.state.max_abs, 10 * 1e-5) << spec;
   }
 }
 
@@ -140,17 +150,42 @@ TEST(Forms, DecayWithAllGatesOneEqualsAdd) {
       const CaseErrors e = compare_outputs(run(form, decay, pd), run(form, add, pa));
       EXPECT_LT(e.y.rel_l2, 1e-6) << phi << " " << form;
       EXPECT_LT(e.state.rel_l2, 1e-6) << phi << " " << form;
+      EXPECT_LT(e.y.max_abs, 10 * 1e-6) << phi << " " << form;
+      EXPECT_LT(e.state.rel_l2, 1e-6) << phi << " " << form;
+      EXPECT_LT(e.state.max_abs, 10 * 1e-6) << phi << " " << form;
     }
   }
 }
 
 TEST(Forms, NormalisedOutputDividesByNormaliser) {
-  // linear with one token: y = v (phi(k).phi(q)) / (phi(k).phi(q) + eps) ~= v.
+  // linear (elu1 + 1, add, normalised) over 20 tokens, written out:
+  //   y_t = sum_{j<=t} v_j (phi(k_j).phi(q_t)) / (sum_{j<=t} phi(k_j).phi(q_t) + eps),  z = sum_j phi(k_j).
   const Variant v = parse_variant("linear");
-  const Problem p = make(v, {1, 1, 1, 8, 4});
-  const Output o = run("recurrent", v, p);
-  for (int r = 0; r < 4; ++r) EXPECT_NEAR(o.y[r], p.v[r], 1e-5);
-  ASSERT_EQ(o.z.size(), 8u);
+  const int64_t T = 20, d = 8, dv = 4;
+  const Problem p = make(v, {1, 1, T, d, dv});
+  auto phi = [](const float* x, int64_t j) { return x[j] > 0 ? x[j] + 1.0 : std::exp(double(x[j])); };
+  std::vector<double> y(T * dv), z(d, 0.0);
+  for (int64_t t = 0; t < T; ++t) {
+    double den = kNormEps;
+    std::vector<double> num(dv, 0.0);
+    for (int64_t j = 0; j <= t; ++j) {
+      double a = 0;
+      for (int64_t c = 0; c < d; ++c) a += phi(p.k.data() + j * d, c) * phi(p.q.data() + t * d, c);
+      den += a;
+      for (int64_t r = 0; r < dv; ++r) num[r] += p.v[j * dv + r] * a;
+    }
+    for (int64_t r = 0; r < dv; ++r) y[t * dv + r] = num[r] / den;
+  }
+  for (int64_t j = 0; j < T; ++j)
+    for (int64_t c = 0; c < d; ++c) z[c] += phi(p.k.data() + j * d, c);
+  for (const char* form : {"reference", "recurrent", "chunked", "decode"}) {
+    const Output o = run(form, v, p);
+    const ErrorStats ey = compare(o.y, y), ez = compare(o.z, z);
+    EXPECT_LT(ey.rel_l2, 1e-5) << form;
+    EXPECT_LT(ey.max_abs, 1e-4) << form;
+    EXPECT_LT(ez.rel_l2, 1e-5) << form;
+    EXPECT_LT(ez.max_abs, 1e-4) << form;
+  }
 }
 
 TEST(Check, FullCheckTablePasses) {

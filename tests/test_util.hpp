@@ -59,6 +59,16 @@ inline Problem slice_tokens(const Problem& p, int64_t t0, int64_t n) {
   return out;
 }
 
+// p (drawn with GateSet::slow, U(0.95, 1)) with its decaying gates (gate, gate_v,
+// gate_k) moved affinely into U(lo, 1): lo = 0.99 gives the slower set U(0.99, 1),
+// whose state carries across hundreds of tokens.
+inline Problem with_slow_gates_from(Problem p, double lo) {
+  if (lo == 0.95) return p;  // as drawn (any gate set)
+  for (auto* g : {&p.gate, &p.gate_v, &p.gate_k})
+    for (float& x : *g) x = float(lo + (double(x) - 0.95) * (1 - lo) / 0.05);
+  return p;
+}
+
 // One emulated kernel's errors with fp32, fp16 and bf16 storage: all finite,
 // y (relative L2 and max-abs) and the state within each dtype's limit times the
 // variant's factor f, and fp16 visibly worse than fp32 (the rounding is applied).

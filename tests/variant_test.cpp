@@ -159,10 +159,14 @@ TEST(FeatureMaps, MatchTheirDefinitions) {
   find_feature_map("elu1")->apply(ConstMatMap<double>(x.data(), 1, 3), {}, MatMap<double>(out.data(), 1, 3));
   EXPECT_DOUBLE_EQ(out(0, 0), 1.5);
   EXPECT_DOUBLE_EQ(out(0, 1), std::exp(-1.0));
+  RowMat<double> xd(1, 3);
+  xd << 0.5, 1.0, -2.0;
   RowMat<double> d(1, 6);
-  find_feature_map("dpfp")->apply(ConstMatMap<double>(x.data(), 1, 3), {}, MatMap<double>(d.data(), 1, 6));
-  // r = [0.5, 0, 2, 0, 1, 0]; roll(r, 1) = [0, 0.5, 0, 2, 0, 1]; product is 0 everywhere here.
-  for (int i = 0; i < 6; ++i) EXPECT_DOUBLE_EQ(d(0, i), 0.0);
+  find_feature_map("dpfp")->apply(ConstMatMap<double>(xd.data(), 1, 3), {}, MatMap<double>(d.data(), 1, 6));
+  // r = [0.5, 1, 0, 0, 0, 2]; roll(r, 1) = [2, 0.5, 1, 0, 0, 0]; r * roll(r, 1) = [1, 0.5, 0, 0, 0, 0]
+  // (rolled the other way, [0.5, 0, 0, 0, 0, 1]).
+  const double want[] = {1, 0.5, 0, 0, 0, 0};
+  for (int i = 0; i < 6; ++i) EXPECT_DOUBLE_EQ(d(0, i), want[i]) << i;
   RowMat<double> y(1, 2);
   y << 1.0, 2.0;
   RowMat<double> e(1, 4);
@@ -170,6 +174,21 @@ TEST(FeatureMaps, MatchTheirDefinitions) {
   // r = [1, 2, 0, 0]; roll(r, 1) = [0, 1, 2, 0] -> [0, 2, 0, 0]
   EXPECT_DOUBLE_EQ(e(0, 1), 2.0);
   EXPECT_DOUBLE_EQ(e(0, 0) + e(0, 2) + e(0, 3), 0.0);
+}
+
+// Favor+ on one row, against its formula written out: dk = 4, so x' = x / sqrt(2).
+TEST(FeatureMaps, FavorMatchesItsFormula) {
+  RowMat<double> x(1, 4), omega(2, 4), out(1, 2);
+  x << 1.0, -2.0, 0.5, 3.0;
+  omega << 0.2, 0.4, -1.0, 0.3, -0.5, 0.1, 0.7, -0.2;
+  FeatureParams<double> p;
+  p.omega = omega.data();
+  find_feature_map("favor")->apply(ConstMatMap<double>(x.data(), 1, 4), p, MatMap<double>(out.data(), 1, 2));
+  const double x_sq = 1 + 4 + 0.25 + 9;  // |x|^2; |x'|^2 = x_sq / 2
+  for (int i = 0; i < 2; ++i) {
+    const double wx = omega.row(i).dot(x.row(0)) / std::sqrt(2.0);
+    EXPECT_NEAR(out(0, i), std::exp(wx - x_sq / 4) / std::sqrt(2.0), 1e-12) << i;
+  }
 }
 
 TEST(FeatureMaps, FavorIsAnUnbiasedSoftmaxKernelEstimate) {

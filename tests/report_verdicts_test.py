@@ -1,0 +1,243 @@
+#!/usr/bin/python3
+"""ctest `report_verdicts`: every verdict scripts/report.py writes into REPORT.md,
+judged on rows made here (no files, no plots). For each claim and rule: rows on
+which it must hold, rows on which it must not, and rows with data missing, which
+must read "not measured" and never "holds" (nor "grows" from a NaN ratio).
+
+  claims 1-4 (paper preset, decode): softmax O(T) time, dfw/delta flat time,
+    softmax O(T) memory, dfw/delta constant memory;
+  claim 5 and the crossover table: the first T from which the variant is clearly
+    faster at that T and at every larger measured T;
+  the cpu-targets block: PASS / MISS as the bench wrote them, MISSING, unfound or
+    NaN measurements "not measured", a disturbed row "inconclusive".
+Run: /usr/bin/python3 tests/report_verdicts_test.py
+"""
+import math
+import os
+import sys
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+import analysis  # noqa: E402
+import report  # noqa: E402
+from results_io import Results  # noqa: E402
+
+NOT_MEASURED, INCONCLUSIVE = analysis.NOT_MEASURED, analysis.INCONCLUSIVE
+DECODE_T = (128, 512, 1024, 2048)
+
+
+def row(variant, T, ms, preset="paper", mode="decode", form="decode", memory=1e6, spread=0.0, **extra):
+    r = {"preset": preset, "variant": variant, "spec": variant, "form": form, "backend": "cpu", "dtype": "fp32",
+         "mode": mode, "B": 1, "H": 1, "T": T, "dk": 64, "dv": 64, "m": 64, "chunk": 64, "status": "ok",
+         "time_median_ms": ms, "time_p20_ms": ms * (1 - spread), "time_p80_ms": ms * (1 + spread),
+         "repetitions": 5, "flops": math.nan, "bytes": math.nan, "ceiling_gflops": math.nan,
+         "ceiling_gbps": math.nan, "peak_host_bytes": memory, "peak_device_bytes": math.nan, "disturbed": 0,
+         "machine": "test machine", "commit": "c0ffee", "file": f"{preset}-cpu.csv", "gates": "uniform"}
+    r.update(extra)
+    return r
+
+
+def results_of(rows, contexts=None):
+    results = Results(os.path.join("/nonexistent", "cpu-test-1c"))
+    results.bench = rows
+    results.contexts = contexts or {}
+    return results
+
+
+def decode_rows(softmax_grows=True, dfw_flat=True, softmax_memory_grows=True, dfw_memory_constant=True):
+    rows = []
+    for T in DECODE_T:
+        rows.append(row("softmax", T, 0.01 * T if softmax_grows else 1.0,
+                        memory=1e6 + 1e4 * T if softmax_memory_grows else 1e6))
+        for variant in ("dfw", "delta"):
+            rows.append(row(variant, T, 1.0 if dfw_flat else 0.01 * T,
+                            memory=1e6 if dfw_memory_constant else 1e6 + 1e4 * T))
+    return rows
+
+
+def claims(rows):
+    return report._claim_cells(results_of(rows), "cpu")
+
+
+class DecodeClaims(unittest.TestCase):
+    def test_every_claim_holds_on_rows_that_show_it(self):
+        cells = claims(decode_rows())
+        for i in range(4):
+            self.assertTrue(cells[i].startswith("holds: "), cells[i])
+        self.assertIn("softmax grows", cells[0])
+        self.assertIn("dfw flat", cells[1])
+        self.assertIn("delta flat", cells[1])
+        self.assertIn("softmax grows", cells[2])
+        self.assertIn("dfw constant", cells[3])
+
+    def test_each_claim_does_not_hold_on_rows_against_it(self):
+        for i, kwargs in enumerate(({"softmax_grows": False}, {"dfw_flat": False},
+                                    {"softmax_memory_grows": False}, {"dfw_memory_constant": False})):
+            cells = claims(decode_rows(**kwargs))
+            self.assertTrue(cells[i].startswith("does not hold: "), f"{kwargs}: {cells[i]}")
+            for j in set(range(4)) - {i}:
+                self.assertTrue(cells[j].startswith("holds: "), f"{kwargs}: claim {j}: {cells[j]}")
+
+    def test_one_variant_against_the_claim_is_enough(self):
+        rows = [r for r in decode_rows() if r["variant"] != "delta"]
+        rows += [row("delta", T, 0.01 * T, memory=1e6 + 1e4 * T) for T in DECODE_T]
+        cells = claims(rows)
+        self.assertTrue(cells[1].startswith("does not hold: "), cells[1])
+        self.assertIn("delta grows", cells[1])
+        self.assertTrue(cells[3].startswith("does not hold: "), cells[3])
+
+    def test_an_absent_variant_is_not_measured(self):
+        cells = claims([r for r in decode_rows() if r["variant"] != "softmax"])
+        for i in (0, 2):
+            self.assertTrue(cells[i].startswith(f"{NOT_MEASURED}: softmax {NOT_MEASURED}"), cells[i])
+        cells = claims([r for r in decode_rows() if r["variant"] != "delta"])
+        self.assertTrue(cells[1].startswith(f"{NOT_MEASURED}: "), cells[1])
+        self.assertIn(f"delta {NOT_MEASURED}", cells[1])
+        self.assertTrue(claims([r for r in decode_rows() if r["T"] == 128]) is None)  # one T: no trend
+
+    def test_missing_or_untracked_memory_is_not_measured_never_grows(self):
+        for where in (DECODE_T[0], DECODE_T[-1]):
+            for value in (math.nan, 0.0):
+                rows = decode_rows()
+                for r in rows:
+                    if r["T"] == where:
+                        r["peak_host_bytes"] = value
+                cells = claims(rows)
+                for i in (2, 3):
+                    self.assertTrue(cells[i].startswith(f"{NOT_MEASURED}: "), f"T={where} {value}: {cells[i]}")
+                    self.assertNotIn("grows", cells[i])
+                    self.assertNotIn("constant", cells[i])
+                trend = next(t for t in analysis.decode_trends(rows) if t.variant == "softmax")
+                self.assertEqual(report.memory_verdict(trend), NOT_MEASURED)
+
+    def test_a_nan_time_trend_is_not_measured(self):
+        trend = analysis.decode_trends(decode_rows())[0]._replace(change=math.nan)
+        self.assertEqual(report.time_verdict(trend), NOT_MEASURED)
+
+    def test_a_disturbed_row_makes_its_claim_inconclusive(self):
+        rows = decode_rows(softmax_grows=False)
+        next(r for r in rows if r["variant"] == "softmax")["disturbed"] = 1
+        cells = claims(rows)
+        for i in (0, 2):
+            self.assertTrue(cells[i].startswith(f"{INCONCLUSIVE}: "), cells[i])
+        self.assertTrue(cells[1].startswith("holds: "), cells[1])
+
+    def test_thresholds(self):
+        trend = analysis.decode_trends(decode_rows())[0]
+        self.assertEqual(report.time_verdict(trend._replace(change=0.5)), "flat")
+        self.assertEqual(report.time_verdict(trend._replace(change=0.51)), "grows")
+        self.assertEqual(report.time_verdict(trend._replace(change=-0.51)), "falls")
+        self.assertEqual(report.memory_verdict(trend._replace(mem_ratio=1.05)), "constant")
+        self.assertEqual(report.memory_verdict(trend._replace(mem_ratio=1.06)), "grows")
+
+
+def prefill_rows(variant_ms, softmax_ms=None, spread=0.0):
+    """paper-prefill rows of softmax (blocked) and dfw (chunked) at T = 256, 512, ..."""
+    softmax_ms = softmax_ms or [10.0] * len(variant_ms)
+    rows = []
+    for i, (v, s) in enumerate(zip(variant_ms, softmax_ms)):
+        T = 256 * (i + 1)
+        rows.append(row("softmax", T, s, preset="paper-prefill", mode="prefill", form="blocked", spread=spread))
+        if v is not None:
+            rows.append(row("dfw", T, v, preset="paper-prefill", mode="prefill", form="chunked", spread=spread))
+    return rows
+
+
+class Crossover(unittest.TestCase):
+    def crossing(self, rows):
+        found = analysis.crossovers(rows)
+        self.assertEqual(len(found), 1)
+        return found[0]
+
+    def test_faster_from_a_T_on(self):
+        c = self.crossing(prefill_rows([20, 12, 8, 5]))
+        self.assertEqual((c.verdict, c.T, c.forms), ("from T", 768, "chunked"))
+        self.assertEqual(c.speedup_at_max, 2.0)
+        c = self.crossing(prefill_rows([5, 5, 5, 5]))
+        self.assertEqual((c.verdict, c.T), ("at every T", 256))
+
+    def test_faster_at_a_T_but_not_at_every_larger_one_is_not_the_crossover(self):
+        c = self.crossing(prefill_rows([5, 20, 5, 5]))
+        self.assertEqual((c.verdict, c.T), ("from T", 768))
+        c = self.crossing(prefill_rows([5, 5, 5, 20]))
+        self.assertEqual((c.verdict, c.T), ("not in range", None))
+        self.assertEqual(c.max_T, 1024)
+
+    def test_within_the_spread_is_not_faster(self):
+        # medians 9 vs 10, but the variant's p80 (9 x 1.2) is above softmax's p20 (10 x 0.8)
+        c = self.crossing(prefill_rows([9, 9, 9], spread=0.2))
+        self.assertEqual(c.verdict, "not in range")
+
+    def test_claim_and_table_read_the_crossover(self):
+        rows = decode_rows() + prefill_rows([20, 12, 8, 5])
+        self.assertEqual(claims(rows)[4], "dfw fp32: faster from T=768 (chunked)")
+        table = report.block_crossover(results_of(rows))
+        self.assertIn("| paper-prefill | cpu | fp32 | c0ffee | dfw | 768 | chunked |", table)
+        rows = decode_rows() + prefill_rows([5, 5, 5, 20])
+        self.assertEqual(claims(rows)[4], "dfw fp32: slower up to T=1024")
+        self.assertIn("| not up to T=1024 |", report.block_crossover(results_of(rows)))
+
+    def test_missing_prefill_data_is_not_measured(self):
+        self.assertEqual(claims(decode_rows())[4], f"paper-prefill {NOT_MEASURED}")
+        only_softmax = decode_rows() + prefill_rows([None, None, None])
+        self.assertEqual(claims(only_softmax)[4], f"paper-prefill {NOT_MEASURED}")
+        self.assertIn("_No `paper-prefill` or `scaling` results", report.block_crossover(results_of(only_softmax)))
+
+    def test_a_disturbed_row_makes_the_crossover_inconclusive(self):
+        rows = decode_rows() + prefill_rows([20, 12, 8, 5])
+        rows[-1]["disturbed"] = 1
+        self.assertEqual(claims(rows)[4], f"dfw fp32: {INCONCLUSIVE}")
+
+
+TARGETS_FILE = "cpu-targets-cpu.csv"
+
+
+def targets_block(targets, disturbed=False):
+    rows = [row("dfw", 128, 1.0, preset="cpu-targets", file=TARGETS_FILE, disturbed=int(disturbed))]
+    context = {TARGETS_FILE: {"cpu_model": "test cpu", "commit": "c0ffee", "cpu_targets": targets}}
+    return report.block_cpu_targets(results_of(rows, context))
+
+
+def target(result, measured=1.5, found=True):
+    t = {"name": "target x", "relation": ">= 1", "found": found, "result": result}
+    if measured is not None:
+        t["measured"] = measured
+    return t
+
+
+class CpuTargets(unittest.TestCase):
+    def test_pass_and_miss_are_reported_as_the_bench_judged(self):
+        self.assertIn("| target x | 1.50 | >= 1 | PASS |", targets_block([target("PASS")]))
+        self.assertIn("| target x | 0.500 | >= 1 | MISS |", targets_block([target("MISS", 0.5)]))
+        self.assertIn("ceilings measured in the same run", targets_block([target("PASS")]))
+
+    def test_missing_unfound_or_nan_measurements_are_not_measured(self):
+        for t in (target("MISSING", None, False), target("PASS", None, False), target("PASS", None),
+                  target("PASS", math.nan), target("MISS", math.inf)):
+            block = targets_block([t])
+            self.assertIn(f"| {NOT_MEASURED} |", block, t)
+            self.assertNotIn("PASS |", block, t)
+            self.assertNotIn("MISS |", block, t)
+
+    def test_a_disturbed_run_is_inconclusive(self):
+        for result in ("PASS", "MISS"):
+            self.assertIn(f"| {INCONCLUSIVE} |", targets_block([target(result)], disturbed=True))
+            self.assertIn(f"| {INCONCLUSIVE} |", targets_block([dict(target(result), disturbed=True)]))
+
+    def test_the_bound_is_not_a_verdict(self):
+        block = targets_block([dict(target("bound"), relation="bound")])
+        self.assertIn("| target x | 1.50 | an upper bound, not a target | — |", block)
+
+    def test_no_targets_in_the_set(self):
+        self.assertIn("_No `cpu-targets` results", targets_block([]))
+
+
+class Limits(unittest.TestCase):
+    def test_the_accuracy_limits_are_docs_maths(self):
+        self.assertEqual(report.CHECK_LIMITS, {"fp32": 1e-4, "fp16": 5e-3, "bf16": 2e-2})
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
