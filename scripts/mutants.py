@@ -11,6 +11,11 @@ is restored before the next mutant. A mutant whose edit no longer matches its fi
 that does not compile, is an error of this list, not a kill.
 
   /usr/bin/python3 scripts/mutants.py [--only NAME,...] [--rotate N] [--table FILE] [--list]
+                                      [--in-place BUILD_DIR]
+
+--in-place BUILD_DIR mutates the working tree itself and rebuilds BUILD_DIR, an existing
+build of it (CI: the test command's build-ci, so no second full build is paid); each file
+is restored after its mutant (also on SIGINT/SIGTERM) and BUILD_DIR rebuilt unmutated.
 
 --rotate N runs N mutants chosen by the commit hash (CI: a different few per commit);
 --table FILE writes the mutant -> killing test table as Markdown (results/mutants.md).
@@ -20,6 +25,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -229,6 +235,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--table", help="write the Markdown table here")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    ap.add_argument("--in-place", metavar="BUILD_DIR",
+                    help="mutate the working tree itself and rebuild this existing build of it")
     args = ap.parse_args()
     names = [m.name for m in MUTANTS]
     assert len(set(names)) == len(names), "mutant names repeat"
@@ -248,9 +256,18 @@ def main():
     elif args.rotate:
         first = int(commit, 16) % len(MUTANTS) if commit != "unknown" else 0
         chosen = [MUTANTS[(first + i) % len(MUTANTS)] for i in range(min(args.rotate, len(MUTANTS)))]
-    src, build_dir = os.path.join(args.work, "src"), os.path.join(args.work, "build")
-    os.makedirs(src, exist_ok=True)
-    sync_scratch(src)
+    if args.in_place:
+        src, build_dir = ROOT, os.path.abspath(args.in_place)
+        if not os.path.exists(os.path.join(build_dir, "build.ninja")):
+            print(f"mutants: --in-place {args.in_place} is not a configured build", file=sys.stderr)
+            return 2
+        # A signal unwinds through run_mutant's finally, which restores the mutated file.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda n, _: sys.exit(128 + n))
+    else:
+        src, build_dir = os.path.join(args.work, "src"), os.path.join(args.work, "build")
+        os.makedirs(src, exist_ok=True)
+        sync_scratch(src)
     start = time.time()
     broken = build(src, build_dir, args.jobs)
     if broken:
