@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 import analysis  # noqa: E402
-from results_io import (DTYPE_ORDER, VARIANT_ORDER, ResultsError, machine_sets, ordered, provenance,  # noqa: E402
+from results_io import (DTYPE_ORDER, VARIANT_ORDER, ResultsError, docs_limits, machine_sets, ordered, provenance,  # noqa: E402
                         read_bench_file)
 
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
@@ -60,7 +60,7 @@ FALLBACK_STYLES = [(OKABE_ITO[c], m, ls) for c, m, ls in
                    (("yellow", "h", "-"), ("sky", "<", "--"), ("green", ">", ":"), ("orange", "p", "-."))]
 FORM_LINESTYLE = {"decode": "-", "recurrent": "-", "chunked": "--", "blocked": "-", "reference": ":"}
 BOUND_HATCH = {"compute": "///", "memory": ""}
-CHECK_LIMITS = {"fp32": 1e-4, "fp16": 5e-3, "bf16": 2e-2}  # docs/MATH.md relative-L2 limits
+CHECK_LIMITS = docs_limits()  # docs/MATH.md relative-L2 limits
 CHECK_FORM_ORDER = ("recurrent", "chunked", "blocked", "decode")  # heatmap columns, per backend and dtype
 ERROR_FLOOR = 1e-10  # an exact 0 error is drawn at this value on the log scale
 DISTURBED_STYLE = dict(marker="D", markersize=11, markerfacecolor="none", markeredgecolor="black",

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import analysis  # noqa: E402
 from analysis import INCONCLUSIVE, NOT_MEASURED  # noqa: E402
-from results_io import VARIANT_ORDER, ResultsError, machine_sets, ordered  # noqa: E402
+from results_io import VARIANT_ORDER, ResultsError, docs_limits, machine_sets, ordered  # noqa: E402
 
 MARKER = re.compile(r"<!-- table:([a-z0-9-]+):begin -->\n(.*?)<!-- table:\1:end -->", re.S)
 
@@ -31,16 +31,6 @@ MARKER = re.compile(r"<!-- table:([a-z0-9-]+):begin -->\n(.*?)<!-- table:\1:end 
 NO_GPU = ("_No GPU results yet: no machine set holds CUDA rows. A GPU machine's set appears beside the "
           "others once `scripts/reproduce.sh` (or `scripts/gpu_check.sh`, its `results/` copied in) has run "
           "there._")
-
-
-def docs_limits(path=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "MATH.md")):
-    """{dtype: relative L2 limit} as docs/MATH.md section 10 states them (harness/accuracy.cpp
-    holds the same numbers; tests/accuracy_test.cpp checks them against this line)."""
-    with open(path) as f:
-        found = re.search(r"relative L2 limits: fp32 `([0-9.e-]+)`, fp16 `([0-9.e-]+)`, bf16 `([0-9.e-]+)`", f.read())
-    if not found:
-        raise ValueError(f"{path}: no line 'relative L2 limits: fp32 `..`, fp16 `..`, bf16 `..`'")
-    return dict(zip(("fp32", "fp16", "bf16"), map(float, found.groups())))
 
 
 CHECK_LIMITS = docs_limits()

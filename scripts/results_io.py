@@ -311,3 +311,13 @@ def provenance(rows):
     machines = ordered((r["machine"] for r in rows), ())
     commits = ordered((r["commit"] for r in rows), ())
     return f"machine: {' | '.join(machines)}; commit: {' | '.join(commits)}"
+
+
+def docs_limits(path=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "MATH.md")):
+    """{dtype: relative L2 limit} as docs/MATH.md section 10 states them (harness/accuracy.cpp
+    holds the same numbers; tests/accuracy_test.cpp checks them against this line)."""
+    with open(path) as f:
+        found = re.search(r"relative L2 limits: fp32 `([0-9.e-]+)`, fp16 `([0-9.e-]+)`, bf16 `([0-9.e-]+)`", f.read())
+    if not found:
+        raise ValueError(f"{path}: no line 'relative L2 limits: fp32 `..`, fp16 `..`, bf16 `..`'")
+    return dict(zip(("fp32", "fp16", "bf16"), map(float, found.groups())))
