@@ -257,7 +257,9 @@ def paper_series(results):
     return out
 
 
-def paper_table(results, value, unit):
+def paper_table(results, value, unit, bound=False):
+    """bound: a cuda series whose rows carry roofline_ms (files before it do not) is followed
+    by its bound column (nominal H200 rates: not a measurement)."""
     series = paper_series(results)
     if not series:
         return "_No `paper` preset results in this set._"
@@ -265,13 +267,20 @@ def paper_table(results, value, unit):
                                          VARIANT_ORDER.index(k[3]) if k[3] in VARIANT_ORDER else 99, k[3]))
     several_commits = len({k[2] for k in keys}) > 1
     Ts = sorted({T for k in keys for T in series[k]})
-    header = ["T"] + [f"{v} {b} {d}" + (f" @{c}" if several_commits else "") + f" ({unit})" for b, d, c, v in keys]
-    rows = [[T] + [marked(value(series[k][T]), series[k][T]) if T in series[k] else "—" for k in keys] for T in Ts]
+    columns = []  # (series key, header, cell of its row)
+    for k in keys:
+        b, d, c, v = k
+        name = f"{v} {b} {d}" + (f" @{c}" if several_commits else "")
+        columns.append((k, f"{name} ({unit})", lambda r: marked(value(r), r)))
+        if bound and b == "cuda" and any(r["roofline_ms"] > 0 for r in series[k].values()):
+            columns.append((k, f"{name} bound (ms)", lambda r: num(r["roofline_ms"]) if r["roofline_ms"] > 0 else "—"))
+    header = ["T"] + [h for _, h, _ in columns]
+    rows = [[T] + [cell(series[k][T]) if T in series[k] else "—" for k, _, cell in columns] for T in Ts]
     return table(header, rows)
 
 
 def block_decode_time(results):
-    return paper_table(results, lambda r: num(r["time_median_ms"]), "ms")
+    return paper_table(results, lambda r: num(r["time_median_ms"]), "ms", bound=True)
 
 
 def block_decode_memory(results):

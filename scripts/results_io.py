@@ -33,7 +33,8 @@ BENCH_INTS = ("B", "H", "T", "dk", "dv", "m", "chunk", "repetitions")
 BENCH_FLOATS = tuple(c for c in BENCH_COLUMNS[BENCH_COLUMNS.index("time_median_ms"):]
                      if c not in ("repetitions", "machine", "commit"))
 # Appended later (harness/results_row.cpp); absent from older files: (column, default).
-BENCH_LATER_COLUMNS = (("threads", ""), ("disturbed", "0"), ("planned_bytes", ""), ("note", ""))
+BENCH_LATER_COLUMNS = (("threads", ""), ("disturbed", "0"), ("planned_bytes", ""), ("note", ""),
+                       ("roofline_ms", ""))  # roofline_ms: cuda rows' nominal H200 bound, not a measurement
 BENCH_STATUSES = ("ok", "oom", "unsupported", "error")
 STATIC_DIR = "static"
 MACHINE_ID = re.compile(r"(cpu|gpu)-[a-z0-9]+(-[a-z0-9]+)*")
@@ -126,7 +127,7 @@ def read_bench_csv(path, context):
         row["disturbed"] = int(row["disturbed"])
         for c in BENCH_INTS + ("threads",):
             row[c] = _number(raw[c], path, line, c, integer=True)
-        for c in BENCH_FLOATS + ("planned_bytes",):
+        for c in BENCH_FLOATS + ("planned_bytes", "roofline_ms"):
             row[c] = _number(raw[c], path, line, c, integer=False)
         for c in ("B", "H", "T", "dk", "dv"):
             if not isinstance(row[c], int) or row[c] < 0:

@@ -16,7 +16,8 @@ memory plot; every variant present gets its series, whatever its name, and any b
 number makes --check fail; a malformed CSV, a file
 outside a machine directory or a JSON of another machine makes both scripts exit 2
 naming the file; an empty results root is skipped cleanly; results/static/sass-cuda.csv
-(scripts/sass_check.py) gives one kernel table for the whole report, and no machine set.
+(scripts/sass_check.py) gives one kernel table for the whole report, and no machine set;
+a cuda row's roofline_ms shows as a "bound (ms)" column beside its time.
 Run: /usr/bin/python3 tests/plot_report_test.py
 """
 import csv
@@ -318,6 +319,21 @@ class PlotReportTest(unittest.TestCase):
         self.assertEqual(written.returncode, 0, written.stderr)
         with open(self.report) as f:
             self.assertIn("No results yet in `results/<machine-id>/`", f.read())
+
+    def test_cuda_rows_with_a_roofline_show_it_as_bound_beside_the_time(self):
+        path = os.path.join(self.results, GPU, "paper-cuda.csv")
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        for r in rows:
+            r["roofline_ms"] = "0.00125" if r["variant"] == "dfw" else ""
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+        table = section(self.report_text(), GPU, "decode-time")
+        self.assertIn("| dfw cuda fp16 (ms) | dfw cuda fp16 bound (ms) | delta cuda fp16 (ms) |", table)
+        self.assertIn("| 1920 | 0.0424 | 0.0110 | 0.00125 | 0.0130 |", table)
+        self.assertNotIn("softmax cuda fp16 bound", table)  # no bound in its rows: no column
 
     def test_static_kernel_table_is_one_block_from_results_static(self):
         block = lambda text: text.split("<!-- table:sass:begin -->")[1].split("<!-- table:sass:end -->")[0]
