@@ -2,9 +2,9 @@
 """Static performance check of the CUDA kernels, without a GPU: per kernel
 instantiation in the nvcc build's objects (BUILD/kernels/CMakeFiles/dfw_kernels.dir/
 *.cu.o, sm_90 cubins), from the compiler's own output:
-  - registers, stack (cuobjdump -res-usage) and spill store/load bytes (ptxas -v on the
-    PTX embedded in the same object, with its ptxas options; its register count must
-    equal the cubin's);
+  - registers, stack (cuobjdump -res-usage) and spill store/load bytes (ptxas -v, the
+    one beside the build's nvcc, on the PTX embedded in the same object, with its ptxas
+    options; its register count must equal the cubin's);
   - static shared memory (res-usage's SHARED less the 1 KiB sm_90 reserves per block);
   - from the SASS (cuobjdump -sass): local loads/stores (LDL/STL: spills and stack),
     generic LD/ST (shared or global memory reached through generic pointers), LDG/STG,
@@ -118,6 +118,17 @@ def find_tool(name):
         if os.access(os.path.join(d, name), os.X_OK):
             return os.path.join(d, name)
     return None
+
+
+def build_ptxas(build):
+    """The ptxas beside the nvcc the build was configured with (its CMakeCache.txt)."""
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            nvcc = re.search(r"^CMAKE_CUDA_COMPILER:\w+=(.+)$", f.read(), re.M)
+    except OSError:
+        return None
+    ptxas = os.path.join(os.path.dirname(nvcc.group(1)), "ptxas") if nvcc else ""
+    return ptxas if os.access(ptxas, os.X_OK) else None
 
 
 def short_name(mangled, demangled):
@@ -323,7 +334,7 @@ def main():
                         "a regression")
     parser.add_argument("--baseline", default=BASELINE, help="the baseline --check reads")
     args = parser.parse_args()
-    cuobjdump, ptxas = find_tool("cuobjdump"), find_tool("ptxas")
+    cuobjdump, ptxas = find_tool("cuobjdump"), build_ptxas(args.build) or find_tool("ptxas")
     if not cuobjdump:
         print("sass_check: skipped: cuobjdump not installed (pip install nvidia-cuda-cuobjdump)")
         return SKIP
