@@ -261,7 +261,10 @@ def analyse(build, cuobjdump, ptxas):
                                    f"registers, the cubin {r['regs']}: the spill figures would not be this build's")
             name = names[mangled]
             family = name.split("<")[0]
-            threads, dyn, grid = LAUNCH.get(family, (128, lambda e, n: 0, None))
+            if family not in LAUNCH:
+                raise RuntimeError(f"{name}: its launch (threads, dynamic shared memory, grid) is not in LAUNCH "
+                                   "of scripts/sass_check.py; add it from the host launch code")
+            threads, dyn, grid = LAUNCH[family]
             targs = name[name.find("<") + 1:-1].split(", ") if "<" in name else []
             dyn_bytes = dyn(ELEM.get(targs[0] if targs else "", 4), int(targs[-1]) if targs and targs[-1].isdigit() else 0)
             static = max(r["shared"] - SMEM_RESERVED_PER_BLOCK, 0)
@@ -341,7 +344,11 @@ def main():
     if not ptxas:
         print("sass_check: skipped: ptxas not found (CUDA toolkit)")
         return SKIP
-    rows = analyse(args.build, cuobjdump, ptxas)
+    try:
+        rows = analyse(args.build, cuobjdump, ptxas)
+    except (RuntimeError, subprocess.CalledProcessError) as e:
+        print(f"sass_check: error: {e}", file=sys.stderr)
+        return 2
     if rows is None:
         print(f"sass_check: skipped: no nvcc-built kernel objects in {args.build} (configure with nvcc present)")
         return SKIP
