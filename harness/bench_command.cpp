@@ -35,6 +35,7 @@
 #include "memory_plan.hpp"
 #include "results_json.hpp"
 #include "results_store.hpp"
+#include "roofline.hpp"
 #include "stream_sizing.hpp"
 #include "run_quality.hpp"
 #include "thread_policy.hpp"
@@ -337,6 +338,7 @@ ResultRow make_row(const BenchCase& c, const CaseTiming& t, const Cost& cost, co
   r.state_bytes = cost.state_bytes;
   r.ceiling_gflops = ceil.gflops;
   r.ceiling_gbps = ceil.gbps;
+  if (c.backend == "cuda") r.roofline_ms = roofline_ms(cost.flops, cost.bytes);
   r.machine = c.backend == "cuda" ? mi.gpu_name : mi.cpu_model;
   r.commit = mi.commit;
   r.planned_bytes = double(plan.host() + plan.device);
@@ -367,6 +369,7 @@ void add_case_fields(JsonObject& o, const std::string& key, const ResultRow& r) 
       .add("peak_host_bytes", r.peak_host_bytes).add("peak_device_bytes", r.peak_device_bytes)
       .add("machine", r.machine).add("commit", r.commit).add("gates", r.gates).add("cpu_threads", r.threads)
       .add("disturbed", r.disturbed).add("planned_bytes", r.planned_bytes).add("note", r.note);
+  if (r.backend == "cuda") o.add("roofline_ms", r.roofline_ms);
 }
 
 // Google Benchmark's entries for the case, one line each.
@@ -407,14 +410,17 @@ std::vector<std::string> json_entries(const BenchCase& c, int64_t index, const C
 }
 
 // The fractions printed are the row's own, against the ceilings measured at the
-// start of the run, as in the CSV and JSON.
+// start of the run, as in the CSV and JSON. A cuda time is followed by its roofline
+// bound (roofline.hpp: nominal H200 rates, a bound and not a measurement).
 void print_case_line(const ResultRow& r, const std::string& label, const std::string& message) {
-  char buf[512];
-  if (r.status == "ok")
-    std::snprintf(buf, sizeof buf, "%-72s ok  %10.4f ms [%.4f, %.4f]  %9.2f GFLOP/s (%5.1f%%)  %8.2f GB/s (%5.1f%%)",
-                  label.c_str(), r.time_median_ms, r.time_p20_ms, r.time_p80_ms, r.gflops,
-                  100 * r.frac_flops_ceiling, r.gbps, 100 * r.frac_bw_ceiling);
-  else
+  char buf[640];
+  if (r.status == "ok") {
+    int n = std::snprintf(buf, sizeof buf, "%-72s ok  %10.4f ms [%.4f, %.4f]  %9.2f GFLOP/s (%5.1f%%)  %8.2f GB/s (%5.1f%%)",
+                          label.c_str(), r.time_median_ms, r.time_p20_ms, r.time_p80_ms, r.gflops,
+                          100 * r.frac_flops_ceiling, r.gbps, 100 * r.frac_bw_ceiling);
+    if (r.backend == "cuda" && n > 0 && std::size_t(n) < sizeof buf)
+      std::snprintf(buf + n, sizeof buf - n, "  bound %.4g ms (roofline, nominal H200)", r.roofline_ms);
+  } else
     std::snprintf(buf, sizeof buf, "%-72s %s: %s", label.c_str(), r.status.c_str(), message.c_str());
   std::cout << buf << (r.note.empty() ? "" : "  [" + r.note + "]") << std::endl;
 }
@@ -471,7 +477,9 @@ int run_bench(int argc, char** argv) {
           "Times forms of variants over sequence lengths with Google Benchmark (manual time: wall clock on\n"
           "the CPU, CUDA events with the L2 flushed on the GPU), median / p20 / p80 over repetitions, and\n"
           "reads each time against the cost model (GFLOP/s, GB/s) and the copy-bandwidth and GEMM ceilings\n"
-          "measured in the same run. Writes RESULTS_DIR/NAME.json (Google Benchmark layout) and NAME.csv\n"
+          "measured in the same run; cuda rows also carry roofline_ms, max(bytes / 4.3 TB/s, FLOPs / 790\n"
+          "TFLOP/s) at nominal H200 rates: a bound, not a measurement (printed as 'bound').\n"
+          "Writes RESULTS_DIR/NAME.json (Google Benchmark layout) and NAME.csv\n"
           "after every case. Decode mode: softmax attends one new token over a KV cache of T tokens;\n"
           "stateful rules take one step from a random state (its cost does not depend on T).\n"
           "Before a case allocates, its planned bytes (inputs, state or KV cache, workspace, outputs) are\n"

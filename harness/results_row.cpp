@@ -42,7 +42,7 @@ const std::vector<std::string>& results_csv_columns() {
       "status", "time_median_ms", "time_p20_ms", "time_p80_ms", "repetitions", "tokens_per_s", "flops", "bytes",
       "gflops", "gbps", "ceiling_gflops", "ceiling_gbps", "frac_flops_ceiling", "frac_bw_ceiling",
       "peak_host_bytes", "peak_device_bytes", "state_bytes", "machine", "commit", "threads", "disturbed", "planned_bytes", "note",
-      "gates"};
+      "gates", "roofline_ms"};
   return cols;
 }
 
@@ -105,7 +105,7 @@ std::string ResultRow::to_csv_line() const {
       num(tokens_per_s), count(flops), count(bytes), num(gflops), num(gbps), num(ceiling_gflops), num(ceiling_gbps),
       num(frac_flops_ceiling, "%.6g"), num(frac_bw_ceiling, "%.6g"), count(peak_host_bytes),
       count(peak_device_bytes), count(state_bytes), machine, commit, threads ? std::to_string(threads) : "",
-      disturbed ? "1" : "0", count(planned_bytes), note, gates};
+      disturbed ? "1" : "0", count(planned_bytes), note, gates, num(roofline_ms)};
   std::string out;
   for (std::size_t i = 0; i < f.size(); ++i) out += (i ? "," : "") + csv_field(f[i]);
   return out;
@@ -144,6 +144,7 @@ ResultRow parse_result_row(const std::string& line, int64_t line_number) {
   r.planned_bytes = d();
   r.note = s();
   r.gates = s();
+  r.roofline_ms = d();
   if (r.status != "ok" && r.status != "oom" && r.status != "unsupported" && r.status != "error")
     throw std::invalid_argument("results CSV line " + std::to_string(line_number) + ": unknown status '" + r.status +
                                 "'");

@@ -37,6 +37,7 @@ struct ResultRow {
   double planned_bytes = 0;   // memory the case planned to allocate (an oom row says why)
   std::string note;           // free text: why a form was picked, why a row is oom or disturbed
   std::string gates = "uniform";  // the generator's gate set (generator.hpp) the inputs were drawn with
+  double roofline_ms = 0;     // cuda rows: the nominal H200 bound (roofline.hpp), not a measurement; else 0 (empty)
 
   // The same identity as BenchCase::key(). A row whose form the best-form probe
   // picked (its note starts with kProbeNotePrefix) is the case "best", chunk 0.

@@ -25,13 +25,15 @@ void ResultsStore::load() {
   std::string line;
   if (!std::getline(csv, line)) return;
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line != results_csv_header())
+  // A file written before the roofline_ms column (its rows: no bound) resumes too.
+  const bool before_roofline = line + ",roofline_ms" == results_csv_header();
+  if (line != results_csv_header() && !before_roofline)
     throw std::invalid_argument(csv_path_ + ": the header is not dfwbench's results header; not resuming over it");
   int64_t n = 1;
   while (std::getline(csv, line)) {
     ++n;
     if (line.empty()) continue;
-    ResultRow r = parse_result_row(line, n);
+    ResultRow r = parse_result_row(before_roofline ? line + "," : line, n);
     const std::string key = r.key();
     if (!rows_.count(key)) insertion_order_.push_back(key);
     rows_[key] = std::move(r);

@@ -20,7 +20,8 @@ class ResultsStore {
   const std::string& json_path() const { return json_path_; }
 
   // Reads the existing pair (for --resume); missing files are an empty store.
-  // Throws std::invalid_argument for a CSV whose header is not results_csv_header().
+  // Throws std::invalid_argument for a CSV whose header is not results_csv_header()
+  // (or that header without its last column, roofline_ms: an older file, read as 0).
   void load();
   bool has(const std::string& key) const { return rows_.count(key) > 0; }
   std::size_t size() const { return rows_.size(); }

@@ -13,7 +13,7 @@
 //   accumulating into the fp32 state).
 //   Launch: grid (B*H), one block per (b, h) walks its chunks in order; block 256
 //   (8 warps: per-tile work is spread over warps, MMA tiles one per warp). Dynamic
-//   shared memory (Layout below): C = 64, dk = dv = m = 64: 163 KiB (181 KiB with the
+//   shared memory (chunked_prefill_layout.hpp): C = 64, dk = dv = m = 64: 163 KiB (181 KiB with the
 //   z row); C = 16: 70 KiB. Arrays past the device's opt-in limit (227 KiB on sm_90;
 //   e.g. C = 128 or 256, or m = 128) spill, lowest priority first, to a per-block
 //   slice of a global workspace the form allocates.
@@ -30,6 +30,7 @@
 
 #include "chunk_math.hpp"
 #include "chunked_prefill_kernel.cuh"
+#include "chunked_prefill_layout.hpp"
 #include "cuda_check.hpp"
 #include "cuda_raii.hpp"
 #include "half_convert.hpp"
@@ -41,63 +42,14 @@ namespace {
 
 namespace wmma = nvcuda::wmma;
 
-constexpr int kWarps = 8;
+constexpr int kWarps = kChunkedWarps;
 constexpr int kThreads = 32 * kWarps;
-constexpr int kTile = kChunkSub;   // 16: MMA tile edge = sub-chunk length
+constexpr int kTile = kChunkedTile;  // 16: MMA tile edge = sub-chunk length
 constexpr int kLaneCols = kChunkedPrefillMaxWidth / 32;  // diagonal scores: a lane holds columns lane + 32 u
 
-// The block's working arrays. np = chunk rounded up to 16, ns = np / 16 sub-chunks,
-// mp / rp = m / rows rounded up to 16 (zero padding). Each region lives in shared
-// memory while the device's per-block limit allows, in priority order (the state
-// and the per-warp tiles first); the rest spill to the block's slice of a global
-// workspace (L1/L2-resident; WMMA and __syncthreads work the same on it).
-struct Region {
-  uint32_t offset = 0;  // bytes from the start of shared memory or of the block's workspace slice
-  bool global = false;
-};
-
-struct Layout {
-  int np = 0, ns = 0, pairs = 0, mp = 0, rp = 0;
-  Region S, Qf, Kf, Vf, Ga, Gb, Y, D, TA, TB, MA, KE, VE, PE, QJ, SC;
-  std::size_t shared_bytes = 0;  // dynamic shared memory per block
-  std::size_t global_bytes = 0;  // workspace per block (0: everything in shared memory)
-};
-
-std::size_t align128(std::size_t x) { return (x + 127) / 128 * 128; }
-
-Layout make_layout(int chunk_len, int dk, int m, int rows, std::size_t elem, std::size_t shared_budget) {
-  Layout l;
-  l.np = (chunk_len + kTile - 1) / kTile * kTile;
-  l.ns = l.np / kTile;
-  l.pairs = l.ns * (l.ns - 1) / 2;
-  l.mp = (m + kTile - 1) / kTile * kTile;
-  l.rp = (rows + kTile - 1) / kTile * kTile;
-  const std::size_t f = sizeof(float), np = l.np, mp = l.mp, rp = l.rp, pairs = l.pairs > 0 ? l.pairs : 1;
-  const std::size_t y_elems = np * rp, x_elems = np * (dk + 1);
-  auto place = [&l, shared_budget](Region& r, std::size_t bytes) {
-    std::size_t& at = l.shared_bytes + align128(bytes) <= shared_budget ? l.shared_bytes : l.global_bytes;
-    r.global = &at == &l.global_bytes;
-    r.offset = uint32_t(at);
-    at += align128(bytes);
-  };
-  place(l.S, f * rp * mp);                 // (rp, mp) state
-  place(l.SC, f * kWarps * kTile * kTile);  // per warp (16, 16) fp32 tile
-  place(l.QJ, elem * kWarps * kTile * mp);  // per warp (16, mp)
-  place(l.TA, f * l.ns * rp);              // (ns, rp) log totals of whole sub-chunks
-  place(l.TB, f * l.ns * mp);              // (ns, mp)
-  place(l.D, f * np * kTile);              // (np, 16) diagonal scores d_i[j]
-  place(l.KE, elem * np * mp);             // (np, mp) K e^{SB}, then K e^{SB + after}
-  place(l.VE, elem * np * rp);             // (np, rp) V e^{SA}, then V e^{SA + after}
-  place(l.PE, elem * pairs * kTile * kTile);  // (pairs, 16, 16) scores of earlier sub-chunks
-  place(l.MA, f * pairs * rp);             // (pairs, rp) e^{midA} per (I, J)
-  place(l.Qf, f * np * mp);                // (np, mp) phi(q), then phi(q) e^{PB}
-  place(l.Kf, f * np * mp);                // (np, mp) c phi(k), then * e^{SB}
-  place(l.Vf, f * np * rp);                // (np, rp) v (1 in the z column), then * e^{SA}
-  place(l.Ga, f * np * rp);                // (np, rp) value-side gates, then e^{PA}
-  place(l.Gb, f * np * mp);                // (np, mp) key-side gates, then the incoming-state operand Qs
-  place(l.Y, f * (y_elems > x_elems ? y_elems : x_elems));  // (np, rp) outputs; first raw q / k rows (np, dk), |x|^2 (np)
-  return l;
-}
+// The block's working arrays and where each lives (chunked_prefill_layout.hpp).
+using Region = ChunkedRegion;
+using Layout = ChunkedLayout;
 
 __device__ __forceinline__ int pair_index(int I, int J) { return I * (I - 1) / 2 + J; }
 
@@ -383,7 +335,7 @@ void launch_rule(const ChunkedPrefillLaunch<T>& a, const Layout& l, cudaStream_t
 template <class T>
 Layout layout_of(const ChunkedPrefillLaunch<T>& a) {
   const int C = int(std::min<int64_t>(a.chunk, std::max<int64_t>(a.T_len, 1)));
-  return make_layout(C, a.dk, a.m, a.rows, sizeof(typename TileElem<T>::type), std::size_t(max_shared_optin()));
+  return make_chunked_layout(C, a.dk, a.m, a.rows, sizeof(typename TileElem<T>::type), std::size_t(max_shared_optin()));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@ Allowed skips, by the build's kind (read from BUILD_DIR/CMakeCache.txt):
   - a CUDA device absent or present (the GPU suites, the no-device suite): in a build
     with nvcc or without CUDA; never in the emulated build (-DDFWBENCH_CUDA_EMU=ON),
     which runs the GPU suites on its emulated device;
+  - the static kernel check without cuobjdump (an optional tool): in the nvcc build;
   - the AddressSanitizer build's own two (mallinfo2 and the reader's speed are
     measured without it): in that build only.
 Any other skip fails, naming the test and its message. The floor: the number of
@@ -30,6 +31,9 @@ DEVICE_SKIPS = (
     r"an NVIDIA driver is installed here",
     r"built without CUDA: the reason is that, not the driver's",
 )
+# An optional tool absent (cuobjdump, installed from PyPI where it can be): the static
+# kernel check of the nvcc build reports skipped.
+TOOL_SKIPS = (r"skipped: cuobjdump not installed",)
 ASAN_SKIPS = (
     r"built with AddressSanitizer: mallinfo2 does not see its allocations",
     r"measured in the build without AddressSanitizer",
@@ -53,7 +57,7 @@ def build_kind(build_dir):
 
 
 def allowed_skips(kind):
-    return {"emu": (), "asan": DEVICE_SKIPS + ASAN_SKIPS, "nvcc": DEVICE_SKIPS, "cpu": DEVICE_SKIPS}[kind]
+    return {"emu": (), "asan": DEVICE_SKIPS + ASAN_SKIPS, "nvcc": DEVICE_SKIPS + TOOL_SKIPS, "cpu": DEVICE_SKIPS}[kind]
 
 
 def outcomes(junit_path):

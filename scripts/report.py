@@ -8,7 +8,8 @@ everything between a pair is replaced by the generated block NAME (TABLES below)
 heading per machine directory of the results root (results/<machine-id>/), each followed
 by that machine's table, so two machines' numbers never share a table. A verdict drawn
 from a row the bench marked disturbed reads "inconclusive (disturbed run)", one drawn from
-missing data "not measured". Every name must appear exactly once. --check rewrites
+missing data "not measured". The blocks of STATIC_TABLES (the compiled CUDA kernels,
+results/static/) are one per report, not per machine. Every name must appear exactly once. --check rewrites
 nothing: it exits 1 and prints a diff when a block differs from what the results give.
 Exit 2 on malformed results or markers.
 """
@@ -23,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import analysis  # noqa: E402
 from analysis import INCONCLUSIVE, NOT_MEASURED  # noqa: E402
-from results_io import VARIANT_ORDER, ResultsError, docs_limits, machine_sets, ordered  # noqa: E402
+from results_io import VARIANT_ORDER, ResultsError, docs_limits, machine_sets, ordered, read_static_csv  # noqa: E402
 
 MARKER = re.compile(r"<!-- table:([a-z0-9-]+):begin -->\n(.*?)<!-- table:\1:end -->", re.S)
 
@@ -258,7 +259,9 @@ def paper_series(results):
     return out
 
 
-def paper_table(results, value, unit):
+def paper_table(results, value, unit, bound=False):
+    """bound: a cuda series whose rows carry roofline_ms (files before it do not) is followed
+    by its bound column (nominal H200 rates: not a measurement)."""
     series = paper_series(results)
     if not series:
         return "_No `paper` preset results in this set._"
@@ -266,13 +269,20 @@ def paper_table(results, value, unit):
                                          VARIANT_ORDER.index(k[3]) if k[3] in VARIANT_ORDER else 99, k[3]))
     several_commits = len({k[2] for k in keys}) > 1
     Ts = sorted({T for k in keys for T in series[k]})
-    header = ["T"] + [f"{v} {b} {d}" + (f" @{c}" if several_commits else "") + f" ({unit})" for b, d, c, v in keys]
-    rows = [[T] + [marked(value(series[k][T]), series[k][T]) if T in series[k] else "—" for k in keys] for T in Ts]
+    columns = []  # (series key, header, cell of its row)
+    for k in keys:
+        b, d, c, v = k
+        name = f"{v} {b} {d}" + (f" @{c}" if several_commits else "")
+        columns.append((k, f"{name} ({unit})", lambda r: marked(value(r), r)))
+        if bound and b == "cuda" and any(r["roofline_ms"] > 0 for r in series[k].values()):
+            columns.append((k, f"{name} bound (ms)", lambda r: num(r["roofline_ms"]) if r["roofline_ms"] > 0 else "—"))
+    header = ["T"] + [h for _, h, _ in columns]
+    rows = [[T] + [cell(series[k][T]) if T in series[k] else "—" for k, _, cell in columns] for T in Ts]
     return table(header, rows)
 
 
 def block_decode_time(results):
-    return paper_table(results, lambda r: num(r["time_median_ms"]), "ms")
+    return paper_table(results, lambda r: num(r["time_median_ms"]), "ms", bound=True)
 
 
 def block_decode_memory(results):
@@ -488,6 +498,33 @@ TABLES = {
 }
 
 
+def block_sass(root):
+    """The fp16 kernel instantiations (the presets' cuda dtype) of results/static/sass-cuda.csv."""
+    rows = read_static_csv(root, "sass-cuda.csv")
+    if not rows:
+        return ("_No static analysis yet: run `/usr/bin/python3 scripts/sass_check.py --build BUILD` on an "
+                "nvcc build (needs cuobjdump: `pip install nvidia-cuda-cuobjdump`)._")
+    shown = [r for r in rows if "<Fp16" in r["kernel"]]
+    kib = lambda b: f"{int(b) / 1024:.1f}"
+    body = [[f"`{r['kernel']}`", r["regs"], f"{r['spill_store_bytes']} / {r['spill_load_bytes']}",
+             kib(r["static_smem_bytes"]), kib(r["dyn_smem_bytes"]), f"{r['generic_ld']} / {r['generic_st']}",
+             f"{r['ldg']} / {r['stg']}", f"{r['lds']} / {r['sts']}", r["ldsm"], r["cp_async"], r["hmma"],
+             r["threads"], f"{r['warps_per_sm']} ({r['blocks_per_sm']} blocks; {r['limiter']})",
+             r["paper_prefill_blocks_per_sm"] or "—", r["scaling_blocks_per_sm"] or "—"] for r in shown]
+    others = [f"`{r['kernel']}` generic {r['generic_ld']} / {r['generic_st']}, spills {r['spill_store_bytes']} / "
+              f"{r['spill_load_bytes']} B, HMMA {r['hmma']}" for r in rows if r not in shown and
+              int(r["generic_ld"]) + int(r["generic_st"]) > 0]
+    note = f"\n\nOther instantiations with generic LD / ST: {'; '.join(others)}." if others else ""
+    return (f"ptxas {rows[0]['ptxas']}, sm_90; {len(shown)} fp16 instantiations of the {len(rows)} in "
+            "`results/static/sass-cuda.csv`:\n\n" +
+            table(["kernel", "regs", "spill st / ld B", "static smem KiB", "dyn smem KiB", "generic LD / ST",
+                   "LDG / STG", "LDS / STS", "LDSM", "cp.async", "HMMA", "threads", "resident warps / SM",
+                   "blocks launched / SM, paper-prefill", "scaling"], body) + note)
+
+
+STATIC_TABLES = {"sass": block_sass}
+
+
 def per_machine(name, sets):
     """Block NAME for every machine set, each under its own heading."""
     if not sets:
@@ -498,11 +535,12 @@ def per_machine(name, sets):
     return "\n\n".join(parts)
 
 
-def regenerate(text, sets, report_path):
+def regenerate(text, sets, report_path, root):
     names = MARKER.findall(text)
     found = [n for n, _ in names]
-    unknown = sorted(set(found) - set(TABLES))
-    missing = sorted(set(TABLES) - set(found))
+    known = set(TABLES) | set(STATIC_TABLES)
+    unknown = sorted(set(found) - known)
+    missing = sorted(known - set(found))
     repeated = sorted({n for n in found if found.count(n) > 1})
     problems = [f"unknown table(s) {', '.join(unknown)}" if unknown else "",
                 f"missing table marker(s) {', '.join(missing)}" if missing else "",
@@ -510,7 +548,8 @@ def regenerate(text, sets, report_path):
     problems = [p for p in problems if p]
     if problems:
         raise ValueError(f"{report_path}: " + "; ".join(problems))
-    return MARKER.sub(lambda m: f"<!-- table:{m.group(1)}:begin -->\n{per_machine(m.group(1), sets)}\n"
+    block = lambda name: STATIC_TABLES[name](root) if name in STATIC_TABLES else per_machine(name, sets)
+    return MARKER.sub(lambda m: f"<!-- table:{m.group(1)}:begin -->\n{block(m.group(1))}\n"
                                 f"<!-- table:{m.group(1)}:end -->", text)
 
 
@@ -526,7 +565,7 @@ def main():
         sets = machine_sets(args.results)
         with open(args.report) as f:
             current = f.read()
-        fresh = regenerate(current, sets, args.report)
+        fresh = regenerate(current, sets, args.report, args.results)
     except (ResultsError, OSError, ValueError) as e:
         print(f"report: {e}", file=sys.stderr)
         return 2

@@ -12,6 +12,9 @@ machine's directory:
                than the directory's, or bench rows naming two machines, is an error:
                sets of two machines never mix.; "gates" (the generator's gate set) is
                "uniform" in files written before it existed
+The one other directory, results/static/ (STATIC_DIR), holds what depends on the
+compiler rather than the machine: scripts/sass_check.py's sass-cuda.csv, which
+report.py reads on its own (read_static_csv); machine_sets skips it.
 A malformed file raises ResultsError naming the file and line.
 """
 import csv
@@ -30,8 +33,10 @@ BENCH_INTS = ("B", "H", "T", "dk", "dv", "m", "chunk", "repetitions")
 BENCH_FLOATS = tuple(c for c in BENCH_COLUMNS[BENCH_COLUMNS.index("time_median_ms"):]
                      if c not in ("repetitions", "machine", "commit"))
 # Appended later (harness/results_row.cpp); absent from older files: (column, default).
-BENCH_LATER_COLUMNS = (("threads", ""), ("disturbed", "0"), ("planned_bytes", ""), ("note", ""))
+BENCH_LATER_COLUMNS = (("threads", ""), ("disturbed", "0"), ("planned_bytes", ""), ("note", ""),
+                       ("roofline_ms", ""))  # roofline_ms: cuda rows' nominal H200 bound, not a measurement
 BENCH_STATUSES = ("ok", "oom", "unsupported", "error")
+STATIC_DIR = "static"
 MACHINE_ID = re.compile(r"(cpu|gpu)-[a-z0-9]+(-[a-z0-9]+)*")
 MODES = ("prefill", "decode")
 BACKENDS = ("cpu", "cuda")
@@ -122,7 +127,7 @@ def read_bench_csv(path, context):
         row["disturbed"] = int(row["disturbed"])
         for c in BENCH_INTS + ("threads",):
             row[c] = _number(raw[c], path, line, c, integer=True)
-        for c in BENCH_FLOATS + ("planned_bytes",):
+        for c in BENCH_FLOATS + ("planned_bytes", "roofline_ms"):
             row[c] = _number(raw[c], path, line, c, integer=False)
         for c in ("B", "H", "T", "dk", "dv"):
             if not isinstance(row[c], int) or row[c] < 0:
@@ -275,14 +280,14 @@ class Results:
 
 def machine_sets(root):
     """One Results per machine directory of a results root, in name order (skipping
-    empty directories). A file directly in the root, or a directory whose name is not a
-    machine id, is an error: every result belongs to one machine's set."""
+    empty directories and static/). A file directly in the root, or a directory whose name
+    is not a machine id, is an error: every result belongs to one machine's set."""
     if not os.path.isdir(root):
         return []
     sets = []
     for name in sorted(os.listdir(root)):
         path = os.path.join(root, name)
-        if name.startswith("."):
+        if name.startswith(".") or name == STATIC_DIR:
             continue
         if not os.path.isdir(path):
             if name.endswith((".csv", ".json")):
@@ -295,6 +300,18 @@ def machine_sets(root):
         if results.files:
             sets.append(results)
     return sets
+
+
+def read_static_csv(root, name):
+    """The rows of results/static/NAME as dicts of strings, [] when the file is absent."""
+    path = os.path.join(root, STATIC_DIR, name)
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and "kernel" not in rows[0]:
+        raise ResultsError(f"{path}: no kernel column (written by scripts/sass_check.py?)")
+    return rows
 
 
 def ordered(values, order):

@@ -20,7 +20,7 @@ TEST(BenchResults, CsvHeaderIsExactlyTheAgreedColumns) {
             "preset,variant,spec,form,backend,dtype,mode,B,H,T,dk,dv,m,chunk,status,time_median_ms,time_p20_ms,"
             "time_p80_ms,repetitions,tokens_per_s,flops,bytes,gflops,gbps,ceiling_gflops,ceiling_gbps,"
             "frac_flops_ceiling,frac_bw_ceiling,peak_host_bytes,peak_device_bytes,state_bytes,machine,commit,threads,"
-            "disturbed,planned_bytes,note,gates");
+            "disturbed,planned_bytes,note,gates,roofline_ms");
 }
 
 TEST(BenchResults, RowRoundTripsThroughCsvWithQuotedSpec) {
@@ -127,6 +127,25 @@ TEST(BenchResume, SecondRunOnlyAddsMissingCasesAndMatchesAFullRun) {
   for (const auto& key : full) EXPECT_NE(all.str().find("\"case_key\": \"" + key + "\""), std::string::npos) << key;
   EXPECT_NE(all.str().find("\"benchmarks\": ["), std::string::npos);
   EXPECT_NE(all.str().find("\"run_type\": \"iteration\""), std::string::npos);
+}
+
+TEST(BenchResume, AFileFromBeforeTheRooflineColumnResumes) {
+  const std::string dir = ::testing::TempDir() + "dfw_bench_resume_old";
+  ASSERT_EQ(bench(tiny(dir, "old", "16")), 0);
+  auto lines = lines_of(dir + "/old.csv");
+  const std::string suffix = ",roofline_ms";
+  ASSERT_EQ(lines[0].substr(lines[0].size() - suffix.size()), suffix);
+  {
+    std::ofstream out(dir + "/old.csv");  // as written before the column existed: one field fewer
+    for (const std::string& l : lines) out << l.substr(0, l.size() - (&l == &lines[0] ? suffix.size() : 1)) << "\n";
+  }
+  ResultsStore store(dir, "old");
+  store.load();
+  EXPECT_EQ(store.size(), 3u);
+  auto args = tiny(dir, "old", "16,32");
+  args.push_back("--resume");
+  ASSERT_EQ(bench(args), 0);
+  EXPECT_EQ(csv_keys(dir + "/old.csv").size(), 6u);
 }
 
 TEST(BenchResume, UnsupportedCasesAreRecordedNotFatal) {

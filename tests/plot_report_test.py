@@ -15,7 +15,9 @@ memory plot; every variant present gets its series, whatever its name, and any b
 (CSV anywhere, or a JSON alone) is plotted with every variant in it; changing one fixture
 number makes --check fail; a malformed CSV, a file
 outside a machine directory or a JSON of another machine makes both scripts exit 2
-naming the file; an empty results root is skipped cleanly.
+naming the file; an empty results root is skipped cleanly; results/static/sass-cuda.csv
+(scripts/sass_check.py) gives one kernel table for the whole report, and no machine set;
+a cuda row's roofline_ms shows as a "bound (ms)" column beside its time.
 Run: /usr/bin/python3 tests/plot_report_test.py
 """
 import csv
@@ -317,6 +319,44 @@ class PlotReportTest(unittest.TestCase):
         self.assertEqual(written.returncode, 0, written.stderr)
         with open(self.report) as f:
             self.assertIn("No results yet in `results/<machine-id>/`", f.read())
+
+    def test_cuda_rows_with_a_roofline_show_it_as_bound_beside_the_time(self):
+        path = os.path.join(self.results, GPU, "paper-cuda.csv")
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        for r in rows:
+            r["roofline_ms"] = "0.00125" if r["variant"] == "dfw" else ""
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+        table = section(self.report_text(), GPU, "decode-time")
+        self.assertIn("| dfw cuda fp16 (ms) | dfw cuda fp16 bound (ms) | delta cuda fp16 (ms) |", table)
+        self.assertIn("| 1920 | 0.0424 | 0.0110 | 0.00125 | 0.0130 |", table)
+        self.assertNotIn("softmax cuda fp16 bound", table)  # no bound in its rows: no column
+
+    def test_static_kernel_table_is_one_block_from_results_static(self):
+        block = lambda text: text.split("<!-- table:sass:begin -->")[1].split("<!-- table:sass:end -->")[0]
+        self.assertIn("No static analysis yet", block(self.report_text()))
+        os.mkdir(os.path.join(self.results, "static"))
+        static = os.path.join(self.results, "static", "sass-cuda.csv")
+        with open(static, "w") as f:
+            f.write("kernel,object,regs,stack_bytes,spill_store_bytes,spill_load_bytes,local_ld,local_st,"
+                    "static_smem_bytes,generic_ld,generic_st,ldg,stg,lds,sts,ldsm,cp_async,hmma,threads,"
+                    "dyn_smem_bytes,blocks_per_sm,warps_per_sm,limiter,paper_prefill_blocks_per_sm,"
+                    "scaling_blocks_per_sm,ptxas\n"
+                    "\"k<Fp16, decay>\",k.cu,80,8,4,4,1,1,0,627,142,96,12,0,0,0,0,42,256,166656,1,8,shared,0.24,"
+                    "0.09-23.27,13.0\n"
+                    "\"k<Bf16, decay>\",k.cu,80,8,4,4,1,1,0,88,0,96,12,0,0,0,0,42,256,166656,1,8,shared,,,13.0\n")
+        text = self.report_text()
+        self.assertIn("| `k<Fp16, decay>` | 80 | 4 / 4 | 0.0 | 162.8 | 627 / 142 | 96 / 12 | 0 / 0 | 0 | 0 | 42 | 256 "
+                      "| 8 (1 blocks; shared) | 0.24 | 0.09-23.27 |", block(text))
+        self.assertIn("`k<Bf16, decay>` generic 88 / 0", block(text))
+        self.assertNotIn("####", block(text))  # one table for the report, not one per machine
+        self.assertEqual(self.plot().returncode, 0)  # static/ is no machine set
+        replace_in(static, ",627,142,", ",628,142,")
+        stale = run(REPORT, "--results", self.results, "--report", self.report, "--check")
+        self.assertEqual(stale.returncode, 1, stale.stdout + stale.stderr)
 
     def test_a_set_without_paper_or_check_skips_those_figures(self):
         shutil.rmtree(os.path.join(self.results, CPU))
