@@ -150,6 +150,26 @@ std::string BenchCase::benchmark_name() const {
   return os.str();
 }
 
+ResultRow BenchCase::identity_row(const std::string& timed_form) const {
+  ResultRow r;
+  r.preset = preset;
+  r.variant = variant.name;
+  r.spec = variant.spec();
+  r.form = timed_form;
+  r.backend = backend;
+  r.dtype = dtype;
+  r.mode = bench_mode_name(mode);
+  r.B = shape.B;
+  r.H = shape.H;
+  r.T = shape.T;
+  r.dk = shape.dk;
+  r.dv = shape.dv;
+  r.m = m;
+  r.chunk = timed_form == "chunked" ? chunk : 0;
+  r.gates = gate_set_name(gates);
+  return r;
+}
+
 int64_t BenchCase::tokens() const { return mode == BenchMode::decode ? shape.B : shape.B * shape.T; }
 
 const std::vector<std::string>& bench_preset_names() {

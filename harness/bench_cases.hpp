@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "generator.hpp"
+#include "results_row.hpp"
 #include "impl.hpp"
 #include "shape.hpp"
 #include "stream_sizing.hpp"
@@ -47,6 +48,9 @@ struct BenchCase {
   // The same as a Google Benchmark name: "dfw/decode/cpu/fp32/B:32/H:1/T:128/...".
   std::string benchmark_name() const;
   int64_t tokens() const;  // tokens produced by one run: B T (prefill) or B (decode)
+  // A results row holding only this case's identity columns (preset ... gates), timed
+  // in `form` (the picked one for form best); the caller fills status and measurements.
+  ResultRow identity_row(const std::string& form) const;
 };
 
 // Runs of one mode over a list of shapes: every (variant, form) pair at every

@@ -316,22 +316,7 @@ std::string context_json(const Sweep& sweep, const TimingOptions& timing, const 
 
 ResultRow make_row(const BenchCase& c, const CaseTiming& t, const Cost& cost, const Ceilings& ceil,
                    const MachineInfo& mi, const MemoryPlan& plan) {
-  ResultRow r;
-  r.preset = c.preset;
-  r.variant = c.variant.name;
-  r.spec = c.variant.spec();
-  r.form = t.form.empty() ? c.form : t.form;
-  r.backend = c.backend;
-  r.dtype = c.dtype;
-  r.mode = bench_mode_name(c.mode);
-  r.B = c.shape.B;
-  r.H = c.shape.H;
-  r.T = c.shape.T;
-  r.dk = c.shape.dk;
-  r.dv = c.shape.dv;
-  r.m = c.m;
-  r.chunk = r.form == "chunked" ? c.chunk : 0;
-  r.gates = gate_set_name(c.gates);
+  ResultRow r = c.identity_row(t.form.empty() ? c.form : t.form);
   r.status = t.status;
   r.flops = cost.flops;
   r.bytes = cost.bytes;

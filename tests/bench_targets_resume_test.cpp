@@ -19,22 +19,7 @@ namespace {
 
 // An ok row of case c, timed 1 ms, with ceilings: every ratio target measures.
 ResultRow earlier_row(const BenchCase& c) {
-  ResultRow r;
-  r.preset = c.preset;
-  r.variant = c.variant.name;
-  r.spec = c.variant.spec();
-  r.form = c.form;
-  r.backend = c.backend;
-  r.dtype = c.dtype;
-  r.mode = bench_mode_name(c.mode);
-  r.B = c.shape.B;
-  r.H = c.shape.H;
-  r.T = c.shape.T;
-  r.dk = c.shape.dk;
-  r.dv = c.shape.dv;
-  r.m = c.m;
-  r.chunk = c.form == "chunked" ? c.chunk : 0;
-  r.gates = gate_set_name(c.gates);
+  ResultRow r = c.identity_row(c.form);
   r.status = "ok";
   r.time_median_ms = r.time_p20_ms = r.time_p80_ms = 1.0;
   r.gflops = r.ceiling_gflops = 100;
