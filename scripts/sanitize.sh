@@ -17,7 +17,7 @@ start=$(date +%s)
 cmake -S "$root" -B "$build" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DDFWBENCH_SANITIZE=ON -DDFWBENCH_CUDA_EMU=ON -DDFWBENCH_NATIVE=OFF >/dev/null
-ninja -C "$build" -j "$jobs" dfwbench dfw_tests emu_tests
+ninja -C "$build" -j "$jobs"
 
 # halt_on_error / abort: the first report fails the test; max_allocation_size_mb:
 # one allocation over 4 GiB is a report (no test needs one; a header or shape that
