@@ -9,7 +9,7 @@ from such a quantity is INCONCLUSIVE, one from missing data NOT_MEASURED.
 import math
 from collections import namedtuple
 
-from results_io import DTYPE_ORDER, FORM_ORDER, VARIANT_ORDER, ordered
+from results_io import DTYPE_ORDER, FORM_ORDER, PEER_FORMS, VARIANT_ORDER, ordered
 
 SEQUENCE_PRESETS = ("paper-prefill", "scaling")
 # The grid preset has its own figure and table; its many specs would crowd the ceiling ones.
@@ -258,3 +258,64 @@ def _commit_suffix(commit):
 def of_commit(rows, commit):
     """The rows of one commit (every row for None)."""
     return [r for r in rows if commit is None or r["commit"] == commit]
+
+
+# ---- PyTorch peers (scripts/peers.py) ------------------------------------------------
+PEER_CASE_KEYS = ("variant", "spec", "mode", "B", "H", "T", "dk", "dv", "m", "chunk", "gates", "dtype")
+
+
+def peer_pairs(results):
+    """[(peer row, its dfwbench row or None)]: each peer row of a peers-*.csv with the row of
+    the dfwbench file it was timed beside (its context's paired_with: the same run) for
+    the same case and the form PEER_FORMS names."""
+    pairs = []
+    for name, kind, rows in results.files:
+        if kind != "peers":
+            continue
+        paired = results.contexts.get(name, {}).get("paired_with")
+        bench = {tuple(r[k] for k in PEER_CASE_KEYS) + (r["form"],): r
+                 for r in results.bench if r["file"] == paired}
+        for p in rows:
+            form = PEER_FORMS[p["form"]][p["mode"]]
+            pairs.append((p, bench.get(tuple(p[k] for k in PEER_CASE_KEYS) + (form,))))
+    return pairs
+
+
+PeerComparison = namedtuple("PeerComparison", "preset variant mode shape gates form peer Ts ratios "
+                                              "last verdict disturbed")
+
+
+def peer_comparisons(results):
+    """One PeerComparison per (file, variant, mode, shape but T, gates, form, peer): the
+    ratios peer time / dfwbench time over T (>= 1: dfwbench faster) and a verdict:
+    'dfwbench faster at every T', 'peer faster at T = ...', INCONCLUSIVE when a row
+    of either side was disturbed, or why the peer did not run."""
+    out = []
+    by_case = {}
+    for p, d in peer_pairs(results):
+        key = (p["file"], p["preset"], p["variant"], p["mode"], p["B"], p["H"], p["dk"], p["dv"], p["gates"],
+               PEER_FORMS[p["form"]][p["mode"]], p["form"])
+        by_case.setdefault(key, []).append((p, d))
+    for (_, preset, variant, mode, B, H, dk, dv, gates, form, peer), pairs in by_case.items():
+        pairs.sort(key=lambda pd: pd[0]["T"])
+        measured = [(p, d) for p, d in pairs if p["status"] == "ok" and d is not None and d["status"] == "ok"]
+        ratios = [p["time_median_ms"] / d["time_median_ms"] for p, d in measured]
+        shape = f"B={B} H={H} dk={dk} dv={dv}"
+        errors = [p for p, _ in pairs if p["status"] != "ok"]
+        noisy = any(p["disturbed"] or d["disturbed"] for p, d in measured)
+        slower = [p["T"] for (p, _), r in zip(measured, ratios) if r < 1.0]
+        if errors and not measured:
+            verdict = f"peer not timed: {errors[0]['status']} ({errors[0]['note'] or 'no note'})"
+        elif not measured:
+            verdict = NOT_MEASURED
+        elif noisy:
+            verdict = INCONCLUSIVE
+        elif slower:
+            verdict = f"peer faster at T = {', '.join(str(t) for t in slower)}"
+        else:
+            verdict = "dfwbench faster at every T"
+        if errors and measured:
+            verdict += f"; peer not timed at T = {', '.join(str(p['T']) for p in errors)} ({errors[0]['status']})"
+        out.append(PeerComparison(preset, variant, mode, shape, gates, form, peer, [p["T"] for p, _ in measured],
+                                  ratios, measured[-1] if measured else None, verdict, noisy))
+    return out

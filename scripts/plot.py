@@ -17,7 +17,8 @@ file into --out (default: the current directory), file_NAME.png/.svg: time again
 every variant, form, dtype and gate set in it, a panel per mode (decode, prefill).
 Every figure names its machine and commit; a series holds one commit (its label names
 the commit when the set has several), and a heatmap of a set with several commits is
-drawn once per commit (_COMMIT). Points of a disturbed run are ringed with a hollow black
+drawn once per commit (_COMMIT). PyTorch peers (peers-*.csv of scripts/peers.py) join the
+paper and sequence figures as thin dashed series, marker x, in their variant's colour. Points of a disturbed run are ringed with a hollow black
 diamond; oom cases show on the memory axis at their planned bytes. Colours are Okabe-Ito
 and every series also has its own marker (and line style), so the figures read in grey
 too.
@@ -136,6 +137,21 @@ def statuses_note(rows):
     return "; ".join(notes)
 
 
+def draw_peers(ax, results, preset, backend, mode, value):
+    """Series of the PyTorch peers (scripts/peers.py) of this preset: thin dashed lines in
+    their variant's colour, marker x, one per variant, peer, gate set and commit."""
+    rows = [r for r in analysis.ok_rows(results.peers)
+            if r["preset"] == preset and r["backend"] == backend and r["mode"] == mode
+            and (r["T"] > 0 or mode == "decode")]
+    for (variant, peer, gates, commit), part in analysis.group(rows, "variant", "form", "gates", "commit").items():
+        part.sort(key=lambda r: r["T"])
+        colour = variant_style(variant)[0]
+        extra = "" if gates == "uniform" else f" {gates}"
+        ax.plot([r["T"] for r in part], [value(r) for r in part], color=colour, marker="x", linestyle="--",
+                linewidth=0.9, markersize=4, label=f"{variant} ({peer}{extra}){commit_suffix(rows, commit)}")
+    return rows
+
+
 def plot_paper(results, fig_spec, out_dir):
     rows = results.bench_rows(presets=("paper",), backend=fig_spec.backend)
     ok = analysis.ok_rows(rows)
@@ -157,8 +173,10 @@ def plot_paper(results, fig_spec, out_dir):
             ax_m.plot(Ts, [analysis.memory_bytes(r) / analysis.MiB for r in series], **style)
             time_points += [(r["T"], r["time_median_ms"], r) for r in series]
             memory_points += [(r["T"], analysis.memory_bytes(r) / analysis.MiB, r) for r in series]
-    mark_disturbed(ax_t, time_points)
-    mark_disturbed(ax_m, memory_points)
+    peers = draw_peers(ax_t, results, "paper", fig_spec.backend, "decode", lambda r: r["time_median_ms"])
+    draw_peers(ax_m, results, "paper", fig_spec.backend, "decode", lambda r: analysis.memory_bytes(r) / analysis.MiB)
+    mark_disturbed(ax_t, time_points + [(r["T"], r["time_median_ms"], r) for r in peers])
+    mark_disturbed(ax_m, memory_points + [(r["T"], analysis.memory_bytes(r) / analysis.MiB, r) for r in peers])
     mark_oom(ax_m, rows)
     if any(r["status"] == "oom" for r in rows) or analysis.disturbed(ok):
         ax_m.legend(loc="upper left")
@@ -192,7 +210,8 @@ def plot_sequence(results, fig_spec, out_dir):
                     linestyle=FORM_LINESTYLE.get(form, "-."), markersize=5,
                     label=f"{variant} ({form}){commit_suffix(ok, commit)}")
             points += [(T, r["time_median_ms"], r) for T, r in best.items()]
-    mark_disturbed(ax, points)
+    peers = draw_peers(ax, results, fig_spec.preset, fig_spec.backend, "prefill", lambda r: r["time_median_ms"])
+    mark_disturbed(ax, points + [(r["T"], r["time_median_ms"], r) for r in peers if r["dtype"] == fig_spec.dtype])
     lines = []
     for c in analysis.crossovers(ok):
         who = f"{c.variant}{commit_suffix(ok, c.commit)}"

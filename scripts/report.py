@@ -92,7 +92,7 @@ def block_sources(results):
     for name, kind, file_rows in results.files:
         count = lambda s: sum(1 for r in file_rows if r["status"] == s)  # noqa: E731
         load = "—"
-        if kind == "bench":
+        if kind in ("bench", "peers"):
             presets = ", ".join(ordered((r["preset"] for r in file_rows), ()))
             counts = [count("ok"), count("oom"), count("unsupported"), count("error")]
             context = results.contexts.get(name, {})
@@ -101,7 +101,7 @@ def block_sources(results):
         else:
             presets = "accuracy check"
             counts = [count("PASS"), "—", count("UNSUPPORTED"), count("FAIL")]
-        disturbed = sum(r["disturbed"] for r in file_rows) if kind == "bench" else "—"
+        disturbed = sum(r["disturbed"] for r in file_rows) if kind in ("bench", "peers") else "—"
         rows.append([f"`{name}`", presets, ", ".join(analysis.backends_of(file_rows)), len(file_rows), *counts,
                      disturbed,
                      " / ".join(ordered((r["machine"] for r in file_rows), ())),
@@ -468,6 +468,30 @@ def block_grid(results):
     return "\n\n".join(out)
 
 
+def block_peers(results):
+    """dfwbench beside its PyTorch peers (scripts/peers.py), each ratio from one run."""
+    comparisons = analysis.peer_comparisons(results)
+    if not comparisons:
+        return ("_No peer results in this set (`/usr/bin/python3 scripts/peers.py --preset paper`; "
+                "needs PyTorch: `bash scripts/setup_peers.sh`)._")
+    rows = []
+    for c in comparisons:
+        if c.ratios:
+            lo, hi = min(c.ratios), max(c.ratios)
+            ratio = f"{num(lo)}x" if len(c.ratios) == 1 else f"{num(lo)}x – {num(hi)}x"
+            p, d = c.last
+            last = f"T={p['T']}: {num(d['time_median_ms'])} vs {num(p['time_median_ms'])} ms"
+        else:
+            ratio, last = "—", "—"
+        rows.append([c.preset, c.variant, c.mode, c.shape, c.gates, c.form, f"`{c.peer}`",
+                     value_range(c.Ts) if c.Ts else "—", ratio, last, c.verdict])
+    peers = sorted({r.get("peers", "") for r in results.contexts.values() if r.get("peers")})
+    return (table(["preset", "variant", "mode", "shape", "gates", "dfwbench form", "peer", "T",
+                   "peer time / dfwbench time", "dfwbench vs peer at the largest T", "verdict"], rows) +
+            f"\n\nPeers: {', '.join(peers) or '?'}; ratio > 1: dfwbench faster; both sides timed in one run "
+            "(the peers file's `paired_with`).")
+
+
 def figure_block(kind):
     def block(results):
         figures = [f for f in analysis.figure_plan(results) if f.kind == kind]
@@ -490,6 +514,7 @@ TABLES = {
     "accuracy": block_accuracy,
     "accuracy-exceptions": block_accuracy_exceptions,
     "grid": block_grid,
+    "peers": block_peers,
     "fig-paper": figure_block("paper"),
     "fig-sequence": figure_block("sequence"),
     "fig-ceiling": figure_block("ceiling"),

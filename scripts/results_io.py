@@ -4,6 +4,10 @@ A results root (results/) holds one directory per machine, named by its machine 
 (`dfwbench machine-id`: cpu-<CPU model>-<N>c or gpu-<GPU name>); nothing else. In a
 machine's directory:
   check-*.csv  accuracy rows of `dfwbench check --out` (CHECK_COLUMNS)
+  peers-*.csv  rows of PyTorch peers timed by scripts/peers.py beside a dfwbench file of
+               the same run (its JSON context names it: paired_with), in the bench
+               schema with the peer's name as form (PEER_FORMS); kept apart in
+               Results.peers so that no dfwbench series, verdict or crossover takes them in
   *.csv        bench rows of `dfwbench bench --out` (BENCH_COLUMNS, then the optional
                BENCH_LATER_COLUMNS, which older files lack: their rows read as not
                disturbed); the machine and commit columns fall back to "context" of the
@@ -51,6 +55,13 @@ CHECK_NO_COMMIT = "commit not recorded by check"
 # plot and table lists them the same way.
 VARIANT_ORDER = ("softmax", "dfw", "delta", "linear", "performer", "t2r", "gated", "fwp", "ssd")
 FORM_ORDER = ("decode", "recurrent", "chunked", "blocked", "reference")
+# scripts/peers.py's peers: name -> the dfwbench form it stands beside, per mode.
+PEER_FORMS = {"torch_sdpa": {"prefill": "blocked", "decode": "decode"},
+              "torch_eager": {"prefill": "blocked", "decode": "decode"},
+              "torch_chunked": {"prefill": "chunked"},
+              "torch_recurrent": {"prefill": "recurrent"},
+              "torch_step": {"decode": "decode"}}
+PEERS_PREFIX = "peers-"
 DTYPE_ORDER = ("fp32", "fp16", "bf16", "fp64")
 
 
@@ -219,7 +230,8 @@ class Results:
         self.machine_id = os.path.basename(os.path.normpath(directory))
         self.bench = []
         self.check = []
-        self.files = []  # (basename, "bench" | "check", rows)
+        self.peers = []  # PyTorch peers' rows (peers-*.csv), never mixed into bench
+        self.files = []  # (basename, "bench" | "check" | "peers", rows)
         self.contexts = {}  # basename of a bench CSV -> its JSON context ({} when absent)
         if not os.path.isdir(directory):
             return
@@ -236,15 +248,21 @@ class Results:
                     raise ResultsError(f"{os.path.splitext(path)[0]}.json: measured on machine {recorded!r}, "
                                        f"but it is in the set of {self.machine_id!r}")
                 rows = read_bench_csv(path, self.contexts[name])
-                self.bench.extend(rows)
-                self.files.append((name, "bench", rows))
+                kind = "peers" if name.startswith(PEERS_PREFIX) else "bench"
+                if kind == "peers":
+                    for r in rows:
+                        if r["form"] not in PEER_FORMS or r["mode"] not in PEER_FORMS[r["form"]]:
+                            raise ResultsError(f"{path}: {r['form']!r} in mode {r['mode']} is not a known peer "
+                                               f"({', '.join(PEER_FORMS)})")
+                (self.peers if kind == "peers" else self.bench).extend(rows)
+                self.files.append((name, kind, rows))
 
-        machines = ordered((r["machine"] for r in self.bench), ())
+        machines = ordered((r["machine"] for r in self.bench + self.peers), ())
         if len(machines) > 1:
             raise ResultsError(f"{directory}: rows of several machines ({' | '.join(machines)}); a set holds "
                                "one machine's results")
         self._attribute_check_rows()
-        for r in self.bench + self.check:
+        for r in self.bench + self.check + self.peers:
             r["machine_id"] = self.machine_id
 
     def describe(self):

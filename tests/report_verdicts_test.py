@@ -239,5 +239,85 @@ class Limits(unittest.TestCase):
         self.assertEqual(report.CHECK_LIMITS, {"fp32": 1e-4, "fp16": 5e-3, "bf16": 2e-2})
 
 
+def peer_results(peer_ms, dfw_ms, peer_extra=None, bench_extra=None, paired_with="paper-prefill-cpu.csv"):
+    """A set with softmax blocked rows at T = 128, 256, 512 in paper-prefill-cpu.csv and
+    torch_sdpa rows beside them in peers-paper-prefill-cpu.csv (paired_with)."""
+    bench, peers = [], []
+    for i, T in enumerate((128, 256, 512)):
+        common = dict(preset="paper-prefill", mode="prefill", chunk=0)
+        bench.append(row("softmax", T, dfw_ms[i], form="blocked", **common, **(bench_extra or {}).get(T, {})))
+        extra = dict({"note": ""}, **(peer_extra or {}).get(T, {}))
+        peers.append(row("softmax", T, peer_ms[i], form="torch_sdpa", file="peers-paper-prefill-cpu.csv",
+                         **common, **extra))
+    results = results_of(bench, {"peers-paper-prefill-cpu.csv": {"paired_with": paired_with}})
+    results.peers = peers
+    results.files = [("paper-prefill-cpu.csv", "bench", bench), ("peers-paper-prefill-cpu.csv", "peers", peers)]
+    return results
+
+
+class PeerVerdicts(unittest.TestCase):
+    """REPORT.md's "Beside PyTorch" block: peer time / dfwbench time per case over T."""
+
+    def comparison(self, *args, **kwargs):
+        comparisons = analysis.peer_comparisons(peer_results(*args, **kwargs))
+        self.assertEqual(len(comparisons), 1)
+        return comparisons[0]
+
+    def test_dfwbench_faster_at_every_T(self):
+        c = self.comparison((2.0, 4.0, 9.0), (1.0, 2.0, 3.0))
+        self.assertEqual(c.verdict, "dfwbench faster at every T")
+        self.assertEqual(c.Ts, [128, 256, 512])
+        self.assertEqual([round(r, 6) for r in c.ratios], [2.0, 2.0, 3.0])
+        self.assertEqual((c.form, c.peer), ("blocked", "torch_sdpa"))
+
+    def test_peer_faster_at_one_T_is_named(self):
+        self.assertEqual(self.comparison((2.0, 1.5, 9.0), (1.0, 2.0, 3.0)).verdict, "peer faster at T = 256")
+
+    def test_a_disturbed_row_on_either_side_is_inconclusive(self):
+        for kwargs in ({"peer_extra": {256: {"disturbed": 1}}}, {"bench_extra": {512: {"disturbed": 1}}}):
+            self.assertEqual(self.comparison((0.5, 0.5, 0.5), (1.0, 1.0, 1.0), **kwargs).verdict, INCONCLUSIVE)
+
+    def test_a_peer_that_failed_its_check_is_not_timed(self):
+        failed = {T: {"status": "error", "time_median_ms": math.nan, "note": "peer fails the accuracy check: NaN"}
+                  for T in (128, 256, 512)}
+        c = self.comparison((1, 1, 1), (1, 1, 1), peer_extra=failed)
+        self.assertTrue(c.verdict.startswith("peer not timed: error (peer fails the accuracy check"), c.verdict)
+        self.assertEqual(c.ratios, [])
+
+    def test_rows_of_another_run_are_never_paired(self):
+        c = self.comparison((2.0, 4.0, 9.0), (1.0, 2.0, 3.0), paired_with="paper-prefill-cpu-other-run.csv")
+        self.assertEqual(c.verdict, NOT_MEASURED)
+
+    def test_the_block_shows_ratio_range_and_times(self):
+        text = report.block_peers(peer_results((2.0, 4.0, 9.0), (1.0, 2.0, 3.0)))
+        self.assertIn("| paper-prefill | softmax | prefill |", text)
+        self.assertIn("2.00x – 3.00x", text)
+        self.assertIn("T=512: 3.00 vs 9.00 ms", text)
+
+    def test_peer_files_stay_out_of_the_bench_rows(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as root:
+            d = os.path.join(root, "cpu-test-1c")
+            os.makedirs(d)
+            header = ",".join(report_columns())
+            line = ("paper-prefill,softmax,rule=softmax,{form},cpu,fp32,prefill,1,1,128,64,64,64,0,ok,1.0,0.9,1.1,5,"
+                    "128,1,1,1,1,100,10,0.01,0.1,1000,0,0,m,c0ffee,2,0,,,uniform,")
+            for name, form in (("paper-prefill-cpu.csv", "blocked"), ("peers-paper-prefill-cpu.csv", "torch_sdpa")):
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(header + "\n" + line.format(form=form) + "\n")
+            results = Results(d)
+            self.assertEqual([r["form"] for r in results.bench], ["blocked"])
+            self.assertEqual([r["form"] for r in results.peers], ["torch_sdpa"])
+            with open(os.path.join(d, "peers-paper-prefill-cpu.csv"), "w") as f:
+                f.write(header + "\n" + line.format(form="blocked") + "\n")
+            with self.assertRaisesRegex(Exception, "not a known peer"):
+                Results(d)
+
+
+def report_columns():
+    from results_io import BENCH_COLUMNS
+    return BENCH_COLUMNS + ["threads", "disturbed", "planned_bytes", "note", "gates", "roofline_ms"]
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
