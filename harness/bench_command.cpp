@@ -438,9 +438,10 @@ std::string run_quality_help() {
   std::snprintf(
       buf, sizeof buf,
       "threads: the CPU forms run OpenMP threads over batch x heads, --threads of them (default: the cores\n"
-      "this process may run on). Idle threads sleep instead of spinning: dfwbench sets OMP_WAIT_POLICY=PASSIVE\n"
-      "and re-executes itself before libgomp reads it, unless the environment already names a policy; the\n"
-      "policy, the threads and the cores are recorded in the results' context, the threads in every row.\n\n"
+      "this process may run on). Idle threads spin ~30-50 us, then sleep: dfwbench sets OMP_WAIT_POLICY=PASSIVE\n"
+      "and GOMP_SPINCOUNT=1000 and re-executes itself before libgomp reads them, unless the environment\n"
+      "already names a policy; the policy, the threads and the cores are recorded in the results' context,\n"
+      "the threads in every row.\n\n"
       "disturbed runs: a case whose repetitions spread beyond p80/p20 = %.2f, or whose threads waited for\n"
       "a core more than %.0f%% of the timed time while preempted more than %.0f times/s (kernel run delay and\n"
       "involuntary switches: another process held the cores), is timed again on the same inputs, up to\n"
