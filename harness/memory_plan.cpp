@@ -13,7 +13,8 @@ namespace dfw {
 namespace {
 
 constexpr int64_t kFloat = 4, kDouble = 8;
-constexpr int64_t kSoftmaxTile = 64;          // softmax_blocked_cpu.cpp kTile
+constexpr int64_t kSoftmaxQueries = 128;      // softmax_blocked_cpu.cpp kQueries
+constexpr int64_t kSoftmaxKeys = 128;         // softmax_blocked_cpu.cpp kKeys
 constexpr int64_t kMaxChunk = 16;             // chunked_cpu.cpp kMaxChunk
 constexpr int64_t kLanes = 16;                // lanes.hpp kLanes
 constexpr int64_t kCudaDecodeMaxSplits = 64;  // softmax_decode_kernel.cuh kSoftmaxDecodeMaxSplits
@@ -92,9 +93,14 @@ void plan_cpu(const BenchCase& c, const ProblemElements& e, int64_t threads, Mem
     const int64_t out_tokens = c.mode == BenchMode::decode ? 1 : T;
     p.tracked = host_buffer(BH * T * s.dk) + host_buffer(BH * T * s.dv) + host_buffer(BH * out_tokens * s.dv) +
                 host_buffer(threads * T);
-  } else if (c.form == "blocked") {  // q, k, v, y copies, one tile scratch per thread
+  } else if (c.form == "blocked") {  // q, k, v, y copies; per thread one head's packed K, V and block tiles
+    const int64_t dv_padded = (s.dv + kLanes - 1) / kLanes * kLanes;
+    const int64_t panels = (T + kSoftmaxKeys - 1) / kSoftmaxKeys;
     p.tracked = host_buffer(e.q) + host_buffer(e.k) + 2 * host_buffer(e.v);
-    p.scratch = threads * (kSoftmaxTile * kSoftmaxTile + kSoftmaxTile * s.dv + 2 * kSoftmaxTile) * kFloat;
+    p.scratch = threads *
+                (panels * kSoftmaxKeys * s.dk + T * dv_padded +
+                 kSoftmaxQueries * (s.dk + kSoftmaxKeys + dv_padded + 3)) *
+                kFloat;
   } else if (c.form == "reference") {  // float64 outputs (reference.cpp), read in place
     p.scratch = (BH * T * s.dv + (stateful ? BH * s.dv * m : 0) + (c.variant.normalise ? BH * m : 0)) * kDouble;
   }

@@ -84,7 +84,7 @@ MUTANTS = [
            "for (int64_t t = 0; t + 2 < s_.T; ++t) append(bh, t);",
            r"Decode|Forms", "the KV cache of a decode step lacks the last context token"),
     Mutant("softmax-scale-one-over-dk", "variants/cpu/softmax_blocked_cpu.cpp",
-           "const float scale = 1.f / std::sqrt(float(dk));", "const float scale = 1.f / float(dk);",
+           "const float scale = float(M_LOG2E) / std::sqrt(float(dk));", "const float scale = float(M_LOG2E) / float(dk);",
            r"Softmax|Forms|numpy_reference", "blocked softmax scales scores by 1/dk, not 1/sqrt(dk)"),
     Mutant("npy-float64-stride", "harness/npy.cpp",
            "std::memcpy(&x, d + 8 * i, 8);", "std::memcpy(&x, d + 8 * (i / 2 * 2), 8);",

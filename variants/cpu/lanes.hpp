@@ -1,6 +1,6 @@
 // Lanes: 16 floats as one GCC/Clang vector, and the few fixed-shape kernels the
-// chunked CPU form is built from. Rows of a matrix are arrays of Lanes (the
-// width padded to a multiple of 16 with zeros), 64-byte aligned.
+// chunked and the blocked softmax CPU forms are built from. Rows of a matrix are
+// arrays of Lanes (the width padded to a multiple of 16 with zeros), 64-byte aligned.
 //
 // The vector type is generic (GCC's vector extension): on AVX-512 one Lanes is
 // one register; on AVX2 or NEON the compiler splits it into 2 or 4. The only
@@ -8,6 +8,7 @@
 // made at compile time from the vector register count of the target.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace dfw {
@@ -29,6 +30,18 @@ inline float lane_sum(Lanes v) {
                  __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
   const Quarter q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
   return (q[0] + q[2]) + (q[1] + q[3]);
+}
+
+// Largest of the 16 lanes, as a tree of halvings.
+inline float lane_max(Lanes v) {
+  using Half = float __attribute__((vector_size(8 * sizeof(float))));
+  using Quarter = float __attribute__((vector_size(4 * sizeof(float))));
+  const Half a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+  const Half b = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const Half h = a > b ? a : b;
+  const Quarter c = __builtin_shufflevector(h, h, 0, 1, 2, 3), d = __builtin_shufflevector(h, h, 4, 5, 6, 7);
+  const Quarter q = c > d ? c : d;
+  return std::max(std::max(q[0], q[2]), std::max(q[1], q[3]));
 }
 
 // The register tile of lanes_gemm, kGemmRows x kGemmCols Lanes of accumulators:
