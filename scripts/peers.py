@@ -59,7 +59,8 @@ def _torch_or_reexec():
         return
     except ImportError:
         pass
-    if os.path.exists(VENV_PYTHON) and os.path.realpath(sys.executable) != os.path.realpath(VENV_PYTHON):
+    if os.path.exists(VENV_PYTHON) and not os.environ.get("DFW_PEERS_IN_VENV"):
+        os.environ["DFW_PEERS_IN_VENV"] = "1"  # once: the venv's python is a link to this one
         os.execv(VENV_PYTHON, [VENV_PYTHON] + sys.argv)
     print("peers: PyTorch is not importable here; `bash scripts/setup_peers.sh` installs it into .venv-peers "
           "(the main job and the tests never need it)", file=sys.stderr)
