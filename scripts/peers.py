@@ -132,7 +132,8 @@ def check_peer(dfwbench, row, peer_name, factory, variant):
     with tempfile.TemporaryDirectory() as d_in, tempfile.TemporaryDirectory() as d_out:
         for name, t in x.items():
             np.save(os.path.join(d_in, name + ".npy"), t.numpy())
-        cmd = [dfwbench, "eval", "--variant", row["spec"], "--form", "reference", "--dtype", "fp64",
+        spec = re.sub(r"\bm=dk\b", f"m={s['dk']}", row["spec"])  # eval takes a number
+        cmd = [dfwbench, "eval", "--variant", spec, "--form", "reference", "--dtype", "fp64",
                "--mode", "decode_step" if decode else "sequence", "--in", d_in, "--out", d_out]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
