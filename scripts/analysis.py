@@ -296,7 +296,9 @@ def peer_comparisons(results):
         key = (p["file"], p["preset"], p["variant"], p["mode"], p["B"], p["H"], p["dk"], p["dv"], p["gates"],
                PEER_FORMS[p["form"]][p["mode"]], p["form"])
         by_case.setdefault(key, []).append((p, d))
-    for (_, preset, variant, mode, B, H, dk, dv, gates, form, peer), pairs in by_case.items():
+    for (file, preset, variant, mode, B, H, dk, dv, gates, form, peer), pairs in by_case.items():
+        if preset == "custom":  # a sweep of flags: named by its file (peers.py --name)
+            preset = file[len("peers-"):-len("-cpu.csv")] if file.startswith("peers-") else file
         pairs.sort(key=lambda pd: pd[0]["T"])
         measured = [(p, d) for p, d in pairs if p["status"] == "ok" and d is not None and d["status"] == "ok"]
         ratios = [p["time_median_ms"] / d["time_median_ms"] for p, d in measured]

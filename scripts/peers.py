@@ -18,9 +18,10 @@ one untimed warm-up run; --repetitions timings, each iterating run() until it ha
 exceeds 1.25, or whose threads waited for a core more than 5% of the time while preempted
 more than 20 times a second, is timed again, up to --attempts; one still so is marked
 disturbed. torch.set_num_threads(the dfwbench row's threads). Peak memory: the growth of
-the process's peak resident set (VmHWM, reset through /proc/self/clear_refs) over one
-run() from before the inputs were made, so it counts inputs, caches and states as
-dfwbench's peak_host_bytes does. A case whose inputs and intermediates (estimated) do not
+the process's peak resident set (VmHWM, reset through /proc/self/clear_refs) over the
+peer's prepare() and one run(), from after the inputs were made: what the peer itself
+allocates (its caches, states, copies and temporaries), as dfwbench's peak_host_bytes
+counts what a form allocates. A case whose inputs and intermediates (estimated) do not
 fit in MemAvailable gets an oom row. flops and bytes are the dfwbench row's (same math).
 
 Before a peer is timed for a (variant, mode, gate set), it is checked on a small shape
@@ -261,12 +262,12 @@ class PeerRun:
         if planned + MARGIN > _mem_available():
             return dict(status="oom", planned_bytes=planned,
                         note=f"planned {planned / 2**30:.2f} GiB > MemAvailable less {MARGIN >> 20} MiB")
+        x = make_inputs(variant, row["B"], row["H"], T, row["dk"], row["dv"], row["gates"], args.seed, decode)
+        peer = factory(variant, row["chunk"] or 64)
         _libc_trim()
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # VmHWM := VmRSS
         base = _status_kib("VmRSS")
-        x = make_inputs(variant, row["B"], row["H"], T, row["dk"], row["dv"], row["gates"], args.seed, decode)
-        peer = factory(variant, row["chunk"] or 64)
         with torch.no_grad():
             peer.prepare(x)
             peer.run()  # warm-up; its peak is the peak of a run

@@ -18,7 +18,7 @@ every variant, form, dtype and gate set in it, a panel per mode (decode, prefill
 Every figure names its machine and commit; a series holds one commit (its label names
 the commit when the set has several), and a heatmap of a set with several commits is
 drawn once per commit (_COMMIT). PyTorch peers (peers-*.csv of scripts/peers.py) join the
-paper and sequence figures as thin dashed series, marker x, in their variant's colour. Points of a disturbed run are ringed with a hollow black
+paper and sequence figures as thin series in their variant's colour, marker x or +. Points of a disturbed run are ringed with a hollow black
 diamond; oom cases show on the memory axis at their planned bytes. Colours are Okabe-Ito
 and every series also has its own marker (and line style), so the figures read in grey
 too.
@@ -137,17 +137,24 @@ def statuses_note(rows):
     return "; ".join(notes)
 
 
+# PyTorch peers: (marker, line style); a variant has at most two peers (softmax: sdpa, eager).
+PEER_STYLE = {"torch_sdpa": ("x", "--"), "torch_eager": ("+", ":"), "torch_step": ("x", "--"),
+              "torch_recurrent": ("x", "--"), "torch_chunked": ("x", "-.")}
+
+
 def draw_peers(ax, results, preset, backend, mode, value):
-    """Series of the PyTorch peers (scripts/peers.py) of this preset: thin dashed lines in
-    their variant's colour, marker x, one per variant, peer, gate set and commit."""
+    """Series of the PyTorch peers (scripts/peers.py) of this preset: thin lines in their
+    variant's colour, marker and line style per peer (PEER_STYLE), one per variant,
+    peer, gate set and commit."""
     rows = [r for r in analysis.ok_rows(results.peers)
             if r["preset"] == preset and r["backend"] == backend and r["mode"] == mode
             and (r["T"] > 0 or mode == "decode")]
     for (variant, peer, gates, commit), part in analysis.group(rows, "variant", "form", "gates", "commit").items():
         part.sort(key=lambda r: r["T"])
         colour = variant_style(variant)[0]
+        marker, linestyle = PEER_STYLE.get(peer, ("x", "--"))
         extra = "" if gates == "uniform" else f" {gates}"
-        ax.plot([r["T"] for r in part], [value(r) for r in part], color=colour, marker="x", linestyle="--",
+        ax.plot([r["T"] for r in part], [value(r) for r in part], color=colour, marker=marker, linestyle=linestyle,
                 linewidth=0.9, markersize=4, label=f"{variant} ({peer}{extra}){commit_suffix(rows, commit)}")
     return rows
 

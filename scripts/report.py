@@ -478,7 +478,7 @@ def block_peers(results):
     for c in comparisons:
         if c.ratios:
             lo, hi = min(c.ratios), max(c.ratios)
-            ratio = f"{num(lo)}x" if len(c.ratios) == 1 else f"{num(lo)}x – {num(hi)}x"
+            ratio = f"{num(lo)}x" if num(lo) == num(hi) else f"{num(lo)}x – {num(hi)}x"
             p, d = c.last
             last = f"T={p['T']}: {num(d['time_median_ms'])} vs {num(p['time_median_ms'])} ms"
         else:
