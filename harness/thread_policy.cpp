@@ -27,14 +27,15 @@ constexpr const char* kSpinCount = "1000";
 void reexec_with_passive_wait_policy(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY")) return;
   setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  if (!std::getenv("GOMP_SPINCOUNT")) setenv("GOMP_SPINCOUNT", kSpinCount, 1);
+  const bool sets_spin_count = !std::getenv("GOMP_SPINCOUNT");
+  if (sets_spin_count) setenv("GOMP_SPINCOUNT", kSpinCount, 1);
   setenv(kSetByUs, "1", 1);
   execv("/proc/self/exe", argv);
   // Still here: the policy libgomp read is its default; say so.
   std::cerr << "dfwbench: warning: cannot re-execute with OMP_WAIT_POLICY=PASSIVE (" << std::strerror(errno)
             << "); idle OpenMP threads spin before they sleep\n";
   unsetenv("OMP_WAIT_POLICY");
-  if (std::strcmp(std::getenv("GOMP_SPINCOUNT"), kSpinCount) == 0) unsetenv("GOMP_SPINCOUNT");
+  if (sets_spin_count) unsetenv("GOMP_SPINCOUNT");
   unsetenv(kSetByUs);
 }
 

@@ -72,7 +72,7 @@ if __name__ == "__main__" and not any(a in ("-h", "--help") for a in sys.argv[1:
     _torch_or_reexec()
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from results_io import BENCH_COLUMNS, BENCH_LATER_COLUMNS, read_bench_csv  # noqa: E402
+from results_io import BENCH_CSV_COLUMNS, read_bench_csv  # noqa: E402
 
 LIMIT = 1e-4  # docs/MATH.md: fp32 relative L2
 MAX_SPREAD, MAX_RUN_DELAY, MAX_PREEMPTIONS = 1.25, 0.05, 20.0  # as harness/run_quality.hpp
@@ -292,8 +292,7 @@ class PeerRun:
 
 def peer_row(row, peer_name, measured, machine, commit, threads):
     """dfwbench's results schema for one peer case."""
-    out = {c: "" for c in BENCH_COLUMNS}
-    out.update({c: "" for c, _ in BENCH_LATER_COLUMNS})
+    out = {c: "" for c in BENCH_CSV_COLUMNS}
     for c in ("preset", "variant", "spec", "backend", "dtype", "mode", "B", "H", "T", "dk", "dv", "m", "chunk",
               "flops", "bytes", "ceiling_gflops", "ceiling_gbps", "state_bytes", "gates"):
         out[c] = row[c]
@@ -319,12 +318,11 @@ def fmt(value):
 
 def write_results(path_stem, rows, context):
     import csv
-    columns = BENCH_COLUMNS + ["threads", "disturbed", "planned_bytes", "note", "gates", "roofline_ms"]
     with open(path_stem + ".csv.tmp.peers", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(columns)
+        w.writerow(BENCH_CSV_COLUMNS)
         for r in rows:
-            w.writerow([fmt(r.get(c, "")) for c in columns])
+            w.writerow([fmt(r.get(c, "")) for c in BENCH_CSV_COLUMNS])
     with open(path_stem + ".json.tmp.peers", "w") as f:
         json.dump({"context": context, "rows": len(rows)}, f, indent=1)
     os.replace(path_stem + ".csv.tmp.peers", path_stem + ".csv")

@@ -485,7 +485,7 @@ def block_peers(results):
             ratio, last = "—", "—"
         rows.append([c.preset, c.variant, c.mode, c.shape, c.gates, c.form, f"`{c.peer}`",
                      value_range(c.Ts) if c.Ts else "—", ratio, last, c.verdict])
-    peers = sorted({r.get("peers", "") for r in results.contexts.values() if r.get("peers")})
+    peers = sorted({ctx["peers"] for ctx in results.contexts.values() if ctx.get("peers")})
     return (table(["preset", "variant", "mode", "shape", "gates", "dfwbench form", "peer", "T",
                    "peer time / dfwbench time", "dfwbench vs peer at the largest T", "verdict"], rows) +
             f"\n\nPeers: {', '.join(peers) or '?'}; ratio > 1: dfwbench faster; both sides timed in one run "

@@ -39,6 +39,9 @@ BENCH_FLOATS = tuple(c for c in BENCH_COLUMNS[BENCH_COLUMNS.index("time_median_m
 # Appended later (harness/results_row.cpp); absent from older files: (column, default).
 BENCH_LATER_COLUMNS = (("threads", ""), ("disturbed", "0"), ("planned_bytes", ""), ("note", ""),
                        ("roofline_ms", ""))  # roofline_ms: cuda rows' nominal H200 bound, not a measurement
+# The header `dfwbench bench` writes today (harness/results_row.cpp), for writers of the
+# same schema (scripts/peers.py).
+BENCH_CSV_COLUMNS = BENCH_COLUMNS + ["threads", "disturbed", "planned_bytes", "note", "gates", "roofline_ms"]
 BENCH_STATUSES = ("ok", "oom", "unsupported", "error")
 STATIC_DIR = "static"
 MACHINE_ID = re.compile(r"(cpu|gpu)-[a-z0-9]+(-[a-z0-9]+)*")

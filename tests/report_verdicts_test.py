@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 import analysis  # noqa: E402
 import report  # noqa: E402
-from results_io import Results  # noqa: E402
+from results_io import BENCH_CSV_COLUMNS, Results  # noqa: E402
 
 NOT_MEASURED, INCONCLUSIVE = analysis.NOT_MEASURED, analysis.INCONCLUSIVE
 DECODE_T = (128, 512, 1024, 2048)
@@ -299,7 +299,7 @@ class PeerVerdicts(unittest.TestCase):
         with tempfile.TemporaryDirectory() as root:
             d = os.path.join(root, "cpu-test-1c")
             os.makedirs(d)
-            header = ",".join(report_columns())
+            header = ",".join(BENCH_CSV_COLUMNS)
             line = ("paper-prefill,softmax,rule=softmax,{form},cpu,fp32,prefill,1,1,128,64,64,64,0,ok,1.0,0.9,1.1,5,"
                     "128,1,1,1,1,100,10,0.01,0.1,1000,0,0,m,c0ffee,2,0,,,uniform,")
             for name, form in (("paper-prefill-cpu.csv", "blocked"), ("peers-paper-prefill-cpu.csv", "torch_sdpa")):
@@ -312,11 +312,6 @@ class PeerVerdicts(unittest.TestCase):
                 f.write(header + "\n" + line.format(form="blocked") + "\n")
             with self.assertRaisesRegex(Exception, "not a known peer"):
                 Results(d)
-
-
-def report_columns():
-    from results_io import BENCH_COLUMNS
-    return BENCH_COLUMNS + ["threads", "disturbed", "planned_bytes", "note", "gates", "roofline_ms"]
 
 
 if __name__ == "__main__":
