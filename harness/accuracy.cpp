@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "half_convert.hpp"
+
 namespace dfw {
 
 ErrorStats compare(const std::vector<double>& x, const std::vector<double>& ref) {
@@ -70,6 +72,30 @@ std::string dtype_range_problem(const std::string& dtype, const std::vector<doub
     return buf;
   }
   return "";
+}
+
+namespace {
+
+template <class T>
+void round_through(std::vector<float>& x) {
+  for (float& e : x) e = to_float(from_float<T>(e));
+}
+
+}  // namespace
+
+Problem with_qkv_rounded_to(const Problem& p, const std::string& dtype) {
+  if (dtype == "fp32" || dtype == "fp64") return p;
+  Problem r = p;
+  for (std::vector<float>* x : {&r.q, &r.k, &r.v}) {
+    if (dtype == "fp16") round_through<Fp16>(*x);
+    else if (dtype == "bf16") round_through<Bf16>(*x);
+    else throw std::invalid_argument("unknown dtype '" + dtype + "'");
+  }
+  return r;
+}
+
+bool compares_on_rounded_inputs(const Variant& v, const std::string& dtype) {
+  return (dtype == "fp16" || dtype == "bf16") && !v.tolerance_reason().empty();
 }
 
 }  // namespace dfw

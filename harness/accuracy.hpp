@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "problem.hpp"
+#include "variant.hpp"
 
 namespace dfw {
 
@@ -37,5 +38,14 @@ double max_abs_limit(const std::string& dtype);
 // past the first, or wholly below the second but not zero (every output a subnormal
 // with a few bits), is beyond any fp16 form whatever its kernel does.
 std::string dtype_range_problem(const std::string& dtype, const std::vector<double>& ref_y);
+
+// `p` with q, k and v rounded to `dtype` (fp32: unchanged), as a form with that input
+// dtype receives them (gates, feature parameters and s0 stay fp32 in every form).
+Problem with_qkv_rounded_to(const Problem& p, const std::string& dtype);
+
+// True when `v`'s rows in `dtype` compare with the reference of with_qkv_rounded_to:
+// a signed map's normaliser (Variant::tolerance_reason) amplifies the half-precision
+// rounding of q and k, which is the inputs' error, not the form's (docs/MATH.md).
+bool compares_on_rounded_inputs(const Variant& v, const std::string& dtype);
 
 }  // namespace dfw

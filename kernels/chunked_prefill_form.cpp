@@ -64,6 +64,11 @@ std::string chunked_prefill_unsupported_reason(const Variant& v, Mode mode) {
   if (!cuda_rule_kind(v)) return "no CUDA chunked kernel takes the factors of rule " + v.rule->name();
   if (!cuda_feature_kind(v)) return "no CUDA kernel for feature map " + v.phi->name();
   if (mode != Mode::sequence) return "chunked is a whole-sequence form (see decode)";
+  // The z row rides in the half-precision tensor-core tiles beside v; a signed map's
+  // z.phi(q) cancels towards 0 and leaves that rounding no accurate digit (docs/MATH.md).
+  if (!v.tolerance_reason().empty())
+    return "the normaliser z.phi(q) of a signed map cancels, and this form computes it from fp16/bf16 tiles; "
+           "the recurrent form keeps it fp32";
   return "";
 }
 

@@ -7,13 +7,12 @@
 #          --backend cuda` (every CUDA form, dtype and gate set; rows labelled
 #          cuda-emu)                                  (build dir build-emu)
 #   tsan   once under ThreadSanitizer (each GPU thread a TSan fiber; barriers and
-#          collectives order memory among their participants only)  (build-emu-tsan)
-# Under TSan every memory access and fiber switch is instrumented: the whole GPU suite
-# took over 25 minutes here (CudaSuite.EveryPresetOnOddShapes alone 301 s, against 4 s
-# plain and 36 s under ASan), past CI's budget. tsan runs the emulator's tests and the
-# GPU tests of TSAN_TESTS below (every kernel family and form at small shapes,
-# multi-chunk, wide heads spilling to the workspace, from an initial state);
-# DFW_EMU_SAN_FILTER='*' runs every GPU test.
+#          __syncwarp order memory among their participants only)  (build-emu-tsan)
+# Under TSan every memory access, fiber switch and barrier is instrumented (a barrier is
+# a vector-clock release and acquire per thread, each as long as the fibers are many):
+# tsan runs every GPU test as two processes of one emulator thread each (CudaSuite;
+# CudaChunked and the rest), which halves each clock and keeps both cores busy.
+# DFW_EMU_SAN_FILTER narrows it (a gtest filter, e.g. 'CudaSuite.*').
 # Any failure, skip of a GPU test, or sanitizer report fails the script.
 # Usage: scripts/emu_test.sh [plain|tsan]     env: DFW_JOBS (default 2)
 set -euo pipefail
@@ -27,7 +26,9 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 case "$mode" in
   plain) build="$root/build-emu"; flags=(-DCMAKE_BUILD_TYPE=Release) ;;
   tsan) build="$root/build-emu-tsan"
-        flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDFWBENCH_TSAN=ON -DDFWBENCH_NATIVE=OFF)
+        # -g1: line tables only, all a TSan report needs, and a faster build
+        flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
+               -DDFWBENCH_TSAN=ON -DDFWBENCH_NATIVE=OFF)
         # libgomp is not instrumented: one OpenMP thread keeps the CPU reference out of TSan's view.
         export OMP_NUM_THREADS=1
         export TSAN_OPTIONS="halt_on_error=1:abort_on_error=1" ;;
@@ -39,28 +40,45 @@ targets=(dfw_cuda_tests emu_tests)
 [[ $mode == plain ]] && targets+=(dfwbench)
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 
-TSAN_TESTS='CudaSuite.InitialStateAndDecodeStep:CudaSuite.EveryFeatureMapAndTheWideRegisterPath:CudaChunked.LongChunksAndWideHeadsSpillToTheWorkspace:CudaChunked.PrefillThenDecodeStepContinues:CudaSuite.DeviceBuffersAreCountedAndOomIsReported'
-gpu_filter='*'
-[[ $mode == tsan ]] && gpu_filter="${DFW_EMU_SAN_FILTER:-$TSAN_TESTS}"
+# A fault unwinds the faulting fiber with a C++ exception, which ThreadSanitizer's fiber
+# support does not follow (it aborts): the emulator's fault-reporting tests run in the
+# plain mode and in scripts/sanitize.sh, the rest of its tests under TSan too.
+TSAN_EMU_FILTER='-EmuDevice.*IsAFault:EmuDevice.WmmaChecksAlignmentAndStride'
 
-# run_suites SCHEDULE: the GPU suites and the emulator's tests; a skipped test is a failure.
+# run_one EXE FILTER SCHEDULE LOG: one test process; a failure, or a skipped GPU test, fails.
+run_one() {
+  local exe=$1 filter=$2 schedule=$3 log=$4
+  DFWBENCH_EMU_SCHEDULE="$schedule" "$exe" --gtest_brief=1 --gtest_filter="$filter" >"$log" 2>&1 || { cat "$log"; return 1; }
+  grep -E '^\[  (PASSED|SKIPPED) ' "$log" | sed "s|^|  $(basename "$exe") $filter: |"
+  if grep -q '^\[  SKIPPED \]' "$log" && [[ $(basename "$exe") == dfw_cuda_tests ]]; then
+    echo "emu_test: a GPU test skipped on the emulated device" >&2; cat "$log"; return 1
+  fi
+}
+
+# run_suites SCHEDULE: the GPU suites and the emulator's tests, one after the other.
 run_suites() {
-  local log="$build/emu-$mode-${1//:/-}.log"
   echo "== emu $mode, schedule $1"
-  for exe in "$build/tests/dfw_cuda_tests" "$build/tests/emu_tests"; do
-    local filter='*'
-    [[ $(basename "$exe") == dfw_cuda_tests ]] && filter="$gpu_filter"
-    # A fault unwinds the faulting fiber with a C++ exception, which ThreadSanitizer's
-    # fiber support does not follow (it aborts): the fault-reporting tests run in the
-    # plain mode and in scripts/sanitize.sh, the rest of the emulator's tests here too.
-    [[ $mode == tsan && $(basename "$exe") == emu_tests ]] &&
-      filter='-EmuDevice.*IsAFault:EmuDevice.WmmaChecksAlignmentAndStride'
-    DFWBENCH_EMU_SCHEDULE="$1" "$exe" --gtest_brief=1 --gtest_filter="$filter" >"$log" 2>&1 || { cat "$log"; exit 1; }
-    grep -E '^\[  (PASSED|SKIPPED) ' "$log" | sed "s|^|  $(basename "$exe"): |"
-    if grep -q '^\[  SKIPPED \]' "$log" && [[ $(basename "$exe") == dfw_cuda_tests ]]; then
-      echo "emu_test: a GPU test skipped on the emulated device" >&2; cat "$log"; exit 1
-    fi
-  done
+  run_one "$build/tests/dfw_cuda_tests" '*' "$1" "$build/emu-$mode-${1//:/-}-gpu.log"
+  run_one "$build/tests/emu_tests" '*' "$1" "$build/emu-$mode-${1//:/-}-emu.log"
+}
+
+# run_tsan_shards SCHEDULE: every GPU test in two processes at once, one emulator thread
+# each; then the emulator's tests.
+run_tsan_shards() {
+  echo "== emu tsan, schedule $1 (two processes, one emulator thread each)"
+  if [[ -n ${DFW_EMU_SAN_FILTER:-} ]]; then
+    DFWBENCH_EMU_THREADS=1 run_one "$build/tests/dfw_cuda_tests" "$DFW_EMU_SAN_FILTER" "$1" "$build/emu-tsan-gpu.log"
+  else
+    local pids=() shard
+    for shard in 'CudaSuite.*' '-CudaSuite.*'; do
+      DFWBENCH_EMU_THREADS=1 run_one "$build/tests/dfw_cuda_tests" "$shard" "$1" "$build/emu-tsan-gpu${shard//[.*]/}.log" &
+      pids+=($!)
+    done
+    local failed=0 p
+    for p in "${pids[@]}"; do wait "$p" || failed=1; done
+    (( failed == 0 )) || exit 1
+  fi
+  run_one "$build/tests/emu_tests" "$TSAN_EMU_FILTER" "$1" "$build/emu-tsan-emu.log"
 }
 
 case "$mode" in
@@ -74,6 +92,6 @@ case "$mode" in
       --out "$build/check-cuda-emu.csv" >"$build/check-cuda-emu.txt" 2>&1 || { tail -40 "$build/check-cuda-emu.txt"; exit 1; }
     tail -1 "$build/check-cuda-emu.txt"
     if grep -q ',cuda,' "$build/check-cuda-emu.csv"; then echo "emu_test: a row is not labelled cuda-emu" >&2; exit 1; fi ;;
-  tsan) run_suites random:3 ;;
+  tsan) run_tsan_shards random:3 ;;
 esac
 echo "emu_test $mode: passed in $(( $(date +%s) - start )) s"

@@ -14,8 +14,9 @@ build="${DFW_ASAN_BUILD_DIR:-$root/build-asan}"
 jobs="${DFW_JOBS:-2}"
 start=$(date +%s)
 
+# -g1: line tables only, which is all a sanitizer report needs (a third off the build).
 cmake -S "$root" -B "$build" -G Ninja \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
   -DDFWBENCH_SANITIZE=ON -DDFWBENCH_CUDA_EMU=ON -DDFWBENCH_NATIVE=OFF >/dev/null
 ninja -C "$build" -j "$jobs"
 

@@ -90,5 +90,33 @@ TEST(Accuracy, LimitsAreTheOnesDocsMathStates) {
   EXPECT_THROW(rel_l2_limit("int8"), std::invalid_argument);
 }
 
+// A half-precision form receives q, k, v rounded to its dtype: 1 + 2^-12 is between
+// fp16 neighbours (spacing 2^-10 above 1) and bf16 ones (2^-7); gates and s0 stay fp32.
+TEST(Accuracy, RoundedInputsAreWhatAHalfPrecisionFormReceives) {
+  Problem p;
+  p.q = {1.0f + 0x1p-12f, 3.0f};
+  p.k = {-1.0f - 0x1p-12f};
+  p.v = {0x1p-20f};
+  p.gate = {1.0f - 0x1p-20f};
+  const Problem h = with_qkv_rounded_to(p, "fp16");
+  EXPECT_EQ(h.q, (std::vector<float>{1.0f, 3.0f}));
+  EXPECT_EQ(h.k, (std::vector<float>{-1.0f}));
+  EXPECT_EQ(h.v, (std::vector<float>{0x1p-20f}));  // an fp16 subnormal, kept exactly
+  EXPECT_EQ(h.gate, p.gate);
+  EXPECT_EQ(with_qkv_rounded_to(p, "bf16").q, (std::vector<float>{1.0f, 3.0f}));
+  EXPECT_EQ(with_qkv_rounded_to(p, "fp32").q, p.q);
+  EXPECT_THROW(with_qkv_rounded_to(p, "int8"), std::invalid_argument);
+}
+
+// Only a signed map's normaliser, and only in fp16 / bf16, compares on rounded inputs.
+TEST(Accuracy, OnlyHalfPrecisionRowsOfASignedNormaliserCompareOnRoundedInputs) {
+  const Variant signed_norm = parse_variant("rule=add,phi=identity,norm=on");
+  EXPECT_TRUE(compares_on_rounded_inputs(signed_norm, "fp16"));
+  EXPECT_TRUE(compares_on_rounded_inputs(signed_norm, "bf16"));
+  EXPECT_FALSE(compares_on_rounded_inputs(signed_norm, "fp32"));
+  for (const char* other : {"linear", "dfw", "rule=add,phi=identity,norm=off", "softmax"})
+    EXPECT_FALSE(compares_on_rounded_inputs(parse_variant(other), "fp16")) << other;
+}
+
 }  // namespace
 }  // namespace dfw

@@ -73,7 +73,7 @@ void expect_agrees(const std::string& variant, Shape shape, GateSet gates, bool 
 TEST_F(CudaChunked, EveryChunkLengthAndGateSet) {
   for (int64_t chunk : {1, 16, 20, 64, 100})
     for (GateSet g : {GateSet::uniform_init, GateSet::ones, GateSet::tiny, GateSet::mixed})
-      for (const char* variant : {"dfw", "gated", "linear", "rule=decay,phi=elu1", "rule=add,phi=identity,norm=on"})
+      for (const char* variant : {"dfw", "gated", "linear", "rule=decay,phi=elu1", "rule=add,phi=identity,norm=off"})
         expect_agrees(variant, {2, 3, 97, 32, 24}, g, true, chunk);
 }
 
@@ -114,6 +114,11 @@ TEST_F(CudaChunked, OtherRulesAndDecodeModeAreUnsupported) {
   EXPECT_EQ(impl->unsupported_reason(parse_variant("softmax"), Mode::sequence),
             "chunked covers the gated-linear rules, not softmax");
   EXPECT_NE(impl->unsupported_reason(parse_variant("dfw"), Mode::decode_step), "");
+  // A signed map's normaliser cancels; computed from half-precision tiles it has no
+  // accurate digit left (check measured rel L2 0.15 to 1.9 at T = 1025): refused.
+  for (const char* spec : {"rule=add,phi=identity,norm=on", "rule=gated,phi=identity,norm=on"})
+    EXPECT_NE(impl->unsupported_reason(parse_variant(spec), Mode::sequence).find("signed map"), std::string::npos)
+        << spec;
   EXPECT_EQ(find_impl("chunked", "cuda", "fp32"), nullptr);
 }
 

@@ -24,6 +24,11 @@ extern __thread const ThreadState* g_current;
 // participating lane's argument (nullptr for the others) and writes their results.
 using CollectiveFn = void (*)(void* const* lane_args, unsigned mask);
 
+// On a complete() compiled into a kernel's translation unit: its reads and writes of
+// other lanes' arguments stay out of ThreadSanitizer's sight (the emulator's own code is
+// built uninstrumented), since only __syncwarp orders memory among lanes.
+#define DFW_EMU_UNSEEN_BY_TSAN __attribute__((no_sanitize("thread")))
+
 // A warp collective (shuffle, vote, __syncwarp, wmma): blocks until every lane of
 // `mask` has called the same collective at the same source line; the last to
 // arrive runs complete(). A lane outside its own mask, a mask lane that exited or

@@ -107,7 +107,7 @@ void check_tile_io(const char* what, void* const* lanes, std::size_t elem_bytes)
 
 // The uniformity, alignment and stride checks, run once every lane has arrived.
 template <class MemT, bool kStore>
-void check_complete(void* const* lanes, unsigned) {
+DFW_EMU_UNSEEN_BY_TSAN void check_complete(void* const* lanes, unsigned) {
   check_tile_io(kStore ? "wmma::store_matrix_sync" : "wmma::load_matrix_sync", lanes, sizeof(MemT));
 }
 
@@ -170,7 +170,7 @@ struct MmaLane {
 };
 
 template <class FragD, class FragA, class FragB, class FragC, bool kTf32>
-void mma_complete(void* const* lanes, unsigned) {
+DFW_EMU_UNSEEN_BY_TSAN void mma_complete(void* const* lanes, unsigned) {
   constexpr int M = FragD::rows, N = FragD::cols, K = FragA::cols;
   float A[M * K], B[K * N], C[M * N];
   int r, c;
