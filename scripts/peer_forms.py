@@ -23,10 +23,10 @@ The peers (name: what it is):
   torch_chunked    gated-linear prefill in matmul form over chunks of C tokens (the
                    dfwbench row's chunk): intra-chunk scores by batched matmuls, one scan
                    over chunks for the carried state. decay (dfw): key and value gates as
-                   exp(+-cumulative log gates) factors about the chunk's middle token, the
-                   GLA-style factorisation, which overflows float32 when a chunk's gates
-                   multiply below about e^-80 (the accuracy check reports it); gated:
-                   scalar gates through a (C, C) decay matrix exp(segment sums), stable.
+                   exp(cumulative log gate differences) factors, in sub-chunks of 16 as
+                   fla's chunk_gla: split about each sub-chunk's start between sub-chunks,
+                   pairwise inside one, every exponent <= 0 (stable for every gate set);
+                   gated: scalar gates through a (C, C) decay matrix exp(segment sums).
 """
 import math
 
@@ -179,32 +179,59 @@ def _chunks(t, C, fill=0.0):
 
 
 class DecayChunked:
-    """dfw (rule=decay, phi=identity): S_t = (a_t b_t^T) * S_{t-1} + v_t k_t^T, y_t = S_t q_t."""
+    """dfw (rule=decay, phi=identity): S_t = (a_t b_t^T) * S_{t-1} + v_t k_t^T, y_t = S_t q_t.
+
+    Inside a chunk, with cumulative log gates la (value side) and lb (key side) from the
+    chunk's start, token s reaches token t >= s with the factor exp(la_t - la_s) on the value
+    side and exp(lb_t - lb_s) on the key side. As fla's chunk_gla does, the chunk is cut into
+    sub-chunks of L tokens: between sub-chunks a > b the factors split about the last token
+    r before sub-chunk a (exp(lb_t - lb_r) on q, exp(lb_r - lb_s) on k, both exponents <= 0)
+    and the scores are matmuls; within a sub-chunk the (L, L) pairs take their factors
+    directly. No exponent is ever positive, so no gate set overflows float32."""
+
+    SUB = 16
 
     def __init__(self, chunk):
         self.C = chunk
+        self.L = self.SUB if chunk % self.SUB == 0 else chunk
 
     def prepare(self, x):
         self.x = x
 
     def run(self):
-        x, C = self.x, self.C
+        x, C, L = self.x, self.C, self.L
         T = x["q"].shape[2]
+        ns = C // L
         q, k, v = _chunks(x["q"], C), _chunks(x["k"], C), _chunks(x["v"], C)  # (B, H, n, C, d)
         la = torch.cumsum(torch.log(_chunks(x["gate_v"], C, 1.0)), 3)  # (B, H, n, C, dv)
         lb = torch.cumsum(torch.log(_chunks(x["gate_k"], C, 1.0)), 3)  # (B, H, n, C, m)
-        mid = C // 2
-        la_mid, lb_mid = la[:, :, :, mid:mid + 1], lb[:, :, :, mid:mid + 1]
-        # intra-chunk: factors about the middle token
-        qg = q * torch.exp(lb - lb_mid)
-        kg = k * torch.exp(lb_mid - lb)
-        scores = torch.matmul(qg, kg.transpose(-1, -2)).tril_()  # (B, H, n, C, C)
-        y = torch.exp(la - la_mid) * torch.matmul(scores, v * torch.exp(la_mid - la))
+        B, H, n = q.shape[:3]
+        sub = lambda t: t.reshape(B, H, n, ns, L, t.shape[-1])  # (B, H, n, ns, L, d)
+        qs, ks, vs, las, lbs = sub(q), sub(k), sub(v), sub(la), sub(lb)
+        neg_inf = float("-inf")
+        # within a sub-chunk: pairs (i, j <= i), factors exp(l_i - l_j)
+        pair = torch.tril(torch.ones(L, L, dtype=torch.bool)).unsqueeze(-1)  # (L, L, 1)
+        fk_pair = torch.exp((lbs.unsqueeze(-2) - lbs.unsqueeze(-3)).masked_fill(~pair, neg_inf))  # (.., L, L, m)
+        fv_pair = torch.exp((las.unsqueeze(-2) - las.unsqueeze(-3)).masked_fill(~pair, neg_inf))  # (.., L, L, dv)
+        scores = torch.einsum("...im,...jm,...ijm->...ij", qs, ks, fk_pair)  # (B, H, n, ns, L, L)
+        y = torch.einsum("...ij,...jd,...ijd->...id", scores, vs, fv_pair)  # (B, H, n, ns, L, dv)
+        if ns > 1:
+            # between sub-chunks b < a, about r = the last token before sub-chunk a
+            lb_r, la_r = lbs[:, :, :, :-1, -1:], las[:, :, :, :-1, -1:]  # (B, H, n, ns - 1, 1, d): a = 1 .. ns-1
+            before = torch.tril(torch.ones(ns - 1, ns, dtype=torch.bool), 0).reshape(ns - 1, ns, 1, 1)
+            qg = qs[:, :, :, 1:] * torch.exp(lbs[:, :, :, 1:] - lb_r)  # (B, H, n, ns - 1, L, m)
+            kg = ks.unsqueeze(3) * torch.exp(
+                (lb_r.unsqueeze(4) - lbs.unsqueeze(3)).masked_fill(~before, neg_inf))  # (.., ns - 1, ns, L, m)
+            vg = vs.unsqueeze(3) * torch.exp(
+                (la_r.unsqueeze(4) - las.unsqueeze(3)).masked_fill(~before, neg_inf))  # (.., ns - 1, ns, L, dv)
+            a = torch.einsum("...aim,...abjm->...abij", qg, kg)  # (B, H, n, ns - 1, ns, L, L)
+            y_off = torch.einsum("...abij,...abjd->...aid", a, vg)  # (B, H, n, ns - 1, L, dv)
+            y[:, :, :, 1:] += torch.exp(las[:, :, :, 1:] - la_r) * y_off
+        y = y.reshape(B, H, n, C, -1)
         # each chunk's own contribution to the state at its end, and the decay across it
         la_end, lb_end = la[:, :, :, -1:], lb[:, :, :, -1:]
         contrib = torch.matmul((v * torch.exp(la_end - la)).transpose(-1, -2), k * torch.exp(lb_end - lb))
         decay = torch.exp(la_end).transpose(-1, -2) * torch.exp(lb_end)  # (B, H, n, dv, m)
-        B, H, n = q.shape[:3]
         starts = torch.empty_like(contrib)
         S = x["s0"].clone() if "s0" in x else torch.zeros_like(contrib[:, :, 0])
         for c in range(n):
