@@ -23,10 +23,11 @@ The peers (name: what it is):
   torch_chunked    gated-linear prefill in matmul form over chunks of C tokens (the
                    dfwbench row's chunk): intra-chunk scores by batched matmuls, one scan
                    over chunks for the carried state. decay (dfw): key and value gates as
-                   exp(cumulative log gate differences) factors, in sub-chunks of 16 as
-                   fla's chunk_gla: split about each sub-chunk's start between sub-chunks,
-                   pairwise inside one, every exponent <= 0 (stable for every gate set);
-                   gated: scalar gates through a (C, C) decay matrix exp(segment sums).
+                   exp(+-cumulative log gates) factors about the chunk's middle token (the
+                   GLA factorisation) where that cannot overflow float32; chunks whose gates
+                   multiply below about e^-80 (1e-6 gates) are recomputed in sub-chunks of
+                   16 with no positive exponent, as fla's chunk_gla; gated: scalar gates
+                   through a (C, C) decay matrix exp(segment sums), stable.
 """
 import math
 
@@ -178,18 +179,53 @@ def _chunks(t, C, fill=0.0):
     return t.reshape((B, H, (T + pad) // C, C) + t.shape[3:])
 
 
+def _decay_intra_factored(q, k, v, la, lb):
+    """Intra-chunk y of (..., C, d) chunks with the key and value factors split about the
+    chunk's middle token (the GLA factorisation: matmuls only). Overflows float32 once a
+    log gate sum moves more than about 88 from the middle token's."""
+    mid = q.shape[-2] // 2
+    la_mid, lb_mid = la[..., mid:mid + 1, :], lb[..., mid:mid + 1, :]
+    scores = torch.matmul(q * torch.exp(lb - lb_mid), (k * torch.exp(lb_mid - lb)).transpose(-1, -2)).tril_()
+    return torch.exp(la - la_mid) * torch.matmul(scores, v * torch.exp(la_mid - la))
+
+
+def _decay_intra_stable(q, k, v, la, lb, L):
+    """The same in sub-chunks of L tokens, as fla's chunk_gla: between sub-chunks a > b the
+    factors split about the last token r before sub-chunk a (exp(lb_t - lb_r) on q,
+    exp(lb_r - lb_s) on k: both exponents <= 0) and the scores are matmuls; within a
+    sub-chunk the (L, L) pairs take exp(l_t - l_s) directly. No exponent is positive."""
+    lead, C = q.shape[:-2], q.shape[-2]
+    ns = C // L
+    sub = lambda t: t.reshape(lead + (ns, L, t.shape[-1]))  # (..., ns, L, d)
+    qs, ks, vs, las, lbs = sub(q), sub(k), sub(v), sub(la), sub(lb)
+    neg_inf = float("-inf")
+    pair = torch.tril(torch.ones(L, L, dtype=torch.bool)).unsqueeze(-1)  # (L, L, 1)
+    fk_pair = torch.exp((lbs.unsqueeze(-2) - lbs.unsqueeze(-3)).masked_fill(~pair, neg_inf))  # (..., L, L, m)
+    fv_pair = torch.exp((las.unsqueeze(-2) - las.unsqueeze(-3)).masked_fill(~pair, neg_inf))  # (..., L, L, dv)
+    scores = (qs.unsqueeze(-2) * ks.unsqueeze(-3) * fk_pair).sum(-1)  # (..., ns, L, L)
+    y = (scores.unsqueeze(-1) * vs.unsqueeze(-3) * fv_pair).sum(-2)  # (..., ns, L, dv)
+    if ns > 1:
+        lb_r, la_r = lbs[..., :-1, -1:, :], las[..., :-1, -1:, :]  # (..., ns - 1, 1, d): a = 1 .. ns-1
+        before = torch.tril(torch.ones(ns - 1, ns, dtype=torch.bool)).reshape(ns - 1, ns, 1, 1)
+        qg = qs[..., 1:, :, :] * torch.exp(lbs[..., 1:, :, :] - lb_r)  # (..., ns - 1, L, m)
+        kg = ks.unsqueeze(-4) * torch.exp((lb_r.unsqueeze(-3) - lbs.unsqueeze(-4)).masked_fill(~before, neg_inf))
+        vg = vs.unsqueeze(-4) * torch.exp((la_r.unsqueeze(-3) - las.unsqueeze(-4)).masked_fill(~before, neg_inf))
+        a = torch.matmul(qg.unsqueeze(-3), kg.transpose(-1, -2))  # (..., ns - 1, ns, L, L)
+        y[..., 1:, :, :] += torch.exp(las[..., 1:, :, :] - la_r) * torch.matmul(a, vg).sum(-3)
+    return y.reshape(lead + (C, -1))
+
+
 class DecayChunked:
     """dfw (rule=decay, phi=identity): S_t = (a_t b_t^T) * S_{t-1} + v_t k_t^T, y_t = S_t q_t.
 
     Inside a chunk, with cumulative log gates la (value side) and lb (key side) from the
     chunk's start, token s reaches token t >= s with the factor exp(la_t - la_s) on the value
-    side and exp(lb_t - lb_s) on the key side. As fla's chunk_gla does, the chunk is cut into
-    sub-chunks of L tokens: between sub-chunks a > b the factors split about the last token
-    r before sub-chunk a (exp(lb_t - lb_r) on q, exp(lb_r - lb_s) on k, both exponents <= 0)
-    and the scores are matmuls; within a sub-chunk the (L, L) pairs take their factors
-    directly. No exponent is ever positive, so no gate set overflows float32."""
+    side and exp(lb_t - lb_s) on the key side. Chunks whose log gates stay within 80 of the
+    middle token's take the GLA factorisation about it (matmuls only); the others, where it
+    would overflow float32 (gates of 1e-6), are recomputed in sub-chunks of 16 with no
+    positive exponent (_decay_intra_stable), as a careful PyTorch user would."""
 
-    SUB = 16
+    SUB, SAFE_SPAN = 16, 80.0
 
     def __init__(self, chunk):
         self.C = chunk
@@ -199,35 +235,19 @@ class DecayChunked:
         self.x = x
 
     def run(self):
-        x, C, L = self.x, self.C, self.L
+        x, C = self.x, self.C
         T = x["q"].shape[2]
-        ns = C // L
         q, k, v = _chunks(x["q"], C), _chunks(x["k"], C), _chunks(x["v"], C)  # (B, H, n, C, d)
         la = torch.cumsum(torch.log(_chunks(x["gate_v"], C, 1.0)), 3)  # (B, H, n, C, dv)
         lb = torch.cumsum(torch.log(_chunks(x["gate_k"], C, 1.0)), 3)  # (B, H, n, C, m)
         B, H, n = q.shape[:3]
-        sub = lambda t: t.reshape(B, H, n, ns, L, t.shape[-1])  # (B, H, n, ns, L, d)
-        qs, ks, vs, las, lbs = sub(q), sub(k), sub(v), sub(la), sub(lb)
-        neg_inf = float("-inf")
-        # within a sub-chunk: pairs (i, j <= i), factors exp(l_i - l_j)
-        pair = torch.tril(torch.ones(L, L, dtype=torch.bool)).unsqueeze(-1)  # (L, L, 1)
-        fk_pair = torch.exp((lbs.unsqueeze(-2) - lbs.unsqueeze(-3)).masked_fill(~pair, neg_inf))  # (.., L, L, m)
-        fv_pair = torch.exp((las.unsqueeze(-2) - las.unsqueeze(-3)).masked_fill(~pair, neg_inf))  # (.., L, L, dv)
-        scores = torch.einsum("...im,...jm,...ijm->...ij", qs, ks, fk_pair)  # (B, H, n, ns, L, L)
-        y = torch.einsum("...ij,...jd,...ijd->...id", scores, vs, fv_pair)  # (B, H, n, ns, L, dv)
-        if ns > 1:
-            # between sub-chunks b < a, about r = the last token before sub-chunk a
-            lb_r, la_r = lbs[:, :, :, :-1, -1:], las[:, :, :, :-1, -1:]  # (B, H, n, ns - 1, 1, d): a = 1 .. ns-1
-            before = torch.tril(torch.ones(ns - 1, ns, dtype=torch.bool), 0).reshape(ns - 1, ns, 1, 1)
-            qg = qs[:, :, :, 1:] * torch.exp(lbs[:, :, :, 1:] - lb_r)  # (B, H, n, ns - 1, L, m)
-            kg = ks.unsqueeze(3) * torch.exp(
-                (lb_r.unsqueeze(4) - lbs.unsqueeze(3)).masked_fill(~before, neg_inf))  # (.., ns - 1, ns, L, m)
-            vg = vs.unsqueeze(3) * torch.exp(
-                (la_r.unsqueeze(4) - las.unsqueeze(3)).masked_fill(~before, neg_inf))  # (.., ns - 1, ns, L, dv)
-            a = torch.einsum("...aim,...abjm->...abij", qg, kg)  # (B, H, n, ns - 1, ns, L, L)
-            y_off = torch.einsum("...abij,...abjd->...aid", a, vg)  # (B, H, n, ns - 1, L, dv)
-            y[:, :, :, 1:] += torch.exp(las[:, :, :, 1:] - la_r) * y_off
-        y = y.reshape(B, H, n, C, -1)
+        mid = C // 2
+        span = torch.maximum((la - la[:, :, :, mid:mid + 1]).abs().amax((-1, -2)),
+                             (lb - lb[:, :, :, mid:mid + 1]).abs().amax((-1, -2)))  # (B, H, n)
+        unsafe = span > self.SAFE_SPAN
+        y = _decay_intra_factored(q, k, v, la, lb)  # (B, H, n, C, dv)
+        if bool(unsafe.any()):
+            y[unsafe] = _decay_intra_stable(q[unsafe], k[unsafe], v[unsafe], la[unsafe], lb[unsafe], self.L)
         # each chunk's own contribution to the state at its end, and the decay across it
         la_end, lb_end = la[:, :, :, -1:], lb[:, :, :, -1:]
         contrib = torch.matmul((v * torch.exp(la_end - la)).transpose(-1, -2), k * torch.exp(lb_end - lb))
