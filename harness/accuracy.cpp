@@ -31,6 +31,35 @@ ErrorStats compare(const std::vector<double>& x, const std::vector<double>& ref)
   return e;
 }
 
+GradientErrors compare_gradients(const Gradients& x, const Gradients& ref) {
+  GradientErrors g;
+  const auto xs = x.tensors(), refs = ref.tensors();
+  if (xs.size() != refs.size()) g.same_tensors = false;
+  for (std::size_t i = 0; i < refs.size() && g.same_tensors; ++i) {
+    if (xs[i].first != refs[i].first) {
+      g.same_tensors = false;
+      break;
+    }
+    const std::string& name = refs[i].first;
+    const double factor = name == "q" || name == "k" || name == "w" || name == "b" ? ref.normaliser_conditioning
+                          : name == "gate"                                         ? ref.gate_conditioning
+                                                                                   : 1.0;
+    const ErrorStats e = compare(*xs[i].second, *refs[i].second);
+    if (!e.finite) g.worst.finite = false;
+    if (g.worst_tensor.empty() || e.rel_l2 / factor > g.worst.rel_l2) {
+      g.worst.rel_l2 = e.rel_l2 / factor;
+      g.worst_tensor = name;
+      g.worst_factor = factor;
+    }
+    g.worst.max_abs = std::max(g.worst.max_abs, e.max_abs / factor);
+  }
+  if (!g.same_tensors) {
+    g.worst.finite = false;
+    g.worst.rel_l2 = g.worst.max_abs = INFINITY;
+  }
+  return g;
+}
+
 double CaseErrors::worst_rel_l2() const { return std::max(y.rel_l2, state.rel_l2); }
 
 CaseErrors compare_outputs(const Output& x, const Output& ref) {

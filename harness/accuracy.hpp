@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "backward_impl.hpp"
 #include "problem.hpp"
 #include "variant.hpp"
 
@@ -24,6 +25,18 @@ struct CaseErrors {
   bool finite() const { return y.finite && state.finite; }
 };
 CaseErrors compare_outputs(const Output& x, const Output& ref);
+
+// A backward form's gradients against the reference's, each tensor's errors divided
+// by its own factor (ref.normaliser_conditioning for q, k, w, b, ref.gate_conditioning
+// for gate; 1 for the rest):
+// the worst scaled relative L2 and max-abs, and the tensor with the worst relative L2.
+struct GradientErrors {
+  ErrorStats worst;           // scaled: compare with the dtype's limits
+  std::string worst_tensor;
+  double worst_factor = 1;    // the factor of worst_tensor
+  bool same_tensors = true;   // the form returned exactly the reference's tensors
+};
+GradientErrors compare_gradients(const Gradients& x, const Gradients& ref);
 
 // check's verdict: finite, and y's relative L2 and max-abs and the state's relative
 // L2 within the dtype's limits times `factor` (Variant::tolerance_factor()).

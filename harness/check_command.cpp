@@ -1,6 +1,8 @@
 // dfwbench check: every supported (variant, form, backend, dtype) against the
 // float64 reference on odd shapes, gate edge sets, an initial state and a
-// decode step; one table, exit 1 on any FAIL, exit 2 when no case ran.
+// decode step; with --pass bwd (or all, the default) every backward form's
+// gradients against the float64 reference gradient as well. One table, exit 1 on
+// any FAIL, exit 2 when no case ran.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -8,8 +10,11 @@
 #include <regex>
 #include <sstream>
 
+#include <random>
+
 #include "accuracy.hpp"
 #include "atomic_file.hpp"
+#include "backward_impl.hpp"
 #include "check_cases.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
@@ -49,6 +54,15 @@ std::string csv_quote(const std::string& s) {
   return out + "\"";
 }
 
+// The loss gradient dy (B, H, T, dv) of a backward case: standard normal, seeded.
+std::vector<float> check_dy(const Problem& p, uint64_t seed) {
+  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ull);
+  std::normal_distribution<float> normal;
+  std::vector<float> dy(p.v.size());
+  for (float& x : dy) x = normal(rng);
+  return dy;
+}
+
 }  // namespace
 
 int run_check(int argc, char** argv) {
@@ -57,13 +71,17 @@ int run_check(int argc, char** argv) {
           "odd shapes (T = 1, 7, 97, 1025; dv != m; odd B*H), gate edge sets (ones, 1e-6, abrupt\n"
           "switches), a random initial state and a decode step. Limits (relative L2): fp32 1e-4,\n"
           "fp16 5e-3, bf16 2e-2; max-abs error over max |ref| at 10x those. Exit 1 on any FAIL,\n"
-          "2 when the selection runs no case (every one UNSUPPORTED).");
+          "2 when the selection runs no case (every one UNSUPPORTED). Backward rows (form '<form>-bwd',\n"
+          "on the whole-sequence cases) compare the gradients of L = sum(y * dy) with respect to\n"
+          "every input with the float64 reference gradient, under the same limits for each tensor;\n"
+          "the row shows the worst tensor.");
   cli.option("variants", "all",
              "';'-separated list of presets / spec strings (spec strings contain commas; a list of\n"
              "presets alone may use ','); 'all' = presets + every rule x map combination");
   cli.option("forms", "all", "','-separated list of forms to check (recurrent, chunked, blocked, decode)");
   cli.option("backend", "auto", "cpu, cuda, or auto (every backend built; CUDA forms UNSUPPORTED without a device)");
-  cli.option("chunks", "16,64,256", "chunk lengths for chunked forms");
+  cli.option("chunks", "16,64,256", "chunk lengths for chunked forms (and checkpoint lengths of backward forms)");
+  cli.option("pass", "all", "fwd (forward forms), bwd (backward forms) or all");
   cli.option("seed", "1234", "seed of the generated inputs");
   cli.option("out", "", "also write the rows as CSV to this file");
   cli.option("filter", "",
@@ -97,6 +115,10 @@ int run_check(int argc, char** argv) {
     for (const auto& f : forms)
       if (f != "recurrent" && f != "chunked" && f != "blocked" && f != "decode")
         throw std::invalid_argument("unknown form '" + f + "' (recurrent, chunked, blocked, decode)");
+  const std::string pass_sel = cli.str("pass");
+  if (pass_sel != "fwd" && pass_sel != "bwd" && pass_sel != "all")
+    throw std::invalid_argument("--pass must be fwd, bwd or all, got '" + pass_sel + "'");
+  const bool want_fwd = pass_sel != "bwd", want_bwd = pass_sel != "fwd";
   const std::regex filter = case_filter(cli.str("filter"));
   const uint64_t seed = uint64_t(cli.integer("seed"));
   const auto cases = expand_check_cases(variants, cli.on("quick"), seed);
@@ -117,7 +139,7 @@ int run_check(int argc, char** argv) {
     std::map<std::string, Output> rounded_refs;  // dtype -> reference of its rounded q, k, v
     for (const Impl* impl : all_impls()) {
       const FormKey key = impl->key();
-      if (!form_selected(key.form)) continue;
+      if (!want_fwd || !form_selected(key.form)) continue;
       if (backend != "auto" && key.backend != backend) continue;
       // The emulated device's rows say so: cuda-emu results are never a GPU's.
       const std::string label = key.backend == "cuda" && cuda_device_emulated()
@@ -179,6 +201,73 @@ int run_check(int argc, char** argv) {
         (r.status == "PASS" ? pass : fail) += 1;
         print_row(r);
         rows.push_back(r);
+      }
+    }
+    if (want_bwd && c.mode == Mode::sequence) {
+      std::vector<float> dy;
+      Gradients ref_grad;
+      bool have_ref_grad = false;
+      for (const BackwardImpl* impl : all_backward_impls()) {
+        const FormKey key = impl->key();
+        if (!form_selected(key.form)) continue;
+        if (backend != "auto" && key.backend != backend) continue;
+        Row row{c.variant.name, key.form + "-bwd/" + key.backend + "/" + key.dtype, c.shape.str(), c.inputs, "", "",
+                {}};
+        const std::string reason = impl->unsupported_reason(c.variant);
+        if (!reason.empty()) {
+          if (c.first_of_variant && std::regex_search(row_name(row), filter)) {
+            row.shape = row.inputs = "-";
+            row.status = "UNSUPPORTED";
+            row.note = reason;
+            ++unsupported;
+            print_row(row);
+            rows.push_back(row);
+          }
+          continue;
+        }
+        for (int64_t chunk : impl->takes_chunk() ? chunks : std::vector<int64_t>{64}) {
+          Row r = row;
+          if (impl->takes_chunk()) r.inputs += " C=" + std::to_string(chunk);
+          if (!std::regex_search(row_name(r), filter)) continue;
+          try {
+            if (!have_ref_grad) {
+              if (!have_ref) {
+                problem = make_check_problem(c);
+                have_ref = true;
+              }
+              dy = check_dy(problem, seed);
+              auto ref_case = find_backward_impl("reference", "cpu", "fp64")->prepare(c.variant, problem, dy, {});
+              ref_case->run();
+              ref_grad = ref_case->gradients();
+              have_ref_grad = true;
+            }
+            auto prepared = impl->prepare(c.variant, problem, dy, {Mode::sequence, chunk});
+            prepared->run();
+            const GradientErrors g = compare_gradients(prepared->gradients(), ref_grad);
+            r.err.y = g.worst;  // scaled by each tensor's factor
+            const double f = c.variant.tolerance_factor();
+            const bool ok = g.worst.finite && g.worst.rel_l2 <= f * rel_l2_limit(key.dtype) &&
+                            g.worst.max_abs <= f * max_abs_limit(key.dtype);
+            r.status = ok ? "PASS" : "FAIL";
+            r.note = "worst d" + g.worst_tensor;
+            if (g.worst_factor > 1.01) {
+              char buf[160];
+              std::snprintf(buf, sizeof buf, " (error / %.3g: its terms cancel that much in the reference)",
+                            g.worst_factor);
+              r.note += buf;
+            }
+            if (!c.variant.tolerance_reason().empty()) r.note += "; " + c.variant.tolerance_reason();
+            if (!g.same_tensors) r.note = "the form returned other gradient tensors than the reference";
+            else if (!g.worst.finite) r.note = "NaN or Inf in d" + g.worst_tensor;
+            else if (!ok) r.note += ": over the limit " + fmt_err(f * rel_l2_limit(key.dtype));
+          } catch (const std::exception& e) {
+            r.status = "FAIL";
+            r.note = e.what();
+          }
+          (r.status == "PASS" ? pass : fail) += 1;
+          print_row(r);
+          rows.push_back(r);
+        }
       }
     }
   }

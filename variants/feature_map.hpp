@@ -3,11 +3,16 @@
 // deriving FeatureMapOf<YourMap> with name(), out_dim(), flops_per_row() and
 //   template <class R> static void map(rows, params, out),
 // and one registrar line:  const RegisterFeatureMap<YourMap> kRegistered;  (registry.hpp).
+// Optionally, for the backward forms (docs/MATH.md "Gradients"), its vector-Jacobian
+// product  template <class R> static void vjp(rows, params, dout, dx, grads);
+// a map without one is UNSUPPORTED by every backward form, with that reason.
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "eigen_types.hpp"
 
@@ -19,6 +24,13 @@ struct FeatureParams {
   const R* w = nullptr;      // (m, dk)  relu_proj projection
   const R* b = nullptr;      // (m)      relu_proj bias
   const R* omega = nullptr;  // (m, dk)  favor random features
+};
+
+// Where a map's vjp adds the gradients of its learned parameters; null when unused.
+template <class R>
+struct FeatureGrads {
+  R* dw = nullptr;  // (m, dk)  relu_proj projection, accumulated
+  R* db = nullptr;  // (m)      relu_proj bias, accumulated
 };
 
 // Knobs a spec string can set on a feature map.
@@ -44,7 +56,20 @@ class FeatureMap {
   // x: (n, dk) rows; out: (n, m) rows.
   virtual void apply(ConstMatMap<double> x, const FeatureParams<double>& p, MatMap<double> out) const = 0;
   virtual void apply(ConstMatMap<float> x, const FeatureParams<float>& p, MatMap<float> out) const = 0;
+
+  // Backward: dx (n, dk) = dout (n, m) times the Jacobian of phi at each row of x;
+  // the parameters' gradients are added to grads (omega is fixed and gets none).
+  virtual bool has_vjp() const { return false; }
+  virtual void vjp(ConstMatMap<double> x, const FeatureParams<double>& p, ConstMatMap<double> dout,
+                   MatMap<double> dx, const FeatureGrads<double>& grads) const = 0;
+  virtual void vjp(ConstMatMap<float> x, const FeatureParams<float>& p, ConstMatMap<float> dout, MatMap<float> dx,
+                   const FeatureGrads<float>& grads) const = 0;
 };
+
+template <class D, class = void>
+struct MapHasVjp : std::false_type {};
+template <class D>
+struct MapHasVjp<D, std::void_t<decltype(&D::template vjp<double>)>> : std::true_type {};
 
 // Implements both precisions of apply() from one template in the derived map.
 template <class Derived>
@@ -55,6 +80,25 @@ class FeatureMapOf : public FeatureMap {
   }
   void apply(ConstMatMap<float> x, const FeatureParams<float>& p, MatMap<float> out) const override {
     Derived::map(x, p, out);
+  }
+  bool has_vjp() const override { return MapHasVjp<Derived>::value; }
+  void vjp(ConstMatMap<double> x, const FeatureParams<double>& p, ConstMatMap<double> dout, MatMap<double> dx,
+           const FeatureGrads<double>& g) const override {
+    vjp_of(x, p, dout, dx, g);
+  }
+  void vjp(ConstMatMap<float> x, const FeatureParams<float>& p, ConstMatMap<float> dout, MatMap<float> dx,
+           const FeatureGrads<float>& g) const override {
+    vjp_of(x, p, dout, dx, g);
+  }
+
+ private:
+  template <class R>
+  void vjp_of(ConstMatMap<R> x, const FeatureParams<R>& p, ConstMatMap<R> dout, MatMap<R> dx,
+              const FeatureGrads<R>& g) const {
+    if constexpr (MapHasVjp<Derived>::value)
+      Derived::vjp(x, p, dout, dx, g);
+    else
+      throw std::logic_error("feature map " + name() + " declares no vjp");
   }
 };
 

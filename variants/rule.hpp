@@ -10,11 +10,17 @@
 // is_gated_linear() and gated_linear_factors() and gets the chunked form, a float64
 // reference built from those factors (not from its step), and the CUDA forms whose
 // kernels take its factor_form().
+// Backward (docs/MATH.md "Gradients"): a gated-linear rule whose factor_form() is
+// not Factor::computed gets its gradient from the factors; any other rule adds
+//   template <class R> static void step_vjp_impl(S_prev, rows, m, fk, v, gates, dS, dS_prev, dfk, dv, dgates);
+// or its backward forms are UNSUPPORTED with that reason.
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace dfw {
 
@@ -33,6 +39,15 @@ struct TokenGates {
   R beta = R(1);           // scalar write strength (delta)
   const R* a = nullptr;    // (dv) value-side gate alpha_t (decay)
   const R* b = nullptr;    // (m)  key-side gate beta_t (decay)
+};
+
+// The gradients of one token's gate inputs; a rule writes the fields it reads.
+template <class R>
+struct GateGrads {
+  R g = R(0);          // scalar gate
+  R beta = R(0);       // scalar write strength
+  R* a = nullptr;      // (dv) value-side gate, written
+  R* b = nullptr;      // (m)  key-side gate, written
 };
 
 // How a gated-linear rule makes each factor from a token's gate inputs, for forms
@@ -95,7 +110,23 @@ class Rule {
     const FactorForm f = factor_form();
     return f.a == Factor::gate_rows && f.b == Factor::gate_rows && f.c == Factor::one;
   }
+
+  // Backward of one step, for rules outside the factor path: given S_{t-1} (rows, m)
+  // and dS = dL/dS_t, write dS_prev = dL/dS_{t-1}, dfk (m), dv (rows) and the gate
+  // gradients.
+  virtual bool has_step_vjp() const { return false; }
+  virtual void step_vjp(const double* S_prev, int64_t rows, int64_t m, const double* fk, const double* v,
+                        const TokenGates<double>& g, const double* dS, double* dS_prev, double* dfk, double* dv,
+                        GateGrads<double>& dg) const = 0;
+  virtual void step_vjp(const float* S_prev, int64_t rows, int64_t m, const float* fk, const float* v,
+                        const TokenGates<float>& g, const float* dS, float* dS_prev, float* dfk, float* dv,
+                        GateGrads<float>& dg) const = 0;
 };
+
+template <class D, class = void>
+struct RuleHasStepVjp : std::false_type {};
+template <class D>
+struct RuleHasStepVjp<D, std::void_t<decltype(&D::template step_vjp_impl<double>)>> : std::true_type {};
 
 // Implements both precisions of step() from one template in the derived rule.
 template <class Derived>
@@ -108,6 +139,27 @@ class RuleOf : public Rule {
   void step(float* S, int64_t rows, int64_t m, const float* fk, const float* v,
             const TokenGates<float>& g) const override {
     Derived::step_impl(S, rows, m, fk, v, g);
+  }
+  bool has_step_vjp() const override { return RuleHasStepVjp<Derived>::value; }
+  void step_vjp(const double* S_prev, int64_t rows, int64_t m, const double* fk, const double* v,
+                const TokenGates<double>& g, const double* dS, double* dS_prev, double* dfk, double* dv,
+                GateGrads<double>& dg) const override {
+    step_vjp_of(S_prev, rows, m, fk, v, g, dS, dS_prev, dfk, dv, dg);
+  }
+  void step_vjp(const float* S_prev, int64_t rows, int64_t m, const float* fk, const float* v,
+                const TokenGates<float>& g, const float* dS, float* dS_prev, float* dfk, float* dv,
+                GateGrads<float>& dg) const override {
+    step_vjp_of(S_prev, rows, m, fk, v, g, dS, dS_prev, dfk, dv, dg);
+  }
+
+ private:
+  template <class R>
+  void step_vjp_of(const R* S_prev, int64_t rows, int64_t m, const R* fk, const R* v, const TokenGates<R>& g,
+                   const R* dS, R* dS_prev, R* dfk, R* dv, GateGrads<R>& dg) const {
+    if constexpr (RuleHasStepVjp<Derived>::value)
+      Derived::step_vjp_impl(S_prev, rows, m, fk, v, g, dS, dS_prev, dfk, dv, dg);
+    else
+      throw std::logic_error("rule " + name() + " declares no step_vjp");
   }
 };
 

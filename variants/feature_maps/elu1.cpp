@@ -18,6 +18,13 @@ class Elu1 final : public FeatureMapOf<Elu1> {
     // max(x, 0) + exp(min(x, 0)) so that Eigen vectorises it (select does not).
     out = x.array().max(R(0)) + x.array().min(R(0)).exp();
   }
+
+  // d phi / dx = 1 for x > 0, exp(x) for x <= 0.
+  template <class R>
+  static void vjp(ConstMatMap<R> x, const FeatureParams<R>&, ConstMatMap<R> dout, MatMap<R> dx,
+                  const FeatureGrads<R>&) {
+    dx = dout.array() * (x.array() > R(0)).select(R(1), x.array().exp());
+  }
 };
 
 const RegisterFeatureMap<Elu1> kRegistered;

@@ -29,6 +29,21 @@ class Favor final : public FeatureMapOf<Favor> {
     out.colwise() -= half_norm;
     out = out.array().exp() * (R(1) / std::sqrt(R(m)));
   }
+
+  // d phi_i / dx = phi_i (omega_i - x') / dk^(1/4): with G = dout * phi,
+  // dx = (G omega - rowsum(G) x') / dk^(1/4). omega is fixed: no gradient.
+  template <class R>
+  static void vjp(ConstMatMap<R> x, const FeatureParams<R>& p, ConstMatMap<R> dout, MatMap<R> dx,
+                  const FeatureGrads<R>&) {
+    const int64_t n = x.rows(), m = dout.cols(), dk = x.cols();
+    const R scale = R(1) / std::pow(R(dk), R(0.25));
+    RowMat<R> phi(n, m);
+    map(x, p, MatMap<R>(phi.data(), n, m));
+    const RowMat<R> g = dout.cwiseProduct(phi);
+    const Vec<R> total = g.rowwise().sum();
+    dx.noalias() = scale * (g * ConstMatMap<R>(p.omega, m, dk));
+    dx -= (scale * scale) * (total.asDiagonal() * x);
+  }
 };
 
 const RegisterFeatureMap<Favor> kRegistered;

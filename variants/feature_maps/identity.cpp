@@ -17,6 +17,11 @@ class Identity final : public FeatureMapOf<Identity> {
   static void map(ConstMatMap<R> x, const FeatureParams<R>&, MatMap<R> out) {
     out = x;
   }
+
+  template <class R>
+  static void vjp(ConstMatMap<R>, const FeatureParams<R>&, ConstMatMap<R> dout, MatMap<R> dx, const FeatureGrads<R>&) {
+    dx = dout;
+  }
 };
 
 const RegisterFeatureMap<Identity> kRegistered;

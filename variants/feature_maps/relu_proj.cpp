@@ -22,6 +22,21 @@ class ReluProj final : public FeatureMapOf<ReluProj> {
     out.rowwise() += b.transpose();
     out = out.cwiseMax(R(0));
   }
+
+  // G = dout * [W x + b > 0]: dx = G W, dW += G^T x, db += column sums of G.
+  template <class R>
+  static void vjp(ConstMatMap<R> x, const FeatureParams<R>& p, ConstMatMap<R> dout, MatMap<R> dx,
+                  const FeatureGrads<R>& grads) {
+    const int64_t m = dout.cols(), dk = x.cols();
+    ConstMatMap<R> w(p.w, m, dk);
+    ConstVecMap<R> b(p.b, m);
+    RowMat<R> pre = x * w.transpose();
+    pre.rowwise() += b.transpose();
+    const RowMat<R> g = (pre.array() > R(0)).select(dout, R(0));
+    dx.noalias() = g * w;
+    if (grads.dw) MatMap<R>(grads.dw, m, dk).noalias() += g.transpose() * x;
+    if (grads.db) VecMap<R>(grads.db, m) += g.colwise().sum().transpose();
+  }
 };
 
 const RegisterFeatureMap<ReluProj> kRegistered;

@@ -27,6 +27,21 @@ class Delta final : public RuleOf<Delta> {
       s.row(r) += err * k.transpose();
     }
   }
+
+  // S_t = S + beta e k^T, e = v - S k. With u = dS k:
+  // dS_prev = dS - beta u k^T, dv = beta u, dbeta = u . e, dk = beta (dS^T e - S^T u).
+  template <class R>
+  static void step_vjp_impl(const R* S_prev, int64_t rows, int64_t m, const R* fk, const R* v,
+                            const TokenGates<R>& g, const R* dS, R* dS_prev, R* dfk, R* dv, GateGrads<R>& dg) {
+    ConstMatMap<R> s(S_prev, rows, m), ds(dS, rows, m);
+    ConstVecMap<R> k(fk, m);
+    const Vec<R> u = ds * k;
+    const Vec<R> e = ConstVecMap<R>(v, rows) - s * k;
+    MatMap<R>(dS_prev, rows, m) = ds - (g.beta * u) * k.transpose();
+    VecMap<R>(dv, rows) = g.beta * u;
+    dg.beta = u.dot(e);
+    VecMap<R>(dfk, m).noalias() = g.beta * (ds.transpose() * e - s.transpose() * u);
+  }
 };
 
 const RegisterRule<Delta> kRegistered;

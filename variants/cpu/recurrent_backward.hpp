@@ -1,0 +1,308 @@
+// The reverse-time backward of every stateful variant for one (b, h), in precision R
+// (docs/MATH.md "Gradients"): the float64 reference runs it with R = double and a
+// checkpoint at every token, recurrent/cpu/fp32 with R = float and one every C tokens.
+//
+// Forward once, keeping the state before every `every`-th token (checkpoints);
+// then, chunk by chunk from the last, recompute the chunk's states from its
+// checkpoint and walk them in reverse: output VJP, then the step's VJP. Memory is
+// O(T (dk + dv + m) + (T / every + every) rows m), not the O(T rows m) of storing
+// every state. After the walk, the feature maps' VJPs turn dphi(q), dphi(k) into
+// dq, dk (and dw, db).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "../eigen_types.hpp"
+#include "../variant.hpp"
+
+namespace dfw {
+
+// The inputs of one (b, h) sequence, row-major; nullptr where absent.
+template <class R>
+struct HeadInput {
+  int64_t T, dk, dv, m;
+  const R* q;       // (T, dk)
+  const R* k;       // (T, dk)
+  const R* v;       // (T, dv)
+  const R* gate;    // (T)
+  const R* beta;    // (T)
+  const R* gate_v;  // (T, dv)
+  const R* gate_k;  // (T, m)
+  const R* s0;      // (dv, m)
+  FeatureParams<R> features;
+
+  TokenGates<R> gates_at(int64_t t) const {
+    TokenGates<R> g;
+    if (gate) g.g = gate[t];
+    if (beta) g.beta = beta[t];
+    if (gate_v) g.a = gate_v + t * dv;
+    if (gate_k) g.b = gate_k + t * m;
+    return g;
+  }
+};
+
+// Where one (b, h)'s gradients go, shaped as the inputs; nullptr where the input is
+// absent. Written, except features.dw / db, which are added to (shared by heads).
+template <class R>
+struct HeadGrads {
+  R *dq, *dk, *dv, *dgate, *dbeta, *dgate_v, *dgate_k, *ds0;
+  FeatureGrads<R> features;
+};
+
+// A gated-linear rule whose factors come from its gate inputs by a declared
+// FactorForm gets its step VJP from the factors; otherwise the rule's own step_vjp.
+inline bool uses_factor_vjp(const Rule& rule) {
+  if (!rule.is_gated_linear()) return false;
+  const FactorForm f = rule.factor_form();
+  return f.a != Factor::computed && f.b != Factor::computed && f.c != Factor::computed;
+}
+
+// Empty when the backward of a stateful variant is defined; otherwise why not.
+inline std::string stateful_backward_unsupported_reason(const Variant& v) {
+  if (!v.defined()) return v.undefined_reason;
+  if (!v.phi->has_vjp()) return "feature map " + v.phi->name() + " declares no vjp";
+  if (!uses_factor_vjp(*v.rule) && !v.rule->has_step_vjp())
+    return "rule " + v.rule->name() + " declares neither a factor form nor a step_vjp";
+  return "";
+}
+
+// Elements of R the backward of one (b, h) needs as workspace.
+inline int64_t recurrent_backward_workspace(int64_t T, int64_t m, int64_t rows, int64_t every) {
+  const int64_t checkpoints = (T + every - 1) / every;
+  return 6 * T * m                          // raw and used phi(q), phi(k); dphi(q), dphi(k)
+         + (checkpoints + every + 1) * rows * m  // checkpoints; one chunk's states
+         + 2 * rows * m                     // dS, dS_prev
+         + 4 * rows + 2 * m;                // value, dvalue, factors and their gradients
+}
+
+template <class R>
+class RecurrentBackward {
+ public:
+  // work: recurrent_backward_workspace(...) elements, owned by the caller.
+  RecurrentBackward(const Variant& var, int64_t T, int64_t dv, int64_t m, int64_t every, R* work)
+      : var_(var), T_(T), dv_(dv), m_(m), rows_(dv + (var.normalise ? 1 : 0)), every_(std::max<int64_t>(every, 1)) {
+    const int64_t checkpoints = (T + every_ - 1) / every_;
+    auto take = [&work](int64_t n) { R* p = work; work += n; return p; };
+    fq_raw_ = take(T * m);
+    fk_raw_ = take(T * m);
+    fq_ = take(T * m);
+    fk_ = take(T * m);
+    dfq_ = take(T * m);
+    dfk_ = take(T * m);
+    checkpoints_ = take(checkpoints * rows_ * m);
+    chunk_states_ = take((every_ + 1) * rows_ * m);
+    dS_ = take(rows_ * m);
+    dS_prev_ = take(rows_ * m);
+    vt_ = take(rows_);
+    dvt_ = take(rows_);
+    a_ = take(rows_);
+    da_ = take(rows_);
+    b_ = take(m);
+    db_ = take(m);
+  }
+
+  // dy (T, dv): the loss's gradient L = sum(y * dy). y (T, dv): the forward output, or nullptr.
+  void run(const HeadInput<R>& in, const R* dy, const HeadGrads<R>& out, R* y) {
+    cancel_terms2_ = cancel_sum2_ = gate_terms2_ = gate_sum2_ = 0;
+    features(in);
+    forward(in, y);
+    std::fill(dS_, dS_ + rows_ * m_, R(0));
+    const int64_t last_chunk = (T_ - 1) / every_;
+    for (int64_t c = last_chunk; c >= 0; --c) backward_chunk(in, dy, out, c);
+    if (out.ds0) std::copy(dS_, dS_ + dv_ * m_, out.ds0);
+    feature_vjp(in, in.q, fq_raw_, fq_, dfq_, out.dq, out.features);
+    feature_vjp(in, in.k, fk_raw_, fk_, dfk_, out.dk, out.features);
+  }
+
+  // Normalised variants: |terms| / |sum| of dphi(q) = S^T g + dden z over every token
+  // of the last run (L2), 1 otherwise. Where one token dominates the state (T = 1,
+  // gates near 0), y ~ v and the two terms cancel to O(eps): a float32 form's dq,
+  // dk (and dw, db) then carry about this factor times its rounding.
+  double normaliser_conditioning() const {
+    return cancel_sum2_ > 0 ? std::sqrt(cancel_terms2_ / cancel_sum2_) : 1.0;
+  }
+  // The same for a scalar gate's gradient, sum_r da_r -/+ sum_r v_r (dS phi(k))_r, over every token.
+  double gate_conditioning() const { return gate_sum2_ > 0 ? std::sqrt(gate_terms2_ / gate_sum2_) : 1.0; }
+
+ private:
+  void features(const HeadInput<R>& in) {
+    var_.phi->apply(ConstMatMap<R>(in.q, T_, in.dk), in.features, MatMap<R>(fq_raw_, T_, m_));
+    var_.phi->apply(ConstMatMap<R>(in.k, T_, in.dk), in.features, MatMap<R>(fk_raw_, T_, m_));
+    std::copy(fq_raw_, fq_raw_ + T_ * m_, fq_);
+    std::copy(fk_raw_, fk_raw_ + T_ * m_, fk_);
+    if (!var_.sum_normalise) return;
+    for (R* f : {fq_, fk_})
+      for (int64_t t = 0; t < T_; ++t) {
+        VecMap<R> row(f + t * m_, m_);
+        const R sum = row.sum();
+        if (sum > R(0)) row /= sum;
+      }
+  }
+
+  void start_state(const HeadInput<R>& in, R* S) const {
+    std::fill(S, S + rows_ * m_, R(0));
+    if (in.s0) std::copy(in.s0, in.s0 + dv_ * m_, S);
+  }
+
+  void step(const HeadInput<R>& in, R* S, int64_t t) {
+    std::copy(in.v + t * dv_, in.v + (t + 1) * dv_, vt_);
+    if (var_.normalise) vt_[dv_] = R(1);
+    var_.rule->step(S, rows_, m_, fk_ + t * m_, vt_, in.gates_at(t));
+  }
+
+  // y_t = S_t phi(q_t), over z . phi(q_t) + eps when normalised.
+  void read(const R* S, int64_t t, R* y) const {
+    ConstVecMap<R> q(fq_ + t * m_, m_);
+    VecMap<R> out(y + t * dv_, dv_);
+    out.noalias() = ConstMatMap<R>(S, dv_, m_) * q;
+    if (var_.normalise) out /= ConstVecMap<R>(S + dv_ * m_, m_).dot(q) + R(kNormEps);
+  }
+
+  void forward(const HeadInput<R>& in, R* y) {
+    R* S = chunk_states_;  // scratch: the running state
+    start_state(in, S);
+    for (int64_t t = 0; t < T_; ++t) {
+      if (t % every_ == 0) std::copy(S, S + rows_ * m_, checkpoints_ + (t / every_) * rows_ * m_);
+      step(in, S, t);
+      if (y) read(S, t, y);
+    }
+  }
+
+  void backward_chunk(const HeadInput<R>& in, const R* dy, const HeadGrads<R>& out, int64_t c) {
+    const int64_t t0 = c * every_, t1 = std::min(T_, t0 + every_), len = rows_ * m_;
+    // chunk_states_[i]: the state before token t0 + i, i = 0..t1 - t0 (the last: after t1 - 1).
+    std::copy(checkpoints_ + c * len, checkpoints_ + (c + 1) * len, chunk_states_);
+    for (int64_t t = t0; t < t1; ++t) {
+      R* next = chunk_states_ + (t - t0 + 1) * len;
+      std::copy(next - len, next, next);
+      step(in, next, t);
+    }
+    for (int64_t t = t1 - 1; t >= t0; --t) {
+      const R* S_prev = chunk_states_ + (t - t0) * len;
+      output_vjp(S_prev + len, t, dy + t * dv_, dfq_ + t * m_);
+      step_vjp(in, S_prev, t, out);
+      std::swap(dS_, dS_prev_);
+    }
+  }
+
+  // dS += d y_t / d S_t, dfq = d y_t / d phi(q_t), both against dy_t.
+  void output_vjp(const R* S, int64_t t, const R* dy, R* dfq) {
+    ConstVecMap<R> q(fq_ + t * m_, m_);
+    ConstMatMap<R> s(S, dv_, m_);
+    MatMap<R> ds(dS_, dv_, m_);
+    VecMap<R> df(dfq, m_);
+    if (!var_.normalise) {
+      ConstVecMap<R> g(dy, dv_);
+      ds.noalias() += g * q.transpose();
+      df.noalias() = s.transpose() * g;
+      return;
+    }
+    // y = n / den, n = S phi(q), den = z . phi(q) + eps.
+    ConstVecMap<R> z(S + dv_ * m_, m_);
+    const R den = z.dot(q) + R(kNormEps);
+    const Vec<R> g = ConstVecMap<R>(dy, dv_) / den;       // dL/dn
+    const R dden = -g.dot(s * q) / den;                   // dL/dden = -(dy . y) / den
+    ds.noalias() += g * q.transpose();
+    VecMap<R>(dS_ + dv_ * m_, m_) += dden * q;
+    const Vec<R> first = s.transpose() * g;
+    df.noalias() = first + dden * z;
+    const double terms = double(first.norm()) + std::fabs(double(dden)) * double(z.norm());
+    cancel_terms2_ += terms * terms;
+    cancel_sum2_ += double(df.squaredNorm());
+  }
+
+  void step_vjp(const HeadInput<R>& in, const R* S_prev, int64_t t, const HeadGrads<R>& out) {
+    const TokenGates<R> g = in.gates_at(t);
+    std::copy(in.v + t * dv_, in.v + (t + 1) * dv_, vt_);
+    if (var_.normalise) vt_[dv_] = R(1);
+    R* dfk = dfk_ + t * m_;
+    GateGrads<R> dg;
+    if (uses_factor_vjp(*var_.rule))
+      factor_vjp(g, S_prev, fk_ + t * m_, dfk, t, out, dg);
+    else
+      var_.rule->step_vjp(S_prev, rows_, m_, fk_ + t * m_, vt_, g, dS_, dS_prev_, dfk, dvt_, dg);
+    std::copy(dvt_, dvt_ + dv_, out.dv + t * dv_);  // z's row has v = 1: no gradient
+    if (out.dgate) out.dgate[t] = dg.g;
+    if (var_.rule->gate_inputs() & kScalarGate) gate_sum2_ += double(dg.g) * double(dg.g);
+    if (out.dbeta) out.dbeta[t] = dg.beta;
+  }
+
+  // S_t = (a b^T) * S_{t-1} + c v phi(k)^T:
+  //   dS_prev = (a b^T) * dS, da = rowsum(b^T * S_prev * dS), db = colsum(a * S_prev * dS),
+  //   dc = v^T dS phi(k), dv = c dS phi(k), dphi(k) = c dS^T v;
+  // then the gate inputs' gradients through the rule's FactorForm.
+  void factor_vjp(const TokenGates<R>& g, const R* S_prev, const R* fk, R* dfk, int64_t t, const HeadGrads<R>& out,
+                  GateGrads<R>& dg) {
+    const FactorForm form = var_.rule->factor_form();
+    ArrMap<R> a(a_, rows_), b(b_, m_);
+    const R c = factor_values(form, g, a, b);
+    ConstMatMap<R> ds(dS_, rows_, m_), s(S_prev, rows_, m_);
+    ConstVecMap<R> k(fk, m_), v(vt_, rows_);
+    MatMap<R>(dS_prev_, rows_, m_) = (a.matrix() * b.matrix().transpose()).cwiseProduct(ds);
+    const RowMat<R> sds = s.cwiseProduct(ds);
+    VecMap<R>(da_, rows_).noalias() = sds * b.matrix();
+    VecMap<R>(db_, m_).noalias() = sds.transpose() * a.matrix();
+    const Vec<R> dsk = ds * k;
+    const R dc = v.dot(dsk);
+    VecMap<R>(dvt_, rows_) = c * dsk;
+    VecMap<R>(dfk, m_).noalias() = c * (ds.transpose() * v);
+    const R sum_da = VecMap<R>(da_, rows_).sum();
+    const double terms = double(VecMap<R>(da_, rows_).cwiseAbs().sum()) + double(v.cwiseProduct(dsk).cwiseAbs().sum());
+    gate_terms2_ += terms * terms;
+    if (form.a == Factor::gate) dg.g += sum_da;
+    if (form.a == Factor::one_minus_gate) dg.g -= sum_da;
+    if (form.c == Factor::gate) dg.g += dc;
+    if (form.c == Factor::one_minus_gate) dg.g -= dc;
+    // gate_rows: the rules reading gate rows define no normaliser, so rows == dv.
+    if (form.a == Factor::gate_rows && out.dgate_v) std::copy(da_, da_ + dv_, out.dgate_v + t * dv_);
+    if (form.b == Factor::gate_rows && out.dgate_k) std::copy(db_, db_ + m_, out.dgate_k + t * m_);
+    if (form.b == Factor::gate || form.b == Factor::one_minus_gate) {
+      const R sum_db = VecMap<R>(db_, m_).sum();
+      dg.g += form.b == Factor::gate ? sum_db : -sum_db;
+    }
+  }
+
+  // The factors a (rows), b (m) and c in R, from the gate inputs by the form.
+  R factor_values(const FactorForm& form, const TokenGates<R>& g, ArrMap<R>& a, ArrMap<R>& b) const {
+    auto scalar = [&g](Factor f) { return f == Factor::gate ? g.g : f == Factor::one_minus_gate ? R(1) - g.g : R(1); };
+    if (form.a == Factor::gate_rows)
+      a = ConstArrMap<R>(g.a, rows_);
+    else
+      a.setConstant(scalar(form.a));
+    if (form.b == Factor::gate_rows)
+      b = ConstArrMap<R>(g.b, m_);
+    else
+      b.setConstant(scalar(form.b));
+    return scalar(form.c);
+  }
+
+  // d = dL/d(used features) (T, m), in place: through the sum normalisation, then
+  // the map's VJP into dx (T, dk).
+  void feature_vjp(const HeadInput<R>& in, const R* x, const R* raw, const R* used, R* d, R* dx,
+                   const FeatureGrads<R>& grads) {
+    if (var_.sum_normalise) {
+      // f~ = f / s, s = sum(f) > 0: df = (df~ - (df~ . f~)) / s; a zero-sum row passes through.
+      for (int64_t t = 0; t < T_; ++t) {
+        const R sum = ConstVecMap<R>(raw + t * m_, m_).sum();
+        if (!(sum > R(0))) continue;
+        VecMap<R> row(d + t * m_, m_);
+        const R dot = row.dot(ConstVecMap<R>(used + t * m_, m_));
+        row = (row.array() - dot) / sum;
+      }
+    }
+    var_.phi->vjp(ConstMatMap<R>(x, T_, in.dk), in.features, ConstMatMap<R>(d, T_, m_), MatMap<R>(dx, T_, in.dk),
+                  grads);
+  }
+
+  const Variant& var_;
+  int64_t T_, dv_, m_, rows_, every_;
+  double cancel_terms2_ = 0, cancel_sum2_ = 0;  // normaliser_conditioning()
+  double gate_terms2_ = 0, gate_sum2_ = 0;      // gate_conditioning()
+  R *fq_raw_, *fk_raw_, *fq_, *fk_, *dfq_, *dfk_, *checkpoints_, *chunk_states_;
+  R *dS_, *dS_prev_, *vt_, *dvt_, *a_, *da_, *b_, *db_;
+};
+
+}  // namespace dfw
