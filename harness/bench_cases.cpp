@@ -80,6 +80,19 @@ Sweep grid() {
   return s;
 }
 
+// A training step of the attention (forward, then backward, one timed run) over T:
+// the paper's shapes (B = 32, H = 1, d = m = 64) and B = 8, H = 16, d = m = 128.
+Sweep training() {
+  Sweep s;
+  const std::vector<std::pair<Variant, std::string>> runs = {
+      run("softmax", "blocked"), run("dfw", "recurrent"), run("delta", "recurrent"), run("gated", "recurrent"),
+      run("linear", "recurrent")};
+  s.groups.push_back(group(BenchMode::training, runs, shapes_over({128, 256, 512, 1024, 2048}, kPaperBatch, kPaperHeads,
+                                                                  kPaperD)));
+  s.groups.push_back(group(BenchMode::training, runs, shapes_over({256, 512, 1024}, 8, 16, 128)));
+  return s;
+}
+
 using Stream = StreamingDecodeShape;
 
 // Exactly the rows the CPU targets read (bench_targets.hpp defines them); the
@@ -107,15 +120,33 @@ Sweep decode_large(const std::string& backend, const StreamSizing& sizing) {
 
 }  // namespace
 
-const char* bench_mode_name(BenchMode m) { return m == BenchMode::decode ? "decode" : "prefill"; }
+const char* bench_mode_name(BenchMode m) {
+  switch (m) {
+    case BenchMode::decode: return "decode";
+    case BenchMode::backward: return "bwd";
+    case BenchMode::training: return "fwdbwd";
+    default: return "prefill";
+  }
+}
 
 BenchMode parse_bench_mode(const std::string& s) {
   if (s == "prefill") return BenchMode::prefill;
   if (s == "decode") return BenchMode::decode;
+  if (s == "bwd") return BenchMode::backward;
+  if (s == "fwdbwd") return BenchMode::training;
   throw std::invalid_argument("--mode must be prefill or decode, got '" + s + "'");
 }
 
 Mode run_mode(BenchMode m) { return m == BenchMode::decode ? Mode::decode_step : Mode::sequence; }
+
+bool is_backward(BenchMode m) { return m == BenchMode::backward || m == BenchMode::training; }
+
+BenchMode prefill_pass(const std::string& pass) {
+  if (pass == "fwd") return BenchMode::prefill;
+  if (pass == "bwd") return BenchMode::backward;
+  if (pass == "fwdbwd") return BenchMode::training;
+  throw std::invalid_argument("--pass must be fwd, bwd or fwdbwd, got '" + pass + "'");
+}
 
 Shape BenchCase::problem_shape() const {
   Shape s = shape;
@@ -174,7 +205,7 @@ int64_t BenchCase::tokens() const { return mode == BenchMode::decode ? shape.B :
 
 const std::vector<std::string>& bench_preset_names() {
   static const std::vector<std::string> names = {"paper", "paper-prefill", "scaling", "grid", "cpu-targets",
-                                                 "decode-large"};
+                                                 "decode-large", "training"};
   return names;
 }
 
@@ -197,7 +228,10 @@ std::string bench_preset_help() {
          "  decode-large   dfw decode with a state of at least 4x the last-level cache (the GPU's L2 on\n"
          "                 cuda): H = 16, d = m = 128, T = 128, 1024, 16384, B = the least batch whose\n"
          "                 state (B x 1 MiB) reaches that, at least 64 (cpu) or 256 (cuda), at most what\n"
-         "                 the memory available holds\n";
+         "                 the memory available holds\n"
+         "  training       forward + backward in one timed run (--pass fwdbwd), T = 128..2048 doubling\n"
+         "                 at B = 32, H = 1, d = m = 64 and T = 256..1024 at B = 8, H = 16, d = m = 128:\n"
+         "                 softmax blocked; dfw, delta, gated, linear recurrent (checkpointed backward)\n";
 }
 
 int64_t streaming_decode_batch(const std::string& backend, const StreamSizing& sizing) {
@@ -224,6 +258,7 @@ Sweep preset_sweep(const std::string& name, const std::string& backend, const St
   else if (name == "grid") s = grid();
   else if (name == "cpu-targets") s = cpu_targets(sizing);
   else if (name == "decode-large") s = decode_large(backend, sizing);
+  else if (name == "training") s = training();
   else throw std::invalid_argument("unknown preset '" + name + "'\npresets:\n" + bench_preset_help());
   s.name = name;
   s.backend = backend;
@@ -234,7 +269,7 @@ Sweep preset_sweep(const std::string& name, const std::string& backend, const St
 std::vector<std::string> best_candidates(const Variant& v, BenchMode mode, const std::string& backend,
                                          const std::string& dtype) {
   std::vector<std::string> out;
-  if (!v.defined()) return out;
+  if (!v.defined() || is_backward(mode)) return out;  // the probe times forward forms only
   const std::vector<std::string> forms =
       mode == BenchMode::decode ? std::vector<std::string>{"decode"}
                                 : std::vector<std::string>{"recurrent", "chunked", "blocked"};
@@ -298,7 +333,7 @@ std::vector<BenchCase> expand_bench_cases(const Sweep& sweep) {
           c.m = variant.m(shape.dk);
           c.chunk = form == "chunked" || form == "best" ? sweep.chunk : 0;
           c.gates = gates;
-          if (g.mode == BenchMode::prefill && shape.T < 1)
+          if (g.mode != BenchMode::decode && shape.T < 1)
             throw std::invalid_argument(c.label() + ": a prefill needs T >= 1 (T = 0 exists only as a decode context)");
           validate_shape(c.problem_shape(), c.m);
           if (keys.insert(c.key()).second) out.push_back(std::move(c));

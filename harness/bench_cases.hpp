@@ -18,13 +18,19 @@
 namespace dfw {
 
 enum class BenchMode {
-  prefill,  // the whole sequence (Mode::sequence); T = sequence length
-  decode,   // one new token (Mode::decode_step); T = context length
+  prefill,   // the whole sequence (Mode::sequence); T = sequence length
+  decode,    // one new token (Mode::decode_step); T = context length
+  backward,  // "bwd": a backward form (BackwardImpl) over the whole sequence, its
+             // forward recompute included; T = sequence length
+  training,  // "fwdbwd": the forward form, then the backward form, in one timed run
 };
 
-const char* bench_mode_name(BenchMode m);
+const char* bench_mode_name(BenchMode m);          // prefill, decode, bwd, fwdbwd
 BenchMode parse_bench_mode(const std::string& s);  // throws std::invalid_argument
 Mode run_mode(BenchMode m);
+bool is_backward(BenchMode m);                     // bwd or fwdbwd: a BackwardImpl runs
+// --pass fwd|bwd|fwdbwd applied to a prefill sweep; throws std::invalid_argument.
+BenchMode prefill_pass(const std::string& pass);
 
 struct BenchCase {
   std::string preset;  // the sweep's name, written in every row

@@ -62,6 +62,10 @@ void declare_flags(Cli& cli) {
              "recurrent, chunked, blocked, decode, or best: each case's fastest form, probed (row note)");
   cli.option("backend", "auto", "cpu, cuda, or auto (cuda when a device is usable, else cpu)");
   cli.option("mode", "prefill", "prefill (T = sequence length) or decode (T = context length); not with --preset");
+  cli.option("pass", "fwd",
+             "with --mode prefill: fwd (the forward form), bwd (its backward form: the gradients of\n"
+             "L = sum(y * dy), recomputing what it needs of the forward) or fwdbwd (forward, then\n"
+             "backward, one timed run: a training step of the attention); not with --preset");
   cli.option("seqlens", "128:1920:128", "FIRST:LAST:STEP (inclusive), FIRST:LAST:xFACTOR, or a list 128,256");
   cli.option("batch", "32", "batch size B");
   cli.option("heads", "1", "heads H");
@@ -137,6 +141,7 @@ Sweep build_sweep(const Cli& cli, const std::string& backend, const StreamSizing
   const bool preset = cli.given("preset");
   if (preset) {
     if (cli.given("mode")) throw std::invalid_argument("--mode: the preset fixes the mode; drop --preset or --mode");
+    if (cli.given("pass")) throw std::invalid_argument("--pass: the preset fixes the pass; drop --preset or --pass");
     sweep = preset_sweep(cli.str("preset"), backend, sizing);
   } else {
     sweep.name = "custom";
@@ -144,6 +149,11 @@ Sweep build_sweep(const Cli& cli, const std::string& backend, const StreamSizing
     sweep.dtype = backend == "cuda" ? "fp16" : "fp32";
     SweepGroup g;
     g.mode = parse_bench_mode(cli.str("mode"));
+    if (g.mode != BenchMode::prefill && g.mode != BenchMode::decode)
+      throw std::invalid_argument("--mode must be prefill or decode (the backward is --pass bwd or fwdbwd)");
+    if (g.mode == BenchMode::decode && cli.str("pass") != "fwd")
+      throw std::invalid_argument("--pass " + cli.str("pass") + ": a decode step has no backward; use --mode prefill");
+    if (g.mode == BenchMode::prefill) g.mode = prefill_pass(cli.str("pass"));
     Shape s;
     for (int64_t T : parse_seqlens(cli.str("seqlens"))) {
       s.T = T;
@@ -594,7 +604,10 @@ int run_bench(int argc, char** argv) {
     }
     Cost cost;
     const std::string form = t.form.empty() ? c.form : t.form;
-    if (c.variant.defined()) cost = estimate_cost(c.variant, form, run_mode(c.mode), c.shape, c.chunk, c.dtype);
+    if (c.variant.defined())
+      cost = is_backward(c.mode)
+                 ? estimate_backward_cost(c.variant, form, c.shape, c.chunk, c.dtype, c.mode == BenchMode::training)
+                 : estimate_cost(c.variant, form, run_mode(c.mode), c.shape, c.chunk, c.dtype);
     ResultRow row = make_row(c, t, cost, ceilings, machine, plan);
     if (backend == "cpu") row.threads = threads;
     add_note(row, retried);

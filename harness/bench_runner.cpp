@@ -8,8 +8,10 @@
 #include <iostream>
 #include <memory>
 #include <new>
+#include <random>
 #include <stdexcept>
 
+#include "backward_impl.hpp"
 #include "form_probe.hpp"
 #include "contention.hpp"
 #include "generator.hpp"
@@ -113,9 +115,55 @@ void run_with_google_benchmark(const BenchCase& c, const TimingOptions& opts, Pr
   out.p80_ms = quantile(out.repetition_ms, 0.8);
 }
 
+// A backward case as the timing loop sees it: run() = the forward form's run
+// (fwdbwd only), then the backward form's (which recomputes what it needs of the
+// forward from the inputs). Owns dy, the loss gradient (B, H, T, dv), seeded normal.
+class BackwardCase final : public Prepared {
+ public:
+  BackwardCase(const BenchCase& c, const Problem& p, const RunOptions& opts, uint64_t seed) {
+    const BackwardImpl* bwd = find_backward_impl(c.form, c.backend, c.dtype);
+    std::mt19937_64 rng(seed ^ 0x5bd1e995ull);
+    std::normal_distribution<float> normal;
+    dy_.resize(p.v.size());
+    for (float& x : dy_) x = normal(rng);
+    if (c.mode == BenchMode::training) forward_ = find_impl(c.form, c.backend, c.dtype)->prepare(c.variant, p, opts);
+    backward_ = bwd->prepare(c.variant, p, dy_, opts);
+  }
+  void run() override {
+    if (forward_) {
+      forward_->run();
+      forward_->synchronize();
+    }
+    backward_->run();
+  }
+  Output output() const override { return forward_ ? forward_->output() : Output{}; }
+
+ private:
+  std::vector<float> dy_;
+  std::unique_ptr<Prepared> forward_;
+  std::unique_ptr<PreparedBackward> backward_;
+};
+
+// Empty when the backward case can run; otherwise why not.
+std::string backward_unsupported(const BenchCase& c) {
+  if (c.form == "best") return "form best picks among forward forms only; name the backward form";
+  const BackwardImpl* bwd = find_backward_impl(c.form, c.backend, c.dtype);
+  if (!bwd) return "no " + c.form + "/" + c.backend + "/" + c.dtype + " backward form in this build";
+  if (std::string why = bwd->unsupported_reason(c.variant); !why.empty()) return why;
+  if (c.mode == BenchMode::training) {
+    const Impl* fwd = find_impl(c.form, c.backend, c.dtype);
+    if (!fwd) return "no " + c.form + "/" + c.backend + "/" + c.dtype + " forward form in this build";
+    return fwd->unsupported_reason(c.variant, Mode::sequence);
+  }
+  return "";
+}
+
 CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts, const Retiming& retiming) {
   if (!c.variant.defined()) return failed("unsupported", c.variant.undefined_reason);
   const Mode mode = run_mode(c.mode);
+  const bool backward = is_backward(c.mode);
+  if (backward)
+    if (const std::string why = backward_unsupported(c); !why.empty()) return failed("unsupported", why);
   const bool best = c.form == "best";
   std::vector<const Impl*> candidates;  // form best: every supported form, for the probe
   if (best)
@@ -123,10 +171,10 @@ CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts, con
       candidates.push_back(find_impl(form, c.backend, c.dtype));
   if (best && candidates.empty())
     return failed("unsupported", "no " + c.backend + "/" + c.dtype + " form supports this variant");
-  const Impl* impl = best ? nullptr : find_impl(c.form, c.backend, c.dtype);
-  if (!best && !impl)
+  const Impl* impl = best || backward ? nullptr : find_impl(c.form, c.backend, c.dtype);
+  if (!best && !backward && !impl)
     return failed("unsupported", "no " + c.form + "/" + c.backend + "/" + c.dtype + " implementation in this build");
-  const std::string why = best ? "" : impl->unsupported_reason(c.variant, mode);
+  const std::string why = best || backward ? "" : impl->unsupported_reason(c.variant, mode);
   if (!why.empty()) return failed("unsupported", why);
 
   GeneratorOptions gen;
@@ -155,6 +203,9 @@ CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts, con
     out.note = probe.note;
     MemoryTracker::host().reset_peak();  // the row's peak is the picked form's, not the probe's
     MemoryTracker::device().reset_peak();
+  } else if (backward) {
+    harness::NvtxRange range("prepare");
+    prepared = std::make_unique<BackwardCase>(c, problem, run_opts, opts.seed);
   } else {
     harness::NvtxRange range("prepare");
     prepared = impl->prepare(c.variant, problem, run_opts);

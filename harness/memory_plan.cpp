@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cost_model.hpp"
+#include "cpu/recurrent_backward.hpp"
 #include "kernel_kinds.hpp"
 
 namespace dfw {
@@ -77,7 +78,37 @@ int64_t chunk_scratch_floats(int64_t rows, int64_t m) {
   return lane_rows * kLanes;
 }
 
+// Backward forms (recurrent_backward_cpu.cpp, softmax_blocked_backward_cpu.cpp): one
+// gradient per input but omega, w and b per (b, h) before the batch sum, and per
+// thread the recurrent walk's workspace or the blocked form's y, L and D.
+void plan_cpu_backward(const BenchCase& c, const ProblemElements& e, int64_t threads, MemoryPlan& p) {
+  const Shape s = c.problem_shape();
+  const int64_t BH = s.B * s.H, T = s.T, m = c.m;
+  const int64_t rows = s.dv + (c.variant.normalise ? 1 : 0);
+  int64_t grads = 0;
+  for (int64_t n : {e.q, e.k, e.v, e.gate, e.beta, e.gate_v, e.gate_k, e.s0}) grads += host_buffer(n);
+  if (c.form == "recurrent") {
+    const int64_t every = std::clamp<int64_t>(c.chunk > 0 ? c.chunk : 64, 1, T);
+    p.tracked = grads + host_buffer(threads * recurrent_backward_workspace(T, m, rows, every)) +
+                host_buffer(e.w > 0 ? BH * m * s.dk : 0) + host_buffer(e.b > 0 ? BH * m : 0);
+  } else if (c.form == "blocked") {
+    p.tracked = grads + host_buffer(threads * T * (s.dv + 2));
+  }
+}
+
 void plan_cpu(const BenchCase& c, const ProblemElements& e, int64_t threads, MemoryPlan& p) {
+  if (is_backward(c.mode)) {
+    MemoryPlan bwd;
+    plan_cpu_backward(c, e, threads, bwd);
+    if (c.mode == BenchMode::training) {  // the forward form's own buffers as well
+      BenchCase fwd = c;
+      fwd.mode = BenchMode::prefill;
+      plan_cpu(fwd, e, threads, p);
+    }
+    p.tracked += bwd.tracked;
+    p.scratch += bwd.scratch;
+    return;
+  }
   const Shape s = c.problem_shape();
   const int64_t BH = s.B * s.H, T = s.T, m = c.m;
   const int64_t rows = s.dv + (c.variant.normalise ? 1 : 0);
@@ -139,6 +170,7 @@ MemoryPlan plan_case_memory(const BenchCase& c, int threads) {
   const ProblemElements e = problem_elements(c);
   MemoryPlan p;
   p.inputs = e.all() * kFloat;
+  if (is_backward(c.mode)) p.inputs += e.v * kFloat;  // dy, shaped as v (bench_runner.cpp)
   // Form "best": the probe holds the best candidate so far while it prepares the
   // next one, so plan every candidate at once (form_probe.hpp).
   const std::vector<std::string> forms =

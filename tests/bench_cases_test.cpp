@@ -204,6 +204,34 @@ TEST(BenchList, BadFlagsAreRefused) {
   EXPECT_THROW(bench({"--seqlens", "1:2", "--list"}), std::invalid_argument);
   EXPECT_THROW(bench({"--memory-limit", "0", "--list"}), std::invalid_argument);
   EXPECT_THROW(bench({"--memory-limit", "lots", "--list"}), std::invalid_argument);
+  EXPECT_THROW(bench({"--pass", "sideways", "--list"}), std::invalid_argument);
+  EXPECT_THROW(bench({"--mode", "decode", "--pass", "bwd", "--list"}), std::invalid_argument);  // no decode backward
+  EXPECT_THROW(bench({"--mode", "bwd", "--list"}), std::invalid_argument);  // the pass is --pass
+  EXPECT_THROW(bench({"--preset", "training", "--pass", "bwd", "--list"}), std::invalid_argument);
+}
+
+TEST(BenchList, PassNamesTheModeOfEveryCase) {
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(bench({"--variants", "dfw", "--forms", "recurrent", "--pass", "bwd", "--seqlens", "64", "--list",
+                   "--backend", "cpu"}),
+            0);
+  const std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("1  dfw recurrent/cpu/fp32 bwd B=32 H=1 T=64 dk=64 dv=64 m=64\n"), std::string::npos) << out;
+}
+
+TEST(BenchCases, TrainingTimesForwardAndBackwardAtBothShapes) {
+  const auto cases = expand("training");
+  std::set<std::string> variants;
+  int paper_shape = 0, wide = 0;
+  for (const BenchCase& c : cases) {
+    EXPECT_EQ(c.mode, BenchMode::training) << c.label();
+    variants.insert(c.variant.name);
+    if (c.shape.B == 32 && c.shape.H == 1 && c.shape.dk == 64) ++paper_shape;
+    if (c.shape.B == 8 && c.shape.H == 16 && c.shape.dk == 128) ++wide;
+  }
+  EXPECT_EQ(variants, (std::set<std::string>{"softmax", "dfw", "delta", "gated", "linear"}));
+  EXPECT_EQ(paper_shape, 25);
+  EXPECT_EQ(wide, 15);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "backward_impl.hpp"
 #include "bench_cases.hpp"
 #include "form_probe.hpp"
 #include "generator.hpp"
@@ -107,6 +108,39 @@ TEST(MemoryPlan, InputsAndTrackedBuffersAreExactlyWhatIsAllocated) {
     EXPECT_EQ(plan.tracked, got.tracked_peak) << c.label();
     EXPECT_GT(plan.tracked, 0) << c.label();
     EXPECT_EQ(plan.device, 0) << c.label();
+  }
+}
+
+// Backward cases (bench --pass bwd / fwdbwd): dy beside the inputs; the tracked
+// peak of the backward form's gradients and workspace (and the forward form's
+// buffers too for fwdbwd) is exactly the plan.
+TEST(MemoryPlan, BackwardCasesPlanTheirGradientsAndWorkspace) {
+  auto backward_case = [](const char* variant, const char* form, BenchMode mode, int64_t chunk) {
+    BenchCase c = make_case(variant, form, mode, kSmall);
+    c.chunk = chunk;
+    return c;
+  };
+  for (const BenchCase& c : {backward_case("dfw", "recurrent", BenchMode::backward, 16),
+                             backward_case("t2r", "recurrent", BenchMode::backward, 0),  // w, b per (b, h)
+                             backward_case("linear", "recurrent", BenchMode::backward, 40),  // z row
+                             backward_case("delta", "recurrent", BenchMode::training, 0),
+                             backward_case("softmax", "blocked", BenchMode::backward, 0),
+                             backward_case("softmax", "blocked", BenchMode::training, 0)}) {
+    const MemoryPlan plan = plan_case_memory(c, omp_get_max_threads());
+    const std::size_t before = MemoryTracker::host().current();
+    const Problem p = problem_of(c);
+    const std::vector<float> dy(p.v.size(), 1.f);
+    EXPECT_EQ(plan.inputs, problem_bytes(p) + int64_t(dy.size() * sizeof(float))) << c.label();
+    MemoryTracker::host().reset_peak();
+    {
+      std::unique_ptr<Prepared> fwd;
+      if (c.mode == BenchMode::training) fwd = find_impl(c.form, "cpu", "fp32")->prepare(c.variant, p, run_options(c));
+      auto bwd = find_backward_impl(c.form, "cpu", "fp32")->prepare(c.variant, p, dy, run_options(c));
+      if (fwd) fwd->run();
+      bwd->run();
+    }
+    EXPECT_EQ(plan.tracked, int64_t(MemoryTracker::host().peak() - before)) << c.label();
+    EXPECT_GT(plan.tracked, 0) << c.label();
   }
 }
 

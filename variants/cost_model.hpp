@@ -70,4 +70,14 @@ int64_t dtype_bytes(const std::string& dtype);
 Cost estimate_cost(const Variant& v, const std::string& form, Mode mode, const Shape& shape, int64_t chunk,
                    const std::string& dtype);
 
+// A backward form's run over the whole sequence (docs/MATH.md section 9), from the
+// forward's cost of the same form: recurrent runs the step twice (its forward pass
+// and each checkpointed chunk's recompute) and the step's VJP costs about two steps:
+// 4x the FLOPs; blocked softmax recomputes the forward's two products per tile and
+// adds five (P, dv, dP, dq, dk: FlashAttention-2's count): 3.5x. Bytes: the
+// inputs read twice, dy read, one gradient per input written (2x the forward's
+// plus dy). with_forward: the forward form's run added (bench --pass fwdbwd).
+Cost estimate_backward_cost(const Variant& v, const std::string& form, const Shape& shape, int64_t chunk,
+                            const std::string& dtype, bool with_forward);
+
 }  // namespace dfw
