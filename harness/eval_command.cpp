@@ -1,16 +1,19 @@
 // dfwbench eval: one variant on .npy inputs (a whole sequence, or --mode
 // decode_step: one generated token); writes y.npy, state.npy (and z.npy when
-// normalised) so results can be checked against numpy or PyTorch code. The
+// normalised), and with dy.npy the gradients dq.npy, dk.npy, ... of the form's
+// backward, so results can be checked against numpy or PyTorch code. The
 // files are replaced as a set: all are written before any is renamed into place,
 // and an output of an earlier run that this one does not make is removed.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <stdexcept>
 
 #include "atomic_file.hpp"
+#include "backward_impl.hpp"
 #include "check_cases.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
@@ -73,7 +76,11 @@ int run_eval(int argc, char** argv) {
           "Inputs in --in: q, k (B, H, T, dk); v (B, H, T, dv); gate (B, H, T) for gated;\n"
           "beta (B, H, T) for delta; gate_v (B, H, T, dv) and gate_k (B, H, T, m) for decay;\n"
           "w (H, m, dk) and b (H, m) for relu_proj; omega (H, m, dk) for favor; optional s0\n"
-          "(B, H, dv, m). Gates must lie in (0, 1]; NaN or Inf in any input is refused.");
+          "(B, H, dv, m). Gates must lie in (0, 1]; NaN or Inf in any input is refused.\n"
+          "With dy.npy (B, H, T, dv) in --in (--mode sequence), the form's backward also runs and\n"
+          "writes the gradients of L = sum(y * dy): dq.npy, dk.npy, dv.npy, and dgate, dbeta,\n"
+          "dgate_v, dgate_k, dw, db (summed over the batch), ds0 for the inputs given, each shaped\n"
+          "as its input, float64.");
   cli.option("variant", "", "preset or spec string (required)");
   cli.option("form", "recurrent", "reference, recurrent, chunked, blocked or decode (softmax: blocked or decode)");
   cli.option("backend", "cpu", "cpu or cuda");
@@ -136,6 +143,22 @@ int run_eval(int argc, char** argv) {
   expect_shape(in, "gate_k", load(in, "gate_k", 4, gates & kDecayGates, p.gate_k), {B, H, T, m});
   expect_shape(in, "s0", load(in, "s0", 4, false, p.s0), {B, H, dv, m});
   validate_problem(v, p);
+  std::vector<float> dy;
+  expect_shape(in, "dy", load(in, "dy", 4, false, dy), {B, H, T, dv});
+  Gradients grads;
+  const bool backward = !dy.empty();
+  if (backward) {
+    if (mode != Mode::sequence) throw std::invalid_argument(in + "/dy.npy: gradients need --mode sequence");
+    for (float x : dy)
+      if (!std::isfinite(x)) throw std::invalid_argument(in + "/dy.npy: NaN or Inf");
+    const BackwardImpl* bwd = find_backward_impl(form, backend, dtype);
+    if (!bwd) throw std::invalid_argument(in + "/dy.npy: no " + form + "/" + backend + "/" + dtype + " backward form");
+    if (const std::string no = bwd->unsupported_reason(v); !no.empty())
+      throw std::invalid_argument(bwd->key().str() + " backward does not support " + v.name + ": " + no);
+    auto prepared = bwd->prepare(v, p, dy, {mode, chunk});
+    prepared->run();
+    grads = prepared->gradients();
+  }
 
   const Output o = run_once(*impl, v, p, {mode, chunk});
   const int64_t y_tokens = mode == Mode::decode_step ? 1 : p.shape.T;
@@ -151,12 +174,25 @@ int run_eval(int argc, char** argv) {
     else files.remove_on_commit(out + "/state.npy");
     if (!o.z.empty()) files.stage(out + "/z.npy", npy_bytes({s.B, s.H, p.m}, o.z));
     else files.remove_on_commit(out + "/z.npy");
+    const std::vector<std::pair<std::string, std::vector<int64_t>>> shapes = {
+        {"q", {s.B, s.H, s.T, s.dk}}, {"k", {s.B, s.H, s.T, s.dk}},     {"v", {s.B, s.H, s.T, s.dv}},
+        {"gate", {s.B, s.H, s.T}},    {"beta", {s.B, s.H, s.T}},         {"gate_v", {s.B, s.H, s.T, s.dv}},
+        {"gate_k", {s.B, s.H, s.T, p.m}}, {"w", {s.H, p.m, s.dk}},      {"b", {s.H, p.m}},
+        {"s0", {s.B, s.H, s.dv, p.m}}};
+    const auto given = grads.tensors();
+    for (const auto& [name, shape] : shapes) {
+      const std::string path = out + "/d" + name + ".npy";
+      const auto it = std::find_if(given.begin(), given.end(), [&](const auto& g) { return g.first == name; });
+      if (it != given.end()) files.stage(path, npy_bytes(shape, *it->second));
+      else files.remove_on_commit(path);
+    }
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(std::string(e.what()) + " (no output file was replaced)");
   }
   files.commit();
-  std::fprintf(stderr, "[eval] %s %s: %s m=%lld -> %s/y.npy%s\n", v.name.c_str(), impl->key().str().c_str(),
-               s.str().c_str(), (long long)p.m, out.c_str(), o.state.empty() ? "" : ", state.npy");
+  std::fprintf(stderr, "[eval] %s %s: %s m=%lld -> %s/y.npy%s%s\n", v.name.c_str(), impl->key().str().c_str(),
+               s.str().c_str(), (long long)p.m, out.c_str(), o.state.empty() ? "" : ", state.npy",
+               backward ? ", the gradients d*.npy" : "");
   return 0;
 }
 

@@ -215,7 +215,8 @@ def grid_key(row):
     return rule, fields.get("phi", "none")
 
 
-FIGURE_PREFIXES = ("paper_decode_", "sequence_time_", "ceiling_fraction_", "accuracy_heatmap", "grid_")
+FIGURE_PREFIXES = ("paper_decode_", "sequence_time_", "ceiling_fraction_", "accuracy_heatmap", "grid_",
+                   "training_")
 
 
 def figure_plan(results):
@@ -229,6 +230,10 @@ def figure_plan(results):
         for backend in backends_of(rows):
             for dtype in dtypes_of([r for r in rows if r["backend"] == backend]):
                 plan.append(Figure("sequence", f"sequence_time_{preset}_{backend}_{dtype}", backend, preset, dtype))
+    training = ok_rows(results.bench_rows(presets=("training",), mode="fwdbwd"))
+    for backend in backends_of(training):
+        for dtype in dtypes_of([r for r in training if r["backend"] == backend]):
+            plan.append(Figure("training", f"training_{backend}_{dtype}", backend, "training", dtype))
     for backend in backends_of(results.bench):
         if any(bound(r) is not None for r in ceiling_rows(results, backend)):
             plan.append(Figure("ceiling", f"ceiling_fraction_{backend}", backend, None, None))

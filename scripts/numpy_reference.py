@@ -152,7 +152,8 @@ def f32(x):
     return x.astype(np.float32).astype(np.float64)
 
 
-def make_inputs(var, rng, t_len=T, gate_range=(0.05, 1.0), with_s0=False):
+def make_inputs(var, rng, t_len=T, gate_range=(0.05, 1.0), with_s0=False, sizes=(B, H, DK, DV, M_PARAM)):
+    B, H, DK, DV, M_PARAM = sizes
     x = {
         "q": rng.standard_normal((B, H, t_len, DK)),
         "k": rng.standard_normal((B, H, t_len, DK)),
@@ -179,7 +180,8 @@ def make_inputs(var, rng, t_len=T, gate_range=(0.05, 1.0), with_s0=False):
 
 
 def reference(var, x):
-    t_len = x["q"].shape[2]
+    B, H, t_len = x["q"].shape[:3]
+    DV = x["v"].shape[3]
     ys, states, zs = [], [], []
     for b in range(B):
         for h in range(H):
@@ -277,6 +279,82 @@ def cases(var):
     return out
 
 
+GRAD_SIZES = (2, 2, 4, 3, 5)  # B, H, dk, dv, m of relu_proj / favor
+GRAD_T = 6
+GRAD_INPUTS = ("q", "k", "v", "gate", "beta", "gate_v", "gate_k", "w", "b", "s0")  # omega is fixed
+
+
+def finite_difference_gradients(var, x, dy):
+    """{input: dL/dinput} of L = sum(y * dy) by central differences of reference()."""
+    def loss(xx):
+        return float(np.sum(reference(var, xx)["y"] * dy))
+
+    out = {}
+    for name in GRAD_INPUTS:
+        if name not in x:
+            continue
+        g = np.zeros_like(x[name])
+        noise = np.zeros_like(x[name])
+        flat, gflat, nflat = x[name].reshape(-1), g.reshape(-1), noise.reshape(-1)
+        for i in range(flat.size):
+            x0 = flat[i]
+            h = 1e-5 * max(1.0, abs(x0))
+            worst = 0.0
+
+            def central(step):
+                nonlocal worst
+                flat[i] = x0 + step
+                lp = loss(x)
+                flat[i] = x0 - step
+                lm = loss(x)
+                flat[i] = x0
+                worst = max(worst, abs(lp), abs(lm))
+                return (lp - lm) / (2 * step)
+
+            gflat[i] = (4 * central(h / 2) - central(h)) / 3
+            nflat[i] = 3e-15 * worst / h
+        out[name] = (g, noise)
+    return out
+
+
+def check_gradients(dfwbench, variants, rng, in_dir, out_dir):
+    """Every variant's gradients from eval (reference and the CPU backward form) against
+    finite_difference_gradients; returns (passes, failures)."""
+    passes = failures = 0
+    print(f"\ngradients: B={GRAD_SIZES[0]} H={GRAD_SIZES[1]} T={GRAD_T} dk={GRAD_SIZES[2]} dv={GRAD_SIZES[3]}, "
+          "s0 and dy given; against numpy central differences")
+    for var in variants:
+        x = make_inputs(var, rng, t_len=GRAD_T, with_s0=True, sizes=GRAD_SIZES)
+        dy = f32(rng.standard_normal(x["v"].shape))
+        fd = finite_difference_gradients(var, x, dy)
+        save_inputs(dict(x, dy=dy), in_dir)
+        backward_form = "blocked" if var.rule == "softmax" else "recurrent"
+        for form, limit in (("reference", 1e-6), (backward_form, LIMIT)):
+            worst, note = 0.0, ""
+            try:
+                run_eval(dfwbench, var.name, form, None, "sequence", in_dir, out_dir)
+                ok = True
+                for name, (want, noise) in fd.items():
+                    got = np.load(os.path.join(out_dir, "d" + name + ".npy"))
+                    if got.shape != want.shape:
+                        raise RuntimeError(f"d{name}.npy has shape {got.shape}, expected {want.shape}")
+                    err = float(np.linalg.norm(got - want))
+                    bound = limit * float(np.linalg.norm(want)) + (float(np.linalg.norm(noise)) if form == "reference"
+                                                                  else 0.0)
+                    rel = err / max(float(np.linalg.norm(want)), 1e-300)
+                    worst = max(worst, rel)
+                    if not (np.all(np.isfinite(got)) and err <= bound):
+                        ok, note = False, f"{note} d{name} rel {rel:.2e}".strip()
+                status = "PASS" if ok else "FAIL"
+            except (RuntimeError, OSError, ValueError, Unsupported) as e:
+                ok, status, note = False, "FAIL", str(e)
+            failures += not ok
+            passes += ok
+            print(f"{var.name:22} {'grad':18} {form:12} worst rel L2 {worst:9.2e} (limit {limit:g})  {status} "
+                  f"{note}".rstrip())
+    return passes, failures
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dfwbench", required=True, help="path to the dfwbench binary")
@@ -327,6 +405,9 @@ def main():
                     cols = " ".join(f"{errs[k]:9.2e}" if k in errs else f"{'-':>9}" for k in ("y", "state", "z"))
                     name = form + (f" C={chunk}" if chunk else "")
                     print(f"{var.name:22} {label:18} {name:12} {cols} {worst_abs:9.2e}  {status} {note}".rstrip())
+        grad_passes, grad_failures = check_gradients(args.dfwbench, variants, rng, in_dir, out_dir)
+        passes += grad_passes
+        failures += grad_failures
     print(f"numpy_reference: {passes} comparisons pass, "
           f"{'all agree' if failures == 0 else f'{failures} FAILED'}")
     return 1 if failures else 0

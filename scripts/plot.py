@@ -435,12 +435,53 @@ def plot_grid(results, fig_spec, out_dir):
     save(fig, out_dir, fig_spec.name)
 
 
+def plot_training(results, fig_spec, out_dir):
+    """The training preset: forward + backward time and peak tracked memory against T,
+    a row of panels per shape (B, H, d)."""
+    rows = [r for r in results.bench_rows(presets=("training",), backend=fig_spec.backend, mode="fwdbwd")
+            if r["dtype"] == fig_spec.dtype]
+    ok = analysis.ok_rows(rows)
+    shapes = analysis.group(ok, "B", "H", "dk")
+    fig, axes = plt.subplots(len(shapes), 2, figsize=(13, 4.4 * len(shapes) + 0.8), squeeze=False)
+    for (time_ax, mem_ax), ((B, H, dk), part) in zip(axes, shapes.items()):
+        time_points, mem_points = [], []
+        for variant in analysis.variants_of(part):
+            colour, marker, _ = variant_style(variant)
+            for (form, commit), series in analysis.group([r for r in part if r["variant"] == variant],
+                                                         "form", "commit").items():
+                best = analysis.fastest_per_T(series)
+                label = f"{variant} ({form}){commit_suffix(part, commit)}"
+                style = dict(color=colour, marker=marker, linestyle=FORM_LINESTYLE.get(form, "-."), markersize=5,
+                             label=label)
+                time_ax.plot(list(best), [r["time_median_ms"] for r in best.values()], **style)
+                mem_ax.plot(list(best), [r["peak_host_bytes"] / analysis.MiB for r in best.values()], **style)
+                time_points += [(T, r["time_median_ms"], r) for T, r in best.items()]
+                mem_points += [(T, r["peak_host_bytes"] / analysis.MiB, r) for T, r in best.items()]
+        mark_disturbed(time_ax, time_points)
+        mark_disturbed(mem_ax, mem_points)
+        for ax in (time_ax, mem_ax):
+            ax.set_xscale("log", base=2)
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:.0f}"))
+            ax.set_yscale("log")
+            ax.set_xlabel("sequence length T (tokens)")
+        time_ax.set_ylabel("forward + backward (ms)")
+        mem_ax.set_ylabel("peak tracked memory (MiB)")
+        time_ax.set_title(f"time, B={B} H={H} d=m={dk}", fontsize=9.5)
+        mem_ax.set_title(f"memory, B={B} H={H} d=m={dk}", fontsize=9.5)
+        mem_ax.legend(title="variant (form)", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(f"A training step of the attention (preset training) on {fig_spec.backend} {fig_spec.dtype}",
+                 fontsize=10)
+    caption(fig, rows, "Median time; memory: the forward's and backward's own buffers (inputs and dy not counted).")
+    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+    save(fig, out_dir, fig_spec.name)
+
+
 def plot_file(path, out_dir):
     """One bench results file, whatever its preset: time against T for every variant in it
     (a series per variant, form, dtype and gate set; chunked: the fastest chunk per T)."""
     rows = read_bench_file(path)
     ok = analysis.ok_rows(rows)
-    modes = ordered((r["mode"] for r in ok), ("decode", "prefill"))
+    modes = ordered((r["mode"] for r in ok), ("decode", "prefill", "bwd", "fwdbwd"))
     if not modes:
         raise ResultsError(f"{path}: no case that ran (status ok) to plot")
     fig, axes = plt.subplots(len(modes), 1, figsize=(10, 4.8 * len(modes) + 0.6), squeeze=False)
@@ -476,10 +517,10 @@ def plot_file(path, out_dir):
 
 
 DRAW = {"paper": plot_paper, "sequence": plot_sequence, "ceiling": plot_ceiling,
-        "accuracy": plot_accuracy, "grid": plot_grid}
+        "accuracy": plot_accuracy, "grid": plot_grid, "training": plot_training}
 NEEDS = {"paper": "results with preset 'paper'", "sequence": "results with preset 'paper-prefill' or 'scaling'",
          "ceiling": "bench rows with costs and ceilings", "accuracy": "check-*.csv",
-         "grid": "results with preset 'grid'"}
+         "grid": "results with preset 'grid'", "training": "results with preset 'training'"}
 
 
 def draw_set(results, out_dir):

@@ -344,6 +344,40 @@ def block_crossover(results):
                   "softmax (ms)", "variant (ms)", "softmax / variant at the largest T"], rows)
 
 
+def block_training(results):
+    """The training preset: forward + backward time per T and variant at each shape, the
+    backward's peak memory, and where dfw's training step overtakes softmax's."""
+    part = analysis.ok_rows(results.bench_rows(presets=("training",), mode="fwdbwd"))
+    if not part:
+        return "_No `training` results in this set: `dfwbench bench --preset training`._"
+    out = []
+    for (backend, dtype, B, H, dk), sub in analysis.group(part, "backend", "dtype", "B", "H", "dk").items():
+        variants = analysis.variants_of(sub)
+        cell = {(r["variant"], r["T"]): r for r in sub}
+        body = []
+        for T in sorted({r["T"] for r in sub}):
+            row = [str(T)]
+            for v in variants:
+                r = cell.get((v, T))
+                row.append(marked(f"{num(r['time_median_ms'])} / {mib(r['peak_host_bytes'])}", r) if r else "—")
+            body.append(row)
+        forms = ", ".join(f"{v} {sub[[r['variant'] for r in sub].index(v)]['form']}" for v in variants)
+        lines = []
+        for c in analysis.crossovers(sub):
+            if c.variant != "dfw":
+                continue
+            where = {"from T": f"from T = {c.T}", "at every T": f"at every measured T (from {c.T})",
+                     "not in range": f"at no measured T up to {c.max_T}"}[c.verdict]
+            verdict = INCONCLUSIVE if c.disturbed else where
+            lines.append(f"dfw's training step is faster than softmax's (beyond both spreads, at that T and "
+                         f"every larger one): {verdict}; softmax / dfw at T = {c.max_T}: "
+                         f"x{num(c.speedup_at_max)} (commit {c.commit}).")
+        out.append(f"{backend} {dtype}, B = {B}, H = {H}, d = m = {dk} ({forms}): forward + backward, "
+                   "median ms / peak tracked MiB\n\n" +
+                   table(["T"] + variants, body) + ("\n\n" + " ".join(lines) if lines else ""))
+    return "\n\n".join(out)
+
+
 def block_ceiling(results):
     rows = []
     for backend in analysis.backends_of(results.bench):
@@ -509,6 +543,7 @@ TABLES = {
     "decode-memory": block_decode_memory,
     "decode-trend": block_decode_trend,
     "crossover": block_crossover,
+    "training": block_training,
     "ceiling": block_ceiling,
     "cpu-targets": block_cpu_targets,
     "accuracy": block_accuracy,
@@ -520,6 +555,7 @@ TABLES = {
     "fig-ceiling": figure_block("ceiling"),
     "fig-accuracy": figure_block("accuracy"),
     "fig-grid": figure_block("grid"),
+    "fig-training": figure_block("training"),
 }
 
 

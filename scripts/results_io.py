@@ -45,7 +45,7 @@ BENCH_CSV_COLUMNS = BENCH_COLUMNS + ["threads", "disturbed", "planned_bytes", "n
 BENCH_STATUSES = ("ok", "oom", "unsupported", "error")
 STATIC_DIR = "static"
 MACHINE_ID = re.compile(r"(cpu|gpu)-[a-z0-9]+(-[a-z0-9]+)*")
-MODES = ("prefill", "decode")
+MODES = ("prefill", "decode", "bwd", "fwdbwd")  # bwd, fwdbwd: bench --pass
 BACKENDS = ("cpu", "cuda")
 
 CHECK_COLUMNS = "variant,impl,form,backend,dtype,shape,inputs,rel_l2_y,max_abs_y,rel_l2_state,status,note".split(",")
