@@ -90,6 +90,12 @@ Sweep training() {
   s.groups.push_back(group(BenchMode::training, runs, shapes_over({128, 256, 512, 1024, 2048}, kPaperBatch, kPaperHeads,
                                                                   kPaperD)));
   s.groups.push_back(group(BenchMode::training, runs, shapes_over({256, 512, 1024}, 8, 16, 128)));
+  // The backward issue's targets, in the same run: dfw's backward against its forward
+  // at B = 1, H = 12, T = 4096, d = m = 64 (time, and the checkpointed walk's memory
+  // against storing every state).
+  const Shape target = make_shape(1, 12, 4096, 64);
+  s.groups.push_back(group(BenchMode::prefill, {run("dfw", "recurrent"), run("dfw", "chunked")}, {target}));
+  s.groups.push_back(group(BenchMode::backward, {run("dfw", "recurrent")}, {target}));
   return s;
 }
 
@@ -231,7 +237,9 @@ std::string bench_preset_help() {
          "                 the memory available holds\n"
          "  training       forward + backward in one timed run (--pass fwdbwd), T = 128..2048 doubling\n"
          "                 at B = 32, H = 1, d = m = 64 and T = 256..1024 at B = 8, H = 16, d = m = 128:\n"
-         "                 softmax blocked; dfw, delta, gated, linear recurrent (checkpointed backward)\n";
+         "                 softmax blocked; dfw, delta, gated, linear recurrent (checkpointed backward);\n"
+         "                 and dfw forward (recurrent, chunked) and backward (recurrent) alone at B = 1,\n"
+         "                 H = 12, T = 4096, d = m = 64\n";
 }
 
 int64_t streaming_decode_batch(const std::string& backend, const StreamSizing& sizing) {

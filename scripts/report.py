@@ -344,13 +344,47 @@ def block_crossover(results):
                   "softmax (ms)", "variant (ms)", "softmax / variant at the largest T"], rows)
 
 
+def training_targets(results):
+    """The backward issue's two CPU targets from the training preset's B1 H12 T4096 d64 rows."""
+    rows = [r for r in analysis.ok_rows(results.bench_rows(presets=("training",)))
+            if (r["B"], r["H"], r["T"], r["dk"]) == (1, 12, 4096, 64) and r["variant"] == "dfw"]
+    pick = lambda mode, form: next((r for r in rows if r["mode"] == mode and r["form"] == form), None)
+    fwd_rec, fwd_chunk, bwd_rec = pick("prefill", "recurrent"), pick("prefill", "chunked"), pick("bwd", "recurrent")
+    bwd_chunk = pick("bwd", "chunked")
+    lines = []
+    if bwd_chunk and fwd_chunk:
+        ratio = bwd_chunk["time_median_ms"] / fwd_chunk["time_median_ms"]
+        verdict = INCONCLUSIVE if bwd_chunk["disturbed"] or fwd_chunk["disturbed"] else (
+            "PASS" if ratio <= 3 else "MISS")
+        lines.append(["dfw chunked backward / chunked forward, B1 H12 T4096 d64", num(ratio), "<= 3", verdict])
+    else:
+        lines.append(["dfw chunked backward / chunked forward, B1 H12 T4096 d64", "—", "<= 3",
+                      NOT_MEASURED + " (no chunked backward form yet)"])
+    if bwd_rec and fwd_rec:
+        lines.append(["dfw recurrent backward / recurrent forward (information)",
+                      num(bwd_rec["time_median_ms"] / fwd_rec["time_median_ms"]), "—", "—"])
+    if bwd_rec:
+        every_state = bwd_rec["state_bytes"] * bwd_rec["T"]  # B H dv m fp32 per token
+        ratio = bwd_rec["peak_host_bytes"] / every_state
+        verdict = INCONCLUSIVE if bwd_rec["disturbed"] else ("PASS" if ratio <= 1 / 8 else "MISS")
+        lines.append([f"dfw checkpointed recurrent backward: peak tracked memory / every state stored "
+                      f"({mib(bwd_rec['peak_host_bytes'])} / {mib(every_state)} MiB)", num(ratio), "<= 0.125",
+                      verdict])
+    else:
+        lines.append(["dfw checkpointed recurrent backward: peak memory / every state stored", "—", "<= 0.125",
+                      NOT_MEASURED])
+    commits = ", ".join(sorted({r["commit"] for r in rows})) or "—"
+    return (f"Targets (B = 1, H = 12, T = 4096, d = m = 64, one run; commit {commits}):\n\n" +
+            table(["target", "measured", "required", "result"], lines))
+
+
 def block_training(results):
     """The training preset: forward + backward time per T and variant at each shape, the
     backward's peak memory, and where dfw's training step overtakes softmax's."""
     part = analysis.ok_rows(results.bench_rows(presets=("training",), mode="fwdbwd"))
     if not part:
         return "_No `training` results in this set: `dfwbench bench --preset training`._"
-    out = []
+    out = [training_targets(results)]
     for (backend, dtype, B, H, dk), sub in analysis.group(part, "backend", "dtype", "B", "H", "dk").items():
         variants = analysis.variants_of(sub)
         cell = {(r["variant"], r["T"]): r for r in sub}
