@@ -127,6 +127,21 @@ int run_check(int argc, char** argv) {
               "relL2(y)", "maxabs(y)", "relL2(S)", "status");
   std::vector<Row> rows;
   int pass = 0, fail = 0, unsupported = 0;
+  // One UNSUPPORTED row per (variant, implementation), on the variant's first case.
+  auto report_unsupported = [&](const CheckCase& c, Row row, const std::string& reason) {
+    if (!c.first_of_variant || !std::regex_search(row_name(row), filter)) return;
+    row.shape = row.inputs = "-";
+    row.status = "UNSUPPORTED";
+    row.note = reason;
+    ++unsupported;
+    print_row(row);
+    rows.push_back(row);
+  };
+  auto record = [&](const Row& r) {  // a checked row: PASS or FAIL
+    (r.status == "PASS" ? pass : fail) += 1;
+    print_row(r);
+    rows.push_back(r);
+  };
   const auto start = std::chrono::steady_clock::now();
   for (std::size_t ci = 0; ci < cases.size(); ++ci) {
     const CheckCase& c = cases[ci];
@@ -146,21 +161,10 @@ int run_check(int argc, char** argv) {
                                     ? key.form + "/cuda-emu/" + key.dtype
                                     : key.str();
       Row row{c.variant.name, label, c.shape.str(), c.inputs, "", "", {}};
-      std::string reason = impl->unsupported_reason(c.variant, c.mode);
-      if (!reason.empty() && std::regex_search(row_name(row), filter)) {
-        // One UNSUPPORTED row per (variant, implementation), on its first case.
-        if (c.first_of_variant) {
-          row.shape = "-";
-          row.inputs = "-";
-          row.status = "UNSUPPORTED";
-          row.note = reason;
-          ++unsupported;
-          print_row(row);
-          rows.push_back(row);
-        }
+      if (const std::string reason = impl->unsupported_reason(c.variant, c.mode); !reason.empty()) {
+        report_unsupported(c, row, reason);
         continue;
       }
-      if (!reason.empty()) continue;
       if (!have_ref) {
         problem = make_check_problem(c);
         ref = run_once(*find_impl("reference", "cpu", "fp64"), c.variant, problem, {c.mode, 64});
@@ -198,9 +202,7 @@ int run_check(int argc, char** argv) {
           r.status = "FAIL";
           r.note = e.what();
         }
-        (r.status == "PASS" ? pass : fail) += 1;
-        print_row(r);
-        rows.push_back(r);
+        record(r);
       }
     }
     if (want_bwd && c.mode == Mode::sequence) {
@@ -213,16 +215,8 @@ int run_check(int argc, char** argv) {
         if (backend != "auto" && key.backend != backend) continue;
         Row row{c.variant.name, key.form + "-bwd/" + key.backend + "/" + key.dtype, c.shape.str(), c.inputs, "", "",
                 {}};
-        const std::string reason = impl->unsupported_reason(c.variant);
-        if (!reason.empty()) {
-          if (c.first_of_variant && std::regex_search(row_name(row), filter)) {
-            row.shape = row.inputs = "-";
-            row.status = "UNSUPPORTED";
-            row.note = reason;
-            ++unsupported;
-            print_row(row);
-            rows.push_back(row);
-          }
+        if (const std::string reason = impl->unsupported_reason(c.variant); !reason.empty()) {
+          report_unsupported(c, row, reason);
           continue;
         }
         for (int64_t chunk : impl->takes_chunk() ? chunks : std::vector<int64_t>{64}) {
@@ -264,9 +258,7 @@ int run_check(int argc, char** argv) {
             r.status = "FAIL";
             r.note = e.what();
           }
-          (r.status == "PASS" ? pass : fail) += 1;
-          print_row(r);
-          rows.push_back(r);
+          record(r);
         }
       }
     }

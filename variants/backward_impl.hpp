@@ -39,6 +39,12 @@ std::vector<double> sum_over_batch(const T* per_bh, int64_t B, int64_t H, int64_
   return out;
 }
 
+// A form's fp32 gradient buffer as Gradients holds it (empty stays empty).
+template <class Buffer>
+std::vector<double> widened(const Buffer& b) {
+  return std::vector<double>(b.data(), b.data() + b.size());
+}
+
 // A backward case made ready to run; the problem and dy must outlive it.
 class PreparedBackward {
  public:

@@ -11,21 +11,23 @@
 
 namespace dfw {
 
-// Views of one (b, h) sequence inside a Problem.
-struct HeadView {
+// Views of one (b, h) sequence, row-major; nullptr where absent. HeadView: inside
+// a Problem (float32); the float64 reference backward widens one to HeadInput<double>.
+template <class R>
+struct HeadInput {
   int64_t T, dk, dv, m;
-  const float* q;       // (T, dk)
-  const float* k;       // (T, dk)
-  const float* v;       // (T, dv)
-  const float* gate;    // (T)      or nullptr
-  const float* beta;    // (T)      or nullptr
-  const float* gate_v;  // (T, dv)  or nullptr
-  const float* gate_k;  // (T, m)   or nullptr
-  const float* s0;      // (dv, m)  or nullptr (zero initial state)
-  FeatureParams<float> features;
+  const R* q;       // (T, dk)
+  const R* k;       // (T, dk)
+  const R* v;       // (T, dv)
+  const R* gate;    // (T)      or nullptr
+  const R* beta;    // (T)      or nullptr
+  const R* gate_v;  // (T, dv)  or nullptr
+  const R* gate_k;  // (T, m)   or nullptr
+  const R* s0;      // (dv, m)  or nullptr (zero initial state)
+  FeatureParams<R> features;
 
-  TokenGates<float> gates_at(int64_t t) const {
-    TokenGates<float> g;
+  TokenGates<R> gates_at(int64_t t) const {
+    TokenGates<R> g;
     if (gate) g.g = gate[t];
     if (beta) g.beta = beta[t];
     if (gate_v) g.a = gate_v + t * dv;
@@ -33,6 +35,7 @@ struct HeadView {
     return g;
   }
 };
+using HeadView = HeadInput<float>;
 
 // Raw pointers to every input tensor (nullptr when absent), in Problem's layout.
 struct InputPointers {

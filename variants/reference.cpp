@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "causal_softmax.hpp"
 #include "cpu/features.hpp"
 #include "impl.hpp"
 
@@ -76,22 +77,13 @@ void reference_head(const Variant& var, const HeadView& h, double* y, double* st
   const int64_t T = h.T, dk = h.dk, dv = h.dv, m = h.m;
   const auto q = widen(h.q, T * dk), k = widen(h.k, T * dk), v = widen(h.v, T * dv);
   if (!var.rule->stateful()) {
-    const double scale = 1.0 / std::sqrt(double(dk));
-    std::vector<double> score(T);
+    std::vector<double> p(T);
     for (int64_t t = 0; t < T; ++t) {
-      double mx = -INFINITY;
-      for (int64_t j = 0; j <= t; ++j) {
-        double s = 0;
-        for (int64_t c = 0; c < dk; ++c) s += q[t * dk + c] * k[j * dk + c];
-        score[j] = s * scale;
-        mx = std::max(mx, score[j]);
-      }
-      double denom = 0;
-      for (int64_t j = 0; j <= t; ++j) denom += (score[j] = std::exp(score[j] - mx));
+      causal_softmax_row(q.data(), k.data(), t, dk, p.data());
       for (int64_t r = 0; r < dv; ++r) {
         double acc = 0;
-        for (int64_t j = 0; j <= t; ++j) acc += score[j] * v[j * dv + r];
-        y[t * dv + r] = acc / denom;
+        for (int64_t j = 0; j <= t; ++j) acc += p[j] * v[j * dv + r];
+        y[t * dv + r] = acc;
       }
     }
     return;

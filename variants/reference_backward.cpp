@@ -10,6 +10,7 @@
 #include "reference_backward.hpp"
 
 #include "backward_impl.hpp"
+#include "causal_softmax.hpp"
 #include "cpu/recurrent_backward.hpp"
 
 namespace dfw {
@@ -24,20 +25,10 @@ void softmax_backward_head(int64_t T, int64_t dk, int64_t dv, const double* q, c
   std::fill(dvv, dvv + T * dv, 0.0);
   std::vector<double> p(T), y(dv);
   for (int64_t t = 0; t < T; ++t) {
-    double mx = -INFINITY;
-    for (int64_t j = 0; j <= t; ++j) {
-      double s = 0;
-      for (int64_t c = 0; c < dk; ++c) s += q[t * dk + c] * k[j * dk + c];
-      p[j] = s * scale;
-      mx = std::max(mx, p[j]);
-    }
-    double denom = 0;
-    for (int64_t j = 0; j <= t; ++j) denom += (p[j] = std::exp(p[j] - mx));
+    causal_softmax_row(q, k, t, dk, p.data());
     std::fill(y.begin(), y.end(), 0.0);
-    for (int64_t j = 0; j <= t; ++j) {
-      p[j] /= denom;
+    for (int64_t j = 0; j <= t; ++j)
       for (int64_t r = 0; r < dv; ++r) y[r] += p[j] * v[j * dv + r];
-    }
     double dy_y = 0;
     for (int64_t r = 0; r < dv; ++r) dy_y += dy[t * dv + r] * y[r];
     for (int64_t j = 0; j <= t; ++j) {

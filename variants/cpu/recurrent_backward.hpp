@@ -16,33 +16,10 @@
 #include <string>
 
 #include "../eigen_types.hpp"
+#include "../problem.hpp"
 #include "../variant.hpp"
 
 namespace dfw {
-
-// The inputs of one (b, h) sequence, row-major; nullptr where absent.
-template <class R>
-struct HeadInput {
-  int64_t T, dk, dv, m;
-  const R* q;       // (T, dk)
-  const R* k;       // (T, dk)
-  const R* v;       // (T, dv)
-  const R* gate;    // (T)
-  const R* beta;    // (T)
-  const R* gate_v;  // (T, dv)
-  const R* gate_k;  // (T, m)
-  const R* s0;      // (dv, m)
-  FeatureParams<R> features;
-
-  TokenGates<R> gates_at(int64_t t) const {
-    TokenGates<R> g;
-    if (gate) g.g = gate[t];
-    if (beta) g.beta = beta[t];
-    if (gate_v) g.a = gate_v + t * dv;
-    if (gate_k) g.b = gate_k + t * m;
-    return g;
-  }
-};
 
 // Where one (b, h)'s gradients go, shaped as the inputs; nullptr where the input is
 // absent. Written, except features.dw / db, which are added to (shared by heads).

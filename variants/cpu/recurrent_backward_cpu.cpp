@@ -35,16 +35,15 @@ class RecurrentBackwardPrepared final : public PreparedBackward {
   }
 
   Gradients gradients() const override {
-    auto widen = [](const HostBuffer<float>& b) { return std::vector<double>(b.data(), b.data() + b.size()); };
     Gradients g;
-    g.q = widen(dq_);
-    g.k = widen(dk_);
-    g.v = widen(dv_);
-    g.gate = widen(dgate_);
-    g.beta = widen(dbeta_);
-    g.gate_v = widen(dgate_v_);
-    g.gate_k = widen(dgate_k_);
-    g.s0 = widen(ds0_);
+    g.q = widened(dq_);
+    g.k = widened(dk_);
+    g.v = widened(dv_);
+    g.gate = widened(dgate_);
+    g.beta = widened(dbeta_);
+    g.gate_v = widened(dgate_v_);
+    g.gate_k = widened(dgate_k_);
+    g.s0 = widened(ds0_);
     const Shape& s = p_.shape;
     g.w = sum_over_batch(dw_bh_.empty() ? nullptr : dw_bh_.data(), s.B, s.H, p_.m * s.dk);
     g.b = sum_over_batch(db_bh_.empty() ? nullptr : db_bh_.data(), s.B, s.H, p_.m);
@@ -55,8 +54,7 @@ class RecurrentBackwardPrepared final : public PreparedBackward {
   void run_head(int64_t bh, int thread) {
     const Shape& s = p_.shape;
     const int64_t T = s.T, m = p_.m;
-    const HeadView h = p_.head(bh);
-    const HeadInput<float> in{T, s.dk, s.dv, m, h.q, h.k, h.v, h.gate, h.beta, h.gate_v, h.gate_k, h.s0, h.features};
+    const HeadView in = p_.head(bh);
     auto at = [](HostBuffer<float>& b, int64_t offset) { return b.empty() ? nullptr : b.data() + offset; };
     const HeadGrads<float> out{at(dq_, bh * T * s.dk), at(dk_, bh * T * s.dk), at(dv_, bh * T * s.dv),
                                at(dgate_, bh * T), at(dbeta_, bh * T), at(dgate_v_, bh * T * s.dv),

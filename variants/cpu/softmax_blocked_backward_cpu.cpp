@@ -35,11 +35,10 @@ class SoftmaxBackwardPrepared final : public PreparedBackward {
   }
 
   Gradients gradients() const override {
-    auto widen = [](const HostBuffer<float>& b) { return std::vector<double>(b.data(), b.data() + b.size()); };
     Gradients g;
-    g.q = widen(dq_);
-    g.k = widen(dk_);
-    g.v = widen(dv_);
+    g.q = widened(dq_);
+    g.k = widened(dk_);
+    g.v = widened(dv_);
     return g;
   }
 
