@@ -18,8 +18,10 @@ on the machine); that committed file is the baseline `--check` compares a fresh 
 with: it fails (exit 1) when a kernel's spills grow, its generic LD/ST count grows, its
 tensor-core instructions disappear or its resident warps per SM drop. Exit 77 (skipped)
 when cuobjdump or the nvcc build is absent: cuobjdump is optional
-(`pip install nvidia-cuda-cuobjdump`, found on PATH, in CUDA's bin or in a Python
-site-packages nvidia/cu*/bin).
+(`pip install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm`, found on PATH, in CUDA's bin
+or in a Python site-packages nvidia/cu*/bin; cuobjdump 13.5 and later disassembles
+through nvdisasm, whose directory is put on PATH for it, and without it the check is
+skipped with that reason).
 Run: /usr/bin/python3 scripts/sass_check.py [--build DIR] [--out CSV] [--check]
 """
 import argparse
@@ -339,14 +341,23 @@ def main():
     args = parser.parse_args()
     cuobjdump, ptxas = find_tool("cuobjdump"), build_ptxas(args.build) or find_tool("ptxas")
     if not cuobjdump:
-        print("sass_check: skipped: cuobjdump not installed (pip install nvidia-cuda-cuobjdump)")
+        print("sass_check: skipped: cuobjdump not installed (pip install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm)")
         return SKIP
     if not ptxas:
         print("sass_check: skipped: ptxas not found (CUDA toolkit)")
         return SKIP
+    nvdisasm = find_tool("nvdisasm")
+    if nvdisasm:  # newer cuobjdump runs nvdisasm for -sass, looked up on PATH
+        os.environ["PATH"] = os.path.dirname(nvdisasm) + os.pathsep + os.environ.get("PATH", "")
     try:
         rows = analyse(args.build, cuobjdump, ptxas)
-    except (RuntimeError, subprocess.CalledProcessError) as e:
+    except subprocess.CalledProcessError as e:
+        if "nvdisasm" in (e.stderr or ""):
+            print("sass_check: skipped: this cuobjdump needs nvdisasm (pip install nvidia-cuda-nvdisasm)")
+            return SKIP
+        print(f"sass_check: error: {e}: {(e.stderr or '').strip()}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
         print(f"sass_check: error: {e}", file=sys.stderr)
         return 2
     if rows is None:

@@ -52,7 +52,8 @@ inline int64_t recurrent_backward_workspace(int64_t T, int64_t m, int64_t rows, 
   return 6 * T * m                          // raw and used phi(q), phi(k); dphi(q), dphi(k)
          + (checkpoints + every + 1) * rows * m  // checkpoints; one chunk's states
          + 2 * rows * m                     // dS, dS_prev
-         + 4 * rows + 2 * m;                // value, dvalue, factors and their gradients
+         + 5 * rows + 4 * m;                // value, dvalue, output weights, factors and their
+                                             // gradients, dphi(q)'s two terms
 }
 
 template <class R>
@@ -77,8 +78,11 @@ class RecurrentBackward {
     dvt_ = take(rows_);
     a_ = take(rows_);
     da_ = take(rows_);
+    gp_ = take(rows_);
     b_ = take(m);
     db_ = take(m);
+    first_ = take(m);
+    zterm_ = take(m);
   }
 
   // dy (T, dv): the loss's gradient L = sum(y * dy). y (T, dv): the forward output, or nullptr.
@@ -159,36 +163,50 @@ class RecurrentBackward {
     }
     for (int64_t t = t1 - 1; t >= t0; --t) {
       const R* S_prev = chunk_states_ + (t - t0) * len;
-      output_vjp(S_prev + len, t, dy + t * dv_, dfq_ + t * m_);
+      output_weights(S_prev + len, t, dy + t * dv_);
       step_vjp(in, S_prev, t, out);
       std::swap(dS_, dS_prev_);
     }
   }
 
-  // dS += d y_t / d S_t, dfq = d y_t / d phi(q_t), both against dy_t.
-  void output_vjp(const R* S, int64_t t, const R* dy, R* dfq) {
-    ConstVecMap<R> q(fq_ + t * m_, m_);
-    ConstMatMap<R> s(S, dv_, m_);
-    MatMap<R> ds(dS_, dv_, m_);
-    VecMap<R> df(dfq, m_);
+  // y_t's gradient as weights on the state's rows, gp (rows): dS_t += gp phi(q)^T and
+  // dphi(q) = S_t^T gp. Without normalisation gp = dy; with it (y = n / den, n = S
+  // phi(q), den = z . phi(q) + eps) gp = dy / den on the value rows and
+  // dden = -(dy . y) / den on z's row.
+  void output_weights(const R* S, int64_t t, const R* dy) {
+    VecMap<R> gp(gp_, rows_);
     if (!var_.normalise) {
-      ConstVecMap<R> g(dy, dv_);
-      ds.noalias() += g * q.transpose();
-      df.noalias() = s.transpose() * g;
+      gp = ConstVecMap<R>(dy, dv_);
       return;
     }
-    // y = n / den, n = S phi(q), den = z . phi(q) + eps.
-    ConstVecMap<R> z(S + dv_ * m_, m_);
-    const R den = z.dot(q) + R(kNormEps);
-    const Vec<R> g = ConstVecMap<R>(dy, dv_) / den;       // dL/dn
-    const R dden = -g.dot(s * q) / den;                   // dL/dden = -(dy . y) / den
-    ds.noalias() += g * q.transpose();
-    VecMap<R>(dS_ + dv_ * m_, m_) += dden * q;
-    const Vec<R> first = s.transpose() * g;
-    df.noalias() = first + dden * z;
-    const double terms = double(first.norm()) + std::fabs(double(dden)) * double(z.norm());
+    ConstVecMap<R> q(fq_ + t * m_, m_);
+    const R den = ConstVecMap<R>(S + dv_ * m_, m_).dot(q) + R(kNormEps);
+    gp.head(dv_) = ConstVecMap<R>(dy, dv_) / den;
+    gp[dv_] = -gp.head(dv_).dot(ConstMatMap<R>(S, dv_, m_) * q) / den;
+  }
+
+  // dphi(q_t) from its two terms, S_t[value rows]^T gp and dden z (first_, zterm_),
+  // and how much they cancel (normaliser_conditioning).
+  void finish_dfq(int64_t t) {
+    VecMap<R> df(dfq_ + t * m_, m_);
+    ConstVecMap<R> first(first_, m_), zterm(zterm_, m_);
+    if (!var_.normalise) {
+      df = first;
+      return;
+    }
+    df = first + zterm;
+    const double terms = double(first.norm()) + double(zterm.norm());
     cancel_terms2_ += terms * terms;
     cancel_sum2_ += double(df.squaredNorm());
+  }
+
+  // The output VJP alone, for rules with their own step_vjp.
+  void output_vjp(const R* S, int64_t t) {
+    ConstVecMap<R> q(fq_ + t * m_, m_), gp(gp_, rows_);
+    MatMap<R>(dS_, rows_, m_).noalias() += gp * q.transpose();
+    VecMap<R>(first_, m_).noalias() = ConstMatMap<R>(S, dv_, m_).transpose() * gp.head(dv_);
+    if (var_.normalise) VecMap<R>(zterm_, m_) = gp[dv_] * ConstVecMap<R>(S + dv_ * m_, m_);
+    finish_dfq(t);
   }
 
   void step_vjp(const HeadInput<R>& in, const R* S_prev, int64_t t, const HeadGrads<R>& out) {
@@ -197,37 +215,54 @@ class RecurrentBackward {
     if (var_.normalise) vt_[dv_] = R(1);
     R* dfk = dfk_ + t * m_;
     GateGrads<R> dg;
-    if (uses_factor_vjp(*var_.rule))
-      factor_vjp(g, S_prev, fk_ + t * m_, dfk, t, out, dg);
-    else
+    if (uses_factor_vjp(*var_.rule)) {
+      factor_vjp(g, S_prev, t, out, dg);
+    } else {
+      output_vjp(S_prev + rows_ * m_, t);  // S_t: the next state of the chunk
       var_.rule->step_vjp(S_prev, rows_, m_, fk_ + t * m_, vt_, g, dS_, dS_prev_, dfk, dvt_, dg);
+    }
     std::copy(dvt_, dvt_ + dv_, out.dv + t * dv_);  // z's row has v = 1: no gradient
     if (out.dgate) out.dgate[t] = dg.g;
     if (var_.rule->gate_inputs() & kScalarGate) gate_sum2_ += double(dg.g) * double(dg.g);
     if (out.dbeta) out.dbeta[t] = dg.beta;
   }
 
+  // One fused pass over the rows of S_t, S_{t-1} and dS, for
   // S_t = (a b^T) * S_{t-1} + c v phi(k)^T:
-  //   dS_prev = (a b^T) * dS, da = rowsum(b^T * S_prev * dS), db = colsum(a * S_prev * dS),
+  //   output: dS += gp phi(q)^T, dphi(q) = S_t^T gp;
+  //   step: dS_prev = (a b^T) * dS, da = rowsum(b^T * S_prev * dS), db = colsum(a * S_prev * dS),
   //   dc = v^T dS phi(k), dv = c dS phi(k), dphi(k) = c dS^T v;
   // then the gate inputs' gradients through the rule's FactorForm.
-  void factor_vjp(const TokenGates<R>& g, const R* S_prev, const R* fk, R* dfk, int64_t t, const HeadGrads<R>& out,
-                  GateGrads<R>& dg) {
+  void factor_vjp(const TokenGates<R>& g, const R* S_prev, int64_t t, const HeadGrads<R>& out, GateGrads<R>& dg) {
     const FactorForm form = var_.rule->factor_form();
     ArrMap<R> a(a_, rows_), b(b_, m_);
     const R c = factor_values(form, g, a, b);
-    ConstMatMap<R> ds(dS_, rows_, m_), s(S_prev, rows_, m_);
-    ConstVecMap<R> k(fk, m_), v(vt_, rows_);
-    MatMap<R>(dS_prev_, rows_, m_) = (a.matrix() * b.matrix().transpose()).cwiseProduct(ds);
-    const RowMat<R> sds = s.cwiseProduct(ds);
-    VecMap<R>(da_, rows_).noalias() = sds * b.matrix();
-    VecMap<R>(db_, m_).noalias() = sds.transpose() * a.matrix();
-    const Vec<R> dsk = ds * k;
+    const R* S = S_prev + rows_ * m_;  // S_t: the next state of the chunk
+    ConstArrMap<R> q(fq_ + t * m_, m_), k(fk_ + t * m_, m_);
+    ArrMap<R> first(first_, m_), zterm(zterm_, m_), db(db_, m_), dfk(dfk_ + t * m_, m_);
+    first.setZero();
+    zterm.setZero();
+    db.setZero();
+    dfk.setZero();
+    for (int64_t r = 0; r < rows_; ++r) {
+      ConstArrMap<R> st(S + r * m_, m_), sp(S_prev + r * m_, m_);
+      ArrMap<R> ds(dS_ + r * m_, m_), prev(dS_prev_ + r * m_, m_);
+      ds += gp_[r] * q;
+      (r < dv_ ? first : zterm) += gp_[r] * st;
+      da_[r] = (sp * ds * b).sum();
+      db += a[r] * (sp * ds);
+      dvt_[r] = (ds * k).sum();  // (dS phi(k))_r, scaled by c below
+      dfk += (c * vt_[r]) * ds;
+      prev = (a[r] * b) * ds;
+    }
+    finish_dfq(t);
+    ConstVecMap<R> v(vt_, rows_);
+    VecMap<R> dsk(dvt_, rows_);
     const R dc = v.dot(dsk);
-    VecMap<R>(dvt_, rows_) = c * dsk;
-    VecMap<R>(dfk, m_).noalias() = c * (ds.transpose() * v);
+    const double dc_terms = double(v.cwiseProduct(dsk).cwiseAbs().sum());
+    dsk *= c;
     const R sum_da = VecMap<R>(da_, rows_).sum();
-    const double terms = double(VecMap<R>(da_, rows_).cwiseAbs().sum()) + double(v.cwiseProduct(dsk).cwiseAbs().sum());
+    const double terms = double(VecMap<R>(da_, rows_).cwiseAbs().sum()) + dc_terms;
     gate_terms2_ += terms * terms;
     if (form.a == Factor::gate) dg.g += sum_da;
     if (form.a == Factor::one_minus_gate) dg.g -= sum_da;
@@ -279,7 +314,7 @@ class RecurrentBackward {
   double cancel_terms2_ = 0, cancel_sum2_ = 0;  // normaliser_conditioning()
   double gate_terms2_ = 0, gate_sum2_ = 0;      // gate_conditioning()
   R *fq_raw_, *fk_raw_, *fq_, *fk_, *dfq_, *dfk_, *checkpoints_, *chunk_states_;
-  R *dS_, *dS_prev_, *vt_, *dvt_, *a_, *da_, *b_, *db_;
+  R *dS_, *dS_prev_, *vt_, *dvt_, *a_, *da_, *gp_, *b_, *db_, *first_, *zterm_;
 };
 
 }  // namespace dfw
