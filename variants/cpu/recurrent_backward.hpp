@@ -4,7 +4,8 @@
 //
 // Forward once, keeping the state before every `every`-th token (checkpoints);
 // then, chunk by chunk from the last, recompute the chunk's states from its
-// checkpoint and walk them in reverse: output VJP, then the step's VJP. Memory is
+// checkpoint and walk them in reverse: output VJP, then the step's VJP (for the
+// gated-linear factor path, both in one fused pass over the state's rows). Memory is
 // O(T (dk + dv + m) + (T / every + every) rows m), not the O(T rows m) of storing
 // every state. After the walk, the feature maps' VJPs turn dphi(q), dphi(k) into
 // dq, dk (and dw, db).
