@@ -1,3 +1,5 @@
+// The list of backward implementations (backward_impl.hpp), the reference first, and
+// what every backward form shares: Gradients::tensors() and the default timed run.
 #include <chrono>
 
 #include "backward_impl.hpp"
