@@ -8,7 +8,6 @@
 #include <iostream>
 #include <memory>
 #include <new>
-#include <random>
 #include <stdexcept>
 
 #include "backward_impl.hpp"
@@ -122,10 +121,7 @@ class BackwardCase final : public Prepared {
  public:
   BackwardCase(const BenchCase& c, const Problem& p, const RunOptions& opts, uint64_t seed) {
     const BackwardImpl* bwd = find_backward_impl(c.form, c.backend, c.dtype);
-    std::mt19937_64 rng(seed ^ 0x5bd1e995ull);
-    std::normal_distribution<float> normal;
-    dy_.resize(p.v.size());
-    for (float& x : dy_) x = normal(rng);
+    dy_ = generate_dy(p, seed);
     if (c.mode == BenchMode::training) forward_ = find_impl(c.form, c.backend, c.dtype)->prepare(c.variant, p, opts);
     backward_ = bwd->prepare(c.variant, p, dy_, opts);
   }

@@ -10,8 +10,6 @@
 #include <regex>
 #include <sstream>
 
-#include <random>
-
 #include "accuracy.hpp"
 #include "atomic_file.hpp"
 #include "backward_impl.hpp"
@@ -52,15 +50,6 @@ std::string csv_quote(const std::string& s) {
   std::string out = "\"";
   for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
-}
-
-// The loss gradient dy (B, H, T, dv) of a backward case: standard normal, seeded.
-std::vector<float> check_dy(const Problem& p, uint64_t seed) {
-  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ull);
-  std::normal_distribution<float> normal;
-  std::vector<float> dy(p.v.size());
-  for (float& x : dy) x = normal(rng);
-  return dy;
 }
 
 }  // namespace
@@ -229,7 +218,7 @@ int run_check(int argc, char** argv) {
                 problem = make_check_problem(c);
                 have_ref = true;
               }
-              dy = check_dy(problem, seed);
+              dy = generate_dy(problem, seed);
               auto ref_case = find_backward_impl("reference", "cpu", "fp64")->prepare(c.variant, problem, dy, {});
               ref_case->run();
               ref_grad = ref_case->gradients();

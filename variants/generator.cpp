@@ -171,4 +171,12 @@ void validate_problem(const Variant& variant, const Problem& p) {
   }
 }
 
+std::vector<float> generate_dy(const Problem& p, uint64_t seed) {
+  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ull);
+  std::normal_distribution<float> normal;
+  std::vector<float> dy(p.v.size());
+  for (float& x : dy) x = normal(rng);
+  return dy;
+}
+
 }  // namespace dfw

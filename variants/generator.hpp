@@ -32,6 +32,10 @@ struct GeneratorOptions {
 // Throws std::invalid_argument if the variant is undefined or the shape invalid.
 Problem generate_problem(const Variant& variant, const Shape& shape, const GeneratorOptions& opts);
 
+// The loss gradient dy (B, H, T, dv) of a backward case (docs/MATH.md section 9):
+// standard normal, seeded.
+std::vector<float> generate_dy(const Problem& p, uint64_t seed);
+
 // Checks what eval reads from disk: sizes agree with the shape, gates in (0, 1],
 // every value finite. Throws std::invalid_argument naming the tensor.
 void validate_problem(const Variant& variant, const Problem& p);

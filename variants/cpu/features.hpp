@@ -7,18 +7,22 @@
 
 namespace dfw {
 
+// Each row divided by its sum; a row whose sum is not positive stays as it is.
+template <class R>
+void sum_normalise_rows(MatMap<R> f) {
+  for (int64_t i = 0; i < f.rows(); ++i) {
+    const R sum = f.row(i).sum();
+    if (sum > R(0)) f.row(i) /= sum;
+  }
+}
+
 // x: (n, dk) rows; out: (n, m). A row whose features sum to 0 stays 0.
 template <class R>
 void compute_features(const Variant& variant, const FeatureParams<R>& params, const R* x, int64_t n, int64_t dk,
                       int64_t m, R* out) {
   MatMap<R> f(out, n, m);
   variant.phi->apply(ConstMatMap<R>(x, n, dk), params, f);
-  if (variant.sum_normalise) {
-    for (int64_t i = 0; i < n; ++i) {
-      const R sum = f.row(i).sum();
-      if (sum > R(0)) f.row(i) /= sum;
-    }
-  }
+  if (variant.sum_normalise) sum_normalise_rows(f);
 }
 
 // y (dv) from the augmented state row block: y = S phi(q), divided by

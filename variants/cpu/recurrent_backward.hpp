@@ -18,6 +18,7 @@
 
 #include "../eigen_types.hpp"
 #include "../problem.hpp"
+#include "features.hpp"
 #include "../variant.hpp"
 
 namespace dfw {
@@ -116,12 +117,8 @@ class RecurrentBackward {
     std::copy(fq_raw_, fq_raw_ + T_ * m_, fq_);
     std::copy(fk_raw_, fk_raw_ + T_ * m_, fk_);
     if (!var_.sum_normalise) return;
-    for (R* f : {fq_, fk_})
-      for (int64_t t = 0; t < T_; ++t) {
-        VecMap<R> row(f + t * m_, m_);
-        const R sum = row.sum();
-        if (sum > R(0)) row /= sum;
-      }
+    sum_normalise_rows(MatMap<R>(fq_, T_, m_));
+    sum_normalise_rows(MatMap<R>(fk_, T_, m_));
   }
 
   void start_state(const HeadInput<R>& in, R* S) const {
@@ -135,21 +132,13 @@ class RecurrentBackward {
     var_.rule->step(S, rows_, m_, fk_ + t * m_, vt_, in.gates_at(t));
   }
 
-  // y_t = S_t phi(q_t), over z . phi(q_t) + eps when normalised.
-  void read(const R* S, int64_t t, R* y) const {
-    ConstVecMap<R> q(fq_ + t * m_, m_);
-    VecMap<R> out(y + t * dv_, dv_);
-    out.noalias() = ConstMatMap<R>(S, dv_, m_) * q;
-    if (var_.normalise) out /= ConstVecMap<R>(S + dv_ * m_, m_).dot(q) + R(kNormEps);
-  }
-
   void forward(const HeadInput<R>& in, R* y) {
     R* S = chunk_states_;  // scratch: the running state
     start_state(in, S);
     for (int64_t t = 0; t < T_; ++t) {
       if (t % every_ == 0) std::copy(S, S + rows_ * m_, checkpoints_ + (t / every_) * rows_ * m_);
       step(in, S, t);
-      if (y) read(S, t, y);
+      if (y) read_output(S, dv_, m_, var_.normalise, fq_ + t * m_, y + t * dv_);
     }
   }
 
