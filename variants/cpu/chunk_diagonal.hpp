@@ -23,36 +23,40 @@ struct ChunkRows {
   Lanes* Y;        // (n, rv) outputs, added to
 };
 
-// qg (mv) and W (rv) are where the decayed query and the Horner sum live.
+// qg (mv Lanes) and W (rv Lanes) are where the decayed query and the Horner sum
+// live, as target registers (RegLanes, lanes.hpp).
 template <bool Gated>
-inline void chunk_diagonal_row(const ChunkRows& c, int64_t i, int64_t mv, int64_t rv, Lanes* qg, Lanes* W) {
+inline void chunk_diagonal_row(const ChunkRows& c, int64_t i, int64_t mv, int64_t rv, RegLanes* qg, RegLanes* W) {
+  const int64_t mr = mv * kRegsPerLanes, rr = rv * kRegsPerLanes;
+  const RegLanes *Q = regs(c.Q), *K = regs(c.K), *B = regs(c.B), *V = regs(c.V), *A = regs(c.A);
+  RegLanes* Y = regs(c.Y);
   float s[16];
-  for (int64_t l = 0; l < mv; ++l) qg[l] = c.Q[i * mv + l];
+  for (int64_t l = 0; l < mr; ++l) qg[l] = Q[i * mr + l];
   for (int64_t j = i; j >= 0; --j) {
     if (Gated && j < i)
-      for (int64_t l = 0; l < mv; ++l) qg[l] *= c.B[(j + 1) * mv + l];
-    Lanes dot = qg[0] * c.K[j * mv];
-    for (int64_t l = 1; l < mv; ++l) dot += qg[l] * c.K[j * mv + l];
-    s[j] = lane_sum(dot);
+      for (int64_t l = 0; l < mr; ++l) qg[l] *= B[(j + 1) * mr + l];
+    RegLanes dot = qg[0] * K[j * mr];
+    for (int64_t l = 1; l < mr; ++l) dot += qg[l] * K[j * mr + l];
+    s[j] = reg_sum(dot);
   }
-  for (int64_t l = 0; l < rv; ++l) W[l] = s[0] * c.V[l];
+  for (int64_t l = 0; l < rr; ++l) W[l] = s[0] * V[l];
   for (int64_t j = 1; j <= i; ++j)
-    for (int64_t l = 0; l < rv; ++l)
-      W[l] = (Gated ? W[l] * c.A[j * rv + l] : W[l]) + s[j] * c.V[j * rv + l];
-  for (int64_t l = 0; l < rv; ++l) c.Y[i * rv + l] += W[l];
+    for (int64_t l = 0; l < rr; ++l)
+      W[l] = (Gated ? W[l] * A[j * rr + l] : W[l]) + s[j] * V[j * rr + l];
+  for (int64_t l = 0; l < rr; ++l) Y[i * rr + l] += W[l];
 }
 
 // Fixed widths: MV, RV known at compile time, qg and W in registers.
 template <int MV, int RV, bool Gated>
 void chunk_diagonal_fixed(const ChunkRows& c, int64_t n) {
-  Lanes qg[MV], W[RV];
+  RegLanes qg[MV * kRegsPerLanes], W[RV * kRegsPerLanes];
   for (int64_t i = 0; i < n; ++i) chunk_diagonal_row<Gated>(c, i, MV, RV, qg, W);
 }
 
-// Any width: qg (mv) and W (rv) in the caller's scratch.
+// Any width: qg (mv Lanes) and W (rv Lanes) in the caller's scratch.
 template <bool Gated>
 void chunk_diagonal_any(const ChunkRows& c, int64_t n, int64_t mv, int64_t rv, Lanes* qg, Lanes* W) {
-  for (int64_t i = 0; i < n; ++i) chunk_diagonal_row<Gated>(c, i, mv, rv, qg, W);
+  for (int64_t i = 0; i < n; ++i) chunk_diagonal_row<Gated>(c, i, mv, rv, regs(qg), regs(W));
 }
 
 // Dispatch on the widths of the common shapes: d = m = 64 or 128, with or

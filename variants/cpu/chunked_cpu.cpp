@@ -190,25 +190,28 @@ class ChunkedPrepared final : public Prepared {
   // Prefix products PA, PB, totals TA, TB, and the decayed rows
   // Qd = Q * PB, Kd = K * RB, Vd = V * RA (suffix products run backwards).
   void decay_chunk(int64_t n, ChunkScratch& w) {
-    const int64_t mv = w.mv, rv = w.rv;
+    // Elementwise over target registers (RegLanes, lanes.hpp), not Lanes temporaries.
+    const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
+    const RegLanes *q = regs(w.q), *k = regs(w.k), *v = regs(w.v), *a = regs(w.a), *b = regs(w.b);
+    RegLanes *PA = regs(w.PA.data()), *PB = regs(w.PB.data()), *Qd = regs(w.Qd.data());
+    RegLanes *Kd = regs(w.Kd.data()), *Vd = regs(w.Vd.data()), *RA = regs(w.RA.data()), *RB = regs(w.RB.data());
     for (int64_t i = 0; i < n; ++i) {
-      for (int64_t l = 0; l < rv; ++l) w.PA[i * rv + l] = i ? w.PA[(i - 1) * rv + l] * w.a[i * rv + l] : w.a[l];
-      for (int64_t l = 0; l < mv; ++l) {
-        w.PB[i * mv + l] = i ? w.PB[(i - 1) * mv + l] * w.b[i * mv + l] : w.b[l];
-        w.Qd[i * mv + l] = w.q[i * mv + l] * w.PB[i * mv + l];
+      for (int64_t l = 0; l < rr; ++l) PA[i * rr + l] = i ? PA[(i - 1) * rr + l] * a[i * rr + l] : a[l];
+      for (int64_t l = 0; l < mr; ++l) {
+        PB[i * mr + l] = i ? PB[(i - 1) * mr + l] * b[i * mr + l] : b[l];
+        Qd[i * mr + l] = q[i * mr + l] * PB[i * mr + l];
       }
     }
-    for (int64_t i = n; i < kMaxChunk; ++i)
-      for (int64_t l = 0; l < mv; ++l) w.Qd[i * mv + l] = Lanes{};
-    std::copy_n(w.PA.begin() + (n - 1) * rv, rv, w.TA.begin());
-    std::copy_n(w.PB.begin() + (n - 1) * mv, mv, w.TB.begin());
-    std::fill(w.RA.begin(), w.RA.end(), splat(1.f));
-    std::fill(w.RB.begin(), w.RB.end(), splat(1.f));
+    std::fill(Qd + n * mr, Qd + kMaxChunk * mr, RegLanes{});
+    std::copy_n(w.PA.begin() + (n - 1) * w.rv, w.rv, w.TA.begin());
+    std::copy_n(w.PB.begin() + (n - 1) * w.mv, w.mv, w.TB.begin());
+    std::fill(RA, RA + rr, reg_splat(1.f));
+    std::fill(RB, RB + mr, reg_splat(1.f));
     for (int64_t j = n - 1; j >= 0; --j) {
-      for (int64_t l = 0; l < rv; ++l) w.Vd[j * rv + l] = w.v[j * rv + l] * w.RA[l];
-      for (int64_t l = 0; l < mv; ++l) w.Kd[j * mv + l] = w.k[j * mv + l] * w.RB[l];
-      for (int64_t l = 0; l < rv; ++l) w.RA[l] *= w.a[j * rv + l];
-      for (int64_t l = 0; l < mv; ++l) w.RB[l] *= w.b[j * mv + l];
+      for (int64_t l = 0; l < rr; ++l) Vd[j * rr + l] = v[j * rr + l] * RA[l];
+      for (int64_t l = 0; l < mr; ++l) Kd[j * mr + l] = k[j * mr + l] * RB[l];
+      for (int64_t l = 0; l < rr; ++l) RA[l] *= a[j * rr + l];
+      for (int64_t l = 0; l < mr; ++l) RB[l] *= b[j * mr + l];
     }
   }
 
@@ -224,9 +227,10 @@ class ChunkedPrepared final : public Prepared {
     const float* kd = reinterpret_cast<const float*>(ungated_ ? w.k : w.Kd.data());
     const Lanes* vd = ungated_ ? w.v : w.Vd.data();
     const float* tb = reinterpret_cast<const float*>(w.TB.data());
-    auto zero = [](int64_t, int64_t, Lanes) { return Lanes{}; };
-    auto times_pa = [&](int64_t i, int64_t l, Lanes y) { return y * w.PA[i * rv + l]; };
-    auto decayed = [&](int64_t k, int64_t l, Lanes st) { return st * (tb[k] * w.TA[l]); };
+    const RegLanes *pa = regs(w.PA.data()), *ta = regs(w.TA.data());
+    auto zero = [](int64_t, int64_t, int, RegLanes) { return RegLanes{}; };
+    auto times_pa = [&](int64_t i, int64_t l, int h, RegLanes y) { return y * pa[(i * rv + l) * kRegsPerLanes + h]; };
+    auto decayed = [&](int64_t k, int64_t l, int h, RegLanes st) { return st * (tb[k] * ta[l * kRegsPerLanes + h]); };
     for (int64_t j0 = 0; j0 < rv; j0 += 2) {
       const int64_t cols = std::min<int64_t>(2, rv - j0);
       Lanes* St = w.St.data() + j0;

@@ -3,9 +3,11 @@
 // arrays of Lanes (the width padded to a multiple of 16 with zeros), 64-byte aligned.
 //
 // The vector type is generic (GCC's vector extension): on AVX-512 one Lanes is
-// one register; on AVX2 or NEON the compiler splits it into 2 or 4. The only
-// ISA-dependent choice is the register tile of lanes_gemm (kGemmRows below),
-// made at compile time from the vector register count of the target.
+// one register; on AVX2 or NEON the compiler splits it into 2 or 4. Kernels that
+// keep an array of vectors in registers (lanes_gemm's tile, the chunk diagonal's
+// running rows) hold it as RegLanes, one target register each (below). The
+// ISA-dependent choices are that width and the register tile of lanes_gemm
+// (kGemmRows), made at compile time from the target's vector registers.
 #pragma once
 
 #include <algorithm>
@@ -22,6 +24,30 @@ constexpr int64_t lane_count(int64_t n) { return (n + kLanes - 1) / kLanes; }
 // x in every lane (one broadcast; `Lanes{} + x` would add 0 first, as -0 + 0 != -0).
 inline Lanes splat(float x) { return Lanes{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
 
+// One vector register of floats: a whole Lanes on AVX-512, half of one elsewhere.
+// GCC 12 keeps an array of vectors wider than the target's registers in memory
+// and moves each element through general registers: on a Zen 3 EPYC (AVX2) the
+// chunked form's Lanes accumulators ran it at 1/6 of its speed.
+#if defined(__AVX512F__)
+constexpr int kRegFloats = 16;
+#else
+constexpr int kRegFloats = 8;
+#endif
+using RegLanes = float __attribute__((vector_size(kRegFloats * sizeof(float))));
+constexpr int kRegsPerLanes = kLanes / kRegFloats;
+
+inline RegLanes reg_splat(float x) {
+#if defined(__AVX512F__)
+  return splat(x);
+#else
+  return RegLanes{x, x, x, x, x, x, x, x};
+#endif
+}
+
+// The registers of a run of Lanes (64-byte aligned rows, so each part is aligned).
+inline const RegLanes* regs(const Lanes* p) { return reinterpret_cast<const RegLanes*>(p); }
+inline RegLanes* regs(Lanes* p) { return reinterpret_cast<RegLanes*>(p); }
+
 // Sum of the 16 lanes, as a tree of halvings.
 inline float lane_sum(Lanes v) {
   using Half = float __attribute__((vector_size(8 * sizeof(float))));
@@ -30,6 +56,17 @@ inline float lane_sum(Lanes v) {
                  __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
   const Quarter q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
   return (q[0] + q[2]) + (q[1] + q[3]);
+}
+
+// Sum of one register's lanes.
+inline float reg_sum(RegLanes v) {
+#if defined(__AVX512F__)
+  return lane_sum(v);
+#else
+  using Quarter = float __attribute__((vector_size(4 * sizeof(float))));
+  const Quarter q = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+  return (q[0] + q[2]) + (q[1] + q[3]);
+#endif
 }
 
 // Largest of the 16 lanes, as a tree of halvings.
@@ -42,6 +79,18 @@ inline float lane_max(Lanes v) {
   const Quarter c = __builtin_shufflevector(h, h, 0, 1, 2, 3), d = __builtin_shufflevector(h, h, 4, 5, 6, 7);
   const Quarter q = c > d ? c : d;
   return std::max(std::max(q[0], q[2]), std::max(q[1], q[3]));
+}
+
+// Largest of one register's lanes.
+inline float reg_max(RegLanes v) {
+#if defined(__AVX512F__)
+  return lane_max(v);
+#else
+  using Quarter = float __attribute__((vector_size(4 * sizeof(float))));
+  const Quarter c = __builtin_shufflevector(v, v, 0, 1, 2, 3), d = __builtin_shufflevector(v, v, 4, 5, 6, 7);
+  const Quarter q = c > d ? c : d;
+  return std::max(std::max(q[0], q[2]), std::max(q[1], q[3]));
+#endif
 }
 
 // The register tile of lanes_gemm, kGemmRows x kGemmCols Lanes of accumulators:
@@ -58,34 +107,41 @@ constexpr int kGemmCols = 1;
 
 // The identity at either end of a product: accumulate into c, write acc as is.
 struct KeepLanes {
-  Lanes operator()(int64_t, int64_t, Lanes x) const { return x; }
+  RegLanes operator()(int64_t, int64_t, int, RegLanes x) const { return x; }
 };
 
 // One register tile: c[i][j] = out(i, j, in(i, j, c[i][j]) + sum_k a[i * ai + k * ak] * b[k * bs + j])
 // for i < NI rows and j < NJ Lanes; a is read as scalars (any strides), b and c
-// as Lanes. `in` and `out` see the tile's own (i, j) offsets plus (i0, j0).
+// as Lanes. `in` and `out` see the tile's own (i, j) offsets plus (i0, j0) and
+// take one register of the Lanes at a time: (row, Lanes column, register h of
+// the column, value) -> value, h < kRegsPerLanes (no Lanes temporaries).
 template <int NI, int NJ, class In, class Out>
 inline void lanes_gemm_tile(const float* a, int64_t ai, int64_t ak, const Lanes* b, int64_t bs, int64_t kdim,
                             Lanes* c, int64_t cs, int64_t i0, int64_t j0, const In& in, const Out& out) {
-  Lanes acc[NI][NJ];
+  constexpr int NR = NJ * kRegsPerLanes;  // registers per tile row
+  RegLanes acc[NI][NR];
   for (int i = 0; i < NI; ++i)
-    for (int j = 0; j < NJ; ++j) acc[i][j] = in(i0 + i, j0 + j, c[i * cs + j]);
+    for (int j = 0; j < NJ; ++j)
+      for (int h = 0; h < kRegsPerLanes; ++h)
+        acc[i][j * kRegsPerLanes + h] = in(i0 + i, j0 + j, h, regs(c + i * cs + j)[h]);
   for (int64_t k = 0; k < kdim; ++k) {
-    Lanes bk[NJ];
-    for (int j = 0; j < NJ; ++j) bk[j] = b[k * bs + j];
+    RegLanes bk[NR];
+    for (int r = 0; r < NR; ++r) bk[r] = regs(b + k * bs)[r];
     for (int i = 0; i < NI; ++i) {
-      const Lanes x = splat(a[i * ai + k * ak]);
-      for (int j = 0; j < NJ; ++j) acc[i][j] += x * bk[j];
+      const RegLanes x = reg_splat(a[i * ai + k * ak]);
+      for (int r = 0; r < NR; ++r) acc[i][r] += x * bk[r];
     }
   }
   for (int i = 0; i < NI; ++i)
-    for (int j = 0; j < NJ; ++j) c[i * cs + j] = out(i0 + i, j0 + j, acc[i][j]);
+    for (int j = 0; j < NJ; ++j)
+      for (int h = 0; h < kRegsPerLanes; ++h)
+        regs(c + i * cs + j)[h] = out(i0 + i, j0 + j, h, acc[i][j * kRegsPerLanes + h]);
 }
 
-// C (rows x cols Lanes, row stride cs) = out(in(C) + A B), elementwise per Lanes:
+// C (rows x cols Lanes, row stride cs) = out(in(C) + A B), elementwise per register:
 // A is (rows x kdim), element (i, k) at a[i * ai + k * ak]; B is (kdim x cols
 // Lanes), row stride bs. rows must be a multiple of kGemmRows (pad A with zero
-// rows). in / out take (row, Lanes column, value) and return a value; their
+// rows). in / out take (row, Lanes column, register, value) and return a value; their
 // column is j0 + the column inside C, so a caller working on a panel of a wider
 // matrix can pass the panel's offset.
 template <class In = KeepLanes, class Out = KeepLanes>

@@ -33,26 +33,32 @@ constexpr int64_t kQueries = 128;  // queries per block
 constexpr int64_t kKeys = 128;     // keys per panel, also a multiple of kLanes
 constexpr int64_t kKeyLanes = kKeys / kLanes;
 constexpr float kInf = std::numeric_limits<float>::infinity();
-const Lanes kIota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 
-// 2^x for x <= 0 (or -inf) in every lane: 2^n 2^f with n = round(x), |f| <= 1/2,
-// and 2^f by its degree-6 minimax polynomial (relative error ~1e-7 in fp32);
-// 0 below -125 (2^x < 3e-38), where adding n to the exponent bits would leave
-// the normal range.
-inline Lanes exp2_nonpositive(Lanes x) {
-  using Bits = uint32_t __attribute__((vector_size(sizeof(Lanes))));
-  const Lanes shifter = splat(0x1.8p23f);  // x + shifter rounds x, n in the low mantissa bits
-  const Lanes t = x + shifter;
-  const Lanes f = x - (t - shifter);
-  Lanes p = splat(0x1.41d334p-13f);
-  p = p * f + splat(0x1.5f456ap-10f);
-  p = p * f + splat(0x1.3b2dbcp-7f);
-  p = p * f + splat(0x1.c6aed4p-5f);
-  p = p * f + splat(0x1.ebfbdap-3f);
-  p = p * f + splat(0x1.62e430p-1f);
-  p = p * f + splat(1.f);
-  const Lanes r = (Lanes)((Bits)p + ((Bits)t << 23));  // exponent += n
-  return x >= splat(-125.f) ? r : Lanes{};
+// 2^x for x <= 0 (or -inf) in every lane of a register (RegLanes, lanes.hpp):
+// 2^n 2^f with n = round(x), |f| <= 1/2, and 2^f by its degree-6 minimax
+// polynomial (relative error ~1e-7 in fp32); 0 below -125 (2^x < 3e-38), where
+// adding n to the exponent bits would leave the normal range.
+inline RegLanes exp2_nonpositive(RegLanes x) {
+  using Bits = uint32_t __attribute__((vector_size(sizeof(RegLanes))));
+  const RegLanes shifter = reg_splat(0x1.8p23f);  // x + shifter rounds x, n in the low mantissa bits
+  const RegLanes t = x + shifter;
+  const RegLanes f = x - (t - shifter);
+  RegLanes p = reg_splat(0x1.41d334p-13f);
+  p = p * f + reg_splat(0x1.5f456ap-10f);
+  p = p * f + reg_splat(0x1.3b2dbcp-7f);
+  p = p * f + reg_splat(0x1.c6aed4p-5f);
+  p = p * f + reg_splat(0x1.ebfbdap-3f);
+  p = p * f + reg_splat(0x1.62e430p-1f);
+  p = p * f + reg_splat(1.f);
+  const RegLanes r = (RegLanes)((Bits)p + ((Bits)t << 23));  // exponent += n
+  return x >= reg_splat(-125.f) ? r : RegLanes{};
+}
+
+// The lane indices of one register, 0, 1, ..., kRegFloats - 1.
+inline RegLanes reg_iota() {
+  RegLanes v{};
+  for (int i = 0; i < kRegFloats; ++i) v[i] = float(i);
+  return v;
 }
 
 // Per-thread scratch; kl = kKeyLanes, rv = lane_count(dv).
@@ -139,7 +145,7 @@ class SoftmaxBlockedPrepared final : public Prepared {
     const int64_t dk = s_.dk, rv = lane_count(s_.dv);
     const int64_t nk = std::min(kKeys, s_.T - j0);
     const Lanes* kt = w.kt.data() + j0 / kKeys * dk * kKeyLanes;  // (dk, kl)
-    auto zero = [](int64_t, int64_t, Lanes) { return Lanes{}; };
+    auto zero = [](int64_t, int64_t, int, RegLanes) { return RegLanes{}; };
     for (int64_t r = 0; r < nq; r += kGemmRows) {
       const int64_t n = std::min(nk, i0 + r + kGemmRows - j0);  // keys seen by the strip's last query
       if (n <= 0) continue;
@@ -148,7 +154,7 @@ class SoftmaxBlockedPrepared final : public Prepared {
       for (int64_t i = r; i < r + kGemmRows; ++i)
         softmax_row(w.s.data() + i * kKeyLanes, lane_count(n), std::min(nk, i0 + i + 1 - j0), i, w);
       const float* rescale = w.rescale.data() + r;
-      auto rescaled = [rescale](int64_t i, int64_t, Lanes o) { return o * rescale[i]; };
+      auto rescaled = [rescale](int64_t i, int64_t, int, RegLanes o) { return o * rescale[i]; };
       lanes_gemm(reinterpret_cast<const float*>(s), kKeys, 1, w.v.data() + j0 * rv, rv, n, w.o.data() + r * rv, rv,
                  kGemmRows, rv, 0, rescaled);
     }
@@ -156,21 +162,25 @@ class SoftmaxBlockedPrepared final : public Prepared {
 
   // Row i's scores s (lanes Lanes, keys past `valid` masked) into probabilities
   // exp2(s - max), updating the row's running max and sum and setting its rescale.
-  static void softmax_row(Lanes* s, int64_t lanes, int64_t valid, int64_t i, HeadScratch& w) {
-    for (int64_t l = valid / kLanes; l < lanes; ++l)
-      s[l] = kIota + float(l * kLanes) < float(valid) ? s[l] : splat(-kInf);
-    Lanes m = s[0];
-    for (int64_t l = 1; l < lanes; ++l) m = m > s[l] ? m : s[l];
-    const float new_max = std::max(w.row_max[i], lane_max(m));
-    const Lanes shift = splat(new_max);
-    Lanes total{};
-    for (int64_t l = 0; l < lanes; ++l) {
+  // Elementwise over target registers (RegLanes), not Lanes temporaries.
+  static void softmax_row(Lanes* row, int64_t lanes, int64_t valid, int64_t i, HeadScratch& w) {
+    RegLanes* s = regs(row);
+    const int64_t n = lanes * kRegsPerLanes;
+    const RegLanes iota = reg_iota();
+    for (int64_t l = valid / kRegFloats; l < n; ++l)
+      s[l] = iota + float(l * kRegFloats) < float(valid) ? s[l] : reg_splat(-kInf);
+    RegLanes m = s[0];
+    for (int64_t l = 1; l < n; ++l) m = m > s[l] ? m : s[l];
+    const float new_max = std::max(w.row_max[i], reg_max(m));
+    const RegLanes shift = reg_splat(new_max);
+    RegLanes total{};
+    for (int64_t l = 0; l < n; ++l) {
       s[l] = exp2_nonpositive(s[l] - shift);
       total += s[l];
     }
     // 0 on the first panel (max = -inf); 1 without a call where the max holds
     w.rescale[i] = new_max == w.row_max[i] ? 1.f : std::exp2(w.row_max[i] - new_max);
-    w.row_sum[i] = w.row_sum[i] * w.rescale[i] + lane_sum(total);
+    w.row_sum[i] = w.row_sum[i] * w.rescale[i] + reg_sum(total);
     w.row_max[i] = new_max;
   }
 
