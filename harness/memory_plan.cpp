@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cost_model.hpp"
+#include "cpu/chunked_backward.hpp"
 #include "cpu/recurrent_backward.hpp"
 #include "kernel_kinds.hpp"
 
@@ -78,9 +79,10 @@ int64_t chunk_scratch_floats(int64_t rows, int64_t m) {
   return lane_rows * kLanes;
 }
 
-// Backward forms (recurrent_backward_cpu.cpp, softmax_blocked_backward_cpu.cpp): one
+// Backward forms (recurrent_, chunked_, softmax_blocked_backward_cpu.cpp): one
 // gradient per input but omega, w and b per (b, h) before the batch sum, and per
-// thread the recurrent walk's workspace or the blocked form's y, L and D.
+// thread the recurrent walk's or the chunked form's workspace, or the blocked
+// form's y, L and D.
 void plan_cpu_backward(const BenchCase& c, const ProblemElements& e, int64_t threads, MemoryPlan& p) {
   const Shape s = c.problem_shape();
   const int64_t BH = s.B * s.H, T = s.T, m = c.m;
@@ -90,6 +92,9 @@ void plan_cpu_backward(const BenchCase& c, const ProblemElements& e, int64_t thr
   if (c.form == "recurrent") {
     const int64_t every = std::clamp<int64_t>(c.chunk > 0 ? c.chunk : 64, 1, T);
     p.tracked = grads + host_buffer(threads * recurrent_backward_workspace(T, m, rows, every)) +
+                host_buffer(e.w > 0 ? BH * m * s.dk : 0) + host_buffer(e.b > 0 ? BH * m : 0);
+  } else if (c.form == "chunked") {
+    p.tracked = grads + host_buffer(threads * chunked_backward_workspace(T, m, rows, c.chunk > 0 ? c.chunk : 64)) +
                 host_buffer(e.w > 0 ? BH * m * s.dk : 0) + host_buffer(e.b > 0 ? BH * m : 0);
   } else if (c.form == "blocked") {
     p.tracked = grads + host_buffer(threads * T * (s.dv + 2));

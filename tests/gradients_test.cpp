@@ -282,6 +282,12 @@ TEST(Gradients, UnsupportedBackwardSaysWhy) {
   ASSERT_NE(blocked, nullptr);
   EXPECT_EQ(blocked->unsupported_reason(parse_variant("softmax")), "");
   EXPECT_NE(blocked->unsupported_reason(parse_variant("dfw")), "");
+  const BackwardImpl* chunked = find_backward_impl("chunked", "cpu", "fp32");
+  ASSERT_NE(chunked, nullptr);
+  EXPECT_EQ(chunked->unsupported_reason(parse_variant("dfw")), "");
+  EXPECT_EQ(chunked->unsupported_reason(parse_variant("gated")), "");
+  EXPECT_NE(chunked->unsupported_reason(parse_variant("delta")), "");
+  EXPECT_NE(chunked->unsupported_reason(parse_variant("softmax")), "");
 }
 
 }  // namespace

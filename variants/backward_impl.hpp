@@ -73,6 +73,7 @@ const BackwardImpl* find_backward_impl(const std::string& form, const std::strin
 
 std::unique_ptr<BackwardImpl> make_reference_backward_impl();
 std::unique_ptr<BackwardImpl> make_recurrent_backward_cpu_impl();
+std::unique_ptr<BackwardImpl> make_chunked_backward_cpu_impl();
 std::unique_ptr<BackwardImpl> make_softmax_blocked_backward_cpu_impl();
 
 }  // namespace dfw

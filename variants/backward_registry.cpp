@@ -29,6 +29,7 @@ const std::vector<std::unique_ptr<BackwardImpl>>& owned() {
     std::vector<std::unique_ptr<BackwardImpl>> v;
     v.push_back(make_reference_backward_impl());
     v.push_back(make_recurrent_backward_cpu_impl());
+    v.push_back(make_chunked_backward_cpu_impl());
     v.push_back(make_softmax_blocked_backward_cpu_impl());
     return v;
   }();

@@ -18,7 +18,7 @@
 
 #include "../eigen_types.hpp"
 #include "../problem.hpp"
-#include "features.hpp"
+#include "backward_features.hpp"
 #include "../variant.hpp"
 
 namespace dfw {
@@ -96,8 +96,8 @@ class RecurrentBackward {
     const int64_t last_chunk = (T_ - 1) / every_;
     for (int64_t c = last_chunk; c >= 0; --c) backward_chunk(in, dy, out, c);
     if (out.ds0) std::copy(dS_, dS_ + dv_ * m_, out.ds0);
-    feature_vjp(in, in.q, fq_raw_, fq_, dfq_, out.dq, out.features);
-    feature_vjp(in, in.k, fk_raw_, fk_, dfk_, out.dk, out.features);
+    head_feature_vjp(var_, in.features, in.q, T_, in.dk, m_, fq_raw_, fq_, dfq_, out.dq, out.features);
+    head_feature_vjp(var_, in.features, in.k, T_, in.dk, m_, fk_raw_, fk_, dfk_, out.dk, out.features);
   }
 
   // Normalised variants: |terms| / |sum| of dphi(q) = S^T g + dden z over every token
@@ -112,13 +112,8 @@ class RecurrentBackward {
 
  private:
   void features(const HeadInput<R>& in) {
-    var_.phi->apply(ConstMatMap<R>(in.q, T_, in.dk), in.features, MatMap<R>(fq_raw_, T_, m_));
-    var_.phi->apply(ConstMatMap<R>(in.k, T_, in.dk), in.features, MatMap<R>(fk_raw_, T_, m_));
-    std::copy(fq_raw_, fq_raw_ + T_ * m_, fq_);
-    std::copy(fk_raw_, fk_raw_ + T_ * m_, fk_);
-    if (!var_.sum_normalise) return;
-    sum_normalise_rows(MatMap<R>(fq_, T_, m_));
-    sum_normalise_rows(MatMap<R>(fk_, T_, m_));
+    head_features(var_, in.features, in.q, T_, in.dk, m_, fq_raw_, fq_);
+    head_features(var_, in.features, in.k, T_, in.dk, m_, fk_raw_, fk_);
   }
 
   void start_state(const HeadInput<R>& in, R* S) const {
@@ -251,20 +246,10 @@ class RecurrentBackward {
     const R dc = v.dot(dsk);
     const double dc_terms = double(v.cwiseProduct(dsk).cwiseAbs().sum());
     dsk *= c;
-    const R sum_da = VecMap<R>(da_, rows_).sum();
     const double terms = double(VecMap<R>(da_, rows_).cwiseAbs().sum()) + dc_terms;
     gate_terms2_ += terms * terms;
-    if (form.a == Factor::gate) dg.g += sum_da;
-    if (form.a == Factor::one_minus_gate) dg.g -= sum_da;
-    if (form.c == Factor::gate) dg.g += dc;
-    if (form.c == Factor::one_minus_gate) dg.g -= dc;
-    // gate_rows: the rules reading gate rows define no normaliser, so rows == dv.
-    if (form.a == Factor::gate_rows && out.dgate_v) std::copy(da_, da_ + dv_, out.dgate_v + t * dv_);
-    if (form.b == Factor::gate_rows && out.dgate_k) std::copy(db_, db_ + m_, out.dgate_k + t * m_);
-    if (form.b == Factor::gate || form.b == Factor::one_minus_gate) {
-      const R sum_db = VecMap<R>(db_, m_).sum();
-      dg.g += form.b == Factor::gate ? sum_db : -sum_db;
-    }
+    dg.g = factor_grads_to_gates(form, da_, db_, dc, rows_, dv_, m_, out.dgate_v ? out.dgate_v + t * dv_ : nullptr,
+                                 out.dgate_k ? out.dgate_k + t * m_ : nullptr);
   }
 
   // The factors a (rows), b (m) and c in R, from the gate inputs by the form.
@@ -279,24 +264,6 @@ class RecurrentBackward {
     else
       b.setConstant(scalar(form.b));
     return scalar(form.c);
-  }
-
-  // d = dL/d(used features) (T, m), in place: through the sum normalisation, then
-  // the map's VJP into dx (T, dk).
-  void feature_vjp(const HeadInput<R>& in, const R* x, const R* raw, const R* used, R* d, R* dx,
-                   const FeatureGrads<R>& grads) {
-    if (var_.sum_normalise) {
-      // f~ = f / s, s = sum(f) > 0: df = (df~ - (df~ . f~)) / s; a zero-sum row passes through.
-      for (int64_t t = 0; t < T_; ++t) {
-        const R sum = ConstVecMap<R>(raw + t * m_, m_).sum();
-        if (!(sum > R(0))) continue;
-        VecMap<R> row(d + t * m_, m_);
-        const R dot = row.dot(ConstVecMap<R>(used + t * m_, m_));
-        row = (row.array() - dot) / sum;
-      }
-    }
-    var_.phi->vjp(ConstMatMap<R>(x, T_, in.dk), in.features, ConstMatMap<R>(d, T_, m_), MatMap<R>(dx, T_, in.dk),
-                  grads);
   }
 
   const Variant& var_;

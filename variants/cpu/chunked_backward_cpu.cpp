@@ -1,0 +1,512 @@
+// chunked/cpu/fp32 backward for the gated-linear family (docs/MATH.md "The chunked
+// backward"): S_t = (a_t b_t^T) * S_{t-1} + c_t v_t phi(k_t)^T, y_t = S_t phi(q_t).
+// One (b, h) per thread, chunks of n <= 16 tokens as in the forward (chunked_cpu.cpp),
+// with its names: K = c phi(k); PA_i, PB_i the gate products from the chunk's start
+// to token i, RA_j, RB_j those after j to its end, TA, TB its totals; Qd = Q * PB,
+// Kd = K * RB, Vd = V * RA.
+//  1. Forward over the chunks, keeping only the state S0 at each chunk's start
+//     (T / n states: the checkpointed recurrent backward keeps fewer, and recomputes).
+//  2. Backward from the last chunk, dS the gradient of the state at the chunk's end:
+//       Yc = PA * (Qd S0^T)       the incoming state's part of the outputs
+//       G  = dL/d(S_i phi(q_i))   dy, through the normaliser (y from Yc + the pairs)
+//       dq_i = PB_i * (S0^T Gd_i) + pairs,   Gd = G * PA
+//       dK_j = RB_j * (dS^T Vd_j) + pairs,   dv_j = RA_j * (dS Kd_j) + pairs
+//       dS  <- (TA TB^T) * dS + Gd^T Qd                  (five products, as Lanes GEMMs)
+//     The gate gradients go through the log-gates, as fla's chunk_gla takes them:
+//     d(log b_t) is the sum of every term of L whose decay spans token t, per key
+//     column (d(log a_t) the same per value row), and db_t = d(log b_t) / b_t. Each
+//     term is a product of gate values over its own span: the incoming state's
+//     terms Qd_i * (S0^T Gd_i) for i >= t (a reverse cumulative sum), the outgoing
+//     state's Kd_j * (dS^T Vd_j) for j < t (a forward one), S0's own path into dS,
+//     and the pairs (j < t <= i) inside the chunk. They are summed as they are, never
+//     as the difference of two sums (q dq - k dk), which leaves O(eps) relative error
+//     once the gates reach 1e-6.
+// The pairs inside a chunk run token by token like the forward's (chunk_diagonal.hpp).
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "../backward_impl.hpp"
+#include "../host_buffer.hpp"
+#include "backward_features.hpp"
+#include "chunk_diagonal.hpp"
+#include "chunked_backward.hpp"
+#include "lanes.hpp"
+#include "recurrent_backward.hpp"
+#include "threading.hpp"
+
+namespace dfw {
+namespace {
+
+constexpr int64_t kMaxChunk = kChunkedBackwardMaxChunk;  // one Lanes of tokens
+
+int64_t lanes_of(int64_t n) { return (n + kLanes - 1) / kLanes; }
+
+// One thread's workspace (chunked_backward_workspace floats), carved into rows of
+// Lanes: mv = lanes(m), rv = lanes(rows), sr = 16 mv (the transposed state's rows).
+struct ChunkWork {
+  ChunkWork(Lanes* p, int64_t T, int64_t m, int64_t rows, int64_t chunk)
+      : mv(lanes_of(m)), rv(lanes_of(rows)), sr(mv * kLanes) {
+    auto take = [&p](int64_t n) { Lanes* q = p; p += n; return q; };
+    const int64_t tm = lanes_of(T * m), chunks = (T + chunk - 1) / chunk;
+    fq_raw = reinterpret_cast<float*>(take(tm));
+    fk_raw = reinterpret_cast<float*>(take(tm));
+    fq = reinterpret_cast<float*>(take(tm));
+    fk = reinterpret_cast<float*>(take(tm));
+    dfq = reinterpret_cast<float*>(take(tm));
+    dfk = reinterpret_cast<float*>(take(tm));
+    states = take(chunks * sr * rv);
+    for (Lanes** r : {&Q, &K, &B, &PB, &RB, &Qd, &Kd, &DQ, &DK, &dQ, &dK, &lam, &E}) *r = take(kMaxChunk * mv);
+    for (Lanes** r : {&V, &A, &PA, &RA, &Vd, &G, &Gd, &Yc, &Y, &DV, &dV, &mu, &Ea}) *r = take(kMaxChunk * rv);
+    GdT = take(rv * kLanes);
+    VdT = take(rv * kLanes);
+    DQT = take(sr);
+    DKT = take(sr);
+    dSt = take(sr * rv);
+    for (Lanes** r : {&TA, &Za, &ga, &acc_a}) *r = take(rv);
+    for (Lanes** r : {&TB, &Zb, &qb, &bb, &acc_b, &grad_b}) *r = take(mv);
+    grad_a = take(rv);
+  }
+  // Lanes the constructor takes (chunked_backward_workspace = 16 x this).
+  static int64_t lanes_needed(int64_t T, int64_t m, int64_t rows, int64_t chunk) {
+    const int64_t mv = lanes_of(m), rv = lanes_of(rows), sr = mv * kLanes;
+    return 6 * lanes_of(T * m) + (T + chunk - 1) / chunk * sr * rv + 13 * kMaxChunk * (mv + rv) +
+           2 * rv * kLanes + 2 * sr + sr * rv + 5 * rv + 6 * mv;
+  }
+
+  int64_t mv, rv, sr;
+  float *fq_raw, *fk_raw, *fq, *fk, *dfq, *dfk;  // (T, m) phi as mapped, as used; their gradients
+  Lanes* states;                                  // (chunks, sr, rv) S0 of every chunk, transposed
+  Lanes *Q, *K, *B, *PB, *RB, *Qd, *Kd;           // (16, mv) one chunk's rows (K = c phi(k))
+  Lanes *DQ, *DK, *dQ, *dK, *lam, *E;             // (16, mv) state parts, pair parts, d log b, pair terms
+  Lanes *V, *A, *PA, *RA, *Vd, *G, *Gd, *Yc, *Y;  // (16, rv) values (1 appended for z), gates, outputs
+  Lanes *DV, *dV, *mu, *Ea;                       // (16, rv) state part, pair part, d log a, pair terms
+  const Lanes *qd, *kd, *vd;                      // Qd, Kd, Vd, or Q, K, V when every gate is 1
+  Lanes *GdT, *VdT;                               // (rv * 16, 1) Gd, Vd transposed: a Lanes of tokens per row
+  Lanes *DQT, *DKT;                               // (sr, 1) S0^T Gd^T, dS^T Vd^T
+  Lanes* dSt;                                     // (sr, rv) the gradient of the state, transposed
+  Lanes *TA, *Za, *ga, *acc_a, *grad_a;           // (rv)
+  Lanes *TB, *Zb, *qb, *bb, *acc_b, *grad_b;      // (mv)
+  float c[kMaxChunk];                             // write scales c_t
+};
+
+class ChunkedBackwardPrepared final : public PreparedBackward {
+ public:
+  ChunkedBackwardPrepared(const Variant& v, const Problem& p, const std::vector<float>& dy, int64_t chunk)
+      : var_(v), p_(p), dy_(dy), chunk_(std::clamp<int64_t>(chunk, 1, kMaxChunk)),
+        rows_(p.shape.dv + (v.normalise ? 1 : 0)), ungated_(v.rule->gates_are_ones()), form_(v.rule->factor_form()),
+        work_lanes_(ChunkWork::lanes_needed(p.shape.T, p.m, rows_, chunk_)),
+        work_(omp_get_max_threads() * work_lanes_ * kLanes), dq_(p.q.size()), dk_(p.k.size()), dv_(p.v.size()),
+        dgate_(p.gate.size()), dgate_v_(p.gate_v.size()), dgate_k_(p.gate_k.size()), ds0_(p.s0.size()),
+        dw_bh_(p.w.empty() ? 0 : p.shape.B * p.shape.H * p.m * p.shape.dk),
+        db_bh_(p.b.empty() ? 0 : p.shape.B * p.shape.H * p.m) {}
+
+  void run() override {
+    const Shape& s = p_.shape;
+    const int64_t BH = s.B * s.H;
+    std::fill(dw_bh_.data(), dw_bh_.data() + dw_bh_.size(), 0.f);
+    std::fill(db_bh_.data(), db_bh_.data() + db_bh_.size(), 0.f);
+    for_each_head(BH, 3 * BH * s.T * rows_ * p_.m, HeadSchedule::dynamic,
+                  [&](int64_t bh, int thread) { run_head(bh, thread); });
+  }
+
+  Gradients gradients() const override {
+    Gradients g;
+    g.q = widened(dq_);
+    g.k = widened(dk_);
+    g.v = widened(dv_);
+    g.gate = widened(dgate_);
+    g.gate_v = widened(dgate_v_);
+    g.gate_k = widened(dgate_k_);
+    g.s0 = widened(ds0_);
+    const Shape& s = p_.shape;
+    g.w = sum_over_batch(dw_bh_.empty() ? nullptr : dw_bh_.data(), s.B, s.H, p_.m * s.dk);
+    g.b = sum_over_batch(db_bh_.empty() ? nullptr : db_bh_.data(), s.B, s.H, p_.m);
+    return g;
+  }
+
+ private:
+  void run_head(int64_t bh, int thread) {
+    const Shape& s = p_.shape;
+    const int64_t T = s.T, m = p_.m;
+    const HeadView h = p_.head(bh);
+    ChunkWork w(reinterpret_cast<Lanes*>(work_.data()) + thread * work_lanes_, T, m, rows_, chunk_);
+    head_features(var_, h.features, h.q, T, s.dk, m, w.fq_raw, w.fq);
+    head_features(var_, h.features, h.k, T, s.dk, m, w.fk_raw, w.fk);
+    forward(h, w);
+    std::fill(w.dSt, w.dSt + w.sr * w.rv, Lanes{});
+    for (int64_t t0 = (T - 1) / chunk_ * chunk_; t0 >= 0; t0 -= chunk_) backward_chunk(h, bh, t0, w);
+    if (float* ds0 = at(ds0_, bh * s.dv * m))
+      for (int64_t r = 0; r < s.dv; ++r)
+        for (int64_t k = 0; k < m; ++k) ds0[r * m + k] = w.dSt[k * w.rv + r / kLanes][r % kLanes];
+    const FeatureGrads<float> fg{at(dw_bh_, bh * m * s.dk), at(db_bh_, bh * m)};
+    head_feature_vjp(var_, h.features, h.q, T, s.dk, m, w.fq_raw, w.fq, w.dfq, at(dq_, bh * T * s.dk), fg);
+    head_feature_vjp(var_, h.features, h.k, T, s.dk, m, w.fk_raw, w.fk, w.dfk, at(dk_, bh * T * s.dk), fg);
+  }
+
+  static float* at(HostBuffer<float>& b, int64_t offset) { return b.empty() ? nullptr : b.data() + offset; }
+
+  static int64_t gemm_rows(int64_t m) { return (m + kGemmRows - 1) / kGemmRows * kGemmRows; }
+
+  // S^T (or dS^T) element (k, r) times TB_k TA_r: the decay over a whole chunk.
+  auto decayed(const ChunkWork& w) const {
+    const float* tb = reinterpret_cast<const float*>(w.TB);
+    const RegLanes* ta = regs(w.TA);
+    const bool ones = ungated_;
+    return [tb, ta, ones](int64_t k, int64_t l, int h, RegLanes x) {
+      return ones ? x : x * (tb[k] * ta[l * kRegsPerLanes + h]);
+    };
+  }
+
+  // Pass 1: the state before every chunk, into w.states.
+  void forward(const HeadView& h, ChunkWork& w) {
+    const int64_t len = w.sr * w.rv, chunks = (h.T + chunk_ - 1) / chunk_;
+    std::fill(w.states, w.states + len, Lanes{});
+    if (h.s0)
+      for (int64_t r = 0; r < h.dv; ++r)
+        for (int64_t k = 0; k < h.m; ++k) w.states[k * w.rv + r / kLanes][r % kLanes] = h.s0[r * h.m + k];
+    // states[c + 1] = (TA TB^T) * states[c] + Kd^T Vd, straight from one to the next
+    // (the last chunk's end state is not needed: nothing reads it).
+    for (int64_t c = 0; c + 1 < chunks; ++c) {
+      load_chunk(h, c * chunk_, chunk_, w);
+      const RegLanes* prev = regs(w.states + c * len);
+      const float* tb = reinterpret_cast<const float*>(w.TB);
+      const RegLanes* ta = regs(w.TA);
+      const bool ones = ungated_;
+      const int64_t rv = w.rv;
+      auto from_prev = [=](int64_t k, int64_t l, int h, RegLanes) {
+        const RegLanes x = prev[(k * rv + l) * kRegsPerLanes + h];
+        return ones ? x : x * (tb[k] * ta[l * kRegsPerLanes + h]);
+      };
+      lanes_gemm(reinterpret_cast<const float*>(w.kd), 1, w.mv * kLanes, w.vd, rv, chunk_, w.states + (c + 1) * len,
+                 rv, gemm_rows(h.m), rv, 0, from_prev);
+    }
+  }
+
+  // The rows of n tokens (zero past n: Q, K, V; gate values 1 past the widths),
+  // their gate products and decayed rows Qd, Kd, Vd.
+  void load_chunk(const HeadView& h, int64_t t0, int64_t n, ChunkWork& w) const {
+    const int64_t m = h.m, dv = h.dv, mv = w.mv, rv = w.rv;
+    auto row_of = [](Lanes* rows, int64_t lanes, int64_t i) { return reinterpret_cast<float*>(rows + i * lanes); };
+    std::fill(w.Q, w.Q + kMaxChunk * mv, Lanes{});
+    std::fill(w.K, w.K + kMaxChunk * mv, Lanes{});
+    std::fill(w.V, w.V + kMaxChunk * rv, Lanes{});
+    for (int64_t i = 0; i < n; ++i) {
+      w.c[i] = 1.f;
+      if (!ungated_) {
+        std::fill(w.A + i * rv, w.A + (i + 1) * rv, splat(1.f));
+        std::fill(w.B + i * mv, w.B + (i + 1) * mv, splat(1.f));
+        w.c[i] = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows_, m, row_of(w.A, rv, i), row_of(w.B, mv, i));
+      }
+      std::copy(w.fq + (t0 + i) * m, w.fq + (t0 + i + 1) * m, row_of(w.Q, mv, i));
+      float* k = row_of(w.K, mv, i);
+      for (int64_t x = 0; x < m; ++x) k[x] = w.c[i] * w.fk[(t0 + i) * m + x];
+      std::copy(h.v + (t0 + i) * dv, h.v + (t0 + i + 1) * dv, row_of(w.V, rv, i));
+      if (var_.normalise) row_of(w.V, rv, i)[dv] = 1.f;
+    }
+    if (ungated_) {
+      w.qd = w.Q, w.kd = w.K, w.vd = w.V;
+      return;
+    }
+    decay_chunk(n, w);
+    w.qd = w.Qd, w.kd = w.Kd, w.vd = w.Vd;
+  }
+
+  // PA, PB (prefix products), RA, RB (after each token), TA, TB; Qd, Kd, Vd (zero past n).
+  static void decay_chunk(int64_t n, ChunkWork& w) {
+    const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
+    const RegLanes *Q = regs(w.Q), *K = regs(w.K), *V = regs(w.V), *A = regs(w.A), *B = regs(w.B);
+    RegLanes *PA = regs(w.PA), *PB = regs(w.PB), *RA = regs(w.RA), *RB = regs(w.RB);
+    RegLanes *Qd = regs(w.Qd), *Kd = regs(w.Kd), *Vd = regs(w.Vd);
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t l = 0; l < rr; ++l) PA[i * rr + l] = i ? PA[(i - 1) * rr + l] * A[i * rr + l] : A[l];
+      for (int64_t l = 0; l < mr; ++l) {
+        PB[i * mr + l] = i ? PB[(i - 1) * mr + l] * B[i * mr + l] : B[l];
+        Qd[i * mr + l] = Q[i * mr + l] * PB[i * mr + l];
+      }
+    }
+    std::fill(Qd + n * mr, Qd + kMaxChunk * mr, RegLanes{});
+    std::fill(Kd + n * mr, Kd + kMaxChunk * mr, RegLanes{});
+    std::fill(Vd + n * rr, Vd + kMaxChunk * rr, RegLanes{});
+    std::copy_n(w.PA + (n - 1) * w.rv, w.rv, w.TA);
+    std::copy_n(w.PB + (n - 1) * w.mv, w.mv, w.TB);
+    for (int64_t j = n - 1; j >= 0; --j) {
+      for (int64_t l = 0; l < rr; ++l) {
+        RA[j * rr + l] = j == n - 1 ? reg_splat(1.f) : RA[(j + 1) * rr + l] * A[(j + 1) * rr + l];
+        Vd[j * rr + l] = V[j * rr + l] * RA[j * rr + l];
+      }
+      for (int64_t l = 0; l < mr; ++l) {
+        RB[j * mr + l] = j == n - 1 ? reg_splat(1.f) : RB[(j + 1) * mr + l] * B[(j + 1) * mr + l];
+        Kd[j * mr + l] = K[j * mr + l] * RB[j * mr + l];
+      }
+    }
+  }
+
+  void backward_chunk(const HeadView& h, int64_t bh, int64_t t0, ChunkWork& w) {
+    const int64_t n = std::min(chunk_, h.T - t0), mv = w.mv, rv = w.rv, m = h.m;
+    const Lanes* S0 = w.states + (t0 / chunk_) * w.sr * w.rv;
+    load_chunk(h, t0, n, w);
+    // Yc = PA * (Qd S0^T)
+    const RegLanes* pa = regs(w.PA);
+    auto keep_pa = [&](int64_t i, int64_t l, int h, RegLanes y) {
+      return ungated_ ? y : y * pa[(i * rv + l) * kRegsPerLanes + h];
+    };
+    auto zero = [](int64_t, int64_t, int, RegLanes) { return RegLanes{}; };
+    lanes_gemm(reinterpret_cast<const float*>(w.qd), mv * kLanes, 1, S0, rv, m, w.Yc, rv, kMaxChunk, rv, 0, zero,
+               keep_pa);
+    output_weights(h, bh, t0, n, w);
+    // Gd^T, Vd^T: a Lanes of the chunk's tokens per row (zero past n).
+    std::fill(w.GdT, w.GdT + rv * kLanes, Lanes{});
+    std::fill(w.VdT, w.VdT + rv * kLanes, Lanes{});
+    for (int64_t i = 0; i < n; ++i) {
+      const float* gd = reinterpret_cast<const float*>(w.Gd + i * rv);
+      const float* vd = reinterpret_cast<const float*>(w.vd + i * rv);
+      for (int64_t r = 0; r < rows_; ++r) {
+        w.GdT[r][i] = gd[r];
+        w.VdT[r][i] = vd[r];
+      }
+    }
+    const int64_t srows = gemm_rows(m);
+    lanes_gemm(reinterpret_cast<const float*>(S0), rv * kLanes, 1, w.GdT, 1, rows_, w.DQT, 1, srows, 1, 0, zero);
+    lanes_gemm(reinterpret_cast<const float*>(w.dSt), rv * kLanes, 1, w.VdT, 1, rows_, w.DKT, 1, srows, 1, 0, zero);
+    for (int64_t i = 0; i < kMaxChunk; ++i) {
+      float* dq = reinterpret_cast<float*>(w.DQ + i * mv);
+      float* dk = reinterpret_cast<float*>(w.DK + i * mv);
+      for (int64_t k = 0; k < mv * kLanes; ++k) {
+        dq[k] = w.DQT[k][i];
+        dk[k] = w.DKT[k][i];
+      }
+    }
+    lanes_gemm(reinterpret_cast<const float*>(w.kd), mv * kLanes, 1, w.dSt, rv, m, w.DV, rv, kMaxChunk, rv, 0, zero);
+    if (!ungated_) state_to_state_terms(m, S0, w);
+    pairs(n, w);
+    finish_tokens(h, bh * h.T + t0, n, w);
+    // dS <- (TA TB^T) * dS + Gd^T Qd, last: the products above read the chunk's end.
+    lanes_gemm(reinterpret_cast<const float*>(w.qd), 1, mv * kLanes, w.Gd, rv, n, w.dSt, rv, srows, rv, 0, decayed(w));
+  }
+
+  // G: dL/d(S_i phi(q_i)) per token, Gd = G * PA. Normalised (y = num / den, den =
+  // z . phi(q) + eps): y needs the pairs' part too, so Y = Yc + pairs first; then
+  // G = dy / den on the value rows and -(dy . y) / den on z's.
+  void output_weights(const HeadView& h, int64_t bh, int64_t t0, int64_t n, ChunkWork& w) const {
+    const int64_t dv = h.dv, rv = w.rv;
+    const float* dy = dy_.data() + (bh * h.T + t0) * dv;
+    std::fill(w.G, w.G + kMaxChunk * rv, Lanes{});
+    if (var_.normalise) {
+      std::copy(w.Yc, w.Yc + kMaxChunk * rv, w.Y);
+      const ChunkRows rows{w.Q, w.K, w.B, w.V, w.A, w.Y};
+      if (ungated_)
+        chunk_diagonal<false>(rows, n, w.mv, rv, w.qb, w.ga);
+      else
+        chunk_diagonal<true>(rows, n, w.mv, rv, w.qb, w.ga);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      float* g = reinterpret_cast<float*>(w.G + i * rv);
+      if (!var_.normalise) {
+        std::copy(dy + i * dv, dy + (i + 1) * dv, g);
+        continue;
+      }
+      const float* y = reinterpret_cast<const float*>(w.Y + i * rv);
+      const float den = y[dv] + float(kNormEps);
+      float dot = 0.f;
+      for (int64_t r = 0; r < dv; ++r) {
+        g[r] = dy[i * dv + r] / den;
+        dot += g[r] * y[r];
+      }
+      g[dv] = -dot / den;
+    }
+    const int64_t rr = rv * kRegsPerLanes;
+    const RegLanes *G = regs(w.G), *PA = regs(w.PA);
+    RegLanes* Gd = regs(w.Gd);
+    for (int64_t l = 0; l < n * rr; ++l) Gd[l] = ungated_ ? G[l] : G[l] * PA[l];
+    std::fill(Gd + n * rr, Gd + kMaxChunk * rr, RegLanes{});
+  }
+
+  // S0's own path to the chunk's end, TA TB^T * S0 read by dS: a term of every
+  // d log a_t (Za, per value row) and d log b_t (Zb, per key column) of the chunk.
+  static void state_to_state_terms(int64_t m, const Lanes* S0, ChunkWork& w) {
+    const int64_t rr = w.rv * kRegsPerLanes;
+    const float* tb = reinterpret_cast<const float*>(w.TB);
+    float* zb = reinterpret_cast<float*>(w.Zb);
+    const RegLanes *S = regs(S0), *dS = regs(w.dSt), *TA = regs(w.TA);
+    RegLanes* Za = regs(w.Za);
+    std::fill(w.Za, w.Za + w.rv, Lanes{});
+    std::fill(w.Zb, w.Zb + w.mv, Lanes{});
+    for (int64_t k = 0; k < m; ++k) {
+      RegLanes col{};
+      for (int64_t l = 0; l < rr; ++l) {
+        const RegLanes p = S[k * rr + l] * dS[k * rr + l] * TA[l] * tb[k];
+        Za[l] += p;
+        col += p;
+      }
+      zb[k] = reg_sum(col);
+    }
+  }
+
+  // The pairs j <= i inside the chunk, with A_ij, B_ij the gate products over (j, i]:
+  //   s_ij = (Q_i * B_ij) . K_j,  dp_ij = (G_i * A_ij) . V_j;
+  //   dQ_i += dp_ij B_ij * K_j,  dK_j += dp_ij Q_i * B_ij,  dV_j += s_ij G_i * A_ij;
+  //   for j < i the pair's terms dp_ij Q_i * B_ij * K_j (key columns) and
+  //   s_ij G_i * A_ij * V_j (value rows) go to lam_t, mu_t for every t in (j, i].
+  void pairs(int64_t n, ChunkWork& w) const {
+    const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
+    const RegLanes *Q = regs(w.Q), *K = regs(w.K), *V = regs(w.V), *A = regs(w.A), *B = regs(w.B), *G = regs(w.G);
+    RegLanes *dQ = regs(w.dQ), *dK = regs(w.dK), *dV = regs(w.dV), *lam = regs(w.lam), *mu = regs(w.mu);
+    RegLanes *E = regs(w.E), *Ea = regs(w.Ea), *qb = regs(w.qb), *bb = regs(w.bb), *ga = regs(w.ga);
+    RegLanes *acc_a = regs(w.acc_a), *acc_b = regs(w.acc_b);
+    std::fill(dQ, dQ + kMaxChunk * mr, RegLanes{});
+    std::fill(dK, dK + kMaxChunk * mr, RegLanes{});
+    std::fill(lam, lam + kMaxChunk * mr, RegLanes{});
+    std::fill(dV, dV + kMaxChunk * rr, RegLanes{});
+    std::fill(mu, mu + kMaxChunk * rr, RegLanes{});
+    for (int64_t i = 0; i < n; ++i) {
+      std::copy_n(Q + i * mr, mr, qb);
+      std::fill(bb, bb + mr, reg_splat(1.f));
+      std::copy_n(G + i * rr, rr, ga);
+      RegLanes* dq = dQ + i * mr;
+      for (int64_t j = i; j >= 0; --j) {
+        if (!ungated_ && j < i) {
+          for (int64_t l = 0; l < mr; ++l) {
+            qb[l] *= B[(j + 1) * mr + l];
+            bb[l] *= B[(j + 1) * mr + l];
+          }
+          for (int64_t l = 0; l < rr; ++l) ga[l] *= A[(j + 1) * rr + l];
+        }
+        const RegLanes* k = K + j * mr;
+        const RegLanes* v = V + j * rr;
+        RegLanes sd = qb[0] * k[0], pd = ga[0] * v[0];
+        for (int64_t l = 1; l < mr; ++l) sd += qb[l] * k[l];
+        for (int64_t l = 1; l < rr; ++l) pd += ga[l] * v[l];
+        const float s = reg_sum(sd), dp = reg_sum(pd);
+        RegLanes* dk = dK + j * mr;
+        RegLanes* dv = dV + j * rr;
+        for (int64_t l = 0; l < mr; ++l) {
+          dq[l] += dp * (bb[l] * k[l]);
+          dk[l] += dp * qb[l];
+        }
+        for (int64_t l = 0; l < rr; ++l) dv[l] += s * ga[l];
+        if (ungated_ || j == i) continue;
+        for (int64_t l = 0; l < mr; ++l) E[j * mr + l] = dp * (qb[l] * k[l]);
+        for (int64_t l = 0; l < rr; ++l) Ea[j * rr + l] = s * (ga[l] * v[l]);
+      }
+      if (ungated_) continue;
+      // sum over j < t of the pair (j, i)'s terms, for t = 1..i
+      std::fill(acc_b, acc_b + mr, RegLanes{});
+      std::fill(acc_a, acc_a + rr, RegLanes{});
+      for (int64_t t = 1; t <= i; ++t) {
+        for (int64_t l = 0; l < mr; ++l) lam[t * mr + l] += (acc_b[l] += E[(t - 1) * mr + l]);
+        for (int64_t l = 0; l < rr; ++l) mu[t * rr + l] += (acc_a[l] += Ea[(t - 1) * rr + l]);
+      }
+    }
+  }
+
+  // Each token's gradients from the state parts (D*), the pairs (d*) and, for the
+  // gates, the crossing terms summed per token (see the header).
+  // first: the chunk's first token's index over (B, H, T).
+  void finish_tokens(const HeadView& h, int64_t first, int64_t n, ChunkWork& w) {
+    const int64_t mv = w.mv, rv = w.rv, m = h.m, dv = h.dv, t0 = first % h.T;
+    {
+      const int64_t mr = mv * kRegsPerLanes, rr = rv * kRegsPerLanes;
+      const RegLanes *DQ = regs(w.DQ), *DK = regs(w.DK), *DV = regs(w.DV);
+      const RegLanes *PB = regs(w.PB), *RB = regs(w.RB), *RA = regs(w.RA);
+      RegLanes *dQ = regs(w.dQ), *dK = regs(w.dK), *dV = regs(w.dV);
+      for (int64_t l = 0; l < n * mr; ++l) {
+        dQ[l] += ungated_ ? DQ[l] : DQ[l] * PB[l];
+        dK[l] += ungated_ ? DK[l] : DK[l] * RB[l];
+      }
+      for (int64_t l = 0; l < n * rr; ++l) dV[l] += ungated_ ? DV[l] : DV[l] * RA[l];
+    }
+    if (!ungated_) crossing_sums(n, w);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t t = t0 + i;
+      const float* dq = reinterpret_cast<const float*>(w.dQ + i * mv);
+      const float* dK = reinterpret_cast<const float*>(w.dK + i * mv);
+      const float* dV = reinterpret_cast<const float*>(w.dV + i * rv);
+      float dc = 0.f;
+      for (int64_t x = 0; x < m; ++x) {
+        w.dfq[t * m + x] = dq[x];
+        w.dfk[t * m + x] = w.c[i] * dK[x];
+        dc += w.fk[t * m + x] * dK[x];
+      }
+      std::copy(dV, dV + dv, dv_.data() + (first + i) * dv);
+      if (ungated_) continue;
+      {
+        const int64_t mr = mv * kRegsPerLanes, rr = rv * kRegsPerLanes;
+        for (int64_t l = 0; l < mr; ++l)
+          regs(w.grad_b)[l] = (regs(w.lam)[i * mr + l] + regs(w.Zb)[l]) / regs(w.B)[i * mr + l];
+        for (int64_t l = 0; l < rr; ++l)
+          regs(w.grad_a)[l] = (regs(w.mu)[i * rr + l] + regs(w.Za)[l]) / regs(w.A)[i * rr + l];
+      }
+      const float g = factor_grads_to_gates(form_, reinterpret_cast<const float*>(w.grad_a),
+                                            reinterpret_cast<const float*>(w.grad_b), dc, rows_, dv, m,
+                                            at(dgate_v_, (first + i) * dv), at(dgate_k_, (first + i) * m));
+      if (float* dg = at(dgate_, first + i)) *dg = g;
+    }
+  }
+
+  // lam_t += sum_{i >= t} Qd_i * DQ_i + sum_{j < t} Kd_j * DK_j (key columns);
+  // mu_t  += sum_{i >= t} G_i * Yc_i + sum_{j < t} Vd_j * DV_j (value rows).
+  // DQ, DK, DV here are the state parts before the RB, RA factors (still in w.D*).
+  static void crossing_sums(int64_t n, ChunkWork& w) {
+    const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
+    const RegLanes *Qd = regs(w.Qd), *DQ = regs(w.DQ), *Kd = regs(w.Kd), *DK = regs(w.DK);
+    const RegLanes *G = regs(w.G), *Yc = regs(w.Yc), *Vd = regs(w.Vd), *DV = regs(w.DV);
+    RegLanes *lam = regs(w.lam), *mu = regs(w.mu), *acc_a = regs(w.acc_a), *acc_b = regs(w.acc_b);
+    std::fill(acc_b, acc_b + mr, RegLanes{});
+    std::fill(acc_a, acc_a + rr, RegLanes{});
+    for (int64_t t = n - 1; t >= 0; --t) {
+      for (int64_t l = 0; l < mr; ++l) lam[t * mr + l] += (acc_b[l] += Qd[t * mr + l] * DQ[t * mr + l]);
+      for (int64_t l = 0; l < rr; ++l) mu[t * rr + l] += (acc_a[l] += G[t * rr + l] * Yc[t * rr + l]);
+    }
+    std::fill(acc_b, acc_b + mr, RegLanes{});
+    std::fill(acc_a, acc_a + rr, RegLanes{});
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t l = 0; l < mr; ++l) {
+        lam[t * mr + l] += acc_b[l];
+        acc_b[l] += Kd[t * mr + l] * DK[t * mr + l];
+      }
+      for (int64_t l = 0; l < rr; ++l) {
+        mu[t * rr + l] += acc_a[l];
+        acc_a[l] += Vd[t * rr + l] * DV[t * rr + l];
+      }
+    }
+  }
+
+  Variant var_;
+  const Problem& p_;
+  const std::vector<float>& dy_;
+  int64_t chunk_, rows_;
+  bool ungated_;     // add: every gate is 1, no decay and no gate gradient
+  FactorForm form_;  // how the gate inputs make a, b, c
+  int64_t work_lanes_;
+  HostBuffer<float> work_;  // per thread: ChunkWork
+  HostBuffer<float> dq_, dk_, dv_, dgate_, dgate_v_, dgate_k_, ds0_;  // shaped as the inputs
+  HostBuffer<float> dw_bh_, db_bh_;  // (B * H, m, dk), (B * H, m): summed over the batch on read
+};
+
+class ChunkedBackwardCpu final : public BackwardImpl {
+ public:
+  FormKey key() const override { return {"chunked", "cpu", "fp32"}; }
+  bool takes_chunk() const override { return true; }  // tokens per chunk, at most 16
+  std::string unsupported_reason(const Variant& v) const override {
+    if (!v.defined()) return v.undefined_reason;
+    if (!v.rule->is_gated_linear() || !uses_factor_vjp(*v.rule))
+      return v.rule->name() + " is not in the gated-linear family with a factor form (chunked: add, gated, decay)";
+    return stateful_backward_unsupported_reason(v);
+  }
+  std::unique_ptr<PreparedBackward> prepare(const Variant& v, const Problem& p, const std::vector<float>& dy,
+                                            const RunOptions& opts) const override {
+    return std::make_unique<ChunkedBackwardPrepared>(v, p, dy, opts.chunk);
+  }
+};
+
+}  // namespace
+
+int64_t chunked_backward_workspace(int64_t T, int64_t m, int64_t rows, int64_t chunk) {
+  return ChunkWork::lanes_needed(T, m, rows, std::clamp<int64_t>(chunk, 1, kMaxChunk)) * kLanes;
+}
+
+std::unique_ptr<BackwardImpl> make_chunked_backward_cpu_impl() { return std::make_unique<ChunkedBackwardCpu>(); }
+
+}  // namespace dfw
