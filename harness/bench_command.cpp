@@ -310,6 +310,7 @@ std::string context_json(const Sweep& sweep, const TimingOptions& timing, const 
       .add("compiler", mi.compiler)
       .add("cxx_flags", mi.cxx_flags)
       .add("cpu_model", mi.cpu_model)
+      .add("cpu_isa", mi.cpu_isa)
       .add("threads", mi.threads)
       .add("cores_available", available_cores())
       .add("omp_wait_policy", omp_wait_policy())

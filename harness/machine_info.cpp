@@ -64,6 +64,20 @@ std::string cpu_model() {
   return "unknown";
 }
 
+// From /proc/cpuinfo's flags (what the CPU runs, not what the binary was built for).
+std::string cpu_isa() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    const std::string flags = line + " ";
+    if (flags.find(" avx512f ") != std::string::npos) return "avx512";
+    if (flags.find(" avx2 ") != std::string::npos) return "avx2";
+    return "";
+  }
+  return "";
+}
+
 std::string compiler() {
 #if defined(__clang__)
   return std::string("Clang ") + __clang_version__;
@@ -108,16 +122,16 @@ std::string name_slug(const std::string& name) {
 
 }  // namespace
 
-std::string machine_id(const std::string& backend, const std::string& name, int cpus) {
+std::string machine_id(const std::string& backend, const std::string& name, int cpus, const std::string& isa) {
   if (backend == "cuda") {
     if (name.empty()) throw std::runtime_error("machine id: no GPU name (no usable CUDA device)");
     return "gpu-" + name_slug(name);
   }
-  return "cpu-" + name_slug(name) + "-" + std::to_string(cpus) + "c";
+  return "cpu-" + name_slug(name) + (isa.empty() ? "" : "-" + isa) + "-" + std::to_string(cpus) + "c";
 }
 
 std::string machine_id(const MachineInfo& m, const std::string& backend) {
-  return machine_id(backend, backend == "cuda" ? m.gpu_name : m.cpu_model, m.cpus_online);
+  return machine_id(backend, backend == "cuda" ? m.gpu_name : m.cpu_model, m.cpus_online, m.cpu_isa);
 }
 
 MachineInfo collect_machine_info(bool cuda) {
@@ -126,6 +140,7 @@ MachineInfo collect_machine_info(bool cuda) {
   m.compiler = compiler();
   m.cxx_flags = DFWBENCH_CXX_FLAGS;
   m.cpu_model = cpu_model();
+  m.cpu_isa = cpu_isa();
   m.threads = omp_get_max_threads();
   m.cpus_online = int(sysconf(_SC_NPROCESSORS_ONLN));
   if (cuda) fill_gpu(m);

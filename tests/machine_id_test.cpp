@@ -25,6 +25,13 @@ TEST(MachineId, CpuCountSeparatesMachinesOfOneModel) {
   EXPECT_NE(machine_id("cpu", "AMD EPYC", 2), machine_id("cpu", "AMD EPYC", 4));
 }
 
+// A VM may name a Zen 3 and a Zen 4 both "AMD EPYC": the vector ISA tells them apart.
+TEST(MachineId, VectorIsaSeparatesMachinesOfOneModelName) {
+  EXPECT_EQ(machine_id("cpu", "AMD EPYC", 2, "avx2"), "cpu-amd-epyc-avx2-2c");
+  EXPECT_EQ(machine_id("cpu", "AMD EPYC", 2, "avx512"), "cpu-amd-epyc-avx512-2c");
+  EXPECT_EQ(machine_id("cuda", "NVIDIA H200", 16, "avx2"), "gpu-nvidia-h200");
+}
+
 TEST(MachineId, GpuNameWithoutCpuCount) {
   EXPECT_EQ(machine_id("cuda", "NVIDIA H200", 16), "gpu-nvidia-h200");
   EXPECT_EQ(machine_id("cuda", "NVIDIA H100 80GB HBM3", 2), "gpu-nvidia-h100-80gb-hbm3");
