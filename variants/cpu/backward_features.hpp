@@ -14,12 +14,13 @@
 
 namespace dfw {
 
-// x (T, dk) -> raw = phi(x) (T, m) and used (T, m): raw, sum-normalised if asked.
+// x (T, dk) -> raw = phi(x) (T, m) and used (T, m): raw, sum-normalised if asked
+// (used may be raw itself when the variant does not sum-normalise).
 template <class R>
 void head_features(const Variant& var, const FeatureParams<R>& params, const R* x, int64_t T, int64_t dk, int64_t m,
                    R* raw, R* used) {
   var.phi->apply(ConstMatMap<R>(x, T, dk), params, MatMap<R>(raw, T, m));
-  std::copy(raw, raw + T * m, used);
+  if (used != raw) std::copy(raw, raw + T * m, used);
   if (var.sum_normalise) sum_normalise_rows(MatMap<R>(used, T, m));
 }
 

@@ -21,7 +21,7 @@
 //     and the pairs (j < t <= i) inside the chunk. They are summed as they are, never
 //     as the difference of two sums (q dq - k dk), which leaves O(eps) relative error
 //     once the gates reach 1e-6.
-// The pairs inside a chunk run token by token like the forward's (chunk_diagonal.hpp).
+// The pairs inside a chunk run token by token like the forward's (chunk_pairs_backward.hpp).
 #include <omp.h>
 
 #include <algorithm>
@@ -31,6 +31,7 @@
 #include "../host_buffer.hpp"
 #include "backward_features.hpp"
 #include "chunk_diagonal.hpp"
+#include "chunk_pairs_backward.hpp"
 #include "chunked_backward.hpp"
 #include "lanes.hpp"
 #include "recurrent_backward.hpp"
@@ -52,10 +53,10 @@ struct ChunkWork {
     const int64_t tm = lanes_of(T * m), chunks = (T + chunk - 1) / chunk;
     fq_raw = reinterpret_cast<float*>(take(tm));
     fk_raw = reinterpret_cast<float*>(take(tm));
-    fq = reinterpret_cast<float*>(take(tm));
-    fk = reinterpret_cast<float*>(take(tm));
-    dfq = reinterpret_cast<float*>(take(tm));
-    dfk = reinterpret_cast<float*>(take(tm));
+    fq_used = reinterpret_cast<float*>(take(tm));
+    fk_used = reinterpret_cast<float*>(take(tm));
+    dfq_rows = reinterpret_cast<float*>(take(tm));
+    dfk_rows = reinterpret_cast<float*>(take(tm));
     states = take(chunks * sr * rv);
     for (Lanes** r : {&Q, &K, &B, &PB, &RB, &Qd, &Kd, &DQ, &DK, &dQ, &dK, &lam, &E}) *r = take(kMaxChunk * mv);
     for (Lanes** r : {&V, &A, &PA, &RA, &Vd, &G, &Gd, &Yc, &Y, &DV, &dV, &mu, &Ea}) *r = take(kMaxChunk * rv);
@@ -65,29 +66,35 @@ struct ChunkWork {
     DKT = take(sr);
     dSt = take(sr * rv);
     for (Lanes** r : {&TA, &Za, &ga, &acc_a}) *r = take(rv);
-    for (Lanes** r : {&TB, &Zb, &qb, &bb, &acc_b, &grad_b}) *r = take(mv);
+    for (Lanes** r : {&TB, &Zb, &qb, &acc_b, &grad_b}) *r = take(mv);
     grad_a = take(rv);
+    pair_scratch = take(2 * mv + rv);
   }
   // Lanes the constructor takes (chunked_backward_workspace = 16 x this).
   static int64_t lanes_needed(int64_t T, int64_t m, int64_t rows, int64_t chunk) {
     const int64_t mv = lanes_of(m), rv = lanes_of(rows), sr = mv * kLanes;
     return 6 * lanes_of(T * m) + (T + chunk - 1) / chunk * sr * rv + 13 * kMaxChunk * (mv + rv) +
-           2 * rv * kLanes + 2 * sr + sr * rv + 5 * rv + 6 * mv;
+           2 * rv * kLanes + 2 * sr + sr * rv + 6 * rv + 7 * mv;
   }
 
   int64_t mv, rv, sr;
-  float *fq_raw, *fk_raw, *fq, *fk, *dfq, *dfk;  // (T, m) phi as mapped, as used; their gradients
+  float *fq_raw, *fk_raw, *fq_used, *fk_used;     // (T, m) phi as mapped; sum-normalised
+  float *dfq_rows, *dfk_rows;                     // (T, m) the gradients of the rows used
+  const float *fq, *fk;                           // the rows used: phi's, normalised, or q, k themselves
+  float *dfq, *dfk;                               // their gradients: dfq_rows, dfk_rows, or dq, dk
   Lanes* states;                                  // (chunks, sr, rv) S0 of every chunk, transposed
   Lanes *Q, *K, *B, *PB, *RB, *Qd, *Kd;           // (16, mv) one chunk's rows (K = c phi(k))
   Lanes *DQ, *DK, *dQ, *dK, *lam, *E;             // (16, mv) state parts, pair parts, d log b, pair terms
   Lanes *V, *A, *PA, *RA, *Vd, *G, *Gd, *Yc, *Y;  // (16, rv) values (1 appended for z), gates, outputs
   Lanes *DV, *dV, *mu, *Ea;                       // (16, rv) state part, pair part, d log a, pair terms
-  const Lanes *qd, *kd, *vd;                      // Qd, Kd, Vd, or Q, K, V when every gate is 1
+  const Lanes *q, *k, *v, *a, *b;                 // this chunk's rows: Q, K, V, A, B or the inputs in place
+  const Lanes *qd, *kd, *vd;                      // Qd, Kd, Vd, or q, k, v when every gate is 1
   Lanes *GdT, *VdT;                               // (rv * 16, 1) Gd, Vd transposed: a Lanes of tokens per row
   Lanes *DQT, *DKT;                               // (sr, 1) S0^T Gd^T, dS^T Vd^T
   Lanes* dSt;                                     // (sr, rv) the gradient of the state, transposed
   Lanes *TA, *Za, *ga, *acc_a, *grad_a;           // (rv)
-  Lanes *TB, *Zb, *qb, *bb, *acc_b, *grad_b;      // (mv)
+  Lanes *TB, *Zb, *qb, *acc_b, *grad_b;           // (mv)
+  Lanes* pair_scratch;                            // (2 mv + rv) the pairs' running rows at other widths
   float c[kMaxChunk];                             // write scales c_t
 };
 
@@ -132,17 +139,33 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
     const int64_t T = s.T, m = p_.m;
     const HeadView h = p_.head(bh);
     ChunkWork w(reinterpret_cast<Lanes*>(work_.data()) + thread * work_lanes_, T, m, rows_, chunk_);
-    head_features(var_, h.features, h.q, T, s.dk, m, w.fq_raw, w.fq);
-    head_features(var_, h.features, h.k, T, s.dk, m, w.fk_raw, w.fk);
+    // Gate values past the real widths are 1, so products over whole Lanes stay finite;
+    // load_chunk writes only the real widths.
+    std::fill(w.A, w.A + kMaxChunk * w.rv, splat(1.f));
+    std::fill(w.B, w.B + kMaxChunk * w.mv, splat(1.f));
+    // Identity features without sum normalisation: q and k are the rows used and dq,
+    // dk their gradients, so nothing is copied. Otherwise phi into the workspace.
+    const bool direct = var_.phi->is_identity() && !var_.sum_normalise;
+    float* fq_used = var_.sum_normalise ? w.fq_used : w.fq_raw;
+    float* fk_used = var_.sum_normalise ? w.fk_used : w.fk_raw;
+    if (direct) {
+      w.fq = h.q, w.fk = h.k;
+      w.dfq = at(dq_, bh * T * s.dk), w.dfk = at(dk_, bh * T * s.dk);
+    } else {
+      head_features(var_, h.features, h.q, T, s.dk, m, w.fq_raw, fq_used);
+      head_features(var_, h.features, h.k, T, s.dk, m, w.fk_raw, fk_used);
+      w.fq = fq_used, w.fk = fk_used, w.dfq = w.dfq_rows, w.dfk = w.dfk_rows;
+    }
     forward(h, w);
     std::fill(w.dSt, w.dSt + w.sr * w.rv, Lanes{});
     for (int64_t t0 = (T - 1) / chunk_ * chunk_; t0 >= 0; t0 -= chunk_) backward_chunk(h, bh, t0, w);
     if (float* ds0 = at(ds0_, bh * s.dv * m))
       for (int64_t r = 0; r < s.dv; ++r)
         for (int64_t k = 0; k < m; ++k) ds0[r * m + k] = w.dSt[k * w.rv + r / kLanes][r % kLanes];
+    if (direct) return;
     const FeatureGrads<float> fg{at(dw_bh_, bh * m * s.dk), at(db_bh_, bh * m)};
-    head_feature_vjp(var_, h.features, h.q, T, s.dk, m, w.fq_raw, w.fq, w.dfq, at(dq_, bh * T * s.dk), fg);
-    head_feature_vjp(var_, h.features, h.k, T, s.dk, m, w.fk_raw, w.fk, w.dfk, at(dk_, bh * T * s.dk), fg);
+    head_feature_vjp(var_, h.features, h.q, T, s.dk, m, w.fq_raw, fq_used, w.dfq, at(dq_, bh * T * s.dk), fg);
+    head_feature_vjp(var_, h.features, h.k, T, s.dk, m, w.fk_raw, fk_used, w.dfk, at(dk_, bh * T * s.dk), fg);
   }
 
   static float* at(HostBuffer<float>& b, int64_t offset) { return b.empty() ? nullptr : b.data() + offset; }
@@ -184,29 +207,37 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
     }
   }
 
-  // The rows of n tokens (zero past n: Q, K, V; gate values 1 past the widths),
-  // their gate products and decayed rows Qd, Kd, Vd.
+  // The rows of n tokens copied into Q, K, V, A, B (zero past n; gate values 1 past
+  // the widths), which the pairs read many times from L1 (reading the inputs in
+  // place, as the forward does, measured no faster here), then the gate products
+  // and the decayed rows Qd, Kd, Vd.
   void load_chunk(const HeadView& h, int64_t t0, int64_t n, ChunkWork& w) const {
     const int64_t m = h.m, dv = h.dv, mv = w.mv, rv = w.rv;
-    auto row_of = [](Lanes* rows, int64_t lanes, int64_t i) { return reinterpret_cast<float*>(rows + i * lanes); };
-    std::fill(w.Q, w.Q + kMaxChunk * mv, Lanes{});
-    std::fill(w.K, w.K + kMaxChunk * mv, Lanes{});
-    std::fill(w.V, w.V + kMaxChunk * rv, Lanes{});
-    for (int64_t i = 0; i < n; ++i) {
-      w.c[i] = 1.f;
-      if (!ungated_) {
-        std::fill(w.A + i * rv, w.A + (i + 1) * rv, splat(1.f));
-        std::fill(w.B + i * mv, w.B + (i + 1) * mv, splat(1.f));
-        w.c[i] = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows_, m, row_of(w.A, rv, i), row_of(w.B, mv, i));
+    // n rows of `width` floats (row i times scales[i], if given) into rows of
+    // `lanes` Lanes; zero rows past n.
+    auto copy_rows = [n](const float* src, int64_t width, Lanes* dst, int64_t lanes, const float* scales) {
+      for (int64_t i = 0; i < n; ++i)
+        ArrMap<float>(reinterpret_cast<float*>(dst + i * lanes), width) =
+            (scales ? scales[i] : 1.f) * ConstArrMap<float>(src + i * width, width);
+      std::fill(dst + n * lanes, dst + kMaxChunk * lanes, Lanes{});
+      return static_cast<const Lanes*>(dst);
+    };
+    std::fill(w.c, w.c + n, 1.f);
+    bool scaled = false;
+    if (!ungated_)
+      for (int64_t i = 0; i < n; ++i) {  // the real widths; the padding stays 1 (run_head)
+        w.c[i] = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows_, m, reinterpret_cast<float*>(w.A + i * rv),
+                                                 reinterpret_cast<float*>(w.B + i * mv));
+        scaled = scaled || w.c[i] != 1.f;
       }
-      std::copy(w.fq + (t0 + i) * m, w.fq + (t0 + i + 1) * m, row_of(w.Q, mv, i));
-      float* k = row_of(w.K, mv, i);
-      for (int64_t x = 0; x < m; ++x) k[x] = w.c[i] * w.fk[(t0 + i) * m + x];
-      std::copy(h.v + (t0 + i) * dv, h.v + (t0 + i + 1) * dv, row_of(w.V, rv, i));
-      if (var_.normalise) row_of(w.V, rv, i)[dv] = 1.f;
-    }
+    w.a = w.A, w.b = w.B;
+    w.q = copy_rows(w.fq + t0 * m, m, w.Q, mv, nullptr);
+    w.k = copy_rows(w.fk + t0 * m, m, w.K, mv, scaled ? w.c : nullptr);
+    w.v = copy_rows(h.v + t0 * dv, dv, w.V, rv, nullptr);
+    if (var_.normalise)
+      for (int64_t i = 0; i < n; ++i) w.V[i * rv + dv / kLanes][dv % kLanes] = 1.f;
     if (ungated_) {
-      w.qd = w.Q, w.kd = w.K, w.vd = w.V;
+      w.qd = w.q, w.kd = w.k, w.vd = w.v;
       return;
     }
     decay_chunk(n, w);
@@ -216,7 +247,7 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
   // PA, PB (prefix products), RA, RB (after each token), TA, TB; Qd, Kd, Vd (zero past n).
   static void decay_chunk(int64_t n, ChunkWork& w) {
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
-    const RegLanes *Q = regs(w.Q), *K = regs(w.K), *V = regs(w.V), *A = regs(w.A), *B = regs(w.B);
+    const RegLanes *Q = regs(w.q), *K = regs(w.k), *V = regs(w.v), *A = regs(w.a), *B = regs(w.b);
     RegLanes *PA = regs(w.PA), *PB = regs(w.PB), *RA = regs(w.RA), *RB = regs(w.RB);
     RegLanes *Qd = regs(w.Qd), *Kd = regs(w.Kd), *Vd = regs(w.Vd);
     for (int64_t i = 0; i < n; ++i) {
@@ -256,27 +287,17 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
     lanes_gemm(reinterpret_cast<const float*>(w.qd), mv * kLanes, 1, S0, rv, m, w.Yc, rv, kMaxChunk, rv, 0, zero,
                keep_pa);
     output_weights(h, bh, t0, n, w);
-    // Gd^T, Vd^T: a Lanes of the chunk's tokens per row (zero past n).
-    std::fill(w.GdT, w.GdT + rv * kLanes, Lanes{});
-    std::fill(w.VdT, w.VdT + rv * kLanes, Lanes{});
-    for (int64_t i = 0; i < n; ++i) {
-      const float* gd = reinterpret_cast<const float*>(w.Gd + i * rv);
-      const float* vd = reinterpret_cast<const float*>(w.vd + i * rv);
-      for (int64_t r = 0; r < rows_; ++r) {
-        w.GdT[r][i] = gd[r];
-        w.VdT[r][i] = vd[r];
-      }
+    // Gd^T, Vd^T: a Lanes of the chunk's 16 tokens per row (Gd, Vd are zero past n).
+    for (int64_t l = 0; l < rv; ++l) {
+      transpose_16x16(w.Gd + l, rv, w.GdT + l * kLanes, 1);
+      transpose_16x16(w.vd + l, rv, w.VdT + l * kLanes, 1);
     }
     const int64_t srows = gemm_rows(m);
     lanes_gemm(reinterpret_cast<const float*>(S0), rv * kLanes, 1, w.GdT, 1, rows_, w.DQT, 1, srows, 1, 0, zero);
     lanes_gemm(reinterpret_cast<const float*>(w.dSt), rv * kLanes, 1, w.VdT, 1, rows_, w.DKT, 1, srows, 1, 0, zero);
-    for (int64_t i = 0; i < kMaxChunk; ++i) {
-      float* dq = reinterpret_cast<float*>(w.DQ + i * mv);
-      float* dk = reinterpret_cast<float*>(w.DK + i * mv);
-      for (int64_t k = 0; k < mv * kLanes; ++k) {
-        dq[k] = w.DQT[k][i];
-        dk[k] = w.DKT[k][i];
-      }
+    for (int64_t l = 0; l < mv; ++l) {
+      transpose_16x16(w.DQT + l * kLanes, 1, w.DQ + l, mv);
+      transpose_16x16(w.DKT + l * kLanes, 1, w.DK + l, mv);
     }
     lanes_gemm(reinterpret_cast<const float*>(w.kd), mv * kLanes, 1, w.dSt, rv, m, w.DV, rv, kMaxChunk, rv, 0, zero);
     if (!ungated_) state_to_state_terms(m, S0, w);
@@ -295,7 +316,7 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
     std::fill(w.G, w.G + kMaxChunk * rv, Lanes{});
     if (var_.normalise) {
       std::copy(w.Yc, w.Yc + kMaxChunk * rv, w.Y);
-      const ChunkRows rows{w.Q, w.K, w.B, w.V, w.A, w.Y};
+      const ChunkRows rows{w.q, w.k, w.b, w.v, w.a, w.Y};
       if (ungated_)
         chunk_diagonal<false>(rows, n, w.mv, rv, w.qb, w.ga);
       else
@@ -344,61 +365,17 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
     }
   }
 
-  // The pairs j <= i inside the chunk, with A_ij, B_ij the gate products over (j, i]:
-  //   s_ij = (Q_i * B_ij) . K_j,  dp_ij = (G_i * A_ij) . V_j;
-  //   dQ_i += dp_ij B_ij * K_j,  dK_j += dp_ij Q_i * B_ij,  dV_j += s_ij G_i * A_ij;
-  //   for j < i the pair's terms dp_ij Q_i * B_ij * K_j (key columns) and
-  //   s_ij G_i * A_ij * V_j (value rows) go to lam_t, mu_t for every t in (j, i].
+  // The pairs inside the chunk (chunk_pairs_backward.hpp).
   void pairs(int64_t n, ChunkWork& w) const {
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
-    const RegLanes *Q = regs(w.Q), *K = regs(w.K), *V = regs(w.V), *A = regs(w.A), *B = regs(w.B), *G = regs(w.G);
-    RegLanes *dQ = regs(w.dQ), *dK = regs(w.dK), *dV = regs(w.dV), *lam = regs(w.lam), *mu = regs(w.mu);
-    RegLanes *E = regs(w.E), *Ea = regs(w.Ea), *qb = regs(w.qb), *bb = regs(w.bb), *ga = regs(w.ga);
-    RegLanes *acc_a = regs(w.acc_a), *acc_b = regs(w.acc_b);
-    std::fill(dQ, dQ + kMaxChunk * mr, RegLanes{});
-    std::fill(dK, dK + kMaxChunk * mr, RegLanes{});
-    std::fill(lam, lam + kMaxChunk * mr, RegLanes{});
-    std::fill(dV, dV + kMaxChunk * rr, RegLanes{});
-    std::fill(mu, mu + kMaxChunk * rr, RegLanes{});
-    for (int64_t i = 0; i < n; ++i) {
-      std::copy_n(Q + i * mr, mr, qb);
-      std::fill(bb, bb + mr, reg_splat(1.f));
-      std::copy_n(G + i * rr, rr, ga);
-      RegLanes* dq = dQ + i * mr;
-      for (int64_t j = i; j >= 0; --j) {
-        if (!ungated_ && j < i) {
-          for (int64_t l = 0; l < mr; ++l) {
-            qb[l] *= B[(j + 1) * mr + l];
-            bb[l] *= B[(j + 1) * mr + l];
-          }
-          for (int64_t l = 0; l < rr; ++l) ga[l] *= A[(j + 1) * rr + l];
-        }
-        const RegLanes* k = K + j * mr;
-        const RegLanes* v = V + j * rr;
-        RegLanes sd = qb[0] * k[0], pd = ga[0] * v[0];
-        for (int64_t l = 1; l < mr; ++l) sd += qb[l] * k[l];
-        for (int64_t l = 1; l < rr; ++l) pd += ga[l] * v[l];
-        const float s = reg_sum(sd), dp = reg_sum(pd);
-        RegLanes* dk = dK + j * mr;
-        RegLanes* dv = dV + j * rr;
-        for (int64_t l = 0; l < mr; ++l) {
-          dq[l] += dp * (bb[l] * k[l]);
-          dk[l] += dp * qb[l];
-        }
-        for (int64_t l = 0; l < rr; ++l) dv[l] += s * ga[l];
-        if (ungated_ || j == i) continue;
-        for (int64_t l = 0; l < mr; ++l) E[j * mr + l] = dp * (qb[l] * k[l]);
-        for (int64_t l = 0; l < rr; ++l) Ea[j * rr + l] = s * (ga[l] * v[l]);
-      }
-      if (ungated_) continue;
-      // sum over j < t of the pair (j, i)'s terms, for t = 1..i
-      std::fill(acc_b, acc_b + mr, RegLanes{});
-      std::fill(acc_a, acc_a + rr, RegLanes{});
-      for (int64_t t = 1; t <= i; ++t) {
-        for (int64_t l = 0; l < mr; ++l) lam[t * mr + l] += (acc_b[l] += E[(t - 1) * mr + l]);
-        for (int64_t l = 0; l < rr; ++l) mu[t * rr + l] += (acc_a[l] += Ea[(t - 1) * rr + l]);
-      }
-    }
+    for (Lanes* r : {w.dQ, w.dK, w.lam}) std::fill(r, r + kMaxChunk * w.mv, Lanes{});
+    for (Lanes* r : {w.dV, w.mu}) std::fill(r, r + kMaxChunk * w.rv, Lanes{});
+    const PairRows rows{regs(w.q),  regs(w.k),  regs(w.b),   regs(w.v),  regs(w.a), regs(w.G), regs(w.dQ),
+                        regs(w.dK), regs(w.lam), regs(w.dV), regs(w.mu), regs(w.E), regs(w.Ea)};
+    if (ungated_)
+      chunk_pairs_backward<false>(rows, n, mr, rr, regs(w.pair_scratch));
+    else
+      chunk_pairs_backward<true>(rows, n, mr, rr, regs(w.pair_scratch));
   }
 
   // Each token's gradients from the state parts (D*), the pairs (d*) and, for the
@@ -423,20 +400,17 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
       const float* dq = reinterpret_cast<const float*>(w.dQ + i * mv);
       const float* dK = reinterpret_cast<const float*>(w.dK + i * mv);
       const float* dV = reinterpret_cast<const float*>(w.dV + i * rv);
-      float dc = 0.f;
-      for (int64_t x = 0; x < m; ++x) {
-        w.dfq[t * m + x] = dq[x];
-        w.dfk[t * m + x] = w.c[i] * dK[x];
-        dc += w.fk[t * m + x] * dK[x];
-      }
-      std::copy(dV, dV + dv, dv_.data() + (first + i) * dv);
+      VecMap<float>(w.dfq + t * m, m) = ConstVecMap<float>(dq, m);
+      VecMap<float>(w.dfk + t * m, m) = w.c[i] * ConstVecMap<float>(dK, m);
+      const float dc = ConstVecMap<float>(w.fk + t * m, m).dot(ConstVecMap<float>(dK, m));
+      VecMap<float>(dv_.data() + (first + i) * dv, dv) = ConstVecMap<float>(dV, dv);
       if (ungated_) continue;
       {
         const int64_t mr = mv * kRegsPerLanes, rr = rv * kRegsPerLanes;
         for (int64_t l = 0; l < mr; ++l)
-          regs(w.grad_b)[l] = (regs(w.lam)[i * mr + l] + regs(w.Zb)[l]) / regs(w.B)[i * mr + l];
+          regs(w.grad_b)[l] = (regs(w.lam)[i * mr + l] + regs(w.Zb)[l]) / regs(w.b)[i * mr + l];
         for (int64_t l = 0; l < rr; ++l)
-          regs(w.grad_a)[l] = (regs(w.mu)[i * rr + l] + regs(w.Za)[l]) / regs(w.A)[i * rr + l];
+          regs(w.grad_a)[l] = (regs(w.mu)[i * rr + l] + regs(w.Za)[l]) / regs(w.a)[i * rr + l];
       }
       const float g = factor_grads_to_gates(form_, reinterpret_cast<const float*>(w.grad_a),
                                             reinterpret_cast<const float*>(w.grad_b), dc, rows_, dv, m,

@@ -93,6 +93,34 @@ inline float reg_max(RegLanes v) {
 #endif
 }
 
+// out[j][i] = in[i][j] for a 16 x 16 block of floats: 16 rows of one Lanes each,
+// row i at in + i * in_stride, row j of the result at out + j * out_stride. Four
+// 8 x 8 transposes by shuffles (unpack, pair, half swap), as AVX2 does them.
+inline void transpose_16x16(const Lanes* in, int64_t in_stride, Lanes* out, int64_t out_stride) {
+  using F8 = float __attribute__((vector_size(8 * sizeof(float))));
+  for (int rb = 0; rb < 2; ++rb)
+    for (int cb = 0; cb < 2; ++cb) {
+      F8 r[8], t[8], u[8];
+      for (int i = 0; i < 8; ++i) r[i] = reinterpret_cast<const F8*>(in + (rb * 8 + i) * in_stride)[cb];
+      for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+      }
+      for (int i = 0; i < 8; i += 4)
+        for (int h = 0; h < 2; ++h) {
+          u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+          u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+      // u[0..3]: columns (0|4), (1|5), (2|6), (3|7) of rows 0-3; u[4..7] the same of rows 4-7
+      for (int j = 0; j < 4; ++j) {
+        reinterpret_cast<F8*>(out + (cb * 8 + j) * out_stride)[rb] =
+            __builtin_shufflevector(u[j], u[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        reinterpret_cast<F8*>(out + (cb * 8 + j + 4) * out_stride)[rb] =
+            __builtin_shufflevector(u[j], u[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+      }
+    }
+}
+
 // The register tile of lanes_gemm, kGemmRows x kGemmCols Lanes of accumulators:
 // 8 x 2 (16 registers) where the target has 32 vector registers of 16 floats
 // (AVX-512); 4 x 1 elsewhere (AVX2 splits each Lanes in two: 8 of its 16
