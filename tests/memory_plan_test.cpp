@@ -124,6 +124,9 @@ TEST(MemoryPlan, BackwardCasesPlanTheirGradientsAndWorkspace) {
                              backward_case("t2r", "recurrent", BenchMode::backward, 0),  // w, b per (b, h)
                              backward_case("linear", "recurrent", BenchMode::backward, 40),  // z row
                              backward_case("delta", "recurrent", BenchMode::training, 0),
+                             backward_case("dfw", "chunked", BenchMode::backward, 7),
+                             backward_case("t2r", "chunked", BenchMode::backward, 0),  // z row, w, b
+                             backward_case("gated", "chunked", BenchMode::training, 0),
                              backward_case("softmax", "blocked", BenchMode::backward, 0),
                              backward_case("softmax", "blocked", BenchMode::training, 0)}) {
     const MemoryPlan plan = plan_case_memory(c, omp_get_max_threads());
