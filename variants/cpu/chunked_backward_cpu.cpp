@@ -192,7 +192,7 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
     // states[c + 1] = (TA TB^T) * states[c] + Kd^T Vd, straight from one to the next
     // (the last chunk's end state is not needed: nothing reads it).
     for (int64_t c = 0; c + 1 < chunks; ++c) {
-      load_chunk(h, c * chunk_, chunk_, w);
+      load_chunk(h, c * chunk_, chunk_, w, /*state_only=*/true);
       const RegLanes* prev = regs(w.states + c * len);
       const float* tb = reinterpret_cast<const float*>(w.TB);
       const RegLanes* ta = regs(w.TA);
@@ -210,8 +210,9 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
   // The rows of n tokens copied into Q, K, V, A, B (zero past n; gate values 1 past
   // the widths), which the pairs read many times from L1 (reading the inputs in
   // place, as the forward does, measured no faster here), then the gate products
-  // and the decayed rows Qd, Kd, Vd.
-  void load_chunk(const HeadView& h, int64_t t0, int64_t n, ChunkWork& w) const {
+  // and the decayed rows Qd, Kd, Vd. state_only: what the state update reads
+  // (K, V, A, B, Kd, Vd, TA, TB), for the forward pass.
+  void load_chunk(const HeadView& h, int64_t t0, int64_t n, ChunkWork& w, bool state_only = false) const {
     const int64_t m = h.m, dv = h.dv, mv = w.mv, rv = w.rv;
     // n rows of `width` floats (row i times scales[i], if given) into rows of
     // `lanes` Lanes; zero rows past n.
@@ -231,7 +232,7 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
         scaled = scaled || w.c[i] != 1.f;
       }
     w.a = w.A, w.b = w.B;
-    w.q = copy_rows(w.fq + t0 * m, m, w.Q, mv, nullptr);
+    w.q = state_only ? nullptr : copy_rows(w.fq + t0 * m, m, w.Q, mv, nullptr);
     w.k = copy_rows(w.fk + t0 * m, m, w.K, mv, scaled ? w.c : nullptr);
     w.v = copy_rows(h.v + t0 * dv, dv, w.V, rv, nullptr);
     if (var_.normalise)
@@ -240,17 +241,17 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
       w.qd = w.q, w.kd = w.k, w.vd = w.v;
       return;
     }
-    decay_chunk(n, w);
+    decay_chunk(n, w, state_only);
     w.qd = w.Qd, w.kd = w.Kd, w.vd = w.Vd;
   }
 
   // PA, PB (prefix products), RA, RB (after each token), TA, TB; Qd, Kd, Vd (zero past n).
-  static void decay_chunk(int64_t n, ChunkWork& w) {
+  static void decay_chunk(int64_t n, ChunkWork& w, bool state_only) {
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
     const RegLanes *Q = regs(w.q), *K = regs(w.k), *V = regs(w.v), *A = regs(w.a), *B = regs(w.b);
     RegLanes *PA = regs(w.PA), *PB = regs(w.PB), *RA = regs(w.RA), *RB = regs(w.RB);
     RegLanes *Qd = regs(w.Qd), *Kd = regs(w.Kd), *Vd = regs(w.Vd);
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; i < (state_only ? 0 : n); ++i) {
       for (int64_t l = 0; l < rr; ++l) PA[i * rr + l] = i ? PA[(i - 1) * rr + l] * A[i * rr + l] : A[l];
       for (int64_t l = 0; l < mr; ++l) {
         PB[i * mr + l] = i ? PB[(i - 1) * mr + l] * B[i * mr + l] : B[l];
@@ -260,8 +261,10 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
     std::fill(Qd + n * mr, Qd + kMaxChunk * mr, RegLanes{});
     std::fill(Kd + n * mr, Kd + kMaxChunk * mr, RegLanes{});
     std::fill(Vd + n * rr, Vd + kMaxChunk * rr, RegLanes{});
-    std::copy_n(w.PA + (n - 1) * w.rv, w.rv, w.TA);
-    std::copy_n(w.PB + (n - 1) * w.mv, w.mv, w.TB);
+    if (!state_only) {
+      std::copy_n(w.PA + (n - 1) * w.rv, w.rv, w.TA);
+      std::copy_n(w.PB + (n - 1) * w.mv, w.mv, w.TB);
+    }
     for (int64_t j = n - 1; j >= 0; --j) {
       for (int64_t l = 0; l < rr; ++l) {
         RA[j * rr + l] = j == n - 1 ? reg_splat(1.f) : RA[(j + 1) * rr + l] * A[(j + 1) * rr + l];
@@ -272,6 +275,9 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
         Kd[j * mr + l] = K[j * mr + l] * RB[j * mr + l];
       }
     }
+    if (!state_only) return;
+    for (int64_t l = 0; l < rr; ++l) regs(w.TA)[l] = RA[l] * A[l];  // the products after token 0, times a_0
+    for (int64_t l = 0; l < mr; ++l) regs(w.TB)[l] = RB[l] * B[l];
   }
 
   void backward_chunk(const HeadView& h, int64_t bh, int64_t t0, ChunkWork& w) {
