@@ -27,8 +27,8 @@ void head_features(const Variant& var, const FeatureParams<R>& params, const R* 
 // d = dL/d(used) (T, m), overwritten: through the sum normalisation, then the map's
 // VJP into dx (T, dk) and grads (dw, db added to).
 template <class R>
-void head_feature_vjp(const Variant& var, const FeatureParams<R>& params, const R* x, int64_t T, int64_t dk,
-                      int64_t m, const R* raw, const R* used, R* d, R* dx, const FeatureGrads<R>& grads) {
+void head_feature_vjp(const Variant& var, const FeatureParams<R>& params, const R* x, int64_t T, int64_t dk, int64_t m,
+                      const R* raw, const R* used, R* d, R* dx, const FeatureGrads<R>& grads) {
   if (var.sum_normalise) {
     // f~ = f / s, s = sum(f) > 0: df = (df~ - (df~ . f~)) / s; a zero-sum row passes through.
     for (int64_t t = 0; t < T; ++t) {
@@ -52,7 +52,8 @@ R factor_grads_to_gates(const FactorForm& form, const R* da, const R* db, R dc, 
                         R* dgate_v, R* dgate_k) {
   R g = R(0);
   auto signed_sum = [](Factor f, R sum) { return f == Factor::gate ? sum : f == Factor::one_minus_gate ? -sum : R(0); };
-  if (form.a == Factor::gate || form.a == Factor::one_minus_gate) g += signed_sum(form.a, ConstVecMap<R>(da, rows).sum());
+  if (form.a == Factor::gate || form.a == Factor::one_minus_gate)
+    g += signed_sum(form.a, ConstVecMap<R>(da, rows).sum());
   if (form.b == Factor::gate || form.b == Factor::one_minus_gate) g += signed_sum(form.b, ConstVecMap<R>(db, m).sum());
   g += signed_sum(form.c, dc);
   if (form.a == Factor::gate_rows && dgate_v) std::copy(da, da + dv, dgate_v);

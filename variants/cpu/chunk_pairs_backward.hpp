@@ -61,8 +61,7 @@ void chunk_pairs_backward(const PairRows& c, int64_t n, int64_t mr_any, int64_t 
     // up: dQ_i by Horner (h_t = h_{t-1} * B_t + p_t K_t), lam / mu by prefix sums
     for (int64_t l = 0; l < mr; ++l) h[l] = p[0] * c.K[l];
     for (int64_t t = 1; t <= i; ++t) {
-      for (int64_t l = 0; l < mr; ++l)
-        h[l] = (Gated ? h[l] * c.B[t * mr + l] : h[l]) + p[t] * c.K[t * mr + l];
+      for (int64_t l = 0; l < mr; ++l) h[l] = (Gated ? h[l] * c.B[t * mr + l] : h[l]) + p[t] * c.K[t * mr + l];
       if (!Gated) continue;
       // E, Ea become running sums over j < t in place
       for (int64_t l = 0; l < mr; ++l) {

@@ -33,6 +33,7 @@
 #include "chunk_diagonal.hpp"
 #include "chunk_pairs_backward.hpp"
 #include "chunked_backward.hpp"
+#include "cpu_gradients.hpp"
 #include "lanes.hpp"
 #include "recurrent_backward.hpp"
 #include "threading.hpp"
@@ -49,7 +50,11 @@ int64_t lanes_of(int64_t n) { return (n + kLanes - 1) / kLanes; }
 struct ChunkWork {
   ChunkWork(Lanes* p, int64_t T, int64_t m, int64_t rows, int64_t chunk)
       : mv(lanes_of(m)), rv(lanes_of(rows)), sr(mv * kLanes) {
-    auto take = [&p](int64_t n) { Lanes* q = p; p += n; return q; };
+    auto take = [&p](int64_t n) {
+      Lanes* q = p;
+      p += n;
+      return q;
+    };
     const int64_t tm = lanes_of(T * m), chunks = (T + chunk - 1) / chunk;
     fq_raw = reinterpret_cast<float*>(take(tm));
     fk_raw = reinterpret_cast<float*>(take(tm));
@@ -73,8 +78,8 @@ struct ChunkWork {
   // Lanes the constructor takes (chunked_backward_workspace = 16 x this).
   static int64_t lanes_needed(int64_t T, int64_t m, int64_t rows, int64_t chunk) {
     const int64_t mv = lanes_of(m), rv = lanes_of(rows), sr = mv * kLanes;
-    return 6 * lanes_of(T * m) + (T + chunk - 1) / chunk * sr * rv + 13 * kMaxChunk * (mv + rv) +
-           2 * rv * kLanes + 2 * sr + sr * rv + 6 * rv + 7 * mv;
+    return 6 * lanes_of(T * m) + (T + chunk - 1) / chunk * sr * rv + 13 * kMaxChunk * (mv + rv) + 2 * rv * kLanes +
+           2 * sr + sr * rv + 6 * rv + 7 * mv;
   }
 
   int64_t mv, rv, sr;
@@ -101,37 +106,26 @@ struct ChunkWork {
 class ChunkedBackwardPrepared final : public PreparedBackward {
  public:
   ChunkedBackwardPrepared(const Variant& v, const Problem& p, const std::vector<float>& dy, int64_t chunk)
-      : var_(v), p_(p), dy_(dy), chunk_(std::clamp<int64_t>(chunk, 1, kMaxChunk)),
-        rows_(p.shape.dv + (v.normalise ? 1 : 0)), ungated_(v.rule->gates_are_ones()), form_(v.rule->factor_form()),
+      : var_(v),
+        p_(p),
+        dy_(dy),
+        chunk_(std::clamp<int64_t>(chunk, 1, kMaxChunk)),
+        rows_(p.shape.dv + (v.normalise ? 1 : 0)),
+        ungated_(v.rule->gates_are_ones()),
+        form_(v.rule->factor_form()),
         work_lanes_(ChunkWork::lanes_needed(p.shape.T, p.m, rows_, chunk_)),
-        work_(omp_get_max_threads() * work_lanes_ * kLanes), dq_(p.q.size()), dk_(p.k.size()), dv_(p.v.size()),
-        dgate_(p.gate.size()), dgate_v_(p.gate_v.size()), dgate_k_(p.gate_k.size()), ds0_(p.s0.size()),
-        dw_bh_(p.w.empty() ? 0 : p.shape.B * p.shape.H * p.m * p.shape.dk),
-        db_bh_(p.b.empty() ? 0 : p.shape.B * p.shape.H * p.m) {}
+        work_(omp_get_max_threads() * work_lanes_ * kLanes),
+        g_(p) {}
 
   void run() override {
     const Shape& s = p_.shape;
     const int64_t BH = s.B * s.H;
-    std::fill(dw_bh_.data(), dw_bh_.data() + dw_bh_.size(), 0.f);
-    std::fill(db_bh_.data(), db_bh_.data() + db_bh_.size(), 0.f);
+    g_.clear_feature_params();
     for_each_head(BH, 3 * BH * s.T * rows_ * p_.m, HeadSchedule::dynamic,
                   [&](int64_t bh, int thread) { run_head(bh, thread); });
   }
 
-  Gradients gradients() const override {
-    Gradients g;
-    g.q = widened(dq_);
-    g.k = widened(dk_);
-    g.v = widened(dv_);
-    g.gate = widened(dgate_);
-    g.gate_v = widened(dgate_v_);
-    g.gate_k = widened(dgate_k_);
-    g.s0 = widened(ds0_);
-    const Shape& s = p_.shape;
-    g.w = sum_over_batch(dw_bh_.empty() ? nullptr : dw_bh_.data(), s.B, s.H, p_.m * s.dk);
-    g.b = sum_over_batch(db_bh_.empty() ? nullptr : db_bh_.data(), s.B, s.H, p_.m);
-    return g;
-  }
+  Gradients gradients() const override { return g_.read(p_); }
 
  private:
   void run_head(int64_t bh, int thread) {
@@ -150,7 +144,7 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
     float* fk_used = var_.sum_normalise ? w.fk_used : w.fk_raw;
     if (direct) {
       w.fq = h.q, w.fk = h.k;
-      w.dfq = at(dq_, bh * T * s.dk), w.dfk = at(dk_, bh * T * s.dk);
+      w.dfq = grad_ptr(g_.dq, bh * T * s.dk), w.dfk = grad_ptr(g_.dk, bh * T * s.dk);
     } else {
       head_features(var_, h.features, h.q, T, s.dk, m, w.fq_raw, fq_used);
       head_features(var_, h.features, h.k, T, s.dk, m, w.fk_raw, fk_used);
@@ -159,16 +153,14 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
     forward(h, w);
     std::fill(w.dSt, w.dSt + w.sr * w.rv, Lanes{});
     for (int64_t t0 = (T - 1) / chunk_ * chunk_; t0 >= 0; t0 -= chunk_) backward_chunk(h, bh, t0, w);
-    if (float* ds0 = at(ds0_, bh * s.dv * m))
+    if (float* ds0 = grad_ptr(g_.ds0, bh * s.dv * m))
       for (int64_t r = 0; r < s.dv; ++r)
         for (int64_t k = 0; k < m; ++k) ds0[r * m + k] = w.dSt[k * w.rv + r / kLanes][r % kLanes];
     if (direct) return;
-    const FeatureGrads<float> fg{at(dw_bh_, bh * m * s.dk), at(db_bh_, bh * m)};
-    head_feature_vjp(var_, h.features, h.q, T, s.dk, m, w.fq_raw, fq_used, w.dfq, at(dq_, bh * T * s.dk), fg);
-    head_feature_vjp(var_, h.features, h.k, T, s.dk, m, w.fk_raw, fk_used, w.dfk, at(dk_, bh * T * s.dk), fg);
+    const FeatureGrads<float> fg{grad_ptr(g_.dw_bh, bh * m * s.dk), grad_ptr(g_.db_bh, bh * m)};
+    head_feature_vjp(var_, h.features, h.q, T, s.dk, m, w.fq_raw, fq_used, w.dfq, grad_ptr(g_.dq, bh * T * s.dk), fg);
+    head_feature_vjp(var_, h.features, h.k, T, s.dk, m, w.fk_raw, fk_used, w.dfk, grad_ptr(g_.dk, bh * T * s.dk), fg);
   }
-
-  static float* at(HostBuffer<float>& b, int64_t offset) { return b.empty() ? nullptr : b.data() + offset; }
 
   static int64_t gemm_rows(int64_t m) { return (m + kGemmRows - 1) / kGemmRows * kGemmRows; }
 
@@ -202,8 +194,8 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
         const RegLanes x = prev[(k * rv + l) * kRegsPerLanes + h];
         return ones ? x : x * (tb[k] * ta[l * kRegsPerLanes + h]);
       };
-      lanes_gemm(reinterpret_cast<const float*>(w.kd), 1, w.mv * kLanes, w.vd, rv, chunk_, w.states + (c + 1) * len,
-                 rv, gemm_rows(h.m), rv, 0, from_prev);
+      lanes_gemm(reinterpret_cast<const float*>(w.kd), 1, w.mv * kLanes, w.vd, rv, chunk_, w.states + (c + 1) * len, rv,
+                 gemm_rows(h.m), rv, 0, from_prev);
     }
   }
 
@@ -376,7 +368,7 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
     for (Lanes* r : {w.dQ, w.dK, w.lam}) std::fill(r, r + kMaxChunk * w.mv, Lanes{});
     for (Lanes* r : {w.dV, w.mu}) std::fill(r, r + kMaxChunk * w.rv, Lanes{});
-    const PairRows rows{regs(w.q),  regs(w.k),  regs(w.b),   regs(w.v),  regs(w.a), regs(w.G), regs(w.dQ),
+    const PairRows rows{regs(w.q),  regs(w.k),   regs(w.b),  regs(w.v),  regs(w.a), regs(w.G), regs(w.dQ),
                         regs(w.dK), regs(w.lam), regs(w.dV), regs(w.mu), regs(w.E), regs(w.Ea)};
     if (ungated_)
       chunk_pairs_backward<false>(rows, n, mr, rr, regs(w.pair_scratch));
@@ -409,7 +401,7 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
       VecMap<float>(w.dfq + t * m, m) = ConstVecMap<float>(dq, m);
       VecMap<float>(w.dfk + t * m, m) = w.c[i] * ConstVecMap<float>(dK, m);
       const float dc = ConstVecMap<float>(w.fk + t * m, m).dot(ConstVecMap<float>(dK, m));
-      VecMap<float>(dv_.data() + (first + i) * dv, dv) = ConstVecMap<float>(dV, dv);
+      VecMap<float>(g_.dv.data() + (first + i) * dv, dv) = ConstVecMap<float>(dV, dv);
       if (ungated_) continue;
       {
         const int64_t mr = mv * kRegsPerLanes, rr = rv * kRegsPerLanes;
@@ -418,10 +410,10 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
         for (int64_t l = 0; l < rr; ++l)
           regs(w.grad_a)[l] = (regs(w.mu)[i * rr + l] + regs(w.Za)[l]) / regs(w.a)[i * rr + l];
       }
-      const float g = factor_grads_to_gates(form_, reinterpret_cast<const float*>(w.grad_a),
-                                            reinterpret_cast<const float*>(w.grad_b), dc, rows_, dv, m,
-                                            at(dgate_v_, (first + i) * dv), at(dgate_k_, (first + i) * m));
-      if (float* dg = at(dgate_, first + i)) *dg = g;
+      const float g = factor_grads_to_gates(
+          form_, reinterpret_cast<const float*>(w.grad_a), reinterpret_cast<const float*>(w.grad_b), dc, rows_, dv, m,
+          grad_ptr(g_.dgate_v, (first + i) * dv), grad_ptr(g_.dgate_k, (first + i) * m));
+      if (float* dg = grad_ptr(g_.dgate, first + i)) *dg = g;
     }
   }
 
@@ -461,8 +453,7 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
   FactorForm form_;  // how the gate inputs make a, b, c
   int64_t work_lanes_;
   HostBuffer<float> work_;  // per thread: ChunkWork
-  HostBuffer<float> dq_, dk_, dv_, dgate_, dgate_v_, dgate_k_, ds0_;  // shaped as the inputs
-  HostBuffer<float> dw_bh_, db_bh_;  // (B * H, m, dk), (B * H, m): summed over the batch on read
+  CpuGradients g_;
 };
 
 class ChunkedBackwardCpu final : public BackwardImpl {
