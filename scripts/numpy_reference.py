@@ -17,6 +17,9 @@ every chunk length):
     the 150th token against a KV cache of the first 149;
   - the slow gate sets U(0.95, 1) and U(0.99, 1) for the rules with decaying gates,
     whose carried state matters across many chunks.
+Gradients (eval with dy.npy writes dq.npy, ...), at B=2 H=2 T=6 with s0: the float64
+reference, the CPU backward form (recurrent; softmax blocked) and, for the
+gated-linear rules, the chunked backward at C = 4, against numpy central differences.
 Pass: relative L2 <= 1e-4 (the fp32 limit of docs/MATH.md) and max-abs <= 1e-3
 (10x) for y, state and z, no NaN/Inf. A form reporting "does not support" passes
 only for the combinations in EXPECTED_UNSUPPORTED (and is listed as such); any
@@ -281,6 +284,8 @@ def cases(var):
 
 GRAD_SIZES = (2, 2, 4, 3, 5)  # B, H, dk, dv, m of relu_proj / favor
 GRAD_T = 6
+GRAD_CHUNK = 4  # the chunked backward's chunk length here: two chunks, the second short
+GATED_LINEAR = ("add", "gated", "decay", "scalar_decay")  # the rules with a chunked backward
 GRAD_INPUTS = ("q", "k", "v", "gate", "beta", "gate_v", "gate_k", "w", "b", "s0")  # omega is fixed
 
 
@@ -318,8 +323,9 @@ def finite_difference_gradients(var, x, dy):
 
 
 def check_gradients(dfwbench, variants, rng, in_dir, out_dir):
-    """Every variant's gradients from eval (reference and the CPU backward form) against
-    finite_difference_gradients; returns (passes, failures)."""
+    """Every variant's gradients from eval (reference, the CPU backward form, and the
+    chunked one for the gated-linear rules) against finite_difference_gradients;
+    returns (passes, failures)."""
     passes = failures = 0
     print(f"\ngradients: B={GRAD_SIZES[0]} H={GRAD_SIZES[1]} T={GRAD_T} dk={GRAD_SIZES[2]} dv={GRAD_SIZES[3]}, "
           "s0 and dy given; against numpy central differences")
@@ -329,10 +335,13 @@ def check_gradients(dfwbench, variants, rng, in_dir, out_dir):
         fd = finite_difference_gradients(var, x, dy)
         save_inputs(dict(x, dy=dy), in_dir)
         backward_form = "blocked" if var.rule == "softmax" else "recurrent"
-        for form, limit in (("reference", 1e-6), (backward_form, LIMIT)):
+        forms = [("reference", None, 1e-6), (backward_form, None, LIMIT)]
+        if var.rule in GATED_LINEAR:
+            forms.append(("chunked", GRAD_CHUNK, LIMIT))
+        for form, chunk, limit in forms:
             worst, note = 0.0, ""
             try:
-                run_eval(dfwbench, var.name, form, None, "sequence", in_dir, out_dir)
+                run_eval(dfwbench, var.name, form, chunk, "sequence", in_dir, out_dir)
                 ok = True
                 for name, (want, noise) in fd.items():
                     got = np.load(os.path.join(out_dir, "d" + name + ".npy"))
@@ -350,7 +359,8 @@ def check_gradients(dfwbench, variants, rng, in_dir, out_dir):
                 ok, status, note = False, "FAIL", str(e)
             failures += not ok
             passes += ok
-            print(f"{var.name:22} {'grad':18} {form:12} worst rel L2 {worst:9.2e} (limit {limit:g})  {status} "
+            label = f"{form} C={chunk}" if chunk else form
+            print(f"{var.name:22} {'grad':18} {label:12} worst rel L2 {worst:9.2e} (limit {limit:g})  {status} "
                   f"{note}".rstrip())
     return passes, failures
 
