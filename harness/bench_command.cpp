@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -24,6 +25,7 @@
 #include "bench_cases.hpp"
 #include "bench_runner.hpp"
 #include "bench_targets.hpp"
+#include "paired_ratio.hpp"
 #include "ceilings.hpp"
 #include "check_cases.hpp"
 #include "cli.hpp"
@@ -258,6 +260,7 @@ struct RunRecord {
   QualityLimits quality;
   std::string disturbed;  // why the whole run is disturbed ("" when not)
   std::string targets;    // JSON array of the CPU target verdicts, or ""
+  std::string paired_ratios;  // JSON array of the preset's paired ratios (paired_ratio.hpp), or ""
 };
 
 std::string executable_path() {
@@ -322,6 +325,7 @@ std::string context_json(const Sweep& sweep, const TimingOptions& timing, const 
   if (!run.end.backend.empty()) o.add_raw("ceilings_end", ceilings_json(run.end));
   o.add_raw("timing", t.str(6)).add_raw("run_quality", quality_json(run.quality, run.disturbed));
   if (!run.targets.empty()) o.add_raw("cpu_targets", run.targets);
+  if (!run.paired_ratios.empty()) o.add_raw("paired_ratios", run.paired_ratios);
   return o.str(4);
 }
 
@@ -465,6 +469,32 @@ std::string run_quality_help() {
       q.max_spread, 100 * q.max_run_delay, q.max_preemptions_per_s, c.windows, 1e3 * c.min_window_s,
       100 * q.max_ceiling_change);
   return buf;
+}
+
+// The preset's paired ratios (bench_targets.hpp), each from the two cases of this
+// sweep it names, 15 pairs; printed, recorded in the context, then written.
+void measure_paired_ratios(const Sweep& sweep, const std::vector<BenchCase>& cases, const TimingOptions& timing,
+                           RunRecord& record, const std::function<void()>& write) {
+  constexpr int kPairs = 15;
+  std::vector<PairedRatio> ratios;
+  for (const PairedRatioSpec& spec : paired_ratio_specs(sweep.name)) {
+    auto find = [&](const TargetRow& want) {
+      return std::find_if(cases.begin(), cases.end(), [&](const BenchCase& c) { return same_case(want, c); });
+    };
+    const auto num = find(spec.numerator), den = find(spec.denominator);
+    if (num == cases.end() || den == cases.end()) continue;  // filtered out of this run
+    if (ratios.empty()) std::printf("\nratios measured in pairs (%d pairs, the two cases timed alternately):\n", kPairs);
+    const PairedRatio r = measure_paired_ratio(spec.name, *num, *den, timing, kPairs);
+    if (r.status == "ok")
+      std::printf("  %-70s %7.3f  [p20 %.3f, p80 %.3f]  (%.2f / %.2f ms)\n", r.name.c_str(), r.median, r.p20, r.p80,
+                  r.numerator_ms, r.denominator_ms);
+    else
+      std::printf("  %-70s %s: %s\n", r.name.c_str(), r.status.c_str(), r.message.c_str());
+    ratios.push_back(r);
+  }
+  if (ratios.empty()) return;
+  record.paired_ratios = paired_ratios_json(ratios);
+  write();
 }
 
 }  // namespace
@@ -651,6 +681,9 @@ int run_bench(int argc, char** argv) {
     std::printf("\nCPU targets (ratios from this results file, ceilings measured in the run):\n%s",
                 format_targets(targets).c_str());
   }
+  if (ran > 0) measure_paired_ratios(sweep, cases, timing, record, [&] {
+    store.write(order, context_json(sweep, timing, machine, record, sizing));
+  });
   return errors ? 1 : 0;
 }
 

@@ -154,37 +154,52 @@ std::string backward_unsupported(const BenchCase& c) {
   return "";
 }
 
+}  // namespace
+
+std::string named_form_unsupported(const BenchCase& c) {
+  if (!c.variant.defined()) return c.variant.undefined_reason;
+  if (is_backward(c.mode)) return backward_unsupported(c);
+  const Impl* impl = find_impl(c.form, c.backend, c.dtype);
+  if (!impl) return "no " + c.form + "/" + c.backend + "/" + c.dtype + " implementation in this build";
+  return impl->unsupported_reason(c.variant, run_mode(c.mode));
+}
+
+std::unique_ptr<Problem> generate_case_problem(const BenchCase& c, const TimingOptions& opts) {
+  GeneratorOptions gen;
+  gen.seed = opts.seed;
+  gen.with_initial_state = c.mode == BenchMode::decode && c.variant.rule->stateful();
+  gen.gates = c.gates;
+  harness::NvtxRange range("generate");
+  return std::make_unique<Problem>(generate_problem(c.variant, c.problem_shape(), gen));
+}
+
+RunOptions case_run_options(const BenchCase& c) {
+  RunOptions o;
+  o.mode = run_mode(c.mode);
+  o.chunk = c.chunk > 0 ? c.chunk : o.chunk;
+  return o;
+}
+
+std::unique_ptr<Prepared> prepare_named_form(const BenchCase& c, const Problem& problem, const TimingOptions& opts) {
+  harness::NvtxRange range("prepare");
+  if (is_backward(c.mode)) return std::make_unique<BackwardCase>(c, problem, case_run_options(c), opts.seed);
+  return find_impl(c.form, c.backend, c.dtype)->prepare(c.variant, problem, case_run_options(c));
+}
+
+namespace {
+
 CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts, const Retiming& retiming) {
-  if (!c.variant.defined()) return failed("unsupported", c.variant.undefined_reason);
-  const Mode mode = run_mode(c.mode);
-  const bool backward = is_backward(c.mode);
-  if (backward)
-    if (const std::string why = backward_unsupported(c); !why.empty()) return failed("unsupported", why);
   const bool best = c.form == "best";
+  if (!best)
+    if (const std::string why = named_form_unsupported(c); !why.empty()) return failed("unsupported", why);
+  if (best && !c.variant.defined()) return failed("unsupported", c.variant.undefined_reason);
   std::vector<const Impl*> candidates;  // form best: every supported form, for the probe
   if (best)
     for (const std::string& form : best_candidates(c.variant, c.mode, c.backend, c.dtype))
       candidates.push_back(find_impl(form, c.backend, c.dtype));
   if (best && candidates.empty())
     return failed("unsupported", "no " + c.backend + "/" + c.dtype + " form supports this variant");
-  const Impl* impl = best || backward ? nullptr : find_impl(c.form, c.backend, c.dtype);
-  if (!best && !backward && !impl)
-    return failed("unsupported", "no " + c.form + "/" + c.backend + "/" + c.dtype + " implementation in this build");
-  const std::string why = best || backward ? "" : impl->unsupported_reason(c.variant, mode);
-  if (!why.empty()) return failed("unsupported", why);
-
-  GeneratorOptions gen;
-  gen.seed = opts.seed;
-  gen.with_initial_state = c.mode == BenchMode::decode && c.variant.rule->stateful();
-  gen.gates = c.gates;
-  Problem problem;
-  {
-    harness::NvtxRange range("generate");
-    problem = generate_problem(c.variant, c.problem_shape(), gen);
-  }
-  RunOptions run_opts;
-  run_opts.mode = mode;
-  run_opts.chunk = c.chunk > 0 ? c.chunk : run_opts.chunk;
+  const std::unique_ptr<Problem> problem = generate_case_problem(c, opts);
 
   CaseTiming out;
   out.form = c.form;
@@ -193,18 +208,14 @@ CaseTiming time_prepared_case(const BenchCase& c, const TimingOptions& opts, con
   std::unique_ptr<Prepared> prepared;
   if (best) {
     harness::NvtxRange range("probe");
-    ProbeResult probe = probe_fastest_form(c, candidates, problem, run_opts);
+    ProbeResult probe = probe_fastest_form(c, candidates, *problem, case_run_options(c));
     prepared = std::move(probe.prepared);
     out.form = probe.form;
     out.note = probe.note;
     MemoryTracker::host().reset_peak();  // the row's peak is the picked form's, not the probe's
     MemoryTracker::device().reset_peak();
-  } else if (backward) {
-    harness::NvtxRange range("prepare");
-    prepared = std::make_unique<BackwardCase>(c, problem, run_opts, opts.seed);
   } else {
-    harness::NvtxRange range("prepare");
-    prepared = impl->prepare(c.variant, problem, run_opts);
+    prepared = prepare_named_form(c, *problem, opts);
   }
   {
     harness::NvtxRange range("warm-up");

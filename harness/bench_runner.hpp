@@ -8,12 +8,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "bench_cases.hpp"
 #include "contention.hpp"
+#include "impl.hpp"
+#include "problem.hpp"
 
 namespace dfw {
 
@@ -63,5 +66,15 @@ struct Retiming {
 // Never throws for a failing case: OOM (dfw::OutOfMemory, std::bad_alloc) and
 // other exceptions come back as a status with the message.
 CaseTiming time_case(const BenchCase& c, const TimingOptions& opts, const Retiming& retiming = {});
+
+// The steps of time_case for a case with a named form (not "best"), for callers that
+// time prepared cases themselves (paired_ratio.hpp): why it cannot run ("" when it
+// can), its seeded inputs, and the form prepared on them (for a backward case, the
+// forward form if a training step, the backward form and dy); the problem must
+// outlive the prepared form.
+std::string named_form_unsupported(const BenchCase& c);
+std::unique_ptr<Problem> generate_case_problem(const BenchCase& c, const TimingOptions& opts);
+RunOptions case_run_options(const BenchCase& c);
+std::unique_ptr<Prepared> prepare_named_form(const BenchCase& c, const Problem& problem, const TimingOptions& opts);
 
 }  // namespace dfw

@@ -85,6 +85,21 @@ std::vector<Target> make_targets() {
   return t;
 }
 
+std::vector<PairedRatioSpec> make_paired_ratio_specs(const std::string& preset) {
+  std::vector<PairedRatioSpec> out;
+  if (preset == "training")
+    for (const char* form : {"chunked", "recurrent"})
+      out.push_back({std::string("dfw ") + form + " backward / " + form + " forward, B1 H12 T4096 d64",
+                     {"dfw", form, BenchMode::backward, kPrefill, GateSet::uniform_init},
+                     prefill_row("dfw", form, kPrefill)});
+  if (preset == "cpu-targets")
+    for (const auto& [shape, label] : {std::make_pair(kPrefill, "B1 H12 T4096 d64"),
+                                       std::make_pair(kPrefillWide, "B1 H16 T4096 d128")})
+      out.push_back({std::string("dfw prefill ") + label + ", gates uniform: t(recurrent) / t(chunked)",
+                     prefill_row("dfw", "recurrent", shape), prefill_row("dfw", "chunked", shape)});
+  return out;
+}
+
 const std::vector<Target>& targets() {
   static const std::vector<Target> t = make_targets();
   return t;
@@ -174,6 +189,17 @@ TargetResult judge(const Target& target, const std::vector<ResultRow>& rows, con
 }
 
 }  // namespace
+
+std::vector<PairedRatioSpec> paired_ratio_specs(const std::string& preset) {
+  return make_paired_ratio_specs(preset);
+}
+
+bool same_case(const TargetRow& want, const BenchCase& c) {
+  const Shape s = c.problem_shape();
+  return c.backend == "cpu" && c.variant.name == want.variant && c.form == want.form && c.mode == want.mode &&
+         (want.shape.B == kAnyBatch || s.B == want.shape.B) && s.H == want.shape.H && s.T == want.shape.T &&
+         s.dk == want.shape.dk && s.dv == want.shape.dv && c.gates == want.gates;
+}
 
 std::vector<TargetRow> cpu_target_rows() {
   std::vector<TargetRow> out;

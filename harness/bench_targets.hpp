@@ -73,6 +73,19 @@ std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& row
 // a target reading one is MISSING, its why naming the row.
 std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows,
                                                const std::vector<std::string>& run_keys);
+// Ratios a preset's run measures again in pairs at its end (paired_ratio.hpp), both
+// cases timed alternately, so drift during the run cannot move the ratio:
+//   training:    dfw backward / forward at B 1, H 12, T 4096, d 64, chunked (the
+//                backward issue's target: <= 3) and recurrent (information);
+//   cpu-targets: targets 5 and 6 with the uniform gates (recurrent / chunked).
+// A case matches a spec row as same_row matches a results row.
+struct PairedRatioSpec {
+  std::string name;
+  TargetRow numerator, denominator;
+};
+std::vector<PairedRatioSpec> paired_ratio_specs(const std::string& preset);
+bool same_case(const TargetRow& want, const BenchCase& c);
+
 // One line per target: name, measured ratio, limit, verdict (and why).
 std::string format_targets(const std::vector<TargetResult>& targets);
 // The targets as a JSON array (for the results file's context): name, relation,

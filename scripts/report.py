@@ -344,15 +344,41 @@ def block_crossover(results):
                   "softmax (ms)", "variant (ms)", "softmax / variant at the largest T"], rows)
 
 
+def paired_ratios(results, name):
+    """The ratios a run measured in pairs (paired_ratio.hpp), by name, from file `name`'s
+    context, with the spread bound of the run's quality limits."""
+    context = results.contexts.get(name, {})
+    spread = context.get("run_quality", {}).get("max_spread_p80_over_p20", 1.25)
+    return {r["name"]: r for r in context.get("paired_ratios", [])}, spread
+
+
+def paired_text(r):
+    return f"{num(r['median'])} (in pairs, p20 {num(r['p20'])}, p80 {num(r['p80'])})"
+
+
+def paired_verdict(r, spread, holds):
+    """PASS / MISS from a paired ratio, inconclusive when its pairs spread more than a
+    row may (the machine changed within pairs, not only between them)."""
+    if r["p20"] > 0 and r["p80"] / r["p20"] > spread:
+        return INCONCLUSIVE
+    return "PASS" if holds(r["median"]) else "MISS"
+
+
 def training_targets(results):
-    """The backward issue's two CPU targets from the training preset's B1 H12 T4096 d64 rows."""
+    """The backward issue's two CPU targets from the training preset's B1 H12 T4096 d64
+    rows; the time ratio from the pairs the run measured at its end when it did."""
     rows = [r for r in analysis.ok_rows(results.bench_rows(presets=("training",)))
             if (r["B"], r["H"], r["T"], r["dk"]) == (1, 12, 4096, 64) and r["variant"] == "dfw"]
     pick = lambda mode, form: next((r for r in rows if r["mode"] == mode and r["form"] == form), None)
     fwd_rec, fwd_chunk, bwd_rec = pick("prefill", "recurrent"), pick("prefill", "chunked"), pick("bwd", "recurrent")
     bwd_chunk = pick("bwd", "chunked")
+    pairs, spread = paired_ratios(results, "training-cpu.csv")
+    paired = pairs.get("dfw chunked backward / chunked forward, B1 H12 T4096 d64", {})
     lines = []
-    if bwd_chunk and fwd_chunk:
+    if paired.get("status") == "ok":
+        lines.append(["dfw chunked backward / chunked forward, B1 H12 T4096 d64", paired_text(paired), "<= 3",
+                      paired_verdict(paired, spread, lambda x: x <= 3)])
+    elif bwd_chunk and fwd_chunk:
         ratio = bwd_chunk["time_median_ms"] / fwd_chunk["time_median_ms"]
         verdict = INCONCLUSIVE if bwd_chunk["disturbed"] or fwd_chunk["disturbed"] else (
             "PASS" if ratio <= 3 else "MISS")
@@ -360,7 +386,10 @@ def training_targets(results):
     else:
         lines.append(["dfw chunked backward / chunked forward, B1 H12 T4096 d64", "—", "<= 3",
                       NOT_MEASURED + " (no chunked backward form yet)"])
-    if bwd_rec and fwd_rec:
+    paired_rec = pairs.get("dfw recurrent backward / recurrent forward, B1 H12 T4096 d64", {})
+    if paired_rec.get("status") == "ok":
+        lines.append(["dfw recurrent backward / recurrent forward (information)", paired_text(paired_rec), "—", "—"])
+    elif bwd_rec and fwd_rec:
         lines.append(["dfw recurrent backward / recurrent forward (information)",
                       num(bwd_rec["time_median_ms"] / fwd_rec["time_median_ms"]), "—", "—"])
     if bwd_rec:
@@ -456,6 +485,10 @@ def block_cpu_targets(results):
         measured = num(t["measured"]) if t.get("found") and isinstance(t.get("measured"), (int, float)) else "—"
         required = "an upper bound, not a target" if t["result"] == "bound" else t["relation"]
         rows.append([t["name"], measured, required, target_result(t, rows_of_file)])
+    pairs, _ = paired_ratios(results, name)
+    for p in pairs.values():
+        if p.get("status") == "ok":
+            rows.append([f"{p['name']}, measured in pairs at the run's end (information)", paired_text(p), "—", "—"])
     context = results.contexts[name]
     return (table(["target", "measured", "required", "result"], rows) +
             f"\n\nFrom `results/{results.machine_id}/{name}`: {context.get('cpu_model', '?')}, "

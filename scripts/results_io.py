@@ -269,12 +269,14 @@ class Results:
             r["machine_id"] = self.machine_id
 
     def describe(self):
-        """'AMD EPYC, 2 logical CPUs' (or the GPU's name) from the bench files' contexts."""
+        """'AMD EPYC (AVX2), 2 logical CPUs' (or the GPU's name) from the bench files'
+        contexts; the vector ISA where they record it (cpu_isa)."""
         for context in self.contexts.values():
             if context.get("gpu_name"):
                 return str(context["gpu_name"])
             if context.get("cpu_model"):
-                return f"{context['cpu_model']}, {context.get('num_cpus', '?')} logical CPUs"
+                isa = {"avx512": " (AVX-512)", "avx2": " (AVX2)"}.get(context.get("cpu_isa", ""), "")
+                return f"{context['cpu_model']}{isa}, {context.get('num_cpus', '?')} logical CPUs"
         return " / ".join(ordered((r["machine"] for r in self.bench or self.check), ())) or "machine not recorded"
 
     def _attribute_check_rows(self):

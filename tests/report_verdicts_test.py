@@ -9,7 +9,9 @@ must read "not measured" and never "holds" (nor "grows" from a NaN ratio).
   claim 5 and the crossover table: the first T from which the variant is clearly
     faster at that T and at every larger measured T;
   the cpu-targets block: PASS / MISS as the bench wrote them, MISSING, unfound or
-    NaN measurements "not measured", a disturbed row "inconclusive".
+    NaN measurements "not measured", a disturbed row "inconclusive";
+  the training targets: the chunked backward / forward ratio from the rows' medians,
+    or from the pairs the run measured (inconclusive when the pairs spread).
 Run: /usr/bin/python3 tests/report_verdicts_test.py
 """
 import math
@@ -232,6 +234,42 @@ class CpuTargets(unittest.TestCase):
 
     def test_no_targets_in_the_set(self):
         self.assertIn("_No `cpu-targets` results", targets_block([]))
+
+
+CHUNKED_PAIR = "dfw chunked backward / chunked forward, B1 H12 T4096 d64"
+
+
+def training_targets(paired=None, disturbed=False):
+    """The training block's targets from the four B1 H12 T4096 rows (chunked bwd / fwd
+    = 4 by their medians) and, if given, the pairs the run measured."""
+    rows = [row("dfw", 4096, ms, preset="training", mode=mode, form=form, file="training-cpu.csv", H=12,
+                disturbed=int(disturbed), state_bytes=1e6)
+            for mode, form, ms in (("prefill", "chunked", 10.0), ("bwd", "chunked", 40.0),
+                                   ("prefill", "recurrent", 20.0), ("bwd", "recurrent", 100.0))]
+    context = {"training-cpu.csv": {"run_quality": {"max_spread_p80_over_p20": 1.25},
+                                    "paired_ratios": [paired] if paired else []}}
+    return report.training_targets(results_of(rows, context))
+
+
+def pair(median, p20=None, p80=None):
+    return {"name": CHUNKED_PAIR, "status": "ok", "pairs": 15, "median": median,
+            "p20": median * 0.98 if p20 is None else p20, "p80": median * 1.02 if p80 is None else p80}
+
+
+class TrainingTargets(unittest.TestCase):
+    def test_the_rows_medians_judge_without_pairs(self):
+        self.assertIn("| 4.00 | <= 3 | MISS |", training_targets())
+        self.assertIn(f"| 4.00 | <= 3 | {INCONCLUSIVE} |", training_targets(disturbed=True))
+
+    def test_pairs_judge_when_measured_even_in_a_disturbed_run(self):
+        self.assertIn("| 2.50 (in pairs, p20 2.45, p80 2.55) | <= 3 | PASS |", training_targets(pair(2.5)))
+        self.assertIn("| <= 3 | MISS |", training_targets(pair(3.5), disturbed=True))
+
+    def test_pairs_that_spread_more_than_a_row_may_are_inconclusive(self):
+        self.assertIn(f"| <= 3 | {INCONCLUSIVE} |", training_targets(pair(2.5, 2.0, 2.6)))
+
+    def test_a_pair_that_did_not_run_is_not_used(self):
+        self.assertIn("| 4.00 | <= 3 | MISS |", training_targets({"name": CHUNKED_PAIR, "status": "oom"}))
 
 
 class Limits(unittest.TestCase):
