@@ -92,7 +92,7 @@ struct ChunkWork {
   Lanes *DQ, *DK, *dQ, *dK, *lam, *E;             // (16, mv) state parts, pair parts, d log b, pair terms
   Lanes *V, *A, *PA, *RA, *Vd, *G, *Gd, *Yc, *Y;  // (16, rv) values (1 appended for z), gates, outputs
   Lanes *DV, *dV, *mu, *Ea;                       // (16, rv) state part, pair part, d log a, pair terms
-  const Lanes *q, *k, *v, *a, *b;                 // this chunk's rows: Q, K, V, A, B or the inputs in place
+  const Lanes *q, *k, *v, *a, *b;                 // this chunk's rows as the steps read them (Q, K, V, A, B)
   const Lanes *qd, *kd, *vd;                      // Qd, Kd, Vd, or q, k, v when every gate is 1
   Lanes *GdT, *VdT;                               // (rv * 16, 1) Gd, Vd transposed: a Lanes of tokens per row
   Lanes *DQT, *DKT;                               // (sr, 1) S0^T Gd^T, dS^T Vd^T
