@@ -60,8 +60,10 @@ class BackwardImpl {
   virtual FormKey key() const = 0;
   // Empty when supported; otherwise why not (shown as UNSUPPORTED).
   virtual std::string unsupported_reason(const Variant& v) const = 0;
-  // Whether opts.chunk changes what the form computes (a checkpoint or chunk length).
+  // Whether opts.chunk changes what the form computes (a checkpoint or chunk length),
+  // and the length it computes with when asked for `chunk` (check runs each distinct one once).
   virtual bool takes_chunk() const { return false; }
+  virtual int64_t effective_chunk(int64_t chunk) const { return chunk; }
   // dy: (B, H, T, dv). opts.chunk: the checkpoint or chunk length.
   virtual std::unique_ptr<PreparedBackward> prepare(const Variant& v, const Problem& p, const std::vector<float>& dy,
                                                     const RunOptions& opts) const = 0;

@@ -61,6 +61,9 @@ class Impl {
   // The problem must outlive the returned case. Throws std::invalid_argument /
   // std::runtime_error on bad input or failure (std::bad_alloc when out of memory).
   virtual std::unique_ptr<Prepared> prepare(const Variant& v, const Problem& p, const RunOptions& opts) const = 0;
+  // The chunk length the form computes with when asked for `chunk` (the CPU chunked
+  // form caps it at 16): check runs each distinct one once.
+  virtual int64_t effective_chunk(int64_t chunk) const { return chunk; }
 };
 
 // Every implementation, CPU first, then CUDA ones when built with CUDA.

@@ -460,6 +460,7 @@ class ChunkedBackwardCpu final : public BackwardImpl {
  public:
   FormKey key() const override { return {"chunked", "cpu", "fp32"}; }
   bool takes_chunk() const override { return true; }  // tokens per chunk, at most 16
+  int64_t effective_chunk(int64_t chunk) const override { return std::clamp<int64_t>(chunk, 1, kMaxChunk); }
   std::string unsupported_reason(const Variant& v) const override {
     if (!v.defined()) return v.undefined_reason;
     if (!v.rule->is_gated_linear() || !uses_factor_vjp(*v.rule))

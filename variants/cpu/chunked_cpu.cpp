@@ -288,6 +288,7 @@ class ChunkedCpu final : public Impl {
   std::unique_ptr<Prepared> prepare(const Variant& v, const Problem& p, const RunOptions& o) const override {
     return std::make_unique<ChunkedPrepared>(v, p, o.chunk);
   }
+  int64_t effective_chunk(int64_t chunk) const override { return std::clamp<int64_t>(chunk, 1, kMaxChunk); }
 };
 
 }  // namespace
