@@ -180,7 +180,8 @@ int run_eval(int argc, char** argv) {
         {"gate_k", {s.B, s.H, s.T, p.m}}, {"w", {s.H, p.m, s.dk}},      {"b", {s.H, p.m}},
         {"s0", {s.B, s.H, s.dv, p.m}}};
     const auto given = grads.tensors();
-    for (const auto& [name, shape] : shapes) {
+    for (const auto& [tensor, shape] : shapes) {
+      const std::string& name = tensor;  // a lambda below captures it, which C++17 allows no structured binding
       const std::string path = out + "/d" + name + ".npy";
       const auto it = std::find_if(given.begin(), given.end(), [&](const auto& g) { return g.first == name; });
       if (it != given.end()) files.stage(path, npy_bytes(shape, *it->second));

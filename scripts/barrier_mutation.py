@@ -32,7 +32,8 @@ TESTS = [
     "CudaChunked.LongChunksAndWideHeadsSpillToTheWorkspace",
     "CudaSuite.GateEdgeSets",
     "CudaSuite.LongSequenceAndLongCache",
-    "CudaChunked.EveryChunkLengthAndGateSet",
+    "CudaChunked.EveryChunkLength",
+    "CudaChunked.EveryChunkLengthWithEdgeGateSets",
 ]
 SCHEDULES = ["greedy", "reverse", "random:1"]
 

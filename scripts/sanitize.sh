@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Configures, builds and runs every test under AddressSanitizer + UndefinedBehaviorSanitizer
-# (build dir build-asan, -march=native off), with the CUDA forms on the emulated device
-# (kernels/emu, -DDFWBENCH_CUDA_EMU=ON): the CPU suites and the whole GPU suite
+# Configures, builds with clang and runs every test under AddressSanitizer +
+# UndefinedBehaviorSanitizer (build dir build-asan, -march=native off), with the CUDA
+# forms on the emulated device (kernels/emu, -DDFWBENCH_CUDA_EMU=ON): the CPU suites and the whole GPU suite
 # (CudaSuite, CudaChunked) plus the emulator's own tests (EmuDevice) run under ASan.
 # Any sanitizer report aborts the test that triggered it, so a clean run is a green ctest;
 # a GPU test that skips fails the script (the emulated device is always there).
@@ -14,8 +14,15 @@ build="${DFW_ASAN_BUILD_DIR:-$root/build-asan}"
 jobs="${DFW_JOBS:-2}"
 start=$(date +%s)
 
+# clang: its ASan + UBSan build took 40% less time than GCC's here (one heavy file:
+# 20 s against 37 s), and its -fsanitize=undefined also checks float-to-integer casts
+# that overflow (GCC's leaves float-cast-overflow out); its OpenMP runtime is LLVM's libomp.
 # -g1: line tables only, which is all a sanitizer report needs (a third off the build).
-cmake -S "$root" -B "$build" -G Ninja \
+cxx=clang++-14
+if [[ -f $build/CMakeCache.txt ]] && ! grep -q "^CMAKE_CXX_COMPILER:[A-Z]*=.*$cxx\$" "$build/CMakeCache.txt"; then
+  rm -rf "$build/CMakeCache.txt" "$build/CMakeFiles"  # a build dir configured with another compiler
+fi
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
   -DDFWBENCH_SANITIZE=ON -DDFWBENCH_CUDA_EMU=ON -DDFWBENCH_NATIVE=OFF >/dev/null
 ninja -C "$build" -j "$jobs"

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ libeigen3-dev libbenchmark-dev libgtest-dev
-          python3-matplotlib python3-numpy clang)
+          python3-matplotlib python3-numpy clang libclang-rt-14-dev libomp-dev)
 if ! command -v dpkg-query >/dev/null; then
   echo "setup: no dpkg-query: not a Debian-like system; install the equivalents of: ${packages[*]}" >&2
   exit 1

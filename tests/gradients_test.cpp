@@ -162,7 +162,9 @@ TEST_P(EveryVariant, ReferenceGradientEqualsCentralFiniteDifferences) {
     const std::vector<double> dy(dyf.begin(), dyf.end());
     const Result analytic = reference_backward(var, head, dy);
     ASSERT_FALSE(analytic.grad.empty());
-    for (const auto& [name, g] : analytic.grad) {
+    for (const auto& entry : analytic.grad) {
+      const std::string& name = entry.first;  // a lambda below captures it, which C++17 allows no structured binding
+      const auto& g = entry.second;
       std::vector<double> fd(g.size());
       double noise2 = 0, fd2 = 0, err2 = 0;
       for (size_t i = 0; i < g.size(); ++i) {
