@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_case_util.hpp"
 #include "bench_cases.hpp"
 #include "form_probe.hpp"
 #include "generator.hpp"
@@ -57,16 +58,7 @@ class SleepyImpl final : public Impl {
   int ms_;
 };
 
-BenchCase dfw_case() {
-  BenchCase c;
-  c.variant = parse_variant("dfw");
-  c.form = "best";
-  c.backend = "cpu";
-  c.dtype = "fp32";
-  c.shape = Shape{1, 1, 8, 4, 4};
-  c.m = 4;
-  return c;
-}
+BenchCase dfw_case() { return test::cpu_case("dfw", "best", BenchMode::prefill, Shape{1, 1, 8, 4, 4}); }
 
 // The milliseconds the note gives a form ("..., slow 40.1 ms, ..."); -1 when absent.
 double ms_in_note(const std::string& note, const std::string& form) {

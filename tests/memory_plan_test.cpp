@@ -15,6 +15,7 @@
 #include <string>
 
 #include "backward_impl.hpp"
+#include "bench_case_util.hpp"
 #include "bench_cases.hpp"
 #include "form_probe.hpp"
 #include "generator.hpp"
@@ -26,16 +27,7 @@ namespace {
 
 BenchCase make_case(const std::string& variant, const std::string& form, BenchMode mode, Shape shape,
                     int64_t chunk = 0) {
-  BenchCase c;
-  c.variant = parse_variant(variant);
-  c.form = form;
-  c.backend = "cpu";
-  c.dtype = "fp32";
-  c.mode = mode;
-  c.shape = shape;
-  c.m = c.variant.m(shape.dk);
-  c.chunk = form == "chunked" || form == "best" ? chunk : 0;
-  return c;
+  return test::cpu_case(variant, form, mode, shape, form == "chunked" || form == "best" ? chunk : 0);
 }
 
 int64_t heap_in_use() {

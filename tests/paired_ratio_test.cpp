@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_case_util.hpp"
 #include "bench_cases.hpp"
 #include "bench_targets.hpp"
 #include "paired_ratio.hpp"
@@ -17,16 +18,7 @@ namespace dfw {
 namespace {
 
 BenchCase small_case(const std::string& variant, const std::string& form, BenchMode mode) {
-  BenchCase c;
-  c.variant = parse_variant(variant);
-  c.form = form;
-  c.backend = "cpu";
-  c.dtype = "fp32";
-  c.mode = mode;
-  c.shape = Shape{1, 2, 64, 16, 16};
-  c.m = c.variant.m(16);
-  c.chunk = form == "chunked" ? 16 : 0;
-  return c;
+  return test::cpu_case(variant, form, mode, Shape{1, 2, 64, 16, 16}, form == "chunked" ? 16 : 0);
 }
 
 TEST(PairedRatio, EverySpecNamesTwoCasesOfItsPreset) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <thread>
 
+#include "bench_case_util.hpp"
 #include "bench_cases.hpp"
 #include "bench_runner.hpp"
 #include "contention.hpp"
@@ -98,14 +99,7 @@ TEST(Contention, ASleepingProcessIsNotContendedAndTheWindowMeasuresWallTime) {
 
 // A disturbed timing is made again, up to the bound, and the reasons are kept.
 TEST(RunQuality, ADisturbedTimingIsRetimedUpToTheBound) {
-  BenchCase c;
-  c.variant = parse_variant("dfw");
-  c.form = "decode";
-  c.backend = "cpu";
-  c.dtype = "fp32";
-  c.mode = BenchMode::decode;
-  c.shape = Shape{2, 1, 8, 8, 8};
-  c.m = 8;
+  const BenchCase c = test::cpu_case("dfw", "decode", BenchMode::decode, Shape{2, 1, 8, 8, 8});
   TimingOptions opts;
   opts.repetitions = 2;
   opts.min_time_s = 0.001;

@@ -36,7 +36,6 @@
 #include "cpu_gradients.hpp"
 #include "lanes.hpp"
 #include "recurrent_backward.hpp"
-#include "threading.hpp"
 
 namespace dfw {
 namespace {
@@ -92,8 +91,7 @@ struct ChunkWork {
   Lanes *DQ, *DK, *dQ, *dK, *lam, *E;             // (16, mv) state parts, pair parts, d log b, pair terms
   Lanes *V, *A, *PA, *RA, *Vd, *G, *Gd, *Yc, *Y;  // (16, rv) values (1 appended for z), gates, outputs
   Lanes *DV, *dV, *mu, *Ea;                       // (16, rv) state part, pair part, d log a, pair terms
-  const Lanes *q, *k, *v, *a, *b;                 // this chunk's rows as the steps read them (Q, K, V, A, B)
-  const Lanes *qd, *kd, *vd;                      // Qd, Kd, Vd, or q, k, v when every gate is 1
+  const Lanes *qd, *kd, *vd;                      // Qd, Kd, Vd, or Q, K, V when every gate is 1
   Lanes *GdT, *VdT;                               // (rv * 16, 1) Gd, Vd transposed: a Lanes of tokens per row
   Lanes *DQT, *DKT;                               // (sr, 1) S0^T Gd^T, dS^T Vd^T
   Lanes* dSt;                                     // (sr, rv) the gradient of the state, transposed
@@ -103,32 +101,20 @@ struct ChunkWork {
   float c[kMaxChunk];                             // write scales c_t
 };
 
-class ChunkedBackwardPrepared final : public PreparedBackward {
+class ChunkedBackwardPrepared final : public HeadwiseBackward {
  public:
   ChunkedBackwardPrepared(const Variant& v, const Problem& p, const std::vector<float>& dy, int64_t chunk)
-      : var_(v),
-        p_(p),
+      : HeadwiseBackward(p, p.shape.dv + (v.normalise ? 1 : 0)),
+        var_(v),
         dy_(dy),
         chunk_(std::clamp<int64_t>(chunk, 1, kMaxChunk)),
-        rows_(p.shape.dv + (v.normalise ? 1 : 0)),
         ungated_(v.rule->gates_are_ones()),
         form_(v.rule->factor_form()),
         work_lanes_(ChunkWork::lanes_needed(p.shape.T, p.m, rows_, chunk_)),
-        work_(omp_get_max_threads() * work_lanes_ * kLanes),
-        g_(p) {}
-
-  void run() override {
-    const Shape& s = p_.shape;
-    const int64_t BH = s.B * s.H;
-    g_.clear_feature_params();
-    for_each_head(BH, 3 * BH * s.T * rows_ * p_.m, HeadSchedule::dynamic,
-                  [&](int64_t bh, int thread) { run_head(bh, thread); });
-  }
-
-  Gradients gradients() const override { return g_.read(p_); }
+        work_(omp_get_max_threads() * work_lanes_ * kLanes) {}
 
  private:
-  void run_head(int64_t bh, int thread) {
+  void run_head(int64_t bh, int thread) override {
     const Shape& s = p_.shape;
     const int64_t T = s.T, m = p_.m;
     const HeadView h = p_.head(bh);
@@ -186,13 +172,9 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
     for (int64_t c = 0; c + 1 < chunks; ++c) {
       load_chunk(h, c * chunk_, chunk_, w, /*state_only=*/true);
       const RegLanes* prev = regs(w.states + c * len);
-      const float* tb = reinterpret_cast<const float*>(w.TB);
-      const RegLanes* ta = regs(w.TA);
-      const bool ones = ungated_;
       const int64_t rv = w.rv;
-      auto from_prev = [=](int64_t k, int64_t l, int h, RegLanes) {
-        const RegLanes x = prev[(k * rv + l) * kRegsPerLanes + h];
-        return ones ? x : x * (tb[k] * ta[l * kRegsPerLanes + h]);
+      auto from_prev = [prev, rv, decay = decayed(w)](int64_t k, int64_t l, int h, RegLanes) {
+        return decay(k, l, h, prev[(k * rv + l) * kRegsPerLanes + h]);
       };
       lanes_gemm(reinterpret_cast<const float*>(w.kd), 1, w.mv * kLanes, w.vd, rv, chunk_, w.states + (c + 1) * len, rv,
                  gemm_rows(h.m), rv, 0, from_prev);
@@ -213,7 +195,6 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
         ArrMap<float>(reinterpret_cast<float*>(dst + i * lanes), width) =
             (scales ? scales[i] : 1.f) * ConstArrMap<float>(src + i * width, width);
       std::fill(dst + n * lanes, dst + kMaxChunk * lanes, Lanes{});
-      return static_cast<const Lanes*>(dst);
     };
     std::fill(w.c, w.c + n, 1.f);
     bool scaled = false;
@@ -223,14 +204,13 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
                                                  reinterpret_cast<float*>(w.B + i * mv));
         scaled = scaled || w.c[i] != 1.f;
       }
-    w.a = w.A, w.b = w.B;
-    w.q = state_only ? nullptr : copy_rows(w.fq + t0 * m, m, w.Q, mv, nullptr);
-    w.k = copy_rows(w.fk + t0 * m, m, w.K, mv, scaled ? w.c : nullptr);
-    w.v = copy_rows(h.v + t0 * dv, dv, w.V, rv, nullptr);
+    if (!state_only) copy_rows(w.fq + t0 * m, m, w.Q, mv, nullptr);
+    copy_rows(w.fk + t0 * m, m, w.K, mv, scaled ? w.c : nullptr);
+    copy_rows(h.v + t0 * dv, dv, w.V, rv, nullptr);
     if (var_.normalise)
       for (int64_t i = 0; i < n; ++i) w.V[i * rv + dv / kLanes][dv % kLanes] = 1.f;
     if (ungated_) {
-      w.qd = w.q, w.kd = w.k, w.vd = w.v;
+      w.qd = w.Q, w.kd = w.K, w.vd = w.V;
       return;
     }
     decay_chunk(n, w, state_only);
@@ -240,7 +220,7 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
   // PA, PB (prefix products), RA, RB (after each token), TA, TB; Qd, Kd, Vd (zero past n).
   static void decay_chunk(int64_t n, ChunkWork& w, bool state_only) {
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
-    const RegLanes *Q = regs(w.q), *K = regs(w.k), *V = regs(w.v), *A = regs(w.a), *B = regs(w.b);
+    const RegLanes *Q = regs(w.Q), *K = regs(w.K), *V = regs(w.V), *A = regs(w.A), *B = regs(w.B);
     RegLanes *PA = regs(w.PA), *PB = regs(w.PB), *RA = regs(w.RA), *RB = regs(w.RB);
     RegLanes *Qd = regs(w.Qd), *Kd = regs(w.Kd), *Vd = regs(w.Vd);
     for (int64_t i = 0; i < (state_only ? 0 : n); ++i) {
@@ -314,7 +294,7 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
     std::fill(w.G, w.G + kMaxChunk * rv, Lanes{});
     if (var_.normalise) {
       std::copy(w.Yc, w.Yc + kMaxChunk * rv, w.Y);
-      const ChunkRows rows{w.q, w.k, w.b, w.v, w.a, w.Y};
+      const ChunkRows rows{w.Q, w.K, w.B, w.V, w.A, w.Y};
       if (ungated_)
         chunk_diagonal<false>(rows, n, w.mv, rv, w.qb, w.ga);
       else
@@ -368,7 +348,7 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
     for (Lanes* r : {w.dQ, w.dK, w.lam}) std::fill(r, r + kMaxChunk * w.mv, Lanes{});
     for (Lanes* r : {w.dV, w.mu}) std::fill(r, r + kMaxChunk * w.rv, Lanes{});
-    const PairRows rows{regs(w.q),  regs(w.k),   regs(w.b),  regs(w.v),  regs(w.a), regs(w.G), regs(w.dQ),
+    const PairRows rows{regs(w.Q),  regs(w.K),   regs(w.B),  regs(w.V),  regs(w.A), regs(w.G), regs(w.dQ),
                         regs(w.dK), regs(w.lam), regs(w.dV), regs(w.mu), regs(w.E), regs(w.Ea)};
     if (ungated_)
       chunk_pairs_backward<false>(rows, n, mr, rr, regs(w.pair_scratch));
@@ -406,9 +386,9 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
       {
         const int64_t mr = mv * kRegsPerLanes, rr = rv * kRegsPerLanes;
         for (int64_t l = 0; l < mr; ++l)
-          regs(w.grad_b)[l] = (regs(w.lam)[i * mr + l] + regs(w.Zb)[l]) / regs(w.b)[i * mr + l];
+          regs(w.grad_b)[l] = (regs(w.lam)[i * mr + l] + regs(w.Zb)[l]) / regs(w.B)[i * mr + l];
         for (int64_t l = 0; l < rr; ++l)
-          regs(w.grad_a)[l] = (regs(w.mu)[i * rr + l] + regs(w.Za)[l]) / regs(w.a)[i * rr + l];
+          regs(w.grad_a)[l] = (regs(w.mu)[i * rr + l] + regs(w.Za)[l]) / regs(w.A)[i * rr + l];
       }
       const float g = factor_grads_to_gates(
           form_, reinterpret_cast<const float*>(w.grad_a), reinterpret_cast<const float*>(w.grad_b), dc, rows_, dv, m,
@@ -446,14 +426,12 @@ class ChunkedBackwardPrepared final : public PreparedBackward {
   }
 
   Variant var_;
-  const Problem& p_;
   const std::vector<float>& dy_;
-  int64_t chunk_, rows_;
+  int64_t chunk_;
   bool ungated_;     // add: every gate is 1, no decay and no gate gradient
   FactorForm form_;  // how the gate inputs make a, b, c
   int64_t work_lanes_;
   HostBuffer<float> work_;  // per thread: ChunkWork
-  CpuGradients g_;
 };
 
 class ChunkedBackwardCpu final : public BackwardImpl {

@@ -1,6 +1,7 @@
 // The fp32 gradient buffers a CPU backward form of a stateful variant writes, shaped
 // as the problem's inputs (empty where the input is absent), and their reading as
 // float64 Gradients. w and b get one gradient per (b, h), summed over the batch on read.
+// HeadwiseBackward: such a form run one (b, h) per thread over those buffers.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include "../backward_impl.hpp"
 #include "../host_buffer.hpp"
 #include "../problem.hpp"
+#include "threading.hpp"
 
 namespace dfw {
 
@@ -52,6 +54,31 @@ struct CpuGradients {
 
   HostBuffer<float> dq, dk, dv, dgate, dbeta, dgate_v, dgate_k, ds0;
   HostBuffer<float> dw_bh, db_bh;  // (B * H, m, dk), (B * H, m)
+};
+
+// A backward form that runs each (b, h) on its own, writing g_: run() clears the
+// per-head parameter gradients, then runs the heads over the threads.
+class HeadwiseBackward : public PreparedBackward {
+ public:
+  // rows: the state rows (dv, plus z's when normalised), which size a head's work.
+  HeadwiseBackward(const Problem& p, int64_t rows) : p_(p), rows_(rows), g_(p) {}
+
+  void run() override {
+    const Shape& s = p_.shape;
+    const int64_t BH = s.B * s.H;
+    g_.clear_feature_params();
+    for_each_head(BH, 3 * BH * s.T * rows_ * p_.m, HeadSchedule::dynamic,
+                  [&](int64_t bh, int thread) { run_head(bh, thread); });
+  }
+
+  Gradients gradients() const override { return g_.read(p_); }
+
+ protected:
+  virtual void run_head(int64_t bh, int thread) = 0;  // thread: which per-thread workspace
+
+  const Problem& p_;
+  int64_t rows_;
+  CpuGradients g_;
 };
 
 }  // namespace dfw

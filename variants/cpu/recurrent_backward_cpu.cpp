@@ -10,36 +10,22 @@
 #include "../host_buffer.hpp"
 #include "cpu_gradients.hpp"
 #include "recurrent_backward.hpp"
-#include "threading.hpp"
 
 namespace dfw {
 namespace {
 
-class RecurrentBackwardPrepared final : public PreparedBackward {
+class RecurrentBackwardPrepared final : public HeadwiseBackward {
  public:
   RecurrentBackwardPrepared(const Variant& v, const Problem& p, const std::vector<float>& dy, int64_t every)
-      : var_(v),
-        p_(p),
+      : HeadwiseBackward(p, p.shape.dv + (v.normalise ? 1 : 0)),
+        var_(v),
         dy_(dy),
         every_(std::clamp<int64_t>(every, 1, p.shape.T)),
-        rows_(p.shape.dv + (v.normalise ? 1 : 0)),
-        threads_(omp_get_max_threads()),
         work_size_(recurrent_backward_workspace(p.shape.T, p.m, rows_, every_)),
-        work_(threads_ * work_size_),
-        g_(p) {}
-
-  void run() override {
-    const Shape& s = p_.shape;
-    const int64_t BH = s.B * s.H;
-    g_.clear_feature_params();
-    for_each_head(BH, 3 * BH * s.T * rows_ * p_.m, HeadSchedule::dynamic,
-                  [&](int64_t bh, int thread) { run_head(bh, thread); });
-  }
-
-  Gradients gradients() const override { return g_.read(p_); }
+        work_(omp_get_max_threads() * work_size_) {}
 
  private:
-  void run_head(int64_t bh, int thread) {
+  void run_head(int64_t bh, int thread) override {
     const Shape& s = p_.shape;
     const int64_t T = s.T, m = p_.m;
     const HeadView in = p_.head(bh);
@@ -57,13 +43,10 @@ class RecurrentBackwardPrepared final : public PreparedBackward {
   }
 
   Variant var_;
-  const Problem& p_;
   const std::vector<float>& dy_;
-  int64_t every_, rows_;
-  int threads_;
+  int64_t every_;
   int64_t work_size_;
   HostBuffer<float> work_;  // per thread: features, checkpoints, one chunk's states
-  CpuGradients g_;
 };
 
 class RecurrentBackwardCpu final : public BackwardImpl {
