@@ -152,11 +152,18 @@ inline void lanes_gemm_tile(const float* a, int64_t ai, int64_t ak, const Lanes*
     for (int j = 0; j < NJ; ++j)
       for (int h = 0; h < kRegsPerLanes; ++h)
         acc[i][j * kRegsPerLanes + h] = in(i0 + i, j0 + j, h, regs(c + i * cs + j)[h]);
+  const float* arow[NI];
+  for (int i = 0; i < NI; ++i) arow[i] = a + i * ai;
   for (int64_t k = 0; k < kdim; ++k) {
     RegLanes bk[NR];
-    for (int r = 0; r < NR; ++r) bk[r] = regs(b + k * bs)[r];
+    for (int r = 0; r < NR; ++r) {
+      bk[r] = regs(b + k * bs)[r];
+      // In a register: GCC otherwise folds the load into every row's FMA, NI loads
+      // of one value where one does (on AVX2 that made the loads, not the FMAs, the limit).
+      asm("" : "+v"(bk[r]));
+    }
     for (int i = 0; i < NI; ++i) {
-      const RegLanes x = reg_splat(a[i * ai + k * ak]);
+      const RegLanes x = reg_splat(arow[i][k * ak]);
       for (int r = 0; r < NR; ++r) acc[i][r] += x * bk[r];
     }
   }
