@@ -473,8 +473,9 @@ std::string run_quality_help() {
 
 // The preset's paired ratios (bench_targets.hpp), each from the two cases of this
 // sweep it names, 15 pairs; printed, recorded in the context, then written.
-void measure_paired_ratios(const Sweep& sweep, const std::vector<BenchCase>& cases, const TimingOptions& timing,
-                           RunRecord& record, const std::function<void()>& write) {
+std::vector<PairedRatio> measure_paired_ratios(const Sweep& sweep, const std::vector<BenchCase>& cases,
+                                               const TimingOptions& timing, RunRecord& record,
+                                               const std::function<void()>& write) {
   constexpr int kPairs = 15;
   std::vector<PairedRatio> ratios;
   for (const PairedRatioSpec& spec : paired_ratio_specs(sweep.name)) {
@@ -492,9 +493,10 @@ void measure_paired_ratios(const Sweep& sweep, const std::vector<BenchCase>& cas
       std::printf("  %-70s %s: %s\n", r.name.c_str(), r.status.c_str(), r.message.c_str());
     ratios.push_back(r);
   }
-  if (ratios.empty()) return;
+  if (ratios.empty()) return ratios;
   record.paired_ratios = paired_ratios_json(ratios);
   write();
+  return ratios;
 }
 
 }  // namespace
@@ -672,18 +674,26 @@ int run_bench(int argc, char** argv) {
   if (to_run == 0) store.write(order, context);  // nothing left: refresh the context only
   std::printf("wrote %s and %s (%zu rows)\n", store.csv_path().c_str(), store.json_path().c_str(), store.size());
 
+  const auto write_context = [&] { store.write(order, context_json(sweep, timing, machine, record, sizing)); };
+  std::vector<TargetResult> targets;
   if (sweep.name == "cpu-targets") {
     // The verdicts go into the results file's context too, for the report.
     // Only this invocation's rows: those --resume kept were timed in another run.
-    const std::vector<TargetResult> targets = evaluate_cpu_targets(store.rows(order), session_keys);
+    targets = evaluate_cpu_targets(store.rows(order), session_keys);
     record.targets = targets_json(targets);
-    store.write(order, context_json(sweep, timing, machine, record, sizing));
+    write_context();
     std::printf("\nCPU targets (ratios from this results file, ceilings measured in the run):\n%s",
                 format_targets(targets).c_str());
   }
-  if (ran > 0) measure_paired_ratios(sweep, cases, timing, record, [&] {
-    store.write(order, context_json(sweep, timing, machine, record, sizing));
-  });
+  if (ran == 0) return errors ? 1 : 0;
+  const std::vector<PairedRatio> pairs = measure_paired_ratios(sweep, cases, timing, record, write_context);
+  if (sweep.name == "cpu-targets" && !pairs.empty()) {
+    // Time ratios judged again from the pairs, which drift between rows cannot move.
+    judge_from_pairs(targets, pairs, record.quality.max_spread);
+    record.targets = targets_json(targets);
+    write_context();
+    std::printf("\nCPU targets, the time ratios from the pairs:\n%s", format_targets(targets).c_str());
+  }
   return errors ? 1 : 0;
 }
 

@@ -85,6 +85,11 @@ std::vector<Target> make_targets() {
   return t;
 }
 
+const std::vector<Target>& targets() {
+  static const std::vector<Target> t = make_targets();
+  return t;
+}
+
 std::vector<PairedRatioSpec> make_paired_ratio_specs(const std::string& preset) {
   std::vector<PairedRatioSpec> out;
   if (preset == "training")
@@ -93,16 +98,15 @@ std::vector<PairedRatioSpec> make_paired_ratio_specs(const std::string& preset) 
                      {"dfw", form, BenchMode::backward, kPrefill, GateSet::uniform_init},
                      prefill_row("dfw", form, kPrefill)});
   if (preset == "cpu-targets")
-    for (const auto& [shape, label] : {std::make_pair(kPrefill, "B1 H12 T4096 d64"),
-                                       std::make_pair(kPrefillWide, "B1 H16 T4096 d128")})
-      out.push_back({std::string("dfw prefill ") + label + ", gates uniform: t(recurrent) / t(chunked)",
-                     prefill_row("dfw", "recurrent", shape), prefill_row("dfw", "chunked", shape)});
+    for (const Target& t : targets()) {
+      if (t.measure == Measure::time_ratio) out.push_back({t.name, t.rows[0], t.rows[1], t.name});
+      if (t.measure == Measure::slowest_over_fastest)  // rows[0]: the uniform gates
+        for (std::size_t i = 1; i < t.rows.size(); ++i)
+          out.push_back({t.rows[i].variant + " " + t.rows[i].form + " prefill, gates " +
+                             gate_set_name(t.rows[i].gates) + " / gates uniform",
+                         t.rows[i], t.rows[0], t.name});
+    }
   return out;
-}
-
-const std::vector<Target>& targets() {
-  static const std::vector<Target> t = make_targets();
-  return t;
 }
 
 bool same_row(const TargetRow& want, const ResultRow& r) {
@@ -195,7 +199,7 @@ std::vector<PairedRatioSpec> paired_ratio_specs(const std::string& preset) {
 }
 
 bool same_case(const TargetRow& want, const BenchCase& c) {
-  const Shape s = c.problem_shape();
+  const Shape& s = c.shape;  // as its results row names it (a decode case's T is its cache or context)
   return c.backend == "cpu" && c.variant.name == want.variant && c.form == want.form && c.mode == want.mode &&
          (want.shape.B == kAnyBatch || s.B == want.shape.B) && s.H == want.shape.H && s.T == want.shape.T &&
          s.dk == want.shape.dk && s.dv == want.shape.dv && c.gates == want.gates;
@@ -237,6 +241,47 @@ std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& row
   return out;
 }
 
+void judge_from_pairs(std::vector<TargetResult>& results, const std::vector<PairedRatio>& pairs, double max_spread) {
+  const std::vector<PairedRatioSpec> specs = make_paired_ratio_specs("cpu-targets");
+  for (std::size_t i = 0; i < targets().size() && i < results.size(); ++i) {
+    const Target& target = targets()[i];
+    std::vector<const PairedRatio*> mine;
+    bool complete = true;
+    for (const PairedRatioSpec& spec : specs) {
+      if (spec.target != target.name) continue;
+      const auto it = std::find_if(pairs.begin(), pairs.end(),
+                                   [&](const PairedRatio& p) { return p.name == spec.name && p.status == "ok"; });
+      if (it == pairs.end() || !(it->median > 0) || !std::isfinite(it->median)) complete = false;
+      else mine.push_back(&*it);
+    }
+    if (mine.empty() || !complete) continue;
+    double value = mine.front()->median;
+    if (target.measure == Measure::slowest_over_fastest) {
+      double lo = 1, hi = 1;  // the uniform gates' own ratio
+      for (const PairedRatio* p : mine) {
+        lo = std::min(lo, p->median);
+        hi = std::max(hi, p->median);
+      }
+      value = hi / lo;
+    }
+    TargetResult& t = results[i];
+    t.row_measured = t.found() ? t.measured : 0;
+    t.measured = value;
+    t.in_pairs = true;
+    t.why.clear();
+    t.verdict = (target.at_most ? value <= target.limit : value >= target.limit) ? Verdict::pass : Verdict::miss;
+    for (const PairedRatio* p : mine)
+      if (!(p->p20 > 0) || p->p80 / p->p20 > max_spread) {
+        char why[400];
+        std::snprintf(why, sizeof why, "the pairs of '%s' spread p80/p20 = %.3g > %.3g", p->name.c_str(),
+                      p->p20 > 0 ? p->p80 / p->p20 : INFINITY, max_spread);
+        t.verdict = Verdict::inconclusive;
+        t.why = why;
+        break;
+      }
+  }
+}
+
 std::string format_targets(const std::vector<TargetResult>& targets) {
   std::string out;
   char line[512];
@@ -247,8 +292,8 @@ std::string format_targets(const std::vector<TargetResult>& targets) {
       std::snprintf(line, sizeof line, "  %-100s %8s  (%s)  MISSING (%s)\n", t.name.c_str(), "-", t.relation.c_str(),
                     t.why.c_str());
     else
-      std::snprintf(line, sizeof line, "  %-100s %8.3f  (%s)  %s\n", t.name.c_str(), t.measured, t.relation.c_str(),
-                    verdict_text(t.verdict));
+      std::snprintf(line, sizeof line, "  %-100s %8.3f  (%s)  %s%s\n", t.name.c_str(), t.measured, t.relation.c_str(),
+                    verdict_text(t.verdict), t.in_pairs ? "  [in pairs]" : "");
     out += line;
     if (t.verdict == Verdict::inconclusive) out += "      " + t.why + "\n";
   }
@@ -264,6 +309,8 @@ std::string targets_json(const std::vector<TargetResult>& targets) {
     if (t.found()) o.add("measured", t.measured);
     o.add("result", verdict_text(t.verdict));
     o.add("disturbed", t.verdict == Verdict::inconclusive);
+    o.add("measured_in", t.in_pairs ? "pairs" : "rows");
+    if (t.in_pairs && t.row_measured > 0) o.add("row_measured", t.row_measured);
     if (!t.why.empty()) o.add("why", t.why);
     out += (i ? ", " : "") + o.str();
   }

@@ -34,6 +34,7 @@
 
 #include "bench_cases.hpp"
 #include "generator.hpp"
+#include "paired_ratio.hpp"
 #include "results_row.hpp"
 #include "shape.hpp"
 
@@ -63,6 +64,8 @@ struct TargetResult {
   double measured = 0;   // the ratio (0 when missing)
   Verdict verdict = Verdict::missing;
   std::string why;  // for missing / inconclusive: which row, what was wrong
+  bool in_pairs = false;   // measured and judged from the run's paired ratios (judge_from_pairs)
+  double row_measured = 0;  // then: the value the rows gave (0 when they gave none)
   // A measured value exists (every row present, ok, with a valid time).
   bool found() const { return verdict != Verdict::missing; }
 };
@@ -77,14 +80,24 @@ std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& row
 // cases timed alternately, so drift during the run cannot move the ratio:
 //   training:    dfw backward / forward at B 1, H 12, T 4096, d 64, chunked (the
 //                backward issue's target: <= 3) and recurrent (information);
-//   cpu-targets: targets 5 and 6 with the uniform gates (recurrent / chunked).
+//   cpu-targets: every time-ratio target (1, 2, 5, 6: its two rows) and each gate-set
+//                spread (8: every other set against the uniform gates).
 // A case matches a spec row as same_row matches a results row.
 struct PairedRatioSpec {
   std::string name;
   TargetRow numerator, denominator;
+  std::string target;  // the cpu-targets target it measures, or "" (information)
 };
 std::vector<PairedRatioSpec> paired_ratio_specs(const std::string& preset);
 bool same_case(const TargetRow& want, const BenchCase& c);
+
+// The cpu-targets verdicts of the time-ratio targets again, from the ratios measured
+// in pairs (name as paired_ratio_specs names them): a target whose every spec came
+// back ok is measured from them (a spread as max / min of 1 and each set's ratio to
+// the uniform gates), its rows' value kept as row_measured; PASS or MISS, or
+// inconclusive when a spec's p20..p80 spread exceeds max_spread (the machine changed
+// within the pairs). A target without all its pairs keeps the rows' verdict.
+void judge_from_pairs(std::vector<TargetResult>& targets, const std::vector<PairedRatio>& pairs, double max_spread);
 
 // One line per target: name, measured ratio, limit, verdict (and why).
 std::string format_targets(const std::vector<TargetResult>& targets);

@@ -459,8 +459,10 @@ def block_ceiling(results):
 
 
 def target_result(target, rows):
-    """The table's word for one cpu-targets verdict: a PASS or MISS from a run with a
-    disturbed row is inconclusive, a target without its measurement not measured."""
+    """The table's word for one cpu-targets verdict: a PASS or MISS read from the rows
+    of a run with a disturbed row is inconclusive, a target without its measurement not
+    measured. A verdict from the ratios measured in pairs (`measured_in`: pairs) stands
+    on its own pairs: dfwbench made it inconclusive when they spread too far."""
     result = target["result"]
     if result == "bound":
         return "—"
@@ -468,9 +470,21 @@ def target_result(target, rows):
     if result == "MISSING" or not target.get("found", True) or \
             not (isinstance(measured, (int, float)) and math.isfinite(measured)):
         return NOT_MEASURED
-    if result in ("PASS", "MISS") and (target.get("disturbed") or analysis.disturbed(rows)):
+    if target.get("disturbed"):
+        return INCONCLUSIVE if result in ("PASS", "MISS", INCONCLUSIVE) else result
+    if result in ("PASS", "MISS") and target.get("measured_in") != "pairs" and analysis.disturbed(rows):
         return INCONCLUSIVE
     return result
+
+
+def target_measured(target):
+    """The measured value as the table shows it: from the pairs, with the rows' value beside."""
+    if not (target.get("found") and isinstance(target.get("measured"), (int, float))):
+        return "—"
+    if target.get("measured_in") != "pairs":
+        return num(target["measured"])
+    rows = target.get("row_measured")
+    return f"{num(target['measured'])} in pairs" + (f" (rows: {num(rows)})" if rows else "")
 
 
 def block_cpu_targets(results):
@@ -482,12 +496,12 @@ def block_cpu_targets(results):
     rows_of_file = [r for r in results.bench if r["file"] == name]
     rows = []
     for t in targets:
-        measured = num(t["measured"]) if t.get("found") and isinstance(t.get("measured"), (int, float)) else "—"
         required = "an upper bound, not a target" if t["result"] == "bound" else t["relation"]
-        rows.append([t["name"], measured, required, target_result(t, rows_of_file)])
+        rows.append([t["name"], target_measured(t), required, target_result(t, rows_of_file)])
+    judged = {t["name"] for t in targets if t.get("measured_in") == "pairs"}
     pairs, _ = paired_ratios(results, name)
     for p in pairs.values():
-        if p.get("status") == "ok":
+        if p.get("status") == "ok" and p["name"] not in judged:
             rows.append([f"{p['name']}, measured in pairs at the run's end (information)", paired_text(p), "—", "—"])
     context = results.contexts[name]
     return (table(["target", "measured", "required", "result"], rows) +

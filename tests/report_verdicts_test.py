@@ -228,6 +228,14 @@ class CpuTargets(unittest.TestCase):
             self.assertIn(f"| {INCONCLUSIVE} |", targets_block([target(result)], disturbed=True))
             self.assertIn(f"| {INCONCLUSIVE} |", targets_block([dict(target(result), disturbed=True)]))
 
+    def test_a_verdict_from_pairs_stands_in_a_run_with_disturbed_rows(self):
+        paired = dict(target("PASS", 1.4), measured_in="pairs", row_measured=0.8)
+        block = targets_block([paired], disturbed=True)
+        self.assertIn("| target x | 1.40 in pairs (rows: 0.800) | >= 1 | PASS |", block)
+        # dfwbench marks it disturbed when the pairs themselves spread too far
+        block = targets_block([dict(paired, result="inconclusive (disturbed run)", disturbed=True)])
+        self.assertIn(f"| {INCONCLUSIVE} |", block)
+
     def test_the_bound_is_not_a_verdict(self):
         block = targets_block([dict(target("bound"), relation="bound")])
         self.assertIn("| target x | 1.50 | an upper bound, not a target | — |", block)
