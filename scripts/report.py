@@ -496,7 +496,7 @@ def block_cpu_targets(results):
     rows_of_file = [r for r in results.bench if r["file"] == name]
     rows = []
     for t in targets:
-        required = "an upper bound, not a target" if t["result"] == "bound" else t["relation"]
+        required = "an upper bound, not a target" if "bound" in (t["result"], t["relation"]) else t["relation"]
         rows.append([t["name"], target_measured(t), required, target_result(t, rows_of_file)])
     judged = {t["name"] for t in targets if t.get("measured_in") == "pairs"}
     pairs, _ = paired_ratios(results, name)
