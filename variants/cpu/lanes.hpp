@@ -36,6 +36,17 @@ constexpr int kRegFloats = 8;
 using RegLanes = float __attribute__((vector_size(kRegFloats * sizeof(float))));
 constexpr int kRegsPerLanes = kLanes / kRegFloats;
 
+// Keeps v in a vector register (an empty asm the compiler cannot see through) where
+// one holds a RegLanes: with AVX or wider. A build without AVX (the sanitizer builds,
+// -march=native off) has no such register and leaves v to the compiler.
+inline void pin_in_register(RegLanes& v) {
+#if defined(__AVX__)
+  asm("" : "+v"(v));
+#else
+  (void)v;
+#endif
+}
+
 inline RegLanes reg_splat(float x) {
 #if defined(__AVX512F__)
   return splat(x);
@@ -160,7 +171,7 @@ inline void lanes_gemm_tile(const float* a, int64_t ai, int64_t ak, const Lanes*
       bk[r] = regs(b + k * bs)[r];
       // In a register: GCC otherwise folds the load into every row's FMA, NI loads
       // of one value where one does (on AVX2 that made the loads, not the FMAs, the limit).
-      asm("" : "+v"(bk[r]));
+      pin_in_register(bk[r]);
     }
     for (int i = 0; i < NI; ++i) {
       const RegLanes x = reg_splat(arow[i][k * ak]);
