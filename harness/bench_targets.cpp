@@ -148,6 +148,10 @@ double measure(Measure m, const std::vector<const ResultRow*>& rows) {
   return NAN;
 }
 
+bool holds(const Target& target, double value) {
+  return target.at_most ? value <= target.limit : value >= target.limit;
+}
+
 // rows: this run's; earlier: rows kept by --resume from earlier runs, never read
 // (their ceilings are another run's), only named when a target misses one.
 TargetResult judge(const Target& target, const std::vector<ResultRow>& rows, const std::vector<ResultRow>& earlier) {
@@ -187,7 +191,7 @@ TargetResult judge(const Target& target, const std::vector<ResultRow>& rows, con
   } else if (target.measure == Measure::chunked_bound) {
     t.verdict = Verdict::bound;
   } else {
-    t.verdict = (target.at_most ? value <= target.limit : value >= target.limit) ? Verdict::pass : Verdict::miss;
+    t.verdict = holds(target, value) ? Verdict::pass : Verdict::miss;
   }
   return t;
 }
@@ -269,7 +273,7 @@ void judge_from_pairs(std::vector<TargetResult>& results, const std::vector<Pair
     t.measured = value;
     t.in_pairs = true;
     t.why.clear();
-    t.verdict = (target.at_most ? value <= target.limit : value >= target.limit) ? Verdict::pass : Verdict::miss;
+    t.verdict = holds(target, value) ? Verdict::pass : Verdict::miss;
     for (const PairedRatio* p : mine)
       if (!(p->p20 > 0) || p->p80 / p->p20 > max_spread) {
         char why[400];

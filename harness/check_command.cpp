@@ -24,12 +24,12 @@
 namespace dfw {
 namespace {
 
-// The chunk lengths as a form computes with them (effective), each once, in order.
-template <class Effective>
-std::vector<int64_t> distinct_chunks(const std::vector<int64_t>& chunks, Effective effective) {
+// The chunk lengths as a form (Impl or BackwardImpl) computes with them, each once, in order.
+template <class Form>
+std::vector<int64_t> distinct_chunks(const std::vector<int64_t>& chunks, const Form& form) {
   std::vector<int64_t> out;
   for (int64_t c : chunks)
-    if (const int64_t e = effective(c); std::find(out.begin(), out.end(), e) == out.end()) out.push_back(e);
+    if (const int64_t e = form.effective_chunk(c); std::find(out.begin(), out.end(), e) == out.end()) out.push_back(e);
   return out;
 }
 
@@ -181,8 +181,7 @@ int run_check(int argc, char** argv) {
         continue;
       }
       const std::vector<int64_t> sizes =
-          key.form == "chunked" ? distinct_chunks(chunks, [impl](int64_t n) { return impl->effective_chunk(n); })
-                                : std::vector<int64_t>{64};
+          key.form == "chunked" ? distinct_chunks(chunks, *impl) : std::vector<int64_t>{64};
       for (int64_t chunk : sizes) {
         Row r = row;
         if (key.form == "chunked") r.inputs += " C=" + std::to_string(chunk);
@@ -223,8 +222,7 @@ int run_check(int argc, char** argv) {
           continue;
         }
         const std::vector<int64_t> sizes =
-            impl->takes_chunk() ? distinct_chunks(chunks, [impl](int64_t n) { return impl->effective_chunk(n); })
-                                : std::vector<int64_t>{64};
+            impl->takes_chunk() ? distinct_chunks(chunks, *impl) : std::vector<int64_t>{64};
         for (int64_t chunk : sizes) {
           Row r = row;
           if (impl->takes_chunk()) r.inputs += " C=" + std::to_string(chunk);

@@ -470,9 +470,8 @@ def target_result(target, rows):
     if result == "MISSING" or not target.get("found", True) or \
             not (isinstance(measured, (int, float)) and math.isfinite(measured)):
         return NOT_MEASURED
-    if target.get("disturbed"):
-        return INCONCLUSIVE if result in ("PASS", "MISS", INCONCLUSIVE) else result
-    if result in ("PASS", "MISS") and target.get("measured_in") != "pairs" and analysis.disturbed(rows):
+    rows_decide = target.get("measured_in") != "pairs"
+    if result in ("PASS", "MISS") and (target.get("disturbed") or (rows_decide and analysis.disturbed(rows))):
         return INCONCLUSIVE
     return result
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Configures, builds with clang and runs every test under AddressSanitizer +
 # UndefinedBehaviorSanitizer (build dir build-asan, -march=native off), with the CUDA
-# forms on the emulated device (kernels/emu, -DDFWBENCH_CUDA_EMU=ON): the CPU suites and the whole GPU suite
-# (CudaSuite, CudaChunked) plus the emulator's own tests (EmuDevice) run under ASan.
+# forms on the emulated device (kernels/emu, -DDFWBENCH_CUDA_EMU=ON): the CPU suites
+# and the whole GPU suite (CudaSuite, CudaChunked) plus the emulator's own tests
+# (EmuDevice) run under ASan.
 # Any sanitizer report aborts the test that triggered it, so a clean run is a green ctest;
 # a GPU test that skips fails the script (the emulated device is always there).
 # Usage: scripts/sanitize.sh [ctest args, e.g. -R Npy: only those tests, with the CPU
