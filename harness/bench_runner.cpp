@@ -116,7 +116,9 @@ void run_with_google_benchmark(const BenchCase& c, const TimingOptions& opts, Pr
 
 // A backward case as the timing loop sees it: run() = the forward form's run
 // (fwdbwd only), then the backward form's (which recomputes what it needs of the
-// forward from the inputs). Owns dy, the loss gradient (B, H, T, dv), seeded normal.
+// forward from the inputs); a timed run is the sum of the two on their backend's
+// clock (on a GPU each starts from a flushed L2). Owns dy, the loss gradient
+// (B, H, T, dv), seeded normal.
 class BackwardCase final : public Prepared {
  public:
   BackwardCase(const BenchCase& c, const Problem& p, const RunOptions& opts, uint64_t seed) {
@@ -132,6 +134,8 @@ class BackwardCase final : public Prepared {
     }
     backward_->run();
   }
+  void synchronize() override { backward_->synchronize(); }
+  double timed_run_ms() override { return (forward_ ? forward_->timed_run_ms() : 0.0) + backward_->timed_run_ms(); }
   Output output() const override { return forward_ ? forward_->output() : Output{}; }
 
  private:

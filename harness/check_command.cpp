@@ -24,6 +24,13 @@
 namespace dfw {
 namespace {
 
+// A row's form/backend/dtype; the emulated device's rows say so (cuda-emu results are
+// never a GPU's).
+std::string row_impl_label(const std::string& form, const FormKey& key) {
+  const std::string backend = key.backend == "cuda" && cuda_device_emulated() ? "cuda-emu" : key.backend;
+  return form + "/" + backend + "/" + key.dtype;
+}
+
 // The chunk lengths as a form (Impl or BackwardImpl) computes with them, each once, in order.
 template <class Form>
 std::vector<int64_t> distinct_chunks(const std::vector<int64_t>& chunks, const Form& form) {
@@ -157,11 +164,7 @@ int run_check(int argc, char** argv) {
       const FormKey key = impl->key();
       if (!want_fwd || !form_selected(key.form)) continue;
       if (backend != "auto" && key.backend != backend) continue;
-      // The emulated device's rows say so: cuda-emu results are never a GPU's.
-      const std::string label = key.backend == "cuda" && cuda_device_emulated()
-                                    ? key.form + "/cuda-emu/" + key.dtype
-                                    : key.str();
-      Row row{c.variant.name, label, c.shape.str(), c.inputs, "", "", {}};
+      Row row{c.variant.name, row_impl_label(key.form, key), c.shape.str(), c.inputs, "", "", {}};
       if (const std::string reason = impl->unsupported_reason(c.variant, c.mode); !reason.empty()) {
         report_unsupported(c, row, reason);
         continue;
@@ -215,8 +218,7 @@ int run_check(int argc, char** argv) {
         const FormKey key = impl->key();
         if (!form_selected(key.form)) continue;
         if (backend != "auto" && key.backend != backend) continue;
-        Row row{c.variant.name, key.form + "-bwd/" + key.backend + "/" + key.dtype, c.shape.str(), c.inputs, "", "",
-                {}};
+        Row row{c.variant.name, row_impl_label(key.form + "-bwd", key), c.shape.str(), c.inputs, "", "", {}};
         if (const std::string reason = impl->unsupported_reason(c.variant); !reason.empty()) {
           report_unsupported(c, row, reason);
           continue;

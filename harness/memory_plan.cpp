@@ -9,6 +9,7 @@
 #include "cost_model.hpp"
 #include "cpu/chunked_backward.hpp"
 #include "cpu/recurrent_backward.hpp"
+#include "recurrent_backward_sizes.hpp"
 #include "kernel_kinds.hpp"
 
 namespace dfw {
@@ -168,6 +169,23 @@ void plan_cuda(const BenchCase& c, const ProblemElements& e, MemoryPlan& p) {
   p.scratch = std::max(std::max(e.q, e.v) * el, c.variant.rule->stateful() ? BH * rows * c.m * kFloat : 0);
 }
 
+// CUDA backward forms (fp32; kernels/*_backward_form.cpp): the inputs, dy and one
+// gradient per input; blocked: y, L and D; recurrent: the features, their gradients,
+// the walk's per-token sums and its workspace (recurrent_backward_sizes.hpp).
+void plan_cuda_backward(const BenchCase& c, const ProblemElements& e, MemoryPlan& p) {
+  const Shape s = c.problem_shape();
+  const int64_t BH = s.B * s.H, T = s.T, tokens = BH * T;
+  const int64_t inputs = e.all() * kFloat, grads = (e.all() - e.omega) * kFloat, dy = e.v * kFloat;
+  if (c.form == "blocked") {
+    p.device = inputs + dy + grads + (e.v + 2 * tokens) * kFloat;
+  } else if (c.form == "recurrent") {
+    const int every = int(std::clamp<int64_t>(c.chunk > 0 ? c.chunk : 64, 1, T));
+    const int64_t feature_rows = (c.variant.sum_normalise ? 6 : 4) + 1;  // + a scalar factor's db
+    p.device = inputs + dy + grads + (feature_rows * tokens * c.m + 3 * tokens) * kFloat +
+               recurrent_backward_workspace_floats(BH, T, int(s.dv), int(c.m), every, c.variant.normalise) * kFloat;
+  }
+}
+
 }  // namespace
 
 MemoryPlan plan_case_memory(const BenchCase& c, int threads) {
@@ -184,8 +202,16 @@ MemoryPlan plan_case_memory(const BenchCase& c, int threads) {
     BenchCase one = c;
     one.form = form;
     MemoryPlan f;
-    if (c.backend == "cuda") plan_cuda(one, e, f);
-    else plan_cpu(one, e, std::max(threads, 1), f);
+    if (c.backend == "cuda") {
+      if (one.mode != BenchMode::backward) plan_cuda(one, e, f);  // training: the forward form's buffers too
+      if (is_backward(one.mode)) {
+        MemoryPlan bwd;
+        plan_cuda_backward(one, e, bwd);
+        f.device += bwd.device;
+      }
+    } else {
+      plan_cpu(one, e, std::max(threads, 1), f);
+    }
     p.tracked += f.tracked;
     p.scratch += f.scratch;
     p.device += f.device;

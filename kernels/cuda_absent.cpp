@@ -5,11 +5,14 @@
 #include <vector>
 
 #include "cuda_ceilings.hpp"
+#include "backward_impl.hpp"
 #include "impl.hpp"
 
 namespace dfw {
 
 void append_cuda_impls(std::vector<std::unique_ptr<Impl>>&) {}
+
+void append_cuda_backward_impls(std::vector<std::unique_ptr<BackwardImpl>>&) {}
 
 std::string cuda_unavailable_reason() { return "dfwbench was built without a CUDA compiler"; }
 

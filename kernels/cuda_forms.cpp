@@ -1,7 +1,8 @@
 // The CUDA implementations, one per (form, dtype): recurrent (stateful rules),
 // decode (stateful rules: fused step; softmax: KV cache + flash-decoding) and
 // blocked (softmax prefill, flash-style), each in fp32, fp16 and bf16; chunked (the
-// gated-linear prefill on tensor cores) in fp16 and bf16. A stateful rule runs where a
+// gated-linear prefill on tensor cores) in fp16 and bf16. Backward forms, fp32:
+// recurrent (stateful rules, from checkpointed states) and blocked (softmax, flash-style). A stateful rule runs where a
 // kernel takes its factors (kernel_kinds.hpp); one no kernel takes is UNSUPPORTED with
 // that reason. With no usable device every one reports the driver's reason as
 // UNSUPPORTED, and cuda_unavailable_reason() says the same.
@@ -73,6 +74,11 @@ void append_cuda_impls(std::vector<std::unique_ptr<Impl>>& out) {
   for (const char* form : {"recurrent", "blocked", "decode"})
     for (const char* dtype : {"fp32", "fp16", "bf16"}) out.push_back(std::make_unique<CudaImpl>(form, dtype));
   for (const char* dtype : {"fp16", "bf16"}) out.push_back(std::make_unique<CudaImpl>("chunked", dtype));
+}
+
+void append_cuda_backward_impls(std::vector<std::unique_ptr<BackwardImpl>>& out) {
+  out.push_back(make_recurrent_backward_cuda_impl());
+  out.push_back(make_softmax_blocked_backward_cuda_impl());
 }
 
 }  // namespace dfw

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "backward_impl.hpp"
 #include "impl.hpp"
 #include "kernel_kinds.hpp"
 
@@ -20,6 +21,12 @@ std::unique_ptr<Prepared> make_softmax_decode_cuda(const Problem& p, Mode mode, 
 
 // Softmax over whole sequences, flash-style (form "blocked").
 std::unique_ptr<Prepared> make_softmax_blocked_cuda(const Problem& p, const std::string& dtype);
+
+// Softmax's backward over whole sequences, flash-style (form "blocked", fp32).
+std::unique_ptr<BackwardImpl> make_softmax_blocked_backward_cuda_impl();
+
+// The stateful rules' backward from checkpointed states (form "recurrent", fp32).
+std::unique_ptr<BackwardImpl> make_recurrent_backward_cuda_impl();
 
 // Empty when the runtime sees a device, else the reason: the runtime's error,
 // "no NVIDIA driver found" when neither its kernel module nor libcuda.so.1 is

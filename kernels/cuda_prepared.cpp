@@ -1,4 +1,4 @@
-// CudaPrepared::timed_run_ms and the process-wide L2 flush buffer.
+// CudaRunTimer::time and the process-wide L2 flush buffer.
 #include <algorithm>
 
 #include "cuda_prepared.hpp"
@@ -37,7 +37,7 @@ L2Flusher& flusher() {
 
 }  // namespace
 
-double CudaPrepared::timed_run_ms() {
+double CudaRunTimer::time(const std::function<void()>& run) {
   flusher().flush(stream());
   start_.record(stream());
   run();

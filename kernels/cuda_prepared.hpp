@@ -1,24 +1,56 @@
-// CudaPrepared: the base of every CUDA case. Owns the case's stream; timed_run_ms
-// flushes the L2 cache (writes a buffer twice the L2 size) and times run() with
-// CUDA events on that stream.
+// CudaPrepared, CudaPreparedBackward: the bases of every CUDA case (forward, backward).
+// Each owns the case's stream; timed_run_ms flushes the L2 cache (writes a buffer twice
+// the L2 size) and times run() with CUDA events on that stream.
 #pragma once
 
+#include <functional>
+
+#include "backward_impl.hpp"
 #include "cuda_raii.hpp"
 #include "impl.hpp"
 
 namespace dfw {
 
-class CudaPrepared : public Prepared {
+// The stream and events a case times its run() with.
+class CudaRunTimer {
  public:
-  void synchronize() override { stream_.synchronize(); }
-  double timed_run_ms() override;
-
- protected:
   cudaStream_t stream() const { return stream_.get(); }
+  void synchronize() const { stream_.synchronize(); }
+  // Flushes the L2, then the milliseconds run (launching on stream()) takes on the device.
+  double time(const std::function<void()>& run);
 
  private:
   CudaStream stream_;
   CudaEvent start_, stop_;
+};
+
+class CudaPrepared : public Prepared {
+ public:
+  void synchronize() override { timer_.synchronize(); }
+  double timed_run_ms() override {
+    return timer_.time([this] { run(); });
+  }
+
+ protected:
+  cudaStream_t stream() const { return timer_.stream(); }
+
+ private:
+  CudaRunTimer timer_;
+};
+
+// run() only launches; gradients() downloads on the same stream, which waits for it.
+class CudaPreparedBackward : public PreparedBackward {
+ public:
+  void synchronize() override { timer_.synchronize(); }
+  double timed_run_ms() override {
+    return timer_.time([this] { run(); });
+  }
+
+ protected:
+  cudaStream_t stream() const { return timer_.stream(); }
+
+ private:
+  CudaRunTimer timer_;
 };
 
 }  // namespace dfw

@@ -8,7 +8,8 @@
 //   dynamic shared memory: Q, K, V tiles (64 x dk_pad, 64 x dk_pad, 64 x dv_pad) and P
 //   (64 x 64) in the tile type, S (64 x max(64, dv_pad)) and O (64 x dv_pad) in fp32,
 //   row states; dk_pad, dv_pad = dk, dv rounded up to 16 (zero padding).
-//   Reads q, k (BH, T, dk), v (BH, T, dv); writes y (BH, T, dv).
+//   Reads q, k (BH, T, dk), v (BH, T, dv); writes y (BH, T, dv) and, when asked, the
+//   log-sum-exp max + log(sum) of each row (BH, T) that the backward recomputes P from.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <mma.h>
@@ -197,6 +198,9 @@ __global__ void __launch_bounds__(kThreads) flash_prefill_kernel(FlashPrefillLau
     const int r = idx / a.dv, c = idx % a.dv;
     if (i0 + r < a.T_len) a.y[(bh * a.T_len + i0 + r) * a.dv + c] = from_float<T>(sO[r * l.dvp + c] / sSum[r]);
   }
+  if (a.lse)
+    for (int r = threadIdx.x; r < kTile; r += kThreads)
+      if (i0 + r < a.T_len) a.lse[bh * a.T_len + i0 + r] = sMax[r] + logf(sSum[r]);
 }
 
 }  // namespace

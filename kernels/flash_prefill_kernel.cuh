@@ -15,6 +15,7 @@ struct FlashPrefillLaunch {
   const T *q = nullptr, *k = nullptr;  // (BH, T, dk)
   const T* v = nullptr;                // (BH, T, dv)
   T* y = nullptr;                      // (BH, T, dv)
+  float* lse = nullptr;                // (BH, T) each row's log-sum-exp of its scaled scores, or nullptr
 };
 
 // Largest dk and dv the kernel's shared-memory tiles take.

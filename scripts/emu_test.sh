@@ -4,8 +4,8 @@
 # ChunkedContinuation) and the emulator's own tests (EmuDevice), in one of two
 # modes (the ASan + UBSan run of the same suites is scripts/sanitize.sh's):
 #   plain  two schedules (greedy, reverse), then `dfwbench check
-#          --backend cuda` (every CUDA form, dtype and gate set; rows labelled
-#          cuda-emu)                                  (build dir build-emu)
+#          --backend cuda`, forward and backward forms (every CUDA form, dtype
+#          and gate set; rows labelled cuda-emu)      (build dir build-emu)
 #   tsan   once under ThreadSanitizer (each GPU thread a TSan fiber; barriers and
 #          __syncwarp order memory among their participants only)  (build-emu-tsan)
 # Under TSan every memory access, fiber switch and barrier is instrumented (a barrier is
@@ -93,12 +93,18 @@ case "$mode" in
     for s in greedy reverse; do run_suites "$s"; done
     # The presets take every CUDA form, dtype, rule and feature map through every shape and
     # gate edge set; `--variants all` (every rule x map combination) takes ~15 CPU minutes here.
-    echo "== emu plain: dfwbench check --backend cuda --variants PRESETS (every form, dtype, gate set vs float64)"
-    DFWBENCH_EMU_SCHEDULE=random:99 "$build/dfwbench" check --backend cuda --no-distance \
-      --variants "softmax;linear;performer;t2r;gated;delta;fwp;dfw" \
-      --out "$build/check-cuda-emu.csv" >"$build/check-cuda-emu.txt" 2>&1 || { tail -40 "$build/check-cuda-emu.txt"; exit 1; }
-    tail -1 "$build/check-cuda-emu.txt"
-    if grep -q ',cuda,' "$build/check-cuda-emu.csv"; then echo "emu_test: a row is not labelled cuda-emu" >&2; exit 1; fi ;;
+    # The backward forms at one checkpoint length, 16 (several chunks from T = 17 on; the
+    # GPU suite CudaBackward runs lengths 1 to past T): ~15 s, against ~50 s for all three.
+    presets="softmax;linear;performer;t2r;gated;delta;fwp;dfw"
+    for pass in fwd bwd; do
+      echo "== emu plain: dfwbench check --backend cuda --pass $pass --variants PRESETS (every form, dtype, gate set vs float64)"
+      chunks=(); [[ $pass == bwd ]] && chunks=(--chunks 16)
+      DFWBENCH_EMU_SCHEDULE=random:99 "$build/dfwbench" check --backend cuda --pass "$pass" "${chunks[@]}" --no-distance \
+        --variants "$presets" --out "$build/check-cuda-emu-$pass.csv" >"$build/check-cuda-emu-$pass.txt" 2>&1 ||
+        { tail -40 "$build/check-cuda-emu-$pass.txt"; exit 1; }
+      tail -1 "$build/check-cuda-emu-$pass.txt"
+      if grep -q ',cuda,' "$build/check-cuda-emu-$pass.csv"; then echo "emu_test: a row is not labelled cuda-emu" >&2; exit 1; fi
+    done ;;
   tsan) run_tsan_shards random:3 ;;
 esac
 echo "emu_test $mode: passed in $(( $(date +%s) - start )) s"

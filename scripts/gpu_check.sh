@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # One-shot check on a machine with an NVIDIA GPU (written for a lent 16-core H200,
-# sm_90), in at most 6 minutes including the build: the GPU GoogleTest suites
-# (CudaSuite, CudaChunked, ChunkedContinuation, tiles), `dfwbench check --backend
-# cuda`, the timed sweeps paper (decode), paper-prefill, scaling and the large
-# decode sweep, and compute-sanitizer memcheck and racecheck over multi-chunk
-# cases (T = 33, 97, 130: several chunks, tiles and key blocks). Each step runs
+# sm_90), in at most 7 minutes including the build: the GPU GoogleTest suites
+# (CudaSuite, CudaChunked, CudaBackward, ChunkedContinuation, tiles), `dfwbench check
+# --backend cuda` (forward and backward forms), the timed sweeps paper (decode),
+# paper-prefill, scaling, the large decode sweep and training (fwd + bwd, fp32), and
+# compute-sanitizer memcheck and racecheck over multi-chunk cases (T = 33, 97, 130:
+# several chunks, tiles and key blocks; checkpoint lengths 1 to past T). Each step runs
 # under its own timeout inside an overall budget; a failing step is recorded and
 # the next one still runs; the exit status is non-zero if any step failed or was
 # skipped.
@@ -31,11 +32,11 @@
 #   1. here, once (and again after the Debian packages change):
 #        bash scripts/pack_device_deps.sh
 #   2. device run with  carry: [".devdeps"]  command: "bash scripts/gpu_check.sh"
-#      and timeout_s: 420 (the steps' overall budget is 350 s); the files land in $OUT.
+#      and timeout_s: 480 (the steps' overall budget is 410 s); the files land in $OUT.
 # Writes to OUT_DIR: gpu_check.log (every step's output), summary.txt, gtest_gpu.xml
 # and, in the results layout (results/<machine-id>/, the id from `dfwbench machine-id
 # --backend cuda`), results/<machine-id>/check-cuda.csv and the sweeps'
-# {paper,paper-prefill,scaling,decode-large}-cuda.{json,csv}: copy OUT_DIR/results/*
+# {paper,paper-prefill,scaling,decode-large,training}-cuda.{json,csv}: copy OUT_DIR/results/*
 # into results/ beside the other machines' sets (emulated: check-cuda-emu.csv, no sweeps).
 set -euo pipefail
 
@@ -49,7 +50,7 @@ out="${1:-${OUT:-$root/gpu-check-out}}"
 if (( emulated )); then build="${DFW_GPU_BUILD_DIR:-$root/build-emu-check}"; else build="${DFW_GPU_BUILD_DIR:-$root/build-gpu}"; fi
 jobs="${DFW_JOBS:-$(nproc)}"
 arch="${DFW_CUDA_ARCH:-90}"
-budget=350
+budget=410
 (( emulated )) && budget=1500  # two shared CI cores, the emulator, and a build of its own
 start=$(date +%s)
 mkdir -p "$out/results"
@@ -134,16 +135,16 @@ res="$out/results/$machine"
 mkdir -p "$res"
 note "machine id: $machine (results in $res)"
 
-gpu_filter='CudaSuite.*:CudaChunked.*:ChunkedContinuation.*:NoDevice.*:Tile*.*:*KernelSequence*:*EveryMap*'
+gpu_filter='CudaSuite.*:CudaChunked.*:CudaBackward.*:ChunkedContinuation.*:NoDevice.*:Tile*.*:*KernelSequence*:*EveryMap*'
 # Emulated: the step's plumbing on two suites; scripts/emu_test.sh runs them all in CI.
 (( emulated )) && gpu_filter='CudaSuite.EveryPresetOnOddShapes:CudaChunked.PrefillThenDecodeStepContinues'
 step gpu-tests $(( emulated ? 600 : 90 )) "$tests" --gtest_filter="$gpu_filter" --gtest_output="xml:$out/gtest_gpu.xml"
-multi_chunk='CudaSuite.GateEdgeSets:CudaSuite.InitialStateAndDecodeStep:CudaChunked.PrefillThenDecodeStepContinues'
+multi_chunk='CudaSuite.GateEdgeSets:CudaSuite.InitialStateAndDecodeStep:CudaChunked.PrefillThenDecodeStepContinues:CudaBackward.EveryCheckpointLengthGivesTheSameGradients'
 timing=(--backend cuda --ceilings measure --min-time 0.001 --repetitions 5 --results-dir "$res")
 if (( emulated )); then
   step check-cuda 240 "$bin" check --backend cuda --quick --no-distance --out "$res/check-cuda-emu.csv"
   # Each timed sweep expanded (flags and shapes checked), and the refusal to time an emulator.
-  for preset in paper paper-prefill scaling decode-large; do
+  for preset in paper paper-prefill scaling decode-large training; do
     step "bench-$preset (--list)" 60 "$bin" bench --preset "$preset" --backend cpu --list
   done
   step bench-refuses-the-emulator 30 bash -c \
@@ -159,6 +160,9 @@ else
   step bench-paper-prefill 40 "$bin" bench --preset paper-prefill --dtype fp16 "${timing[@]}" --out paper-prefill-cuda
   step bench-scaling 40 "$bin" bench --preset scaling --dtype fp16 "${timing[@]}" --out scaling-cuda
   step bench-decode-large 30 "$bin" bench --preset decode-large --dtype fp16 "${timing[@]}" --out decode-large-cuda
+  # The CUDA backward forms are fp32 (softmax blocked, the stateful rules recurrent; no
+  # chunked one yet: those rows say unsupported).
+  step bench-training 60 "$bin" bench --preset training --dtype fp32 "${timing[@]}" --out training-cuda
   sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
   step memcheck 60 "$sanitizer" --tool memcheck --error-exitcode 1 --leak-check full "$tests" --gtest_filter="$multi_chunk"
   step racecheck 60 "$sanitizer" --tool racecheck --error-exitcode 1 "$tests" --gtest_filter="$multi_chunk"

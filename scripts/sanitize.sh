@@ -2,7 +2,7 @@
 # Configures, builds with clang and runs every test under AddressSanitizer +
 # UndefinedBehaviorSanitizer (build dir build-asan, -march=native off), with the CUDA
 # forms on the emulated device (kernels/emu, -DDFWBENCH_CUDA_EMU=ON): the CPU suites
-# and the whole GPU suite (CudaSuite, CudaChunked) plus the emulator's own tests
+# and the whole GPU suite (CudaSuite, CudaChunked, CudaBackward) plus the emulator's own tests
 # (EmuDevice) run under ASan.
 # Any sanitizer report aborts the test that triggered it, so a clean run is a green ctest;
 # a GPU test that skips fails the script (the emulated device is always there).
@@ -36,7 +36,7 @@ asan_common="detect_leaks=1:max_allocation_size_mb=4096:abort_on_error=1:halt_on
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # Two threads: the machine has two cores, and OpenMP paths are still exercised.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
-gpu_suites='^(CudaSuite|CudaChunked|EmuDevice)\.'
+gpu_suites='^(CudaSuite|CudaChunked|CudaBackward|EmuDevice)\.'
 
 # CPU tests, with stack-use-after-return detection. hog_test is a timing test (a
 # sanitized build is several times slower and would run past its time bound) and has

@@ -62,6 +62,12 @@ def flash_smem(elem, d=64, tile=64):
     return s + 4 * tile * max(dp, tile) + 4 * tile * dp + 4 * 3 * tile
 
 
+def flash_backward_smem(d=64, tile=32):
+    """flash_backward_kernel.cu layout_for(d, d).total floats: Q, K, V, dY tiles of
+    rows d + 1, P and dS (tile x tile + 1), L and D."""
+    return 4 * (4 * tile * (d + 1) + 2 * tile * (tile + 1) + 2 * tile)
+
+
 def fast_weight_smem(m, d=64, T=1 << 30):
     """fast_weight_kernel.cu launch_rule: Tc tokens of (2 dk + 2 m + 19) floats, Tc <= 32."""
     per_token = 2 * d + 2 * m + 19
@@ -76,6 +82,21 @@ LAUNCH = {
     "chunked_prefill_kernel": (256, lambda e, n: 166656, lambda B, H, T: B * H),
     # flash_prefill_kernel.cu: grid (ceil(T / 64), B*H), block 128.
     "flash_prefill_kernel": (128, lambda e, n: flash_smem(e), lambda B, H, T: -(-T // 64) * B * H),
+    # flash_backward_kernel.cu: the tile kernels grid (ceil(T / 32), B*H), block 128;
+    # D: one warp per token.
+    "flash_backward_dkdv_kernel": (128, lambda e, n: flash_backward_smem(), lambda B, H, T: -(-T // 32) * B * H),
+    "flash_backward_dq_kernel": (128, lambda e, n: flash_backward_smem(), lambda B, H, T: -(-T // 32) * B * H),
+    "flash_backward_delta_kernel": (128, lambda e, n: 0, None),
+    # recurrent_backward_kernel.cu: the walks grid B*H*ceil(dv / 16), block 128, no shared
+    # memory; the gate kernel one warp per token.
+    "recurrent_checkpoint_kernel": (128, lambda e, n: 0, None),
+    "recurrent_reverse_kernel": (128, lambda e, n: 0, None),
+    "gate_gradient_kernel": (128, lambda e, n: 0, None),
+    # feature_backward_kernel.cu: one token row per block, block 128; shared (dk + 4)
+    # floats (rows), (3 dk + 2 m + 4) (vjp); the parameter kernel none.
+    "feature_rows_kernel": (128, lambda e, n: 4 * (64 + 4), None),
+    "feature_vjp_kernel": (128, lambda e, n: 4 * (3 * 64 + 2 * 64 + 4), None),
+    "feature_param_grad_kernel": (128, lambda e, n: 0, None),
     # fast_weight_kernel.cu: grid B*H*ceil(dv / 16), block 128.
     "fast_weight_kernel": (128, lambda e, n: fast_weight_smem(64 if n == 4 else 256),
                            lambda B, H, T: B * H * 4),

@@ -59,14 +59,7 @@ std::vector<float> random_dy(size_t n, uint64_t seed) {
   return dy;
 }
 
-double rel_l2(const std::vector<double>& x, const std::vector<double>& ref) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    num += (x[i] - ref[i]) * (x[i] - ref[i]);
-    den += ref[i] * ref[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-300));
-}
+using test::rel_l2;
 
 // Head 0 of a problem in float64, every input a named tensor the test can perturb.
 struct Head {

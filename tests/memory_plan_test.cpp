@@ -221,5 +221,33 @@ TEST(MemoryPlan, CudaFormsPlanDeviceBuffersInTheirDtype) {
   EXPECT_GE(plan_case_memory(lin, 2).device, 2 * 4 * 8 * 65 * 64 * 4);
 }
 
+TEST(MemoryPlan, CudaBackwardFormsPlanGradientsAndTheWalksCheckpoints) {
+  const Shape shape{2, 4, 4096, 64, 64};
+  const double tensor = 2.0 * 4 * 4096 * 64 * 4;  // one (B, H, T, 64) fp32 tensor
+  BenchCase soft = make_case("softmax", "blocked", BenchMode::backward, shape);
+  soft.backend = "cuda";
+  soft.dtype = "fp32";
+  // q, k, v, dy, y and three gradients.
+  EXPECT_GE(double(plan_case_memory(soft, 2).device), 8 * tensor);
+  EXPECT_LT(double(plan_case_memory(soft, 2).device), 8.1 * tensor);
+  BenchCase dfw = make_case("dfw", "recurrent", BenchMode::backward, shape);
+  dfw.backend = "cuda";
+  dfw.dtype = "fp32";
+  dfw.chunk = 64;
+  const double every_state = 2.0 * 4 * 4096 * 64 * 64 * 4;  // what storing S_t for every token takes
+  const double checkpointed = double(plan_case_memory(dfw, 2).device);
+  // Inputs with both gate rows, dy, gradients and features: 17 tensors; the walk's
+  // workspace (T / 64 + 65 rows of m per state row) is 2 more.
+  EXPECT_GT(checkpointed, 17 * tensor);
+  EXPECT_LT(checkpointed, 19.5 * tensor);
+  EXPECT_LT(checkpointed, every_state / 3);
+  dfw.chunk = 1;  // a checkpoint at every token: every state, twice over
+  EXPECT_GT(double(plan_case_memory(dfw, 2).device), every_state);
+  // Training: the forward form's device buffers as well.
+  dfw.chunk = 64;
+  dfw.mode = BenchMode::training;
+  EXPECT_GT(plan_case_memory(dfw, 2).device, int64_t(checkpointed));
+}
+
 }  // namespace
 }  // namespace dfw

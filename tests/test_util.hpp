@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,16 @@ inline const Impl& impl(const std::string& form, const std::string& dtype = "fp3
 
 inline Output run(const std::string& form, const Variant& v, const Problem& p, RunOptions o = {}) {
   return run_once(impl(form), v, p, o);
+}
+
+// |x - ref| / |ref| (L2) of two same-sized tensors.
+inline double rel_l2(const std::vector<double>& x, const std::vector<double>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    num += (x[i] - ref[i]) * (x[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
 }
 
 inline Problem make(const Variant& v, Shape s, GateSet g = GateSet::uniform_init, bool s0 = false,

@@ -50,8 +50,11 @@ class PreparedBackward {
  public:
   virtual ~PreparedBackward() = default;
   virtual void run() = 0;                        // the timed work (forward recompute + backward); repeatable
+  virtual void synchronize() {}                  // wait for asynchronous work (GPU)
   virtual Gradients gradients() const = 0;       // of the last run(), float64 copies
-  virtual double timed_run_ms();                 // wall clock around run()
+  // One timed run in milliseconds on the backend's own clock: CPU, wall clock around
+  // run(); CUDA forms override it (L2 flushed, CUDA events).
+  virtual double timed_run_ms();
 };
 
 class BackwardImpl {

@@ -1,5 +1,6 @@
-// The list of backward implementations (backward_impl.hpp), the reference first, and
-// what every backward form shares: Gradients::tensors() and the default timed run.
+// The list of backward implementations (backward_impl.hpp), the reference first and
+// the CUDA ones last, and what every backward form shares: Gradients::tensors() and
+// the default timed run.
 #include <chrono>
 
 #include "backward_impl.hpp"
@@ -22,6 +23,9 @@ double PreparedBackward::timed_run_ms() {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Defined in kernels/ (CUDA build) or kernels/cuda_absent.cpp (none without a CUDA compiler).
+void append_cuda_backward_impls(std::vector<std::unique_ptr<BackwardImpl>>& out);
+
 namespace {
 
 const std::vector<std::unique_ptr<BackwardImpl>>& owned() {
@@ -31,6 +35,7 @@ const std::vector<std::unique_ptr<BackwardImpl>>& owned() {
     v.push_back(make_recurrent_backward_cpu_impl());
     v.push_back(make_chunked_backward_cpu_impl());
     v.push_back(make_softmax_blocked_backward_cpu_impl());
+    append_cuda_backward_impls(v);
     return v;
   }();
   return list;

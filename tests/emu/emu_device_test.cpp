@@ -41,6 +41,13 @@ TEST(EmuDevice, BarrierPredicatesCountTheBlock) {
   }
 }
 
+// Counts below 2^24 are exact in float: a lost update would show.
+TEST(EmuDevice, AtomicAddLosesNoUpdateAcrossBlocks) {
+  const std::vector<double> r = emu_probe::atomic_totals(64);
+  EXPECT_EQ(r[0], 64.0 * 128);
+  EXPECT_EQ(r[1], 64.0 * 128);
+}
+
 TEST(EmuDevice, DynamicSharedMemoryStartsAsNaN) { EXPECT_EQ(emu_probe::unwritten_shared_nans(1000), 1000); }
 
 TEST(EmuDevice, SharedMemoryLimitsAreTheDevices) {

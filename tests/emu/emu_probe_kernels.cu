@@ -34,6 +34,11 @@ __global__ void warp_ops_kernel(int* out) {
   out[128 + lane] = int(__ballot_sync(0xffffffffu, lane % 2));
 }
 
+__global__ void atomic_add_kernel(float* f, int* i) {
+  atomicAdd(f, 1.f);
+  atomicAdd(i, 1);
+}
+
 __global__ void barrier_votes_kernel(int* out) {
   const int p = threadIdx.x % 3 == 0;
   const int count = __syncthreads_count(p);
@@ -133,6 +138,19 @@ std::vector<int> barrier_votes(int threads) {
   std::vector<int> h = fetch(d, 3);
   cudaFree(d);
   return h;
+}
+
+std::vector<double> atomic_totals(int blocks) {
+  float* f = device_array<float>(1);
+  int* i = device_array<int>(1);
+  check(cudaMemset(f, 0, sizeof(float)));
+  check(cudaMemset(i, 0, sizeof(int)));
+  atomic_add_kernel<<<blocks, 128>>>(f, i);
+  check(cudaGetLastError());
+  const std::vector<double> totals = {fetch(f, 1)[0], double(fetch(i, 1)[0])};
+  cudaFree(f);
+  cudaFree(i);
+  return totals;
 }
 
 int unwritten_shared_nans(int floats) {

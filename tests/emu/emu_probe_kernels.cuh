@@ -18,6 +18,10 @@ std::vector<int> warp_ops();
 // __syncthreads_count / _and / _or over a block of `threads` with predicate (tid % 3 == 0).
 std::vector<int> barrier_votes(int threads);
 
+// Every thread of `blocks` blocks of 128 adds 1 to one float and one int with
+// atomicAdd (the blocks run on several host threads): {float total, int total}.
+std::vector<double> atomic_totals(int blocks);
+
 // Block 0's view of an unwritten dynamic shared array of `floats` floats: how many are NaN.
 int unwritten_shared_nans(int floats);
 

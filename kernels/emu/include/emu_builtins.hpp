@@ -122,10 +122,11 @@ template <class T>
 T atomicAdd(T* address, T val) {
   if constexpr (std::is_integral<T>::value) {
     return __atomic_fetch_add(address, val, __ATOMIC_RELAXED);
-  } else {
-    T old = __atomic_load_n(address, __ATOMIC_RELAXED);
-    while (!__atomic_compare_exchange_n(address, &old, old + val, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-    }
+  } else {  // float, double: a compare-and-swap loop (the generic builtins take any type)
+    T old;
+    __atomic_load(address, &old, __ATOMIC_RELAXED);
+    T sum = old + val;
+    while (!__atomic_compare_exchange(address, &old, &sum, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) sum = old + val;
     return old;
   }
 }
