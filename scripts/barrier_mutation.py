@@ -34,6 +34,10 @@ TESTS = [
     "CudaSuite.LongSequenceAndLongCache",
     "CudaChunked.EveryChunkLength",
     "CudaChunked.EveryChunkLengthWithEdgeGateSets",
+    "CudaBackward.SoftmaxOnOddShapesRaggedTilesAndTheWidestHead",
+    "CudaBackward.EveryStatefulPresetGateSetAndInitialState",
+    "CudaBackward.EveryFeatureMapOnTheFactorRules",
+    "CudaBackward.WideFeaturesAndManyRowBlocks",
 ]
 SCHEDULES = ["greedy", "reverse", "random:1"]
 

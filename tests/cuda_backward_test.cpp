@@ -1,8 +1,8 @@
 // GPU suite: every CUDA backward form against the float64 reference gradients (check's
 // limits for its dtype, each tensor scaled by its conditioning as check does): softmax
 // on odd shapes, ragged tiles and the widest head the kernels take; every stateful
-// preset on odd shapes, gate edge sets and an initial state, the wide-feature path and
-// many row blocks; checkpoint lengths agree; repeated runs agree. Skips with the
+// preset on odd shapes, gate edge sets and an initial state, every feature map, the
+// wide-feature path and many row blocks; checkpoint lengths agree; repeated runs agree. Skips with the
 // driver's reason where no device is usable.
 #include <gtest/gtest.h>
 
@@ -76,6 +76,14 @@ TEST_F(CudaBackward, EveryStatefulPresetGateSetAndInitialState) {
     for (GateSet g : {GateSet::tiny, GateSet::mixed, GateSet::ones})
       EXPECT_EQ(check_backward(name, {1, 2, 45, 16, 16}, g), 1) << name << " " << gate_set_name(g);
   }
+}
+
+// Every feature map's VJP without sum normalisation (the presets sum-normalise
+// dpfp's), normalised and not, on a scalar gate and on gate rows.
+TEST_F(CudaBackward, EveryFeatureMapOnTheFactorRules) {
+  for (const char* map : {"identity", "elu1", "relu_proj", "favor", "dpfp"})
+    for (const std::string rule : {"rule=gated,norm=on", "rule=decay,norm=off"})
+      EXPECT_EQ(check_backward(rule + ",phi=" + map, {1, 2, 19, 16, 16}), 1) << rule << " " << map;
 }
 
 // m = 256 (> 128): the kernels' wide register path (16 columns per lane); 144 value rows:
