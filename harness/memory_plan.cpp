@@ -181,7 +181,7 @@ void plan_cuda_backward(const BenchCase& c, const ProblemElements& e, MemoryPlan
   } else if (c.form == "recurrent") {
     const int every = int(std::clamp<int64_t>(c.chunk > 0 ? c.chunk : 64, 1, T));
     const int64_t feature_rows = (c.variant.sum_normalise ? 6 : 4) + 1;  // + a scalar factor's db
-    p.device = inputs + dy + grads + (feature_rows * tokens * c.m + 3 * tokens) * kFloat +
+    p.device = inputs + dy + grads + (feature_rows * tokens * c.m + 4 * tokens) * kFloat +
                recurrent_backward_workspace_floats(BH, T, int(s.dv), int(c.m), every, c.variant.normalise) * kFloat;
   }
 }

@@ -163,11 +163,22 @@ __global__ void __launch_bounds__(kThreads) feature_param_grad_kernel(FeatureRow
   else a.dw[e] += acc;
 }
 
+// The widths each map's kernels assume (the variant's feature map guarantees them).
+void check_widths(const FeatureRowsLaunch& a) {
+  const bool elementwise = a.phi == FeatureKind::identity || a.phi == FeatureKind::elu1;
+  if (elementwise && a.m != a.dk)
+    throw std::invalid_argument("feature kernels: an elementwise map needs m = dk (m = " + std::to_string(a.m) +
+                                ", dk = " + std::to_string(a.dk) + ")");
+  if (a.phi == FeatureKind::dpfp && a.m % (2 * a.dk) != 0)
+    throw std::invalid_argument("feature kernels: dpfp needs m a multiple of 2 dk (m = " + std::to_string(a.m) + ")");
+  if (a.rows > int64_t(INT32_MAX)) throw std::invalid_argument("feature kernels: B * H * T exceeds the grid limit");
+}
+
 }  // namespace
 
 void launch_feature_rows(const FeatureRowsLaunch& a, cudaStream_t stream) {
   if (a.rows == 0) return;
-  if (a.rows > int64_t(INT32_MAX)) throw std::invalid_argument("feature kernels: B * H * T exceeds the grid limit");
+  check_widths(a);
   NvtxRange range("feature_rows");
   feature_rows_kernel<<<unsigned(a.rows), kThreads, sizeof(float) * (a.dk + kWarps), stream>>>(a);
   DFW_CUDA_CHECK_LAUNCH();
@@ -175,7 +186,7 @@ void launch_feature_rows(const FeatureRowsLaunch& a, cudaStream_t stream) {
 
 void launch_feature_vjp(const FeatureRowsLaunch& a, cudaStream_t stream) {
   if (a.rows == 0) return;
-  if (a.rows > int64_t(INT32_MAX)) throw std::invalid_argument("feature kernels: B * H * T exceeds the grid limit");
+  check_widths(a);
   NvtxRange range("feature_vjp");
   const std::size_t shared = sizeof(float) * (3 * std::size_t(a.dk) + 2 * std::size_t(a.m) + kWarps);
   if (shared > 48 * 1024) throw std::invalid_argument("feature kernels: dk, m too large for shared memory");

@@ -8,10 +8,10 @@
 //     tiles at or after it; each query tile's P and dS recomputed from L, D in shared.
 //   flash_backward_dq_kernel: one 32-query tile per block, dq in registers, over the
 //     key tiles up to the diagonal, recomputing the same P and dS.
-//   Launch (both tile kernels): grid (ceil(T / 32), BH), block 128; dynamic shared
-//   memory: Q, K (32 x (dk + 1)), V, dY (32 x (dv + 1)) fp32 tiles (rows padded by one
-//   float: the score loops read K, V rows across lanes without bank conflicts), P and
-//   dS (32 x 33), L and D (32): 75 KB at dk = dv = 128.
+//   Launch (both tile kernels): grid (ceil(T / 32), BH), block 128 (dq: the longest
+//   query tiles first); dynamic shared memory: Q, K (32 x (dk | 1)), V, dY (32 x (dv | 1))
+//   fp32 tiles (odd row strides: the score loops read K, V rows across lanes without
+//   bank conflicts), P and dS (32 x 33), L and D (32): 75 KB at dk = dv = 128.
 //   Reads q, k (BH, T, dk), v, y, dy (BH, T, dv), lse (BH, T); writes delta (BH, T),
 //   dq, dk (BH, T, dk), dv (BH, T, dv).
 #include <cmath>
@@ -39,8 +39,8 @@ struct Layout {
 
 __host__ __device__ inline Layout layout_for(int dk, int dv) {
   Layout s;
-  s.ldk = dk + 1;
-  s.ldv = dv + 1;
+  s.ldk = dk | 1;  // odd: the score loops read K, V rows across lanes without bank conflicts
+  s.ldv = dv | 1;
   s.q = 0;
   s.k = s.q + kTile * s.ldk;
   s.v = s.k + kTile * s.ldk;
@@ -151,7 +151,7 @@ __global__ void __launch_bounds__(kThreads) flash_backward_dkdv_kernel(FlashBack
 }
 
 __global__ void __launch_bounds__(kThreads) flash_backward_dq_kernel(FlashBackwardLaunch a) {
-  const int64_t bh = blockIdx.y, i0 = int64_t(blockIdx.x) * kTile;
+  const int64_t bh = blockIdx.y, i0 = int64_t(gridDim.x - 1 - blockIdx.x) * kTile;  // the longest first
   const Layout s = layout_for(a.dk, a.dv);
   extern __shared__ float sh[];
   const float scale = rsqrtf(float(a.dk));
@@ -196,18 +196,14 @@ void launch_flash_backward(const FlashBackwardLaunch& a, cudaStream_t stream) {
   if (a.BH > 65535) throw std::invalid_argument("flash backward kernels: B * H above 65535");
   if (a.BH == 0 || a.T_len == 0) return;
   NvtxRange range("flash_backward");
-  // Once, on the first launch: allow the largest tiles (over 48 KiB).
-  static const bool configured = [] {
-    const int most = int(sizeof(float)) * layout_for(kFlashBackwardMaxD, kFlashBackwardMaxD).total;
-    DFW_CUDA_CHECK(cudaFuncSetAttribute(flash_backward_dkdv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most));
-    DFW_CUDA_CHECK(cudaFuncSetAttribute(flash_backward_dq_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most));
-    return true;
-  }();
-  (void)configured;
+  const std::size_t shared = sizeof(float) * std::size_t(layout_for(a.dk, a.dv).total);
+  // Tiles over 48 KiB need the opt-in, a property of the current device: set each launch.
+  for (const void* kernel : {reinterpret_cast<const void*>(flash_backward_dkdv_kernel),
+                             reinterpret_cast<const void*>(flash_backward_dq_kernel)})
+    DFW_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
   const int64_t tokens = a.BH * a.T_len;
   flash_backward_delta_kernel<<<unsigned((tokens + kWarps - 1) / kWarps), kThreads, 0, stream>>>(a);
   DFW_CUDA_CHECK_LAUNCH();
-  const std::size_t shared = sizeof(float) * std::size_t(layout_for(a.dk, a.dv).total);
   const dim3 grid(unsigned((a.T_len + kTile - 1) / kTile), unsigned(a.BH));
   flash_backward_dkdv_kernel<<<grid, kThreads, shared, stream>>>(a);
   DFW_CUDA_CHECK_LAUNCH();

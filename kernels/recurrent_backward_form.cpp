@@ -57,7 +57,7 @@ class RecurrentBackwardPrepared final : public CudaPreparedBackward {
     a.T = s.T;
     a.dv = int(s.dv);
     a.m = int(p.m);
-    a.every = int(std::clamp<int64_t>(every, 1, s.T));
+    a.every = int(std::clamp<int64_t>(every, 1, std::max<int64_t>(s.T, 1)));
     if (!a.delta) {
       const FactorForm f = v.rule->factor_form();
       a.a = gate_factor(f.a);
@@ -78,8 +78,10 @@ class RecurrentBackwardPrepared final : public CudaPreparedBackward {
       a.dbeta = dbeta_.data();
     }
     if (v.normalise) {
-      dyy_ = DeviceBuffer<float>(tokens);
-      a.dyy = dyy_.data();
+      dyn_ = DeviceBuffer<float>(tokens);
+      den_ = DeviceBuffer<float>(tokens);
+      a.dyn = dyn_.data();
+      a.den = den_.data();
     }
     a.fq = used(fq_used_, fq_raw_);
     a.fk = used(fk_used_, fk_raw_);
@@ -160,7 +162,7 @@ class RecurrentBackwardPrepared final : public CudaPreparedBackward {
   DeviceBuffer<float> dw_, db_feat_;                     // (H, m, dk), (H, m) relu_proj
   DeviceBuffer<float> fq_raw_, fk_raw_, fq_used_, fk_used_;  // (B, H, T, m); used: sum-normalised only
   DeviceBuffer<float> dfq_, dfk_;                        // (B, H, T, m) dL/d(used features)
-  DeviceBuffer<float> sum_da_, dc_, dyy_;                // (B, H, T)
+  DeviceBuffer<float> sum_da_, dc_, dyn_, den_;          // (B, H, T)
   DeviceBuffer<float> db_scratch_;                       // (B, H, T, m) a scalar b's dL/db
   DeviceBuffer<float> work_;                             // the walk's checkpoints and chunk states
   RecurrentBackwardLaunch walk_;

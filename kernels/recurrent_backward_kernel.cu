@@ -1,12 +1,13 @@
 // recurrent_backward: the reverse-time walk of a stateful rule's state, as
 // variants/cpu/recurrent_backward.hpp on the device.
 //   Rows: a block takes 16 state rows of one (b, h), a warp 4 of them, a lane the
-//   columns lane, lane + 32, ... (N per lane) as fast_weight_kernel.cu; normalised
-//   variants carry z (row dv) in a fifth slot of every warp (each warp needs z . phi(q)),
-//   and only warp 0 of row block 0 adds z's terms to the shared gradients.
+//   columns lane, lane + 32, ... (N per lane) as fast_weight_kernel.cu; a normalised
+//   variant's z (row dv) rides in a fifth slot of warp 0 of the head's first block
+//   (recurrent_backward_sizes.hpp).
 //   recurrent_checkpoint_kernel: the forward walk, writing each slot's state before
 //     every C-th token (its lane's columns, in its own workspace) and, normalised,
-//     adding dy_t . y_t of its rows to dyy[t] (atomic: the rows span blocks).
+//     adding dy_t . n_t of its rows (n = S phi(q)) to dyn[t] (atomic: the rows span
+//     blocks); z's warp writes den[t] = z_t . phi(q_t) + eps.
 //   recurrent_reverse_kernel: per chunk from the last, the chunk's states recomputed from
 //     its checkpoint into the workspace, then token by token in reverse: the output VJP
 //     (dS += gp phi(q)^T, dphi(q) += S_t^T gp) and the step's VJP (dS_prev; dv, da rows;
@@ -39,39 +40,53 @@ constexpr int kMaxSlots = kRowsPerWarp + 1;  // + z
 using Walk = WalkShape;
 
 __host__ __device__ inline Walk walk_for(const RecurrentBackwardLaunch& a) {
-  return walk_shape(a.T, a.dv, a.m, a.every, a.normalise);
+  return walk_shape(a.T, a.dv, a.m, a.every);
 }
 
 __device__ inline float scalar_factor(GateFactor f, float g) {
   return f == GateFactor::gate ? g : f == GateFactor::one_minus_gate ? 1.f - g : 1.f;
 }
 
-// The state rows of this thread's slots (-1: none) and its slots' workspaces.
+// The state rows of this warp's slots (-1: none; slot 4 is z, in warp 0 of the head's
+// first block only) and their workspaces: checkpoints (checkpoints, m), then one
+// chunk's states (C + 1, m).
 struct Slots {
   int row[kMaxSlots];
+  bool any;             // the warp holds a row: it has terms to add
   float* base;          // slot 0's workspace
-  int64_t slot_floats;  // per slot: checkpoints (checkpoints, m), then one chunk's states (C + 1, m)
-  __device__ float* work(int i) const { return base + i * slot_floats; }
+  float* z;             // z's workspace
+  int64_t slot_floats;
+  __device__ float* work(int i) const { return i < kRowsPerWarp ? base + i * slot_floats : z; }
 };
 
-__device__ Slots slots_of(const RecurrentBackwardLaunch& a, const Walk& w, int rb, int warp) {
+__device__ Slots slots_of(const RecurrentBackwardLaunch& a, const Walk& w, int64_t bh, int rb, int warp) {
   Slots s;
+  s.any = false;
 #pragma unroll
   for (int i = 0; i < kMaxSlots; ++i) {
-    int row = i < kRowsPerWarp ? rb * kRowsPerBlock + warp * kRowsPerWarp + i : (a.normalise ? a.dv : -1);
-    if (i < kRowsPerWarp && row >= a.dv) row = -1;
-    s.row[i] = i < w.slots ? row : -1;
+    int row = i < kRowsPerWarp ? rb * kRowsPerBlock + warp * kRowsPerWarp + i : a.dv;
+    if (i < kRowsPerWarp ? row >= a.dv : !(a.normalise && rb == 0 && warp == 0)) row = -1;
+    s.row[i] = row;
+    s.any = s.any || row >= 0;
   }
-  s.base = a.work + (int64_t(blockIdx.x) * kWarps + warp) * w.slots * w.slot_floats;
+  s.base = a.work + (int64_t(blockIdx.x) * kRowsPerBlock + warp * kRowsPerWarp) * w.slot_floats;
+  s.z = a.work + walk_value_floats(a.BH, w) + bh * w.slot_floats;
   s.slot_floats = w.slot_floats;
   return s;
 }
 
-// This lane's columns of row x (m) of a (BH T, m) tensor, 0 past m.
+// This lane's columns of row x (m), 0 past m: of the workspace, or (input) of a
+// tensor no kernel of the launch writes, through the read-only cache.
 template <int N>
 __device__ void load_columns(const float* x, int m, int lane, float (&out)[N]) {
 #pragma unroll
   for (int j = 0; j < N; ++j) out[j] = lane + 32 * j < m ? x[lane + 32 * j] : 0.f;
+}
+
+template <int N>
+__device__ void load_input_columns(const float* x, int m, int lane, float (&out)[N]) {
+#pragma unroll
+  for (int j = 0; j < N; ++j) out[j] = lane + 32 * j < m ? __ldg(x + lane + 32 * j) : 0.f;
 }
 
 template <int N>
@@ -98,8 +113,8 @@ struct TokenFactors {
 
 __device__ TokenFactors token_factors(const RecurrentBackwardLaunch& a, int64_t tok) {
   TokenFactors f;
-  f.g = a.gate ? a.gate[tok] : 1.f;
-  f.beta = a.beta ? a.beta[tok] : 1.f;
+  f.g = a.gate ? __ldg(a.gate + tok) : 1.f;
+  f.beta = a.beta ? __ldg(a.beta + tok) : 1.f;
   f.c = scalar_factor(a.c, f.g);
   f.a_rows = a.a == GateFactor::gate_rows ? a.gate_v + tok * a.dv : nullptr;
   f.b_cols = a.b == GateFactor::gate_rows ? a.gate_k + tok * a.m : nullptr;
@@ -108,12 +123,12 @@ __device__ TokenFactors token_factors(const RecurrentBackwardLaunch& a, int64_t 
 
 // a_r of state row `row` (z, row dv, takes the scalar factor: gate rows define no z).
 __device__ float row_factor(const RecurrentBackwardLaunch& a, const TokenFactors& f, int row) {
-  return f.a_rows && row < a.dv ? f.a_rows[row] : scalar_factor(a.a, f.g);
+  return f.a_rows && row < a.dv ? __ldg(f.a_rows + row) : scalar_factor(a.a, f.g);
 }
 
 template <int N>
 __device__ void column_factors(const RecurrentBackwardLaunch& a, const TokenFactors& f, int lane, float (&b)[N]) {
-  if (f.b_cols) load_columns(f.b_cols, a.m, lane, b);
+  if (f.b_cols) load_input_columns(f.b_cols, a.m, lane, b);
   else
 #pragma unroll
     for (int j = 0; j < N; ++j) b[j] = scalar_factor(a.b, f.g);
@@ -137,14 +152,14 @@ template <bool kDelta, int N>
 __device__ void step_slots(const RecurrentBackwardLaunch& a, const Slots& sl, float (&s)[kMaxSlots][N], int64_t tok,
                            int lane) {
   float k[N], b[N];
-  load_columns(a.fk + tok * a.m, a.m, lane, k);
+  load_input_columns(a.fk + tok * a.m, a.m, lane, k);
   const TokenFactors f = token_factors(a, tok);
   column_factors(a, f, lane, b);
 #pragma unroll
   for (int i = 0; i < kMaxSlots; ++i) {
     const int row = sl.row[i];
     if (row < 0) continue;
-    const float v_r = row < a.dv ? a.v[tok * a.dv + row] : 1.f;
+    const float v_r = row < a.dv ? __ldg(a.v + tok * a.dv + row) : 1.f;
     step_row<kDelta>(s[i], k, b, kDelta ? 1.f : row_factor(a, f, row), v_r, f);
   }
 }
@@ -155,7 +170,7 @@ __device__ void start_state(const RecurrentBackwardLaunch& a, const Slots& sl, i
 #pragma unroll
   for (int i = 0; i < kMaxSlots; ++i) {
     const int row = sl.row[i];
-    if (row >= 0 && row < a.dv && a.s0) load_columns(a.s0 + (bh * a.dv + row) * a.m, a.m, lane, s[i]);
+    if (row >= 0 && row < a.dv && a.s0) load_input_columns(a.s0 + (bh * a.dv + row) * a.m, a.m, lane, s[i]);
     else
 #pragma unroll
       for (int j = 0; j < N; ++j) s[i][j] = 0.f;
@@ -167,7 +182,7 @@ __global__ void __launch_bounds__(kThreads) recurrent_checkpoint_kernel(Recurren
   const Walk w = walk_for(a);
   const int64_t bh = blockIdx.x / w.row_blocks;
   const int rb = int(blockIdx.x % w.row_blocks), warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const Slots sl = slots_of(a, w, rb, warp);
+  const Slots sl = slots_of(a, w, bh, rb, warp);
   float s[kMaxSlots][N];
   start_state(a, sl, bh, lane, s);
   for (int64_t t = 0; t < a.T; ++t) {
@@ -177,25 +192,30 @@ __global__ void __launch_bounds__(kThreads) recurrent_checkpoint_kernel(Recurren
       for (int i = 0; i < kMaxSlots; ++i)
         if (sl.row[i] >= 0) store_columns(s[i], a.m, lane, sl.work(i) + (t / a.every) * a.m);
     step_slots<kDelta>(a, sl, s, tok, lane);
-    if (a.normalise) {  // dy_t . y_t over this warp's value rows; z is slot 4
+    if (a.normalise && sl.any) {  // dy_t . n_t over this warp's value rows, n = S phi(q); z's den
       float q[N];
-      load_columns(a.fq + tok * a.m, a.m, lane, q);
-      const float den = warp_sum(lane_dot(s[kRowsPerWarp], q)) + a.norm_eps;
+      load_input_columns(a.fq + tok * a.m, a.m, lane, q);
       float part = 0.f;
 #pragma unroll
       for (int i = 0; i < kRowsPerWarp; ++i)
-        if (sl.row[i] >= 0) part += a.dy[tok * a.dv + sl.row[i]] * warp_sum(lane_dot(s[i], q)) / den;
-      if (lane == 0) atomicAdd(a.dyy + tok, part);
+        if (sl.row[i] >= 0) part += __ldg(a.dy + tok * a.dv + sl.row[i]) * lane_dot(s[i], q);
+      part = warp_sum(part);
+      if (lane == 0) atomicAdd(a.dyn + tok, part);
+      if (sl.row[kRowsPerWarp] >= 0) {
+        const float den = warp_sum(lane_dot(s[kRowsPerWarp], q)) + a.norm_eps;
+        if (lane == 0) a.den[tok] = den;
+      }
     }
   }
 }
 
 template <bool kDelta, int N>
-__global__ void __launch_bounds__(kThreads) recurrent_reverse_kernel(RecurrentBackwardLaunch a) {
+// Two blocks per SM: the register budget (up to 256) that keeps N = 4 free of spills.
+__global__ void __launch_bounds__(kThreads, 2) recurrent_reverse_kernel(RecurrentBackwardLaunch a) {
   const Walk w = walk_for(a);
   const int64_t bh = blockIdx.x / w.row_blocks;
   const int rb = int(blockIdx.x % w.row_blocks), warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const Slots sl = slots_of(a, w, rb, warp);
+  const Slots sl = slots_of(a, w, bh, rb, warp);
   const int64_t states = w.checkpoints * a.m;  // offset of the chunk's states in a slot's workspace
   float ds[kMaxSlots][N];
 #pragma unroll
@@ -222,16 +242,11 @@ __global__ void __launch_bounds__(kThreads) recurrent_reverse_kernel(RecurrentBa
     for (int64_t t = t1 - 1; t >= t0; --t) {
       const int64_t tok = bh * a.T + t, after = states + (t - t0 + 1) * a.m, before = after - a.m;
       float q[N], k[N], b[N];
-      load_columns(a.fq + tok * a.m, a.m, lane, q);
-      load_columns(a.fk + tok * a.m, a.m, lane, k);
+      load_input_columns(a.fq + tok * a.m, a.m, lane, q);
+      load_input_columns(a.fk + tok * a.m, a.m, lane, k);
       const TokenFactors f = token_factors(a, tok);
       column_factors(a, f, lane, b);
-      float den = 1.f;
-      if (a.normalise) {
-        float z[N];
-        load_columns(sl.work(kRowsPerWarp) + after, a.m, lane, z);
-        den = warp_sum(lane_dot(z, q)) + a.norm_eps;
-      }
+      const float den = a.normalise ? __ldg(a.den + tok) : 1.f;
       float dfq[N], dfk[N], db[N];
 #pragma unroll
       for (int j = 0; j < N; ++j) dfq[j] = dfk[j] = db[j] = 0.f;
@@ -240,26 +255,24 @@ __global__ void __launch_bounds__(kThreads) recurrent_reverse_kernel(RecurrentBa
       for (int i = 0; i < kMaxSlots; ++i) {
         const int row = sl.row[i];
         if (row < 0) continue;
-        const bool value_row = row < a.dv, adds = value_row || (rb == 0 && warp == 0);
+        const bool value_row = row < a.dv;
         float st[N], sp[N];
         load_columns(sl.work(i) + after, a.m, lane, st);
         load_columns(sl.work(i) + before, a.m, lane, sp);
-        // y's gradient as a weight on this row: dy_r / den, or -(dy . y) / den on z's row.
-        const float gp = value_row ? a.dy[tok * a.dv + row] / den : -a.dyy[tok] / den;
-        const float v_r = value_row ? a.v[tok * a.dv + row] : 1.f;
+        // y's gradient as a weight on this row: dy_r / den, or -(dy . y) / den = -(dy . n) / den^2 on z's.
+        const float gp = value_row ? __ldg(a.dy + tok * a.dv + row) / den : -__ldg(a.dyn + tok) / (den * den);
+        const float v_r = value_row ? __ldg(a.v + tok * a.dv + row) : 1.f;
 #pragma unroll
         for (int j = 0; j < N; ++j) {
           ds[i][j] += gp * q[j];
-          if (adds) dfq[j] += gp * st[j];
+          dfq[j] += gp * st[j];
         }
         const float u = warp_sum(lane_dot(ds[i], k));  // (dS phi(k))_r
         if (kDelta) {
           const float e = v_r - warp_sum(lane_dot(sp, k));
-          if (adds) {
-            dbeta += u * e;
+          dbeta += u * e;
 #pragma unroll
-            for (int j = 0; j < N; ++j) dfk[j] += f.beta * (e * ds[i][j] - u * sp[j]);
-          }
+          for (int j = 0; j < N; ++j) dfk[j] += f.beta * (e * ds[i][j] - u * sp[j]);
           if (value_row && lane == 0) a.dv_out[tok * a.dv + row] = f.beta * u;
 #pragma unroll
           for (int j = 0; j < N; ++j) ds[i][j] -= f.beta * u * k[j];
@@ -269,14 +282,12 @@ __global__ void __launch_bounds__(kThreads) recurrent_reverse_kernel(RecurrentBa
 #pragma unroll
           for (int j = 0; j < N; ++j) part += sp[j] * ds[i][j] * b[j];
           const float da = warp_sum(part);
-          if (adds) {
-            sum_da += da;
-            dc += v_r * u;
+          sum_da += da;
+          dc += v_r * u;
 #pragma unroll
-            for (int j = 0; j < N; ++j) {
-              db[j] += a_r * sp[j] * ds[i][j];
-              dfk[j] += f.c * v_r * ds[i][j];
-            }
+          for (int j = 0; j < N; ++j) {
+            db[j] += a_r * sp[j] * ds[i][j];
+            dfk[j] += f.c * v_r * ds[i][j];
           }
           if (value_row && lane == 0) {
             a.dv_out[tok * a.dv + row] = f.c * u;
@@ -286,6 +297,7 @@ __global__ void __launch_bounds__(kThreads) recurrent_reverse_kernel(RecurrentBa
           for (int j = 0; j < N; ++j) ds[i][j] *= a_r * b[j];
         }
       }
+      if (!sl.any) continue;  // a warp past dv (dv % 16 != 0) has nothing to add
 #pragma unroll
       for (int j = 0; j < N; ++j) {
         const int col = lane + 32 * j;
@@ -350,13 +362,16 @@ void launch_recurrent_backward(const RecurrentBackwardLaunch& a, cudaStream_t st
   NvtxRange range("recurrent_backward");
   const int64_t tokens = a.BH * a.T, columns = tokens * a.m;
   for (float* p : {a.dfq, a.dfk, a.db}) zero(p, columns, stream);
-  for (float* p : {a.sum_da, a.dc, a.dbeta, a.dyy}) zero(p, tokens, stream);
+  for (float* p : {a.sum_da, a.dc, a.dbeta, a.dyn}) zero(p, tokens, stream);
   const unsigned blocks = unsigned(a.BH * w.row_blocks);
+  // Columns per lane: N = 4 up to m = 128, 8 up to 256, 16 up to 512.
   if (a.delta) {
     if (a.m <= 128) launch_walks<true, 4>(a, blocks, stream);
+    else if (a.m <= 256) launch_walks<true, 8>(a, blocks, stream);
     else launch_walks<true, 16>(a, blocks, stream);
   } else {
     if (a.m <= 128) launch_walks<false, 4>(a, blocks, stream);
+    else if (a.m <= 256) launch_walks<false, 8>(a, blocks, stream);
     else launch_walks<false, 16>(a, blocks, stream);
   }
   if (a.dgate) {

@@ -43,7 +43,8 @@ struct RecurrentBackwardLaunch {
   float* sum_da = nullptr;                   // (BH, T) * sum over rows of dL/da_t
   float* dc = nullptr;                       // (BH, T) * dL/dc_t
   float* dbeta = nullptr;                    // (BH, T) * delta
-  float* dyy = nullptr;                      // (BH, T) * normalised: dy_t . y_t
+  float* dyn = nullptr;                      // (BH, T) * normalised: dy_t . S_t phi(q_t)
+  float* den = nullptr;                      // (BH, T) normalised: z_t . phi(q_t) + norm_eps
   float* dv_out = nullptr;                   // (BH, T, dv)
   float* dgate_v = nullptr;                  // (BH, T, dv) a = gate_rows: dL/da_t
   float* dgate = nullptr;                    // (BH, T) a scalar gate's gradient, or nullptr

@@ -86,11 +86,13 @@ TEST_F(CudaBackward, EveryFeatureMapOnTheFactorRules) {
       EXPECT_EQ(check_backward(rule + ",phi=" + map, {1, 2, 19, 16, 16}), 1) << rule << " " << map;
 }
 
-// m = 256 (> 128): the kernels' wide register path (16 columns per lane); 144 value rows:
-// nine row blocks, the last one partial.
+// m = 256 and 320: the kernels' wider register paths (8 and 16 columns per lane);
+// 144 value rows: nine row blocks, the last one partial.
 TEST_F(CudaBackward, WideFeaturesAndManyRowBlocks) {
   EXPECT_EQ(check_backward("rule=add,phi=favor,norm=on,m=256", {1, 2, 23, 32, 24}), 1);
   EXPECT_EQ(check_backward("rule=delta,phi=dpfp,nu=2,norm=off", {1, 1, 19, 64, 16}), 1);
+  EXPECT_EQ(check_backward("rule=gated,phi=relu_proj,norm=on,m=320", {1, 1, 17, 16, 20}), 1);
+  EXPECT_EQ(check_backward("rule=delta,phi=favor,norm=off,m=320", {1, 1, 17, 16, 20}), 1);
   EXPECT_EQ(check_backward("dfw", {1, 1, 21, 16, 144}), 1);
 }
 

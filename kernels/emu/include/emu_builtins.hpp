@@ -148,6 +148,13 @@ T atomicMax(T* address, T val) {
   return old;
 }
 
+// ---- loads ---------------------------------------------------------------------------
+// __ldg: a load through the read-only data cache on the device; a plain load here.
+template <class T>
+T __ldg(const T* p) {
+  return *p;
+}
+
 // ---- device math a host compiler does not declare ----------------------------------
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 template <class T, class = std::enable_if_t<std::is_arithmetic<T>::value>>
