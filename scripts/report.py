@@ -641,13 +641,20 @@ TABLES = {
 }
 
 
+# The backward kernels' families (fp32 only: kernels/*backward_kernel.cu).
+BACKWARD_KERNELS = ("flash_backward_", "recurrent_checkpoint_kernel", "recurrent_reverse_kernel",
+                    "gate_gradient_kernel", "feature_rows_kernel", "feature_vjp_kernel", "feature_param_grad_kernel")
+
+
 def block_sass(root):
-    """The fp16 kernel instantiations (the presets' cuda dtype) of results/static/sass-cuda.csv."""
+    """The fp16 kernel instantiations (the presets' cuda dtype) and the fp32 backward
+    kernels of results/static/sass-cuda.csv."""
     rows = read_static_csv(root, "sass-cuda.csv")
     if not rows:
         return ("_No static analysis yet: run `/usr/bin/python3 scripts/sass_check.py --build BUILD` on an "
                 "nvcc build (needs cuobjdump: `pip install nvidia-cuda-cuobjdump`)._")
-    shown = [r for r in rows if "<Fp16" in r["kernel"]]
+    backward = [r for r in rows if r["kernel"].startswith(BACKWARD_KERNELS)]
+    shown = [r for r in rows if "<Fp16" in r["kernel"]] + backward
     kib = lambda b: f"{int(b) / 1024:.1f}"
     body = [[f"`{r['kernel']}`", r["regs"], f"{r['spill_store_bytes']} / {r['spill_load_bytes']}",
              kib(r["static_smem_bytes"]), kib(r["dyn_smem_bytes"]), f"{r['generic_ld']} / {r['generic_st']}",
@@ -658,8 +665,8 @@ def block_sass(root):
               f"{r['spill_load_bytes']} B, HMMA {r['hmma']}" for r in rows if r not in shown and
               int(r["generic_ld"]) + int(r["generic_st"]) > 0]
     note = f"\n\nOther instantiations with generic LD / ST: {'; '.join(others)}." if others else ""
-    return (f"ptxas {rows[0]['ptxas']}, sm_90; {len(shown)} fp16 instantiations of the {len(rows)} in "
-            "`results/static/sass-cuda.csv`:\n\n" +
+    return (f"ptxas {rows[0]['ptxas']}, sm_90; {len(shown) - len(backward)} fp16 instantiations and the "
+            f"{len(backward)} fp32 backward kernels of the {len(rows)} in `results/static/sass-cuda.csv`:\n\n" +
             table(["kernel", "regs", "spill st / ld B", "static smem KiB", "dyn smem KiB", "generic LD / ST",
                    "LDG / STG", "LDS / STS", "LDSM", "cp.async", "HMMA", "threads", "resident warps / SM",
                    "blocks launched / SM, paper-prefill", "scaling"], body) + note)
