@@ -24,11 +24,14 @@ class CudaRunTimer {
   CudaEvent start_, stop_;
 };
 
-class CudaPrepared : public Prepared {
+// A case (Base: Prepared, or PreparedBackward) whose run() only launches on stream():
+// synchronize() waits for it and timed_run_ms() times it on the device.
+template <class Base>
+class CudaTimed : public Base {
  public:
   void synchronize() override { timer_.synchronize(); }
   double timed_run_ms() override {
-    return timer_.time([this] { run(); });
+    return timer_.time([this] { this->run(); });
   }
 
  protected:
@@ -38,19 +41,8 @@ class CudaPrepared : public Prepared {
   CudaRunTimer timer_;
 };
 
-// run() only launches; gradients() downloads on the same stream, which waits for it.
-class CudaPreparedBackward : public PreparedBackward {
- public:
-  void synchronize() override { timer_.synchronize(); }
-  double timed_run_ms() override {
-    return timer_.time([this] { run(); });
-  }
-
- protected:
-  cudaStream_t stream() const { return timer_.stream(); }
-
- private:
-  CudaRunTimer timer_;
-};
+using CudaPrepared = CudaTimed<Prepared>;
+// gradients() downloads on the same stream, which waits for run().
+using CudaPreparedBackward = CudaTimed<PreparedBackward>;
 
 }  // namespace dfw

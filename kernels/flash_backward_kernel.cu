@@ -96,6 +96,30 @@ __device__ void probabilities_and_ds(float* sh, const Layout& s, const FlashBack
   }
 }
 
+// This thread's elements (o, x) = divmod(tid + 128 e, d) of a 32 x d product tile:
+// acc[e] += sum over s < 32 of A(o, s) B(s, x), A(o, s) = a[o * a_o + s * a_s], B(s, x) = b[s * ldb + x].
+__device__ void accumulate_product(float (&acc)[kAccPerThread], int d, const float* a, int a_o, int a_s,
+                                   const float* b, int ldb) {
+#pragma unroll
+  for (int e = 0; e < kAccPerThread; ++e) {
+    const int idx = threadIdx.x + kThreads * e;
+    if (idx >= kTile * d) continue;
+    const int o = idx / d, x = idx % d;
+    float sum = 0.f;
+    for (int k = 0; k < kTile; ++k) sum += a[o * a_o + k * a_s] * b[k * ldb + x];
+    acc[e] += sum;
+  }
+}
+
+// Rows [row0, row0 + 32) of out (T_len, d) from acc, rows past the end left alone.
+__device__ void store_tile(const float (&acc)[kAccPerThread], int d, int64_t row0, int64_t T_len, float* out) {
+#pragma unroll
+  for (int e = 0; e < kAccPerThread; ++e) {
+    const int idx = threadIdx.x + kThreads * e;
+    if (idx < kTile * d && row0 + idx / d < T_len) out[row0 * d + idx] = acc[e];
+  }
+}
+
 __global__ void __launch_bounds__(kThreads) flash_backward_delta_kernel(FlashBackwardLaunch a) {
   const int64_t token = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -125,29 +149,11 @@ __global__ void __launch_bounds__(kThreads) flash_backward_dkdv_kernel(FlashBack
     __syncthreads();
     probabilities_and_ds(sh, s, a, i0, j0, scale);
     __syncthreads();
-#pragma unroll
-    for (int e = 0; e < kAccPerThread; ++e) {
-      const int idx = threadIdx.x + kThreads * e;
-      if (idx < kTile * a.dk) {  // dk_j[c][x] += sum_r dS[r][c] q[r][x]
-        const int c = idx / a.dk, x = idx % a.dk;
-        float acc = 0.f;
-        for (int r = 0; r < kTile; ++r) acc += sh[s.ds + r * kLdp + c] * sh[s.q + r * s.ldk + x];
-        dk_acc[e] += acc;
-      }
-      if (idx < kTile * a.dv) {  // dv_j[c][x] += sum_r P[r][c] dy[r][x]
-        const int c = idx / a.dv, x = idx % a.dv;
-        float acc = 0.f;
-        for (int r = 0; r < kTile; ++r) acc += sh[s.p + r * kLdp + c] * sh[s.dy + r * s.ldv + x];
-        dv_acc[e] += acc;
-      }
-    }
+    accumulate_product(dk_acc, a.dk, sh + s.ds, 1, kLdp, sh + s.q, s.ldk);   // dk_j[c] += sum_r dS[r][c] q[r]
+    accumulate_product(dv_acc, a.dv, sh + s.p, 1, kLdp, sh + s.dy, s.ldv);   // dv_j[c] += sum_r P[r][c] dy[r]
   }
-#pragma unroll
-  for (int e = 0; e < kAccPerThread; ++e) {
-    const int idx = threadIdx.x + kThreads * e;
-    if (idx < kTile * a.dk && j0 + idx / a.dk < a.T_len) a.dk_out[(head + j0) * a.dk + idx] = dk_acc[e];
-    if (idx < kTile * a.dv && j0 + idx / a.dv < a.T_len) a.dv_out[(head + j0) * a.dv + idx] = dv_acc[e];
-  }
+  store_tile(dk_acc, a.dk, j0, a.T_len, a.dk_out + head * a.dk);
+  store_tile(dv_acc, a.dv, j0, a.T_len, a.dv_out + head * a.dv);
 }
 
 __global__ void __launch_bounds__(kThreads) flash_backward_dq_kernel(FlashBackwardLaunch a) {
@@ -169,22 +175,9 @@ __global__ void __launch_bounds__(kThreads) flash_backward_dq_kernel(FlashBackwa
     __syncthreads();
     probabilities_and_ds(sh, s, a, i0, j0, scale);
     __syncthreads();
-#pragma unroll
-    for (int e = 0; e < kAccPerThread; ++e) {
-      const int idx = threadIdx.x + kThreads * e;
-      if (idx < kTile * a.dk) {  // dq_i[r][x] += sum_c dS[r][c] k[c][x]
-        const int r = idx / a.dk, x = idx % a.dk;
-        float acc = 0.f;
-        for (int c = 0; c < kTile; ++c) acc += sh[s.ds + r * kLdp + c] * sh[s.k + c * s.ldk + x];
-        dq_acc[e] += acc;
-      }
-    }
+    accumulate_product(dq_acc, a.dk, sh + s.ds, kLdp, 1, sh + s.k, s.ldk);  // dq_i[r] += sum_c dS[r][c] k[c]
   }
-#pragma unroll
-  for (int e = 0; e < kAccPerThread; ++e) {
-    const int idx = threadIdx.x + kThreads * e;
-    if (idx < kTile * a.dk && i0 + idx / a.dk < a.T_len) a.dq[(head + i0) * a.dk + idx] = dq_acc[e];
-  }
+  store_tile(dq_acc, a.dk, i0, a.T_len, a.dq + head * a.dk);
 }
 
 }  // namespace
