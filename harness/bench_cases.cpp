@@ -83,12 +83,14 @@ Sweep grid() {
 // A training step of the attention (forward, then backward, one timed run) over T:
 // the paper's shapes (B = 32, H = 1, d = m = 64) and B = 8, H = 16, d = m = 128;
 // the gated-linear variants chunked (the form training uses, as fla does), delta
-// recurrent (it has no chunked form here).
-Sweep training() {
+// recurrent (it has no chunked form here). On cuda every stateful rule runs recurrent:
+// the CUDA backward forms are recurrent and blocked (fp32, preset_sweep's dtype here).
+Sweep training(const std::string& backend) {
   Sweep s;
+  const char* gated_linear = backend == "cuda" ? "recurrent" : "chunked";
   const std::vector<std::pair<Variant, std::string>> runs = {
-      run("softmax", "blocked"), run("dfw", "chunked"), run("delta", "recurrent"), run("gated", "chunked"),
-      run("linear", "chunked")};
+      run("softmax", "blocked"), run("dfw", gated_linear), run("delta", "recurrent"), run("gated", gated_linear),
+      run("linear", gated_linear)};
   s.groups.push_back(group(BenchMode::training, runs, shapes_over({128, 256, 512, 1024, 2048}, kPaperBatch, kPaperHeads,
                                                                   kPaperD)));
   s.groups.push_back(group(BenchMode::training, runs, shapes_over({256, 512, 1024}, 8, 16, 128)));
@@ -239,8 +241,9 @@ std::string bench_preset_help() {
          "                 the memory available holds\n"
          "  training       forward + backward in one timed run (--pass fwdbwd), T = 128..2048 doubling\n"
          "                 at B = 32, H = 1, d = m = 64 and T = 256..1024 at B = 8, H = 16, d = m = 128:\n"
-         "                 softmax blocked; dfw, gated, linear chunked; delta recurrent (checkpointed\n"
-         "                 backward); and dfw forward and backward (recurrent, chunked) alone at B = 1,\n"
+         "                 softmax blocked; dfw, gated, linear chunked (cuda: recurrent, no chunked CUDA\n"
+         "                 backward yet); delta recurrent (checkpointed backward); fp32 on either\n"
+         "                 backend; and dfw forward and backward (recurrent, chunked) alone at B = 1,\n"
          "                 H = 12, T = 4096, d = m = 64\n";
 }
 
@@ -268,11 +271,11 @@ Sweep preset_sweep(const std::string& name, const std::string& backend, const St
   else if (name == "grid") s = grid();
   else if (name == "cpu-targets") s = cpu_targets(sizing);
   else if (name == "decode-large") s = decode_large(backend, sizing);
-  else if (name == "training") s = training();
+  else if (name == "training") s = training(backend);
   else throw std::invalid_argument("unknown preset '" + name + "'\npresets:\n" + bench_preset_help());
   s.name = name;
   s.backend = backend;
-  s.dtype = dtype;
+  s.dtype = name == "training" ? "fp32" : dtype;  // every backward form is fp32
   return s;
 }
 

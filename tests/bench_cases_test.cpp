@@ -242,5 +242,18 @@ TEST(BenchCases, TrainingTimesForwardAndBackwardAtBothShapes) {
   EXPECT_EQ(target_rows, 4);  // recurrent and chunked, forward and backward
 }
 
+// On cuda the backward forms are fp32, recurrent and blocked: the gated-linear variants'
+// training steps run recurrent there.
+TEST(BenchCases, TrainingOnCudaIsFp32AndRecurrent) {
+  for (const BenchCase& c : expand("training", "cuda")) {
+    EXPECT_EQ(c.dtype, "fp32") << c.label();
+    if (c.mode == BenchMode::training)
+      EXPECT_EQ(c.form, c.variant.name == "softmax" ? "blocked" : "recurrent") << c.label();
+  }
+  for (const BenchCase& c : expand("training"))
+    if (c.mode == BenchMode::training && (c.variant.name == "dfw" || c.variant.name == "linear"))
+      EXPECT_EQ(c.form, "chunked") << c.label();
+}
+
 }  // namespace
 }  // namespace dfw
