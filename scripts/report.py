@@ -394,12 +394,12 @@ def training_targets(results):
                       num(bwd_rec["time_median_ms"] / fwd_rec["time_median_ms"]), "—", "—"])
     if bwd_rec:
         every_state = bwd_rec["state_bytes"] * bwd_rec["T"]  # B H dv m fp32 per token
-        ratio = bwd_rec["peak_host_bytes"] / every_state
+        ratio = analysis.memory_bytes(bwd_rec) / every_state
         # Counted bytes, not a timing: a disturbed run cannot change them.
         verdict = ("PASS" if ratio <= 1 / 8 else "MISS") + (" (counted bytes: load does not move them)"
                                                              if bwd_rec["disturbed"] else "")
         lines.append([f"dfw checkpointed recurrent backward: peak tracked memory / every state stored "
-                      f"({mib(bwd_rec['peak_host_bytes'])} / {mib(every_state)} MiB)", num(ratio), "<= 0.125",
+                      f"({mib(analysis.memory_bytes(bwd_rec))} / {mib(every_state)} MiB)", num(ratio), "<= 0.125",
                       verdict])
     else:
         lines.append(["dfw checkpointed recurrent backward: peak memory / every state stored", "—", "<= 0.125",
@@ -424,7 +424,7 @@ def block_training(results):
             row = [str(T)]
             for v in variants:
                 r = cell.get((v, T))
-                row.append(marked(f"{num(r['time_median_ms'])} / {mib(r['peak_host_bytes'])}", r) if r else "—")
+                row.append(marked(f"{num(r['time_median_ms'])} / {mib(analysis.memory_bytes(r))}", r) if r else "—")
             body.append(row)
         forms = ", ".join(f"{v} {sub[[r['variant'] for r in sub].index(v)]['form']}" for v in variants)
         lines = []
