@@ -36,12 +36,12 @@ Mutant = namedtuple("Mutant", "name file original replacement tests why")
 
 MUTANTS = [
     Mutant("chunked-carry-decay-squared", "variants/cpu/chunked_cpu.cpp",
-           "return st * (tb[k] * w.TA[l]); };",
-           "return st * (tb[k] * w.TA[l]) * (tb[k] * w.TA[l]); };",
+           "return st * (tb[k] * ta[l * kRegsPerLanes + h]); };",
+           "return st * (tb[k] * ta[l * kRegsPerLanes + h]) * (tb[k] * ta[l * kRegsPerLanes + h]); };",
            r"Chunk|Forms", "the carried state decays by the chunk's gate totals squared"),
     Mutant("chunked-prefix-skips-first-gate", "variants/cpu/chunked_cpu.cpp",
-           "w.PB[(i - 1) * mv + l] * w.b[i * mv + l] : w.b[l];",
-           "w.PB[(i - 1) * mv + l] * w.b[i * mv + l] : splat(1.f);",
+           "PB[i * mr + l] = i ? PB[(i - 1) * mr + l] * b[i * mr + l] : b[l];",
+           "PB[i * mr + l] = i ? PB[(i - 1) * mr + l] * b[i * mr + l] : reg_splat(1.f);",
            r"Chunk|Forms", "the key-side prefix products omit the chunk's first gate"),
     Mutant("gated-chunk-factor-one", "variants/rules/gated.cpp",
            "return 1.f - g.g;", "return 1.f;",
@@ -57,7 +57,8 @@ MUTANTS = [
            "row = row * (g.a[r] * b) + v[r] * k;", "row = row * b + v[r] * k;",
            r"numpy_reference|Forms|Chunk", "the decay rule ignores the value-side gate alpha"),
     Mutant("favor-drops-dk-quarter", "variants/feature_maps/favor.cpp",
-           "const R scale = R(1) / std::pow(R(dk), R(0.25));", "const R scale = R(1);",
+           "const R scale = R(1) / std::pow(R(dk), R(0.25));\n    ConstMatMap<R> omega",
+           "const R scale = R(1);\n    ConstMatMap<R> omega",
            r"numpy_reference|Feature", "Favor+ without the dk^(1/4) input scaling"),
     Mutant("dpfp-roll-reversed", "variants/feature_maps/dpfp.cpp",
            "o[i] = r[i] * r[(i - j + r_len * nu) % r_len];", "o[i] = r[i] * r[(i + j) % r_len];",
@@ -97,8 +98,8 @@ MUTANTS = [
            "e.max_abs = maxref > 0 ? maxdiff / maxref : maxdiff;", "e.max_abs = maxdiff;",
            r"Accuracy", "max-abs error not divided by max |ref|"),
     Mutant("cpu-targets-always-pass", "harness/bench_targets.cpp",
-           "t.verdict = (target.at_most ? value <= target.limit : value >= target.limit) ? Verdict::pass : Verdict::miss;",
-           "t.verdict = Verdict::pass;",
+           "return target.at_most ? value <= target.limit : value >= target.limit;",
+           "return true;",
            r"CpuTargets", "every measured cpu target reads PASS"),
     Mutant("cpu-targets-modelled-floor", "harness/bench_targets.cpp",
            "double floor_flops(const ResultRow& r) { return 4.0 *",
@@ -235,6 +236,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--table", help="write the Markdown table here")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    ap.add_argument("--check-snippets", action="store_true",
+                    help="exit 1 unless every mutant's text stands exactly once in its file (ctest mutant_snippets)")
     ap.add_argument("--in-place", metavar="BUILD_DIR",
                     help="mutate the working tree itself and rebuild this existing build of it")
     args = ap.parse_args()
@@ -244,6 +247,11 @@ def main():
         for m in MUTANTS:
             print(f"{m.name:38} {m.file:38} {m.why}")
         return 0
+    if args.check_snippets:  # a mutant whose text the code lost would never run again
+        stale = [f"{m.name}: found {n} times in {m.file}" for m in MUTANTS
+                 if (n := open(os.path.join(ROOT, m.file)).read().count(m.original)) != 1]
+        print("\n".join(stale) or f"mutants: every one of the {len(MUTANTS)} snippets stands once in its file")
+        return 1 if stale else 0
     chosen = MUTANTS
     commit = sh(["git", "rev-parse", "--short=12", "HEAD"], ROOT).stdout.strip() or "unknown"
     if args.only:
