@@ -33,7 +33,8 @@ std::vector<Variant> select_variants(const std::string& list) {
   return out;
 }
 
-std::vector<CheckCase> expand_check_cases(const std::vector<Variant>& variants, bool quick, uint64_t seed) {
+std::vector<CheckCase> expand_check_cases(const std::vector<Variant>& variants, bool quick, uint64_t seed,
+                                          bool long_sequences) {
   struct S {
     Shape shape;
     bool quick;
@@ -77,6 +78,15 @@ std::vector<CheckCase> expand_check_cases(const std::vector<Variant>& variants, 
     } else {
       add(Shape{2, 3, 33, 16, 24}, {}, Mode::decode_step, "decode T=32");
     }
+    if (!long_sequences) continue;
+    std::vector<GateSet> sets{GateSet::uniform_init};
+    if (v.rule->gate_inputs() != kNoGates) sets.insert(sets.end(), {GateSet::ones, GateSet::tiny, GateSet::mixed});
+    for (Shape shape : {Shape{1, 2, 1025, 64, 64}, Shape{1, 1, 4097, 128, 128}})
+      for (GateSet g : sets) {
+        GeneratorOptions o;
+        o.gates = g;
+        add(shape, o, Mode::sequence, gate_set_name(g));
+      }
   }
   return out;
 }

@@ -20,7 +20,11 @@ struct CheckCase {
 
 // "all" = every preset, then every rule x map x norm combination (defined or not).
 std::vector<Variant> select_variants(const std::string& list);
-std::vector<CheckCase> expand_check_cases(const std::vector<Variant>& variants, bool quick, uint64_t seed);
+// quick: the two smallest shapes only. long_sequences: also T = 1025 at d = m = 64 and
+// T = 4097 at d = m = 128 (many chunks of every chunk length checked), each with every
+// gate set the variant takes.
+std::vector<CheckCase> expand_check_cases(const std::vector<Variant>& variants, bool quick, uint64_t seed,
+                                          bool long_sequences = false);
 Problem make_check_problem(const CheckCase& c);
 
 // prepare + run + output, for checks and tests.

@@ -97,6 +97,8 @@ int run_check(int argc, char** argv) {
              "name); a row's name is its variant, form/backend/dtype, shape and inputs as printed,\n"
              "space-separated, e.g. 'ssd chunked/cpu/fp32 B=3 H=1 T=97 dk=32 dv=24 uniform C=16'");
   cli.flag("quick", "only the two smallest shapes and no edge sets");
+  cli.flag("long", "also long multi-chunk sequences: T = 1025 at d = m = 64 and T = 4097 at d = m = 128, each\n"
+                   "with every gate set the variant takes (minutes per variant on the emulated device)");
   cli.flag("no-distance", "skip the informational distance of each preset to exact softmax");
   if (!cli.parse(argc, argv)) return 0;
 
@@ -129,7 +131,8 @@ int run_check(int argc, char** argv) {
   const bool want_fwd = pass_sel != "bwd", want_bwd = pass_sel != "fwd";
   const std::regex filter = case_filter(cli.str("filter"));
   const uint64_t seed = uint64_t(cli.integer("seed"));
-  const auto cases = expand_check_cases(variants, cli.on("quick"), seed);
+  if (cli.on("quick") && cli.on("long")) throw std::invalid_argument("--quick and --long exclude each other");
+  const auto cases = expand_check_cases(variants, cli.on("quick"), seed, cli.on("long"));
 
   std::printf("%-34s %-20s %-26s %-14s %-9s %-9s %-9s %s\n", "variant", "form/backend/dtype", "shape", "inputs",
               "relL2(y)", "maxabs(y)", "relL2(S)", "status");

@@ -146,8 +146,9 @@ void plan_cpu(const BenchCase& c, const ProblemElements& e, int64_t threads, Mem
 // CUDA forms (kernels/*_form.cpp): DeviceInputs (q, k, v in the dtype, the rest
 // fp32; plus gate rows made on the host for a rule the decay kernels run,
 // kernel_kinds.hpp), y in the dtype, the state (two copies for a normalised decode) or the
-// KV cache and split partials. The chunked form's spill workspace depends on the
-// device's shared memory and is left to the margin (memory_budget.hpp).
+// KV cache and split partials; the chunked form's workspace of every chunk's state and
+// decay totals (chunked_prefill_kernel.cuh). Its spill slices depend on the device's
+// shared memory and SM count and are left to the margin (memory_budget.hpp).
 void plan_cuda(const BenchCase& c, const ProblemElements& e, MemoryPlan& p) {
   const Shape s = c.problem_shape();
   const int64_t BH = s.B * s.H, T = s.T;
@@ -159,6 +160,12 @@ void plan_cuda(const BenchCase& c, const ProblemElements& e, MemoryPlan& p) {
   if (c.variant.rule->stateful()) {
     const int64_t copies = c.form == "decode" && c.variant.normalise ? 2 : 1;
     p.device = inputs + BH * T * s.dv * el + copies * BH * rows * c.m * kFloat;
+    if (c.form == "chunked" && T > 0) {
+      const int64_t C = std::min<int64_t>(c.chunk > 0 ? c.chunk : 64, T), chunks = (T + C - 1) / C;
+      const int64_t rp = (rows + 15) / 16 * 16, mp = (c.m + 15) / 16 * 16;
+      auto aligned = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };  // each array 256-aligned
+      p.device += aligned(BH * chunks * rp * mp * kFloat) + aligned(BH * chunks * (rp + mp) * kFloat);
+    }
   } else if (c.form == "decode") {
     p.device = inputs + BH * T * (s.dk + s.dv) * el + BH * kCudaDecodeMaxSplits * (s.dv + 2) * kFloat +
                BH * out_tokens * s.dv * el;

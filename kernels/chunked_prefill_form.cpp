@@ -1,9 +1,11 @@
 // chunked/cuda for the gated-linear family (every rule whose factors a kernel takes,
-// kernel_kinds.hpp; every feature map; z-normalisation for add and gated): one launch of the chunked tensor-core
-// prefill per run, from s0, as variants/cpu/chunked_cpu.cpp computes it.
+// kernel_kinds.hpp; every feature map; z-normalisation for add and gated): the chunked
+// tensor-core prefill per run (three launches: chunk states, scan, outputs), from s0,
+// as variants/cpu/chunked_cpu.cpp computes it.
 // State (B, H, rows, m) fp32, rows = dv (+ 1 for z, the layout the decode form
-// carries); q, k, v, y in the dtype (fp16 or bf16). Per-block arrays that do not
-// fit in shared memory (long chunks, wide heads) live in a device workspace.
+// carries); q, k, v, y in the dtype (fp16 or bf16). The device workspace holds every
+// chunk's state and the per-block arrays that do not fit in shared memory (long
+// chunks, wide heads).
 #include <stdexcept>
 #include <vector>
 
@@ -52,7 +54,7 @@ class ChunkedPrefillPrepared final : public CudaPrepared {
   DeviceInputs<T> in_;
   DeviceBuffer<T> y_;          // (B, H, T, dv)
   DeviceBuffer<float> state_;  // (B, H, rows, m)
-  DeviceBuffer<unsigned char> workspace_;  // per-block arrays that do not fit in shared memory
+  DeviceBuffer<unsigned char> workspace_;  // chunk states and decay totals; spilled per-block arrays
   ChunkedPrefillLaunch<T> a_;
 };
 

@@ -1,30 +1,41 @@
-// chunked_prefill_kernel: the gated-linear family (add, gated, decay) over whole
-// sequences, chunkwise on tensor cores (form "chunked", fp16 / bf16 inputs).
+// The chunked prefill of the gated-linear family (add, gated, decay) over whole
+// sequences on tensor cores (form "chunked", fp16 / bf16 inputs), in the inter / intra
+// decomposition of flash-linear-attention's chunk_gla: parallel over (B*H x chunks),
+// with a scan over chunks between the two passes.
 //   Computes S_t = (a_t b_t^T) * S_{t-1} + c_t v_t phi(k_t)^T and y_t = S_t phi(q_t)
 //   [/ (z_t . phi(q_t) + eps)] for every token, and the final state (rows = dv + 1
-//   with the z row when normalised), from s0.
-//   Algorithm: chunks of C tokens in order, the fp32 state carried in shared memory;
-//   inside a chunk the two-level scheme of variants/cpu/chunked_cpu.cpp (sub-chunks of
-//   16, exponents as same-signed log-gate sums over their own span, chunk_math.hpp):
-//   incoming state Qs S^T (TF32 MMA: the fp32 state keeps its range), earlier
-//   sub-chunks P_IJ = (Q_I e^{PB+mid}) (K_J e^{SB})^T then P_IJ (V_J e^{SA}) (fp16/bf16
-//   MMA, fp32 accumulate), the diagonal sub-chunk pairwise with running products of
-//   gate values (CUDA cores), state update S = e^{totA} S e^{totB} + Vx^T Kx (MMA,
-//   accumulating into the fp32 state).
-//   Launch: grid (B*H), one block per (b, h) walks its chunks in order; block 256
-//   (8 warps: per-tile work is spread over warps, MMA tiles one per warp). Dynamic
-//   shared memory (chunked_prefill_layout.hpp): C = 64, dk = dv = m = 64: 163 KiB (181 KiB with the
-//   z row); C = 16: 70 KiB. Arrays past the device's opt-in limit (227 KiB on sm_90;
-//   e.g. C = 128 or 256, or m = 128) spill, lowest priority first, to a per-block
-//   slice of a global workspace the form allocates.
+//   with the z row when normalised), from s0. Inside a chunk of C tokens: the
+//   two-level scheme of variants/cpu/chunked_cpu.cpp (sub-chunks of 16, exponents as
+//   same-signed log-gate sums over their own span, chunk_math.hpp).
+//   chunked_state_kernel: per chunk, its own contribution dS = Vx^T Kx from a zero state
+//     (Vx = V e^{SA + after}, Kx = K e^{SB + after}; fp16/bf16 MMA, fp32 accumulate) and
+//     its decay totals e^{totA}, e^{totB}.
+//   chunked_state_scan_kernel: per state element, S_{c+1} = e^{totA} S_c e^{totB} + dS_c
+//     over the chunks in order; S_c, the state entering chunk c, replaces dS_c.
+//   chunked_output_kernel: per chunk, Y = e^{PA} (e^{before A} Qs S_c^T (TF32 MMA: the
+//     fp32 state keeps its range) + sum_{J<I} e^{midA} P_IJ V_J e^{SA}) with
+//     P_IJ = (Q_I e^{PB+mid}) (K_J e^{SB})^T (fp16/bf16 MMA), plus the diagonal
+//     sub-chunk pairwise with running products of gate values (CUDA cores).
+//   Launch: the two chunk kernels grid min(B*H*chunks, kMaxBlocksPerSm * SMs) (a block
+//   takes chunk after chunk, striding by the grid), block 256 (8 warps: per-tile work spread over warps, MMA tiles
+//   one per warp); dynamic shared memory per pass (chunked_prefill_layout.hpp) at C = 64,
+//   dk = dv = m = 64: 98 KiB (state: two blocks per SM) and 147 KiB (output). Arrays
+//   past the device's opt-in limit (227 KiB on sm_90; e.g. C = 128 or 256, or the output
+//   pass at d = m = 128 and C > 48) spill, lowest priority first, to a per-block slice
+//   of the workspace (the kShared = false instantiation, generic pointers). With every
+//   region in shared memory the kShared instantiation's tile loops load with LDS / LDSM.
+//   The scan: grid-stride blocks of 256 threads, one state element per thread.
 //   Reads q, k (BH, T, dk), v (BH, T, dv) in T; gate (BH, T), gate_v (BH, T, dv),
 //   gate_k (BH, T, m), feature parameters, s0 (BH, dv, m) in fp32; writes y (BH, T, dv)
-//   in T and s_out (BH, rows, m) in fp32.
+//   in T and s_out (BH, rows, m) in fp32; workspace: the chunk states
+//   (BH, chunks, rp, mp) and decay totals (BH, chunks, rp + mp) in fp32, then the spill.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <mma.h>
 
 #include <algorithm>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -53,21 +64,35 @@ using Layout = ChunkedLayout;
 
 __device__ __forceinline__ int pair_index(int I, int J) { return I * (I - 1) / 2 + J; }
 
-template <class T, int kRuleInt>
-__global__ void __launch_bounds__(kThreads) chunked_prefill_kernel(ChunkedPrefillLaunch<T> a, Layout l) {
+// Where a pass finds the chunk states and its spill (ChunkedPlan below).
+struct ChunkedPassArgs {
+  float* states = nullptr;          // (BH, chunks, rp, mp): dS_c after the state pass, S_c after the scan
+  float* decay = nullptr;           // (BH, chunks, rp + mp): e^{totA} per value row, then e^{totB} per key column
+  unsigned char* spill = nullptr;   // per-block slices of layout.global_bytes, or nullptr when that is 0
+  int64_t chunks = 0;
+  int C = 0;                        // tokens per chunk (the last may be shorter)
+};
+
+// One pass over the chunks this block takes (item = bh * chunks + chunk).
+// shared: the block's dynamic shared memory.
+template <class T, RuleKind kRule, ChunkedPass kPass, bool kShared>
+__device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, const Layout& l,
+                                             const ChunkedPassArgs& pa, unsigned char* shared) {
   using E = typename TileElem<T>::type;
-  constexpr RuleKind kRule = RuleKind(kRuleInt);
-  const int64_t bh = blockIdx.x, h = bh % a.H;
+  constexpr bool kOut = kPass == ChunkedPass::output;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int dk = a.dk, dv = a.dv, m = a.m, rows = a.rows;
-  const int C = a.chunk < a.T_len ? a.chunk : int(a.T_len);
+  const int dk = a.dk, dv = a.dv, m = a.m, rows = a.rows, C = pa.C;
   const int mp = l.mp, rp = l.rp;
 
-  extern __shared__ __align__(128) unsigned char shared[];
-  unsigned char* slice = a.workspace + bh * l.global_bytes;
-  auto f32 = [&](Region r) { return reinterpret_cast<float*>((r.global ? slice : shared) + r.offset); };
-  auto elem = [&](Region r) { return reinterpret_cast<E*>((r.global ? slice : shared) + r.offset); };
-  float *S = f32(l.S), *Qf = f32(l.Qf), *Kf = f32(l.Kf), *Vf = f32(l.Vf), *Ga = f32(l.Ga), *Gb = f32(l.Gb);
+  unsigned char* slice = kShared ? nullptr : pa.spill + int64_t(blockIdx.x) * int64_t(l.global_bytes);
+  auto at = [&](Region r) -> unsigned char* {
+    if constexpr (kShared) return shared + r.offset;
+    return (r.global ? slice : shared) + r.offset;
+  };
+  auto f32 = [&](Region r) { return reinterpret_cast<float*>(at(r)); };
+  auto elem = [&](Region r) { return reinterpret_cast<E*>(at(r)); };
+  // Regions the pass does not use are empty (offset 0): never read or written.
+  float *Qf = f32(l.Qf), *Kf = f32(l.Kf), *Vf = f32(l.Vf), *Ga = f32(l.Ga), *Gb = f32(l.Gb);
   float *D = f32(l.D), *TA = f32(l.TA), *TB = f32(l.TB), *MA = f32(l.MA);
   float* Y = f32(l.Y);
   float* X = Y;                      // (np, dk) raw rows for phi, aliases Y
@@ -76,20 +101,15 @@ __global__ void __launch_bounds__(kThreads) chunked_prefill_kernel(ChunkedPrefil
   E* QJ = elem(l.QJ) + warp * kTile * mp;
   float* SC = f32(l.SC) + warp * kTile * kTile;
 
-  const FeatureSpec spec = head_feature_spec(a.phi, dk, m, a.w, a.b, a.omega, h);
-
-  for (int idx = threadIdx.x; idx < rp * mp; idx += kThreads) {
-    const int r = idx / mp, c = idx % mp;
-    S[idx] = (a.s0 && r < dv && c < m) ? a.s0[(bh * dv + r) * m + c] : 0.f;
-  }
-
-  for (int64_t t0 = 0; t0 < a.T_len; t0 += C) {
+  for (int64_t item = blockIdx.x; item < a.BH * pa.chunks; item += gridDim.x) {
+    const int64_t bh = item / pa.chunks, h = bh % a.H, t0 = item % pa.chunks * C;
     const int n = a.T_len - t0 < C ? int(a.T_len - t0) : C;
     const int nt = (n + kTile - 1) / kTile * kTile, ns = nt / kTile;
     const int64_t tok0 = bh * a.T_len + t0;  // flat index of the chunk's first token
+    const FeatureSpec spec = head_feature_spec(a.phi, dk, m, a.w, a.b, a.omega, h);
 
-    // 1. phi(q) into Qf, c_t phi(k) into Kf; v (and the z column), gate values.
-    for (int which = 0; which < 2; ++which) {
+    // 1. phi(q) into Qf (output pass), c_t phi(k) into Kf; v (and the z column), gate values.
+    for (int which = kOut ? 0 : 1; which < 2; ++which) {
       const T* src = which == 0 ? a.q : a.k;
       for (int idx = threadIdx.x; idx < nt * dk; idx += kThreads) {
         const int i = idx / dk, c = idx % dk;
@@ -133,25 +153,27 @@ __global__ void __launch_bounds__(kThreads) chunked_prefill_kernel(ChunkedPrefil
     }
     __syncthreads();
 
-    // 2. Diagonal sub-chunks, pairwise with running products of the gate values:
+    // 2. (output) Diagonal sub-chunks, pairwise with running products of the gate values:
     //    scores d_i[j] (one warp per key j), then Y_i = sum_j d_i[j] prod A V_j.
-    for (int item = warp; item < ns * kTile; item += kWarps) {
-      const int I = item / kTile, j = item % kTile, base = I * kTile;
-      const int len = min(kTile, n - base);
-      if (j >= len) continue;
-      diag_scores_for_key<kLaneCols>(Qf + base * mp, Kf + base * mp,
-                                     kRule == RuleKind::decay ? Gb + base * mp : nullptr, mp, j, len, m, lane, 32,
-                                     WarpSum(), D + base * kTile + j, kTile);
+    if constexpr (kOut) {
+      for (int item_j = warp; item_j < ns * kTile; item_j += kWarps) {
+        const int I = item_j / kTile, j = item_j % kTile, base = I * kTile;
+        const int len = min(kTile, n - base);
+        if (j >= len) continue;
+        diag_scores_for_key<kLaneCols>(Qf + base * mp, Kf + base * mp,
+                                       kRule == RuleKind::decay ? Gb + base * mp : nullptr, mp, j, len, m, lane, 32,
+                                       WarpSum(), D + base * kTile + j, kTile);
+      }
+      __syncthreads();
+      for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads) {
+        const int i = idx / rp, r = idx % rp, base = i / kTile * kTile;
+        Y[idx] = (i < n && r < rows) ? diag_value(D + i * kTile, Ga + base * rp, Vf + base * rp, rp, i - base, r) : 0.f;
+      }
+      __syncthreads();
     }
-    __syncthreads();
-    for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads) {
-      const int i = idx / rp, r = idx % rp, base = i / kTile * kTile;
-      Y[idx] = (i < n && r < rows) ? diag_value(D + i * kTile, Ga + base * rp, Vf + base * rp, rp, i - base, r) : 0.f;
-    }
-    __syncthreads();
 
     // 3. Prefix / suffix exponentials per sub-chunk column: Ga -> e^{PA}, V *= e^{SA},
-    //    Q *= e^{PB}, K *= e^{SB}; log totals of whole sub-chunks into TA, TB.
+    //    Q *= e^{PB} (output pass), K *= e^{SB}; log totals of whole sub-chunks into TA, TB.
     for (int idx = threadIdx.x; idx < ns * (rp + mp); idx += kThreads) {
       const int I = idx / (rp + mp), col = idx % (rp + mp), base = I * kTile;
       const int len = min(kTile, n - base);
@@ -168,7 +190,7 @@ __global__ void __launch_bounds__(kThreads) chunked_prefill_kernel(ChunkedPrefil
         const SubChunkColumn s = sub_chunk_column(Gb + base * mp + c, mp, len);
 #pragma unroll
         for (int i = 0; i < kTile; ++i) {
-          Qf[(base + i) * mp + c] *= s.ep[i];
+          if constexpr (kOut) Qf[(base + i) * mp + c] *= s.ep[i];
           Kf[(base + i) * mp + c] *= s.es[i];
         }
         TB[I * mp + c] = s.log_total;
@@ -176,135 +198,176 @@ __global__ void __launch_bounds__(kThreads) chunked_prefill_kernel(ChunkedPrefil
     }
     __syncthreads();
 
-    // 4. Operands: Qs = Q e^{PB + before} (fp32, for TF32), K e^{SB} and V e^{SA} in E,
-    //    e^{midA} of every sub-chunk pair J < I.
-    for (int idx = threadIdx.x; idx < nt * mp; idx += kThreads) {
-      const int i = idx / mp, c = idx % mp;
-      Gb[idx] = Qf[idx] * expf(log_total_before(TB + c, mp, i / kTile));
-      KE[idx] = tile_from_float<E>(Kf[idx]);
-    }
-    for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads) VE[idx] = tile_from_float<E>(Vf[idx]);
-    for (int idx = threadIdx.x; idx < l.pairs * rp; idx += kThreads) {
-      const int p = idx / rp, r = idx % rp;
-      int I = 1;
-      while (pair_index(I + 1, 0) <= p) ++I;
-      const int J = p - pair_index(I, 0);
-      if (I < ns) MA[idx] = expf(log_total_between(TA + r, rp, J, I));
-    }
-    __syncthreads();
-
-    // 5. Scores of earlier sub-chunks: P_IJ = (Q_I e^{PB + midB}) (K_J e^{SB})^T, one warp per pair.
-    for (int p = warp; p < ns * (ns - 1) / 2; p += kWarps) {
-      int I = 1;
-      while (pair_index(I + 1, 0) <= p) ++I;
-      const int J = p - pair_index(I, 0);
-      for (int idx = lane; idx < kTile * mp; idx += 32) {
-        const int c = idx % mp;
-        QJ[idx] = tile_from_float<E>(Qf[I * kTile * mp + idx] * expf(log_total_between(TB + c, mp, J, I)));
+    if constexpr (!kOut) {
+      // 4s. Decay totals; Vx = V e^{SA + after}, Kx = K e^{SB + after}.
+      float* decay = pa.decay + item * (rp + mp);
+      for (int idx = threadIdx.x; idx < rp + mp; idx += kThreads)
+        decay[idx] = idx < rp ? expf(log_total_after(TA + idx, rp, -1, ns))
+                              : expf(log_total_after(TB + (idx - rp), mp, -1, ns));
+      for (int idx = threadIdx.x; idx < nt * mp; idx += kThreads) {
+        const int i = idx / mp, c = idx % mp;
+        KE[idx] = tile_from_float<E>(Kf[idx] * expf(log_total_after(TB + c, mp, i / kTile, ns)));
       }
-      __syncwarp();
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.f);
-      for (int kk = 0; kk < mp; kk += kTile) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> fa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> fb;  // K_J^T: K rows as columns
-        wmma::load_matrix_sync(fa, QJ + kk, mp);
-        wmma::load_matrix_sync(fb, KE + J * kTile * mp + kk, mp);
-        wmma::mma_sync(acc, fa, fb, acc);
+      for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads) {
+        const int i = idx / rp, r = idx % rp;
+        VE[idx] = tile_from_float<E>(Vf[idx] * expf(log_total_after(TA + r, rp, i / kTile, ns)));
       }
-      wmma::store_matrix_sync(SC, acc, kTile, wmma::mem_row_major);
-      __syncwarp();
-      for (int idx = lane; idx < kTile * kTile; idx += 32) PE[p * kTile * kTile + idx] = tile_from_float<E>(SC[idx]);
-      __syncwarp();  // QJ and SC are rewritten by the next pair
-    }
-    __syncthreads();
+      __syncthreads();
 
-    // 6. Per (sub-chunk I, 16 value columns): Y += e^{PA} (e^{before A} Qs S^T + sum_J e^{midA} P_IJ V_J e^{SA}).
-    for (int tile = warp; tile < ns * (rp / kTile); tile += kWarps) {
-      const int I = tile / (rp / kTile), r0 = tile % (rp / kTile) * kTile;
-      {
-        wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc;
+      // 5s. dS = Vx^T Kx into the chunk's state slot, one warp per 16 x 16 tile, fp32 accumulate.
+      float* dS = pa.states + item * rp * mp;
+      for (int tile = warp; tile < (rp / kTile) * (mp / kTile); tile += kWarps) {
+        const int r0 = tile / (mp / kTile) * kTile, c0 = tile % (mp / kTile) * kTile;
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
         wmma::fill_fragment(acc, 0.f);
-        for (int kk = 0; kk < mp; kk += 8) {
-          wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa;
-          wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fb;  // S^T
-          wmma::load_matrix_sync(fa, Gb + I * kTile * mp + kk, mp);
-          wmma::load_matrix_sync(fb, S + r0 * mp + kk, mp);
-#pragma unroll
-          for (int e = 0; e < fa.num_elements; ++e) fa.x[e] = wmma::__float_to_tf32(fa.x[e]);
-#pragma unroll
-          for (int e = 0; e < fb.num_elements; ++e) fb.x[e] = wmma::__float_to_tf32(fb.x[e]);
+        for (int kk = 0; kk < nt; kk += kTile) {
+          wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::col_major> fa;  // Vx^T: V rows as columns
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::row_major> fb;
+          wmma::load_matrix_sync(fa, VE + kk * rp + r0, rp);
+          wmma::load_matrix_sync(fb, KE + kk * mp + c0, mp);
+          wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(dS + r0 * mp + c0, acc, mp, wmma::mem_row_major);
+      }
+    } else {
+      const float* S = pa.states + item * rp * mp;  // (rp, mp) the state entering the chunk
+      // 4. Operands: Qs = Q e^{PB + before} (fp32, for TF32), K e^{SB} and V e^{SA} in E,
+      //    e^{midA} of every sub-chunk pair J < I.
+      for (int idx = threadIdx.x; idx < nt * mp; idx += kThreads) {
+        const int i = idx / mp, c = idx % mp;
+        Gb[idx] = Qf[idx] * expf(log_total_before(TB + c, mp, i / kTile));
+        KE[idx] = tile_from_float<E>(Kf[idx]);
+      }
+      for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads) VE[idx] = tile_from_float<E>(Vf[idx]);
+      for (int idx = threadIdx.x; idx < l.pairs * rp; idx += kThreads) {
+        const int p = idx / rp, r = idx % rp;
+        int I = 1;
+        while (pair_index(I + 1, 0) <= p) ++I;
+        const int J = p - pair_index(I, 0);
+        if (I < ns) MA[idx] = expf(log_total_between(TA + r, rp, J, I));
+      }
+      __syncthreads();
+
+      // 5. Scores of earlier sub-chunks: P_IJ = (Q_I e^{PB + midB}) (K_J e^{SB})^T, one warp per pair.
+      for (int p = warp; p < ns * (ns - 1) / 2; p += kWarps) {
+        int I = 1;
+        while (pair_index(I + 1, 0) <= p) ++I;
+        const int J = p - pair_index(I, 0);
+        for (int idx = lane; idx < kTile * mp; idx += 32) {
+          const int c = idx % mp;
+          QJ[idx] = tile_from_float<E>(Qf[I * kTile * mp + idx] * expf(log_total_between(TB + c, mp, J, I)));
+        }
+        __syncwarp();
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.f);
+        for (int kk = 0; kk < mp; kk += kTile) {
+          wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> fa;
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> fb;  // K_J^T: K rows as columns
+          wmma::load_matrix_sync(fa, QJ + kk, mp);
+          wmma::load_matrix_sync(fb, KE + J * kTile * mp + kk, mp);
           wmma::mma_sync(acc, fa, fb, acc);
         }
         wmma::store_matrix_sync(SC, acc, kTile, wmma::mem_row_major);
+        __syncwarp();
+        for (int idx = lane; idx < kTile * kTile; idx += 32) PE[p * kTile * kTile + idx] = tile_from_float<E>(SC[idx]);
+        __syncwarp();  // QJ and SC are rewritten by the next pair
       }
-      __syncwarp();
-      for (int idx = lane; idx < kTile * kTile; idx += 32) {
-        const int i = I * kTile + idx / kTile, r = r0 + idx % kTile;
-        Y[i * rp + r] += SC[idx] * expf(log_total_before(TA + r, rp, I)) * Ga[i * rp + r];
-      }
-      __syncwarp();
-      for (int J = 0; J < I; ++J) {
-        const int p = pair_index(I, J);
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> fa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::row_major> fb;
-        wmma::fill_fragment(acc, 0.f);
-        wmma::load_matrix_sync(fa, PE + p * kTile * kTile, kTile);
-        wmma::load_matrix_sync(fb, VE + J * kTile * rp + r0, rp);
-        wmma::mma_sync(acc, fa, fb, acc);
-        wmma::store_matrix_sync(SC, acc, kTile, wmma::mem_row_major);
+      __syncthreads();
+
+      // 6. Per (sub-chunk I, 16 value columns): Y += e^{PA} (e^{before A} Qs S^T + sum_J e^{midA} P_IJ V_J e^{SA}).
+      for (int tile = warp; tile < ns * (rp / kTile); tile += kWarps) {
+        const int I = tile / (rp / kTile), r0 = tile % (rp / kTile) * kTile;
+        {
+          wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc;
+          wmma::fill_fragment(acc, 0.f);
+          for (int kk = 0; kk < mp; kk += 8) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fb;  // S^T
+            wmma::load_matrix_sync(fa, Gb + I * kTile * mp + kk, mp);
+            wmma::load_matrix_sync(fb, S + r0 * mp + kk, mp);
+#pragma unroll
+            for (int e = 0; e < fa.num_elements; ++e) fa.x[e] = wmma::__float_to_tf32(fa.x[e]);
+#pragma unroll
+            for (int e = 0; e < fb.num_elements; ++e) fb.x[e] = wmma::__float_to_tf32(fb.x[e]);
+            wmma::mma_sync(acc, fa, fb, acc);
+          }
+          wmma::store_matrix_sync(SC, acc, kTile, wmma::mem_row_major);
+        }
         __syncwarp();
         for (int idx = lane; idx < kTile * kTile; idx += 32) {
           const int i = I * kTile + idx / kTile, r = r0 + idx % kTile;
-          Y[i * rp + r] += SC[idx] * MA[p * rp + r] * Ga[i * rp + r];
+          Y[i * rp + r] += SC[idx] * expf(log_total_before(TA + r, rp, I)) * Ga[i * rp + r];
         }
         __syncwarp();
+        for (int J = 0; J < I; ++J) {
+          const int p = pair_index(I, J);
+          wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+          wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> fa;
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::row_major> fb;
+          wmma::fill_fragment(acc, 0.f);
+          wmma::load_matrix_sync(fa, PE + p * kTile * kTile, kTile);
+          wmma::load_matrix_sync(fb, VE + J * kTile * rp + r0, rp);
+          wmma::mma_sync(acc, fa, fb, acc);
+          wmma::store_matrix_sync(SC, acc, kTile, wmma::mem_row_major);
+          __syncwarp();
+          for (int idx = lane; idx < kTile * kTile; idx += 32) {
+            const int i = I * kTile + idx / kTile, r = r0 + idx % kTile;
+            Y[i * rp + r] += SC[idx] * MA[p * rp + r] * Ga[i * rp + r];
+          }
+          __syncwarp();
+        }
       }
-    }
-    __syncthreads();
+      __syncthreads();
 
-    // 7. Outputs; state decayed by the chunk's totals; Vx = V e^{SA + after}, Kx = K e^{SB + after}.
-    for (int idx = threadIdx.x; idx < n * dv; idx += kThreads) {
-      const int i = idx / dv, r = idx % dv;
-      float out = Y[i * rp + r];
-      if (a.normalise) out /= Y[i * rp + dv] + a.norm_eps;
-      a.y[(tok0 + i) * dv + r] = from_float<T>(out);
-    }
-    for (int idx = threadIdx.x; idx < rp * mp; idx += kThreads) {
-      const int r = idx / mp, c = idx % mp;
-      S[idx] *= expf(log_total_after(TA + r, rp, -1, ns)) * expf(log_total_after(TB + c, mp, -1, ns));
-    }
-    for (int idx = threadIdx.x; idx < nt * mp; idx += kThreads) {
-      const int i = idx / mp, c = idx % mp;
-      KE[idx] = tile_from_float<E>(Kf[idx] * expf(log_total_after(TB + c, mp, i / kTile, ns)));
-    }
-    for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads) {
-      const int i = idx / rp, r = idx % rp;
-      VE[idx] = tile_from_float<E>(Vf[idx] * expf(log_total_after(TA + r, rp, i / kTile, ns)));
-    }
-    __syncthreads();
-
-    // 8. S += Vx^T Kx, one warp per 16 x 16 state tile, accumulating in fp32.
-    for (int tile = warp; tile < (rp / kTile) * (mp / kTile); tile += kWarps) {
-      const int r0 = tile / (mp / kTile) * kTile, c0 = tile % (mp / kTile) * kTile;
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::load_matrix_sync(acc, S + r0 * mp + c0, mp, wmma::mem_row_major);
-      for (int kk = 0; kk < nt; kk += kTile) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::col_major> fa;  // Vx^T: V rows as columns
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::row_major> fb;
-        wmma::load_matrix_sync(fa, VE + kk * rp + r0, rp);
-        wmma::load_matrix_sync(fb, KE + kk * mp + c0, mp);
-        wmma::mma_sync(acc, fa, fb, acc);
+      // 7. Outputs.
+      for (int idx = threadIdx.x; idx < n * dv; idx += kThreads) {
+        const int i = idx / dv, r = idx % dv;
+        float out = Y[i * rp + r];
+        if (a.normalise) out /= Y[i * rp + dv] + a.norm_eps;
+        a.y[(tok0 + i) * dv + r] = from_float<T>(out);
       }
-      wmma::store_matrix_sync(S + r0 * mp + c0, acc, mp, wmma::mem_row_major);
     }
     __syncthreads();  // the next chunk reuses every region
   }
+}
 
-  for (int idx = threadIdx.x; idx < rows * m; idx += kThreads) {
-    const int r = idx / m, c = idx % m;
-    a.s_out[(bh * rows + r) * m + c] = S[r * mp + c];
+template <class T, int kRuleInt, bool kShared>
+__global__ void __launch_bounds__(kThreads, 1) chunked_state_kernel(ChunkedPrefillLaunch<T> a, Layout l,
+                                                                 ChunkedPassArgs pa) {
+  extern __shared__ __align__(128) unsigned char shared[];
+  chunked_pass<T, RuleKind(kRuleInt), ChunkedPass::state, kShared>(a, l, pa, shared);
+}
+
+template <class T, int kRuleInt, bool kShared>
+__global__ void __launch_bounds__(kThreads, 1) chunked_output_kernel(ChunkedPrefillLaunch<T> a, Layout l,
+                                                                  ChunkedPassArgs pa) {
+  extern __shared__ __align__(128) unsigned char shared[];
+  chunked_pass<T, RuleKind(kRuleInt), ChunkedPass::output, kShared>(a, l, pa, shared);
+}
+
+// S_0 = s0 (0 in the z row and the padding), S_{c+1} = (e^{totA} e^{totB}^T) * S_c + dS_c:
+// S_c replaces dS_c in states; the state after the last chunk goes to s_out.
+// One thread per element of a (rp, mp) state, blocks of kScanThreads striding over
+// (BH x tiles).
+constexpr int kScanThreads = 256;
+__global__ void __launch_bounds__(kScanThreads)
+    chunked_state_scan_kernel(float* states, const float* decay, const float* s0, float* s_out, int64_t BH,
+                              int64_t chunks, int rp, int mp, int dv, int m, int rows) {
+  const int64_t tiles = (int64_t(rp) * mp + kScanThreads - 1) / kScanThreads;
+  for (int64_t block = blockIdx.x; block < BH * tiles; block += gridDim.x) {
+    const int64_t bh = block / tiles;
+    const int e = int(block % tiles) * kScanThreads + threadIdx.x;
+    if (e >= rp * mp) continue;
+    const int r = e / mp, c = e % mp;
+    float s = (s0 && r < dv && c < m) ? s0[(bh * dv + r) * m + c] : 0.f;
+    float* S = states + bh * chunks * rp * mp + e;
+    const float* d = decay + bh * chunks * (rp + mp);
+    for (int64_t ch = 0; ch < chunks; ++ch, S += int64_t(rp) * mp, d += rp + mp) {
+      const float dS = *S;
+      *S = s;
+      s = s * d[r] * d[rp + c] + dS;
+    }
+    if (r < rows && c < m) s_out[(bh * rows + r) * m + c] = s;
   }
 }
 
@@ -319,30 +382,93 @@ int max_shared_optin() {
   return bytes;
 }
 
-template <class T, RuleKind kRule>
-void launch_rule(const ChunkedPrefillLaunch<T>& a, const Layout& l, cudaStream_t stream) {
-  auto* kernel = chunked_prefill_kernel<T, int(kRule)>;
-  // Once per instantiation, on its first launch (a warm-up run): allow up to the opt-in limit.
-  static const bool configured = [kernel] {
-    DFW_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_shared_optin()));
-    return true;
+// The device's SM count (queried once per process).
+int sm_count() {
+  static const int sms = [] {
+    int dev = 0, n = 0;
+    DFW_CUDA_CHECK(cudaGetDevice(&dev));
+    DFW_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+    return n;
   }();
-  (void)configured;
-  kernel<<<unsigned(a.BH), kThreads, l.shared_bytes, stream>>>(a, l);
-  DFW_CUDA_CHECK_LAUNCH();
+  return sms;
 }
 
+// Allows `kernel` up to the opt-in shared memory limit, once per kernel (on its first
+// launch: a warm-up run).
+void allow_optin_shared(const void* kernel) {
+  static std::mutex mutex;
+  static std::set<const void*> done;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (done.insert(kernel).second)
+    DFW_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_shared_optin()));
+}
+
+// Blocks per SM a chunk pass launches at most; past that, each block takes several
+// chunks in turn. Enough for the SMs' schedulers to balance (at most 2 blocks of a
+// pass are resident per SM at d = 64), and it bounds the spill slices, one per block.
+constexpr int64_t kMaxBlocksPerSm = 8;
+
+std::size_t align256(std::size_t x) { return (x + 255) / 256 * 256; }
+
+// Chunk length, layouts, grids and workspace of one launch.
+struct ChunkedPlan {
+  int C = 0;
+  int64_t chunks = 0;
+  Layout state, output;
+  int64_t grid = 0;  // blocks of either chunk pass
+  std::size_t states_bytes = 0, decay_bytes = 0, spill_bytes = 0;
+  std::size_t total() const { return states_bytes + decay_bytes + spill_bytes; }
+};
+
 template <class T>
-Layout layout_of(const ChunkedPrefillLaunch<T>& a) {
-  const int C = int(std::min<int64_t>(a.chunk, std::max<int64_t>(a.T_len, 1)));
-  return make_chunked_layout(C, a.dk, a.m, a.rows, sizeof(typename TileElem<T>::type), std::size_t(max_shared_optin()));
+ChunkedPlan plan_of(const ChunkedPrefillLaunch<T>& a) {
+  ChunkedPlan p;
+  p.C = int(std::min<int64_t>(a.chunk, std::max<int64_t>(a.T_len, 1)));
+  p.chunks = (a.T_len + p.C - 1) / p.C;
+  const std::size_t elem = sizeof(typename TileElem<T>::type), budget = std::size_t(max_shared_optin());
+  p.state = make_chunked_layout(ChunkedPass::state, p.C, a.dk, a.m, a.rows, elem, budget);
+  p.output = make_chunked_layout(ChunkedPass::output, p.C, a.dk, a.m, a.rows, elem, budget);
+  const int64_t items = a.BH * p.chunks;
+  p.grid = std::min<int64_t>(items, kMaxBlocksPerSm * sm_count());
+  const std::size_t f = sizeof(float), slots = std::size_t(items);
+  p.states_bytes = align256(slots * std::size_t(p.output.rp) * std::size_t(p.output.mp) * f);
+  p.decay_bytes = align256(slots * std::size_t(p.output.rp + p.output.mp) * f);
+  p.spill_bytes = std::size_t(p.grid) * std::max(p.state.global_bytes, p.output.global_bytes);
+  return p;
+}
+
+template <class T, RuleKind kRule>
+void launch_rule(const ChunkedPrefillLaunch<T>& a, const ChunkedPlan& p, cudaStream_t stream) {
+  ChunkedPassArgs pa;
+  pa.states = reinterpret_cast<float*>(a.workspace);
+  pa.decay = reinterpret_cast<float*>(a.workspace + p.states_bytes);
+  pa.spill = p.spill_bytes > 0 ? a.workspace + p.states_bytes + p.decay_bytes : nullptr;
+  pa.chunks = p.chunks;
+  pa.C = p.C;
+  auto* state_kernel = p.state.global_bytes == 0 ? chunked_state_kernel<T, int(kRule), true>
+                                                 : chunked_state_kernel<T, int(kRule), false>;
+  allow_optin_shared(reinterpret_cast<const void*>(state_kernel));
+  state_kernel<<<unsigned(p.grid), kThreads, p.state.shared_bytes, stream>>>(a, p.state, pa);
+  DFW_CUDA_CHECK_LAUNCH();
+
+  const int rp = p.output.rp, mp = p.output.mp;
+  const int64_t scan_blocks = a.BH * ((int64_t(rp) * mp + kScanThreads - 1) / kScanThreads);
+  chunked_state_scan_kernel<<<unsigned(std::min<int64_t>(scan_blocks, INT32_MAX)), kScanThreads, 0, stream>>>(
+      pa.states, pa.decay, a.s0, a.s_out, a.BH, p.chunks, rp, mp, a.dv, a.m, a.rows);
+  DFW_CUDA_CHECK_LAUNCH();
+
+  auto* output_kernel = p.output.global_bytes == 0 ? chunked_output_kernel<T, int(kRule), true>
+                                                   : chunked_output_kernel<T, int(kRule), false>;
+  allow_optin_shared(reinterpret_cast<const void*>(output_kernel));
+  output_kernel<<<unsigned(p.grid), kThreads, p.output.shared_bytes, stream>>>(a, p.output, pa);
+  DFW_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
 template <class T>
 std::size_t chunked_prefill_workspace_bytes(const ChunkedPrefillLaunch<T>& a) {
-  return std::size_t(a.BH) * layout_of(a).global_bytes;
+  return a.BH == 0 || a.T_len == 0 ? 0 : plan_of(a).total();
 }
 
 template <class T>
@@ -353,17 +479,16 @@ void launch_chunked_prefill(const ChunkedPrefillLaunch<T>& a, cudaStream_t strea
                                 std::to_string(kChunkedPrefillMaxWidth) + "] (m = " + std::to_string(a.m) +
                                 ", dv = " + std::to_string(a.dv) + ")");
   if (a.chunk < 1) throw std::invalid_argument("chunked prefill kernel: chunk must be >= 1");
-  if (a.BH > int64_t(INT32_MAX)) throw std::invalid_argument("chunked prefill kernel: B * H exceeds the grid limit");
   if (a.BH == 0 || a.T_len == 0) return;
-  const Layout l = layout_of(a);
-  if (l.global_bytes > 0 && !a.workspace)
+  const ChunkedPlan p = plan_of(a);
+  if (!a.workspace)
     throw std::invalid_argument("chunked prefill kernel: these sizes need a workspace of " +
-                                std::to_string(chunked_prefill_workspace_bytes(a)) + " bytes");
-  NvtxRange range("chunked_prefill_kernel");
+                                std::to_string(p.total()) + " bytes (chunked_prefill_workspace_bytes)");
+  NvtxRange range("chunked_prefill");
   switch (a.rule) {
-    case RuleKind::add: launch_rule<T, RuleKind::add>(a, l, stream); break;
-    case RuleKind::gated: launch_rule<T, RuleKind::gated>(a, l, stream); break;
-    case RuleKind::decay: launch_rule<T, RuleKind::decay>(a, l, stream); break;
+    case RuleKind::add: launch_rule<T, RuleKind::add>(a, p, stream); break;
+    case RuleKind::gated: launch_rule<T, RuleKind::gated>(a, p, stream); break;
+    case RuleKind::decay: launch_rule<T, RuleKind::decay>(a, p, stream); break;
     case RuleKind::delta: break;
   }
 }

@@ -32,14 +32,15 @@ struct ChunkedPrefillLaunch {
   const float* s0 = nullptr;              // (BH, dv, m) initial state; nullptr: zero (z starts at 0)
   float* s_out = nullptr;                 // (BH, rows, m) state after the last token
   T* y = nullptr;                         // (BH, T, dv)
-  unsigned char* workspace = nullptr;     // chunked_prefill_workspace_bytes(), or nullptr when that is 0
+  unsigned char* workspace = nullptr;     // chunked_prefill_workspace_bytes()
 };
 
 // Largest m and dv (a lane of the diagonal-score warp holds m / 32 columns).
 constexpr int kChunkedPrefillMaxWidth = 256;
 
-// Bytes of global workspace a launch needs (0 when every block's arrays fit in
-// shared memory on the current device): the arrays that spill, per block.
+// Bytes of global workspace a launch needs (0 when B * H or T is 0): every chunk's
+// state (B*H, chunks, rows, m, padded to 16) and decay totals in fp32, and the
+// per-block slices of the arrays that do not fit in shared memory on the current device.
 template <class T>
 std::size_t chunked_prefill_workspace_bytes(const ChunkedPrefillLaunch<T>& a);
 

@@ -1,6 +1,6 @@
-// The per-block working arrays of the chunked prefill kernel
-// (chunked_prefill_kernel.cu): where each lives, in shared memory or in the block's
-// slice of a global workspace, at which byte offset. Plain C++ so the CPU tests
+// The per-block working arrays of the chunked prefill kernels
+// (chunked_prefill_kernel.cu), one layout per pass: where each array lives, in shared
+// memory or in the block's slice of a global workspace, at which byte offset. Plain C++ so the CPU tests
 // check it without a device. Offsets are 32-bit (a Region is passed to every block
 // as a kernel parameter and added to a pointer in the kernel); make_chunked_layout
 // refuses, with std::invalid_argument, a chunk / width whose arrays would need an
@@ -19,27 +19,32 @@ namespace dfw {
 constexpr int kChunkedWarps = 8;             // warps per block (MMA tiles one per warp)
 constexpr int kChunkedTile = kChunkSub;      // 16: MMA tile edge = sub-chunk length
 
+// The two chunk-parallel passes: the state pass (each chunk's own state contribution
+// from a zero state, and its decay totals) and the output pass (each chunk's outputs
+// from the state entering it, which it reads from global memory).
+enum class ChunkedPass { state, output };
+
 struct ChunkedRegion {
   uint32_t offset = 0;  // bytes from the start of shared memory or of the block's workspace slice
   bool global = false;
 };
 
 // np = chunk rounded up to 16, ns = np / 16 sub-chunks, mp / rp = m / rows rounded
-// up to 16 (zero padding).
+// up to 16 (zero padding). A region its pass does not use is empty (offset 0, never read).
 struct ChunkedLayout {
   int np = 0, ns = 0, pairs = 0, mp = 0, rp = 0;
-  ChunkedRegion S, Qf, Kf, Vf, Ga, Gb, Y, D, TA, TB, MA, KE, VE, PE, QJ, SC;
+  ChunkedRegion Qf, Kf, Vf, Ga, Gb, Y, D, TA, TB, MA, KE, VE, PE, QJ, SC;
   std::size_t shared_bytes = 0;  // dynamic shared memory per block
   std::size_t global_bytes = 0;  // workspace per block (0: everything in shared memory)
 };
 
 inline std::size_t align128(std::size_t x) { return (x + 127) / 128 * 128; }
 
-// Each region lives in shared memory while shared_budget (the device's per-block
-// opt-in limit) allows, in priority order (the state and the per-warp tiles
+// The regions of `pass`. Each lives in shared memory while shared_budget (the
+// device's per-block opt-in limit) allows, in priority order (the per-warp tiles
 // first); the rest go to the workspace slice. elem: bytes of an fp16 / bf16 tile
 // element. Throws std::invalid_argument when an offset would reach 2^32.
-inline ChunkedLayout make_chunked_layout(int chunk_len, int dk, int m, int rows, std::size_t elem,
+inline ChunkedLayout make_chunked_layout(ChunkedPass pass, int chunk_len, int dk, int m, int rows, std::size_t elem,
                                          std::size_t shared_budget) {
   constexpr int kTile = kChunkedTile;
   constexpr std::size_t kLimit = std::size_t(1) << 32;
@@ -52,7 +57,9 @@ inline ChunkedLayout make_chunked_layout(int chunk_len, int dk, int m, int rows,
   const std::size_t f = sizeof(float), np = std::size_t(np64), mp = l.mp, rp = l.rp;
   const std::size_t ns = std::size_t(ns64), pairs = pairs64 > 0 ? std::size_t(pairs64) : 1;
   const std::size_t y_elems = np * rp, x_elems = np * (std::size_t(dk) + 1);
+  const bool out = pass == ChunkedPass::output;
   auto place = [&](ChunkedRegion& r, std::size_t bytes) {
+    if (bytes == 0) return;
     std::size_t& at = l.shared_bytes + align128(bytes) <= shared_budget ? l.shared_bytes : l.global_bytes;
     r.global = &at == &l.global_bytes;
     if (at + align128(bytes) >= kLimit)
@@ -63,22 +70,22 @@ inline ChunkedLayout make_chunked_layout(int chunk_len, int dk, int m, int rows,
     r.offset = uint32_t(at);
     at += align128(bytes);
   };
-  place(l.S, f * rp * mp);                           // (rp, mp) state
-  place(l.SC, f * kChunkedWarps * kTile * kTile);     // per warp (16, 16) fp32 tile
-  place(l.QJ, elem * kChunkedWarps * kTile * mp);     // per warp (16, mp)
+  place(l.SC, out ? f * kChunkedWarps * kTile * kTile : 0);  // per warp (16, 16) fp32 tile
+  place(l.QJ, out ? elem * kChunkedWarps * kTile * mp : 0);  // per warp (16, mp)
   place(l.TA, f * ns * rp);                          // (ns, rp) log totals of whole sub-chunks
   place(l.TB, f * ns * mp);                          // (ns, mp)
-  place(l.D, f * np * kTile);                        // (np, 16) diagonal scores d_i[j]
-  place(l.KE, elem * np * mp);                       // (np, mp) K e^{SB}, then K e^{SB + after}
-  place(l.VE, elem * np * rp);                       // (np, rp) V e^{SA}, then V e^{SA + after}
-  place(l.PE, elem * pairs * kTile * kTile);         // (pairs, 16, 16) scores of earlier sub-chunks
-  place(l.MA, f * pairs * rp);                       // (pairs, rp) e^{midA} per (I, J)
-  place(l.Qf, f * np * mp);                          // (np, mp) phi(q), then phi(q) e^{PB}
+  place(l.D, out ? f * np * kTile : 0);              // (np, 16) diagonal scores d_i[j]
+  place(l.KE, elem * np * mp);                       // (np, mp) output: K e^{SB}; state: K e^{SB + after}
+  place(l.VE, elem * np * rp);                       // (np, rp) output: V e^{SA}; state: V e^{SA + after}
+  place(l.PE, out ? elem * pairs * kTile * kTile : 0);  // (pairs, 16, 16) scores of earlier sub-chunks
+  place(l.MA, out ? f * pairs * rp : 0);             // (pairs, rp) e^{midA} per (I, J)
+  place(l.Qf, out ? f * np * mp : 0);                // (np, mp) phi(q), then phi(q) e^{PB}
   place(l.Kf, f * np * mp);                          // (np, mp) c phi(k), then * e^{SB}
   place(l.Vf, f * np * rp);                          // (np, rp) v (1 in the z column), then * e^{SA}
   place(l.Ga, f * np * rp);                          // (np, rp) value-side gates, then e^{PA}
   place(l.Gb, f * np * mp);                          // (np, mp) key-side gates, then the incoming-state operand Qs
-  place(l.Y, f * (y_elems > x_elems ? y_elems : x_elems));  // (np, rp) outputs; first raw q / k rows (np, dk), |x|^2 (np)
+  // output: (np, rp) outputs; both passes: first the raw q / k rows (np, dk), |x|^2 (np)
+  place(l.Y, f * (out && y_elems > x_elems ? y_elems : x_elems));
   // Every array is under 2^32 bytes, so these fit in int.
   l.np = int(np64);
   l.ns = int(ns64);

@@ -4,10 +4,11 @@
 // tokens (recurrent_backward_kernel.cu: delta, or any gated-linear rule whose factors
 // its FactorForm names), then the feature maps' VJPs into dq, dk (and dw, db).
 // Device memory beyond the inputs and gradients: four (B, H, T, m) feature rows (two
-// more when sum-normalised), three for the walk's sums, and the walk's workspace of
+// more when sum-normalised), up to four (B, H, T) rows of the walk's sums (sum_da and dc
+// of the gated-linear rules, dy . n and the denominator when normalised), a scalar
+// key factor's (B, H, T, m) dL/db, and the walk's workspace of
 // (T / C + C + 1) rows of m per state row (checkpoints, not every state).
 #include <algorithm>
-#include <optional>
 #include <stdexcept>
 
 #include "backward_impl.hpp"

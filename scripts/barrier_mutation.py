@@ -28,6 +28,7 @@ TESTS = [
     "CudaSuite.InitialStateAndDecodeStep",
     "CudaSuite.EveryPresetOnOddShapes",
     "CudaChunked.PrefillThenDecodeStepContinues",
+    "CudaChunked.BlocksTakeSeveralChunksEach",
     "CudaSuite.EveryFeatureMapAndTheWideRegisterPath",
     "CudaChunked.LongChunksAndWideHeadsSpillToTheWorkspace",
     "CudaSuite.GateEdgeSets",

@@ -14,8 +14,10 @@
 # CudaChunked and the rest), which halves each clock and keeps both cores busy. Two tests
 # stay with the plain and ASan runs (TSAN_GPU_SKIP): the edge gate sets at every chunk
 # length (174 s under TSan; the same addresses and barriers as EveryChunkLength, which
-# TSan runs) and the 1025-token sequences (86 s; every kernel and launch path they take
-# runs in the shorter tests).
+# TSan runs), the 1025-token sequences (86 s; every kernel and launch path they take
+# runs in the shorter tests) and the chunked blocks that take several chunks each (57 s;
+# a block's next chunk reuses the addresses and barriers of its first, which
+# EveryChunkLength runs; the barrier between them fails the plain schedules when removed).
 # DFW_EMU_SAN_FILTER narrows it (a gtest filter, e.g. 'CudaSuite.*').
 # Any failure, skip of a GPU test, or sanitizer report fails the script.
 # Usage: scripts/emu_test.sh [plain|tsan]     env: DFW_JOBS (default 2)
@@ -48,7 +50,7 @@ cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 # support does not follow (it aborts): the emulator's fault-reporting tests run in the
 # plain mode and in scripts/sanitize.sh, the rest of its tests under TSan too.
 TSAN_EMU_FILTER='-EmuDevice.*IsAFault:EmuDevice.WmmaChecksAlignmentAndStride'
-TSAN_GPU_SKIP='CudaChunked.EveryChunkLengthWithEdgeGateSets:CudaSuite.LongSequenceAndLongCache'
+TSAN_GPU_SKIP='CudaChunked.EveryChunkLengthWithEdgeGateSets:CudaSuite.LongSequenceAndLongCache:CudaChunked.BlocksTakeSeveralChunksEach'
 
 # run_one EXE FILTER SCHEDULE LOG: one test process; a failure, or a skipped GPU test, fails.
 run_one() {

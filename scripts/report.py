@@ -647,14 +647,16 @@ BACKWARD_KERNELS = ("flash_backward_", "recurrent_checkpoint_kernel", "recurrent
 
 
 def block_sass(root):
-    """The fp16 kernel instantiations (the presets' cuda dtype) and the fp32 backward
-    kernels of results/static/sass-cuda.csv."""
+    """The fp16 kernel instantiations (the presets' cuda dtype), the chunked form's
+    state scan (fp32, any dtype) and the fp32 backward kernels of results/static/sass-cuda.csv."""
     rows = read_static_csv(root, "sass-cuda.csv")
     if not rows:
         return ("_No static analysis yet: run `/usr/bin/python3 scripts/sass_check.py --build BUILD` on an "
                 "nvcc build (needs cuobjdump: `pip install nvidia-cuda-cuobjdump`)._")
     backward = [r for r in rows if r["kernel"].startswith(BACKWARD_KERNELS)]
-    shown = [r for r in rows if "<Fp16" in r["kernel"]] + backward
+    fp16 = [r for r in rows if "<Fp16" in r["kernel"]]
+    scan = [r for r in rows if r["kernel"] == "chunked_state_scan_kernel"]
+    shown = fp16 + scan + backward
     kib = lambda b: f"{int(b) / 1024:.1f}"
     body = [[f"`{r['kernel']}`", r["regs"], f"{r['spill_store_bytes']} / {r['spill_load_bytes']}",
              kib(r["static_smem_bytes"]), kib(r["dyn_smem_bytes"]), f"{r['generic_ld']} / {r['generic_st']}",
@@ -665,7 +667,8 @@ def block_sass(root):
               f"{r['spill_load_bytes']} B, HMMA {r['hmma']}" for r in rows if r not in shown and
               int(r["generic_ld"]) + int(r["generic_st"]) > 0]
     note = f"\n\nOther instantiations with generic LD / ST: {'; '.join(others)}." if others else ""
-    return (f"ptxas {rows[0]['ptxas']}, sm_90; {len(shown) - len(backward)} fp16 instantiations and the "
+    return (f"ptxas {rows[0]['ptxas']}, sm_90; {len(fp16)} fp16 instantiations, "
+            f"{'the chunked state scan, ' if scan else ''}and the "
             f"{len(backward)} fp32 backward kernels of the {len(rows)} in `results/static/sass-cuda.csv`:\n\n" +
             table(["kernel", "regs", "spill st / ld B", "static smem KiB", "dyn smem KiB", "generic LD / ST",
                    "LDG / STG", "LDS / STS", "LDSM", "cp.async", "HMMA", "threads", "resident warps / SM",

@@ -77,9 +77,16 @@ def fast_weight_smem(m, d=64, T=1 << 30):
 # Host launch code per kernel family: threads per block, dynamic shared memory at
 # d = m = 64 (fast_weight N = 16 at m = 256, its smallest m), and grid(B, H, T).
 LAUNCH = {
-    # chunked_prefill_kernel.cu: grid B*H, block 256; layout at C = 64, d = m = rows = 64
-    # (chunked_prefill_layout.hpp; tests/chunked_layout_test.cpp pins it at 163 KiB).
-    "chunked_prefill_kernel": (256, lambda e, n: 166656, lambda B, H, T: B * H),
+    # chunked_prefill_kernel.cu: the two chunk passes grid min(B*H*ceil(T / 64), 8 * SMs),
+    # block 256; the layouts at C = 64, d = m = rows = 64 (chunked_prefill_layout.hpp; pinned by
+    # tests/chunked_layout_test.cpp); the spill instantiations (n = 0) run only when the
+    # arrays pass the 227 KiB opt-in limit, with that much. The scan: blocks of 256 over
+    # B*H*(64*64 / 256).
+    "chunked_state_kernel": (256, lambda e, n: 100608 if n else MAX_DYN_SMEM_PER_BLOCK,
+                             lambda B, H, T: min(B * H * -(-T // 64), 8 * SMS)),
+    "chunked_output_kernel": (256, lambda e, n: 150272 if n else MAX_DYN_SMEM_PER_BLOCK,
+                              lambda B, H, T: min(B * H * -(-T // 64), 8 * SMS)),
+    "chunked_state_scan_kernel": (256, lambda e, n: 0, lambda B, H, T: B * H * 16),
     # flash_prefill_kernel.cu: grid (ceil(T / 64), B*H), block 128.
     "flash_prefill_kernel": (128, lambda e, n: flash_smem(e), lambda B, H, T: -(-T // 64) * B * H),
     # flash_backward_kernel.cu: the tile kernels grid (ceil(T / 32), B*H), block 128;
@@ -114,9 +121,11 @@ SCALING = [(65536 // T, 12, T) for T in (256 << i for i in range(9))]
 # blocked, dfw chunked and recurrent, delta recurrent; scaling's --forms best probes
 # every prefill form of every preset variant, so any fp16 prefill kernel may run.
 PRESET_USES = {
-    "paper_prefill": re.compile(r"^(flash_prefill_kernel<Fp16>|chunked_prefill_kernel<Fp16, decay>|"
+    "paper_prefill": re.compile(r"^(flash_prefill_kernel<Fp16>|chunked_(state|output)_kernel<Fp16, decay, shared>|"
+                                r"chunked_state_scan_kernel|"
                                 r"fast_weight_kernel<Fp16, (decay|delta), 4>)$"),
-    "scaling": re.compile(r"^(flash_prefill_kernel|chunked_prefill_kernel|fast_weight_kernel)<Fp16[,>]"),
+    "scaling": re.compile(r"^(flash_prefill_kernel<Fp16>|chunked_(state|output)_kernel<Fp16, \w+, shared>|"
+                          r"chunked_state_scan_kernel|fast_weight_kernel<Fp16, \w+, \d+>)$"),
 }
 
 COLUMNS = ["kernel", "object", "regs", "stack_bytes", "spill_store_bytes", "spill_load_bytes", "local_ld",
@@ -155,7 +164,7 @@ def build_ptxas(build):
 
 
 def short_name(mangled, demangled):
-    """'chunked_prefill_kernel<Fp16, decay>' from the demangled signature."""
+    """'chunked_output_kernel<Fp16, decay, shared>' from the demangled signature."""
     text = demangled.removeprefix("void ")
     for prefix in ("dfw::", "(anonymous namespace)::"):
         text = text.replace(prefix, "")
@@ -167,8 +176,9 @@ def short_name(mangled, demangled):
             text = text[:i]
             break
     text = re.sub(r"\(RuleKind\)(\d)", lambda m: RULES[int(m.group(1))], text)
-    if text.startswith("chunked_prefill_kernel<"):  # its rule is an int template argument
-        text = re.sub(r", (\d)>$", lambda m: f", {RULES[int(m.group(1))]}>", text)
+    if re.match(r"chunked_(state|output)_kernel<", text):  # <T, rule as an int, all arrays in shared memory>
+        text = re.sub(r", (\d), (true|false)>$",
+                      lambda m: f", {RULES[int(m.group(1))]}, {'shared' if m.group(2) == 'true' else 'spill'}>", text)
     return text if text else mangled
 
 
@@ -289,7 +299,9 @@ def analyse(build, cuobjdump, ptxas):
                                    "of scripts/sass_check.py; add it from the host launch code")
             threads, dyn, grid = LAUNCH[family]
             targs = name[name.find("<") + 1:-1].split(", ") if "<" in name else []
-            dyn_bytes = dyn(ELEM.get(targs[0] if targs else "", 4), int(targs[-1]) if targs and targs[-1].isdigit() else 0)
+            last = targs[-1] if targs else ""
+            dyn_bytes = dyn(ELEM.get(targs[0] if targs else "", 4),
+                            int(last) if last.isdigit() else {"shared": 1, "spill": 0}.get(last, 0))
             static = max(r["shared"] - SMEM_RESERVED_PER_BLOCK, 0)
             blocks, warps, limiter = occupancy(r["regs"], static + dyn_bytes + SMEM_RESERVED_PER_BLOCK, threads)
             if dyn_bytes > MAX_DYN_SMEM_PER_BLOCK:
