@@ -75,7 +75,7 @@ struct ChunkedPassArgs {
 
 // One pass over the chunks this block takes (item = bh * chunks + chunk).
 // shared: the block's dynamic shared memory.
-template <class T, RuleKind kRule, ChunkedPass kPass, bool kShared>
+template <class T, ChunkedPass kPass, bool kShared>
 __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, const Layout& l,
                                              const ChunkedPassArgs& pa, unsigned char* shared) {
   using E = typename TileElem<T>::type;
@@ -83,7 +83,7 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int dk = a.dk, dv = a.dv, m = a.m, rows = a.rows, C = pa.C;
   const int mp = l.mp, rp = l.rp;
-
+  const RuleKind rule = a.rule;  // add, gated or decay: a branch every thread takes alike
   unsigned char* slice = kShared ? nullptr : pa.spill + int64_t(blockIdx.x) * int64_t(l.global_bytes);
   auto at = [&](Region r) -> unsigned char* {
     if constexpr (kShared) return shared + r.offset;
@@ -129,7 +129,7 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
         float f = 0.f;
         if (i < n && c < m) {
           f = feature_at(spec, X + i * dk, a.phi == FeatureKind::favor ? Xsq[i] : 0.f, c);
-          if (which == 1) f *= write_scale(kRule, kRule == RuleKind::gated ? a.gate[tok0 + i] : 1.f);
+          if (which == 1) f *= write_scale(rule, rule == RuleKind::gated ? a.gate[tok0 + i] : 1.f);
         }
         dst[idx] = f;
       }
@@ -141,15 +141,15 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
       float v = 0.f, g = 1.f;
       if (real) {
         v = r < dv ? to_float(a.v[(tok0 + i) * dv + r]) : 1.f;  // r == dv: the z row
-        g = row_gate(kRule, kRule == RuleKind::gated ? a.gate[tok0 + i] : 1.f,
-                     kRule == RuleKind::decay ? a.gate_v + (tok0 + i) * dv : nullptr, r, dv);
+        g = row_gate(rule, rule == RuleKind::gated ? a.gate[tok0 + i] : 1.f,
+                     rule == RuleKind::decay ? a.gate_v + (tok0 + i) * dv : nullptr, r, dv);
       }
       Vf[idx] = v;
       Ga[idx] = g;
     }
     for (int idx = threadIdx.x; idx < nt * mp; idx += kThreads) {
       const int i = idx / mp, c = idx % mp;
-      Gb[idx] = (i < n && c < m && kRule == RuleKind::decay) ? column_gate(kRule, a.gate_k + (tok0 + i) * m, c) : 1.f;
+      Gb[idx] = (i < n && c < m && rule == RuleKind::decay) ? column_gate(rule, a.gate_k + (tok0 + i) * m, c) : 1.f;
     }
     __syncthreads();
 
@@ -161,7 +161,7 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
         const int len = min(kTile, n - base);
         if (j >= len) continue;
         diag_scores_for_key<kLaneCols>(Qf + base * mp, Kf + base * mp,
-                                       kRule == RuleKind::decay ? Gb + base * mp : nullptr, mp, j, len, m, lane, 32,
+                                       rule == RuleKind::decay ? Gb + base * mp : nullptr, mp, j, len, m, lane, 32,
                                        WarpSum(), D + base * kTile + j, kTile);
       }
       __syncthreads();
@@ -331,18 +331,18 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
   }
 }
 
-template <class T, int kRuleInt, bool kShared>
+template <class T, bool kShared>
 __global__ void __launch_bounds__(kThreads, 1) chunked_state_kernel(ChunkedPrefillLaunch<T> a, Layout l,
                                                                  ChunkedPassArgs pa) {
   extern __shared__ __align__(128) unsigned char shared[];
-  chunked_pass<T, RuleKind(kRuleInt), ChunkedPass::state, kShared>(a, l, pa, shared);
+  chunked_pass<T, ChunkedPass::state, kShared>(a, l, pa, shared);
 }
 
-template <class T, int kRuleInt, bool kShared>
+template <class T, bool kShared>
 __global__ void __launch_bounds__(kThreads, 1) chunked_output_kernel(ChunkedPrefillLaunch<T> a, Layout l,
                                                                   ChunkedPassArgs pa) {
   extern __shared__ __align__(128) unsigned char shared[];
-  chunked_pass<T, RuleKind(kRuleInt), ChunkedPass::output, kShared>(a, l, pa, shared);
+  chunked_pass<T, ChunkedPass::output, kShared>(a, l, pa, shared);
 }
 
 // S_0 = s0 (0 in the z row and the padding), S_{c+1} = (e^{totA} e^{totB}^T) * S_c + dS_c:
@@ -437,16 +437,15 @@ ChunkedPlan plan_of(const ChunkedPrefillLaunch<T>& a) {
   return p;
 }
 
-template <class T, RuleKind kRule>
-void launch_rule(const ChunkedPrefillLaunch<T>& a, const ChunkedPlan& p, cudaStream_t stream) {
+template <class T>
+void launch_passes(const ChunkedPrefillLaunch<T>& a, const ChunkedPlan& p, cudaStream_t stream) {
   ChunkedPassArgs pa;
   pa.states = reinterpret_cast<float*>(a.workspace);
   pa.decay = reinterpret_cast<float*>(a.workspace + p.states_bytes);
   pa.spill = p.spill_bytes > 0 ? a.workspace + p.states_bytes + p.decay_bytes : nullptr;
   pa.chunks = p.chunks;
   pa.C = p.C;
-  auto* state_kernel = p.state.global_bytes == 0 ? chunked_state_kernel<T, int(kRule), true>
-                                                 : chunked_state_kernel<T, int(kRule), false>;
+  auto* state_kernel = p.state.global_bytes == 0 ? chunked_state_kernel<T, true> : chunked_state_kernel<T, false>;
   allow_optin_shared(reinterpret_cast<const void*>(state_kernel));
   state_kernel<<<unsigned(p.grid), kThreads, p.state.shared_bytes, stream>>>(a, p.state, pa);
   DFW_CUDA_CHECK_LAUNCH();
@@ -457,8 +456,7 @@ void launch_rule(const ChunkedPrefillLaunch<T>& a, const ChunkedPlan& p, cudaStr
       pa.states, pa.decay, a.s0, a.s_out, a.BH, p.chunks, rp, mp, a.dv, a.m, a.rows);
   DFW_CUDA_CHECK_LAUNCH();
 
-  auto* output_kernel = p.output.global_bytes == 0 ? chunked_output_kernel<T, int(kRule), true>
-                                                   : chunked_output_kernel<T, int(kRule), false>;
+  auto* output_kernel = p.output.global_bytes == 0 ? chunked_output_kernel<T, true> : chunked_output_kernel<T, false>;
   allow_optin_shared(reinterpret_cast<const void*>(output_kernel));
   output_kernel<<<unsigned(p.grid), kThreads, p.output.shared_bytes, stream>>>(a, p.output, pa);
   DFW_CUDA_CHECK_LAUNCH();
@@ -485,12 +483,7 @@ void launch_chunked_prefill(const ChunkedPrefillLaunch<T>& a, cudaStream_t strea
     throw std::invalid_argument("chunked prefill kernel: these sizes need a workspace of " +
                                 std::to_string(p.total()) + " bytes (chunked_prefill_workspace_bytes)");
   NvtxRange range("chunked_prefill");
-  switch (a.rule) {
-    case RuleKind::add: launch_rule<T, RuleKind::add>(a, p, stream); break;
-    case RuleKind::gated: launch_rule<T, RuleKind::gated>(a, p, stream); break;
-    case RuleKind::decay: launch_rule<T, RuleKind::decay>(a, p, stream); break;
-    case RuleKind::delta: break;
-  }
+  launch_passes(a, p, stream);
 }
 
 template std::size_t chunked_prefill_workspace_bytes<Fp16>(const ChunkedPrefillLaunch<Fp16>&);

@@ -121,10 +121,10 @@ SCALING = [(65536 // T, 12, T) for T in (256 << i for i in range(9))]
 # blocked, dfw chunked and recurrent, delta recurrent; scaling's --forms best probes
 # every prefill form of every preset variant, so any fp16 prefill kernel may run.
 PRESET_USES = {
-    "paper_prefill": re.compile(r"^(flash_prefill_kernel<Fp16>|chunked_(state|output)_kernel<Fp16, decay, shared>|"
+    "paper_prefill": re.compile(r"^(flash_prefill_kernel<Fp16>|chunked_(state|output)_kernel<Fp16, shared>|"
                                 r"chunked_state_scan_kernel|"
                                 r"fast_weight_kernel<Fp16, (decay|delta), 4>)$"),
-    "scaling": re.compile(r"^(flash_prefill_kernel<Fp16>|chunked_(state|output)_kernel<Fp16, \w+, shared>|"
+    "scaling": re.compile(r"^(flash_prefill_kernel<Fp16>|chunked_(state|output)_kernel<Fp16, shared>|"
                           r"chunked_state_scan_kernel|fast_weight_kernel<Fp16, \w+, \d+>)$"),
 }
 
@@ -164,7 +164,7 @@ def build_ptxas(build):
 
 
 def short_name(mangled, demangled):
-    """'chunked_output_kernel<Fp16, decay, shared>' from the demangled signature."""
+    """'chunked_output_kernel<Fp16, shared>' from the demangled signature."""
     text = demangled.removeprefix("void ")
     for prefix in ("dfw::", "(anonymous namespace)::"):
         text = text.replace(prefix, "")
@@ -176,9 +176,8 @@ def short_name(mangled, demangled):
             text = text[:i]
             break
     text = re.sub(r"\(RuleKind\)(\d)", lambda m: RULES[int(m.group(1))], text)
-    if re.match(r"chunked_(state|output)_kernel<", text):  # <T, rule as an int, all arrays in shared memory>
-        text = re.sub(r", (\d), (true|false)>$",
-                      lambda m: f", {RULES[int(m.group(1))]}, {'shared' if m.group(2) == 'true' else 'spill'}>", text)
+    if re.match(r"chunked_(state|output)_kernel<", text):  # <T, every array in shared memory>
+        text = re.sub(r", (true|false)>$", lambda m: f", {'shared' if m.group(1) == 'true' else 'spill'}>", text)
     return text if text else mangled
 
 

@@ -74,14 +74,14 @@ class SassCheckTest(unittest.TestCase):
         self.assertEqual(sass_check.parse_ptxas(PTXAS), {"_Z1kPf": {"spill_store": 4, "spill_load": 12, "regs": 80}})
 
     def test_short_names(self):
-        self.assertEqual(sass_check.short_name("m", "void dfw::(anonymous namespace)::chunked_output_kernel<dfw::Fp16, 3, "
-                                                    "true>(dfw::ChunkedPrefillLaunch<dfw::Fp16>, dfw::ChunkedLayout, "
+        self.assertEqual(sass_check.short_name("m", "void dfw::(anonymous namespace)::chunked_output_kernel<dfw::Fp16, true>"
+                                                    "(dfw::ChunkedPrefillLaunch<dfw::Fp16>, dfw::ChunkedLayout, "
                                                     "dfw::(anonymous namespace)::ChunkedPassArgs)"),
-                         "chunked_output_kernel<Fp16, decay, shared>")
-        self.assertEqual(sass_check.short_name("m", "void dfw::(anonymous namespace)::chunked_state_kernel<dfw::Bf16, 1, "
-                                                    "false>(dfw::ChunkedPrefillLaunch<dfw::Bf16>, dfw::ChunkedLayout, "
+                         "chunked_output_kernel<Fp16, shared>")
+        self.assertEqual(sass_check.short_name("m", "void dfw::(anonymous namespace)::chunked_state_kernel<dfw::Bf16, false>"
+                                                    "(dfw::ChunkedPrefillLaunch<dfw::Bf16>, dfw::ChunkedLayout, "
                                                     "dfw::(anonymous namespace)::ChunkedPassArgs)"),
-                         "chunked_state_kernel<Bf16, gated, spill>")
+                         "chunked_state_kernel<Bf16, spill>")
         self.assertEqual(sass_check.short_name("m", "void dfw::(anonymous namespace)::fast_weight_kernel<float, "
                                                     "(dfw::RuleKind)2, 16>(dfw::FastWeightLaunch<float>, int, int)"),
                          "fast_weight_kernel<float, delta, 16>")
