@@ -10,7 +10,9 @@
 #include "cpu/chunked_backward.hpp"
 #include "cpu/recurrent_backward.hpp"
 #include "recurrent_backward_sizes.hpp"
+#include "chunked_prefill_layout.hpp"
 #include "kernel_kinds.hpp"
+#include "softmax_decode_plan.hpp"
 
 namespace dfw {
 namespace {
@@ -20,7 +22,6 @@ constexpr int64_t kSoftmaxQueries = 128;      // softmax_blocked_cpu.cpp kQuerie
 constexpr int64_t kSoftmaxKeys = 128;         // softmax_blocked_cpu.cpp kKeys
 constexpr int64_t kMaxChunk = 16;             // chunked_cpu.cpp kMaxChunk
 constexpr int64_t kLanes = 16;                // lanes.hpp kLanes
-constexpr int64_t kCudaDecodeMaxSplits = 64;  // softmax_decode_kernel.cuh kSoftmaxDecodeMaxSplits
 
 // Bytes of a HostBuffer<float> of n elements (HostSpace rounds up to 64 bytes).
 int64_t host_buffer(int64_t n) { return n > 0 ? (n * kFloat + 63) / 64 * 64 : 0; }
@@ -161,13 +162,11 @@ void plan_cuda(const BenchCase& c, const ProblemElements& e, MemoryPlan& p) {
     const int64_t copies = c.form == "decode" && c.variant.normalise ? 2 : 1;
     p.device = inputs + BH * T * s.dv * el + copies * BH * rows * c.m * kFloat;
     if (c.form == "chunked" && T > 0) {
-      const int64_t C = std::min<int64_t>(c.chunk > 0 ? c.chunk : 64, T), chunks = (T + C - 1) / C;
-      const int64_t rp = (rows + 15) / 16 * 16, mp = (c.m + 15) / 16 * 16;
-      auto aligned = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };  // each array 256-aligned
-      p.device += aligned(BH * chunks * rp * mp * kFloat) + aligned(BH * chunks * (rp + mp) * kFloat);
+      const ChunkStateBytes w = chunk_state_bytes(BH, T, c.chunk > 0 ? c.chunk : 64, int(rows), int(c.m));
+      p.device += int64_t(w.states + w.decay);
     }
   } else if (c.form == "decode") {
-    p.device = inputs + BH * T * (s.dk + s.dv) * el + BH * kCudaDecodeMaxSplits * (s.dv + 2) * kFloat +
+    p.device = inputs + BH * T * (s.dk + s.dv) * el + BH * kSoftmaxDecodeMaxSplits * (s.dv + 2) * kFloat +
                BH * out_tokens * s.dv * el;
   } else {
     p.device = inputs + BH * T * s.dv * el;

@@ -44,6 +44,7 @@
 #include "chunked_prefill_layout.hpp"
 #include "cuda_check.hpp"
 #include "cuda_raii.hpp"
+#include "device_limits.hpp"
 #include "half_convert.hpp"
 #include "tile_elem.cuh"
 #include "warp_reduce.cuh"
@@ -172,8 +173,8 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
       __syncthreads();
     }
 
-    // 3. Prefix / suffix exponentials per sub-chunk column: Ga -> e^{PA}, V *= e^{SA},
-    //    Q *= e^{PB} (output pass), K *= e^{SB}; log totals of whole sub-chunks into TA, TB.
+    // 3. Prefix / suffix exponentials per sub-chunk column: Ga -> e^{PA} and Q *= e^{PB}
+    //    (output pass), V *= e^{SA}, K *= e^{SB}; log totals of whole sub-chunks into TA, TB.
     for (int idx = threadIdx.x; idx < ns * (rp + mp); idx += kThreads) {
       const int I = idx / (rp + mp), col = idx % (rp + mp), base = I * kTile;
       const int len = min(kTile, n - base);
@@ -181,7 +182,7 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
         const SubChunkColumn s = sub_chunk_column(Ga + base * rp + col, rp, len);
 #pragma unroll
         for (int i = 0; i < kTile; ++i) {
-          Ga[(base + i) * rp + col] = s.ep[i];
+          if constexpr (kOut) Ga[(base + i) * rp + col] = s.ep[i];
           Vf[(base + i) * rp + col] *= s.es[i];
         }
         TA[I * rp + col] = s.log_total;
@@ -371,28 +372,6 @@ __global__ void __launch_bounds__(kScanThreads)
   }
 }
 
-// The current device's opt-in shared memory per block (queried once per process).
-int max_shared_optin() {
-  static const int bytes = [] {
-    int dev = 0, b = 0;
-    DFW_CUDA_CHECK(cudaGetDevice(&dev));
-    DFW_CUDA_CHECK(cudaDeviceGetAttribute(&b, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    return b;
-  }();
-  return bytes;
-}
-
-// The device's SM count (queried once per process).
-int sm_count() {
-  static const int sms = [] {
-    int dev = 0, n = 0;
-    DFW_CUDA_CHECK(cudaGetDevice(&dev));
-    DFW_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-    return n;
-  }();
-  return sms;
-}
-
 // Allows `kernel` up to the opt-in shared memory limit, once per kernel (on its first
 // launch: a warm-up run).
 void allow_optin_shared(const void* kernel) {
@@ -400,15 +379,14 @@ void allow_optin_shared(const void* kernel) {
   static std::set<const void*> done;
   const std::lock_guard<std::mutex> lock(mutex);
   if (done.insert(kernel).second)
-    DFW_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_shared_optin()));
+    DFW_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        device_limits().max_shared_optin));
 }
 
 // Blocks per SM a chunk pass launches at most; past that, each block takes several
 // chunks in turn. Enough for the SMs' schedulers to balance (at most 2 blocks of a
 // pass are resident per SM at d = 64), and it bounds the spill slices, one per block.
 constexpr int64_t kMaxBlocksPerSm = 8;
-
-std::size_t align256(std::size_t x) { return (x + 255) / 256 * 256; }
 
 // Chunk length, layouts, grids and workspace of one launch.
 struct ChunkedPlan {
@@ -423,16 +401,16 @@ struct ChunkedPlan {
 template <class T>
 ChunkedPlan plan_of(const ChunkedPrefillLaunch<T>& a) {
   ChunkedPlan p;
-  p.C = int(std::min<int64_t>(a.chunk, std::max<int64_t>(a.T_len, 1)));
-  p.chunks = (a.T_len + p.C - 1) / p.C;
-  const std::size_t elem = sizeof(typename TileElem<T>::type), budget = std::size_t(max_shared_optin());
+  const ChunkStateBytes w = chunk_state_bytes(a.BH, a.T_len, a.chunk, a.rows, a.m);
+  p.C = w.C;
+  p.chunks = w.chunks;
+  p.states_bytes = w.states;
+  p.decay_bytes = w.decay;
+  const std::size_t elem = sizeof(typename TileElem<T>::type), budget = std::size_t(device_limits().max_shared_optin);
   p.state = make_chunked_layout(ChunkedPass::state, p.C, a.dk, a.m, a.rows, elem, budget);
   p.output = make_chunked_layout(ChunkedPass::output, p.C, a.dk, a.m, a.rows, elem, budget);
   const int64_t items = a.BH * p.chunks;
-  p.grid = std::min<int64_t>(items, kMaxBlocksPerSm * sm_count());
-  const std::size_t f = sizeof(float), slots = std::size_t(items);
-  p.states_bytes = align256(slots * std::size_t(p.output.rp) * std::size_t(p.output.mp) * f);
-  p.decay_bytes = align256(slots * std::size_t(p.output.rp + p.output.mp) * f);
+  p.grid = std::min<int64_t>(items, kMaxBlocksPerSm * device_limits().sms);
   p.spill_bytes = std::size_t(p.grid) * std::max(p.state.global_bytes, p.output.global_bytes);
   return p;
 }

@@ -7,6 +7,7 @@
 // offset or a per-block workspace of 2^32 bytes or more, instead of wrapping.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -91,6 +92,28 @@ inline ChunkedLayout make_chunked_layout(ChunkedPass pass, int chunk_len, int dk
   l.ns = int(ns64);
   l.pairs = int(pairs64);
   return l;
+}
+
+// The chunked form's workspace beside the blocks' slices: every chunk's state (rp x mp
+// floats: S_c after the scan) and decay totals (rp + mp floats), for BH heads of T
+// tokens in chunks of `chunk` (clamped to T), each array 256-byte aligned. The kernel's
+// launch plan and the harness's memory plan both take it from here.
+struct ChunkStateBytes {
+  int C = 0;            // the chunk length used
+  int64_t chunks = 0;   // chunks per head
+  std::size_t states = 0, decay = 0;
+};
+inline ChunkStateBytes chunk_state_bytes(int64_t BH, int64_t T, int64_t chunk, int rows, int m) {
+  ChunkStateBytes w;
+  w.C = int(std::min<int64_t>(chunk, std::max<int64_t>(T, 1)));
+  w.chunks = (T + w.C - 1) / w.C;
+  const std::size_t slots = std::size_t(BH * w.chunks), f = sizeof(float);
+  const std::size_t rp = std::size_t((rows + kChunkedTile - 1) / kChunkedTile * kChunkedTile);
+  const std::size_t mp = std::size_t((m + kChunkedTile - 1) / kChunkedTile * kChunkedTile);
+  auto align256 = [](std::size_t x) { return (x + 255) / 256 * 256; };
+  w.states = align256(slots * rp * mp * f);
+  w.decay = align256(slots * (rp + mp) * f);
+  return w;
 }
 
 }  // namespace dfw

@@ -1,7 +1,7 @@
 // decode/cuda for softmax: a KV cache of capacity T on the device. decode_step:
 // prepare fills cache rows 0..T-2 with the context; run() appends token T-1 and
-// attends with its query (flash-decoding). sequence: run() appends and attends
-// every token in turn. As variants/cpu/softmax_decode_cpu.cpp.
+// attends with its query (flash-decoding, one launch appending and attending, plus a
+// combine when the cache is split). sequence: run() does so for every token in turn. As variants/cpu/softmax_decode_cpu.cpp.
 #include "cuda_forms.hpp"
 #include "cuda_prepared.hpp"
 #include "device_inputs.hpp"
@@ -60,7 +60,6 @@ class SoftmaxDecodePrepared final : public CudaPrepared {
     SoftmaxDecodeLaunch<T> a = base_;
     a.t = t;
     a.y_row = y_row;
-    launch_kv_append(a, stream());
     launch_softmax_decode(a, stream());
   }
 
@@ -77,8 +76,8 @@ class SoftmaxDecodePrepared final : public CudaPrepared {
 }  // namespace
 
 std::unique_ptr<Prepared> make_softmax_decode_cuda(const Problem& p, Mode mode, const std::string& dtype) {
-  if (p.shape.dv > kSoftmaxDecodeMaxDv)
-    throw std::invalid_argument("CUDA softmax decode takes dv <= " + std::to_string(kSoftmaxDecodeMaxDv));
+  if (p.shape.dk > kDecodeMaxWidth || p.shape.dv > kDecodeMaxWidth)
+    throw std::invalid_argument("CUDA softmax decode takes dk and dv <= " + std::to_string(kDecodeMaxWidth));
   if (dtype == "fp32") return std::make_unique<SoftmaxDecodePrepared<float>>(p, mode);
   if (dtype == "fp16") return std::make_unique<SoftmaxDecodePrepared<Fp16>>(p, mode);
   if (dtype == "bf16") return std::make_unique<SoftmaxDecodePrepared<Bf16>>(p, mode);

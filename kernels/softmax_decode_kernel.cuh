@@ -1,10 +1,12 @@
-// Launches of the softmax decode step (flash-decoding): append one token's k, v
-// to the KV cache, then attend with that token's query over cache rows 0..t.
+// Launch of the softmax decode step (flash-decoding): append one token's k, v to
+// the KV cache and attend with that token's query over cache rows 0..t.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstdint>
+
+#include "softmax_decode_plan.hpp"
 
 namespace dfw {
 
@@ -18,21 +20,16 @@ struct SoftmaxDecodeLaunch {
   const T* v = nullptr;                // (BH, T_cap, dv)
   T *k_cache = nullptr;                // (BH, T_cap, dk)
   T *v_cache = nullptr;                // (BH, T_cap, dv)
-  float* partials = nullptr;           // (BH, softmax_decode_max_splits(), dv + 2) scratch
+  float* partials = nullptr;           // (BH, kSoftmaxDecodeMaxSplits, dv + 2) scratch
   T* y = nullptr;                      // (BH, y_tokens, dv)
   int64_t y_tokens = 0;
   int64_t y_row = 0;                   // the output row of this token
 };
 
-// Upper bound on the splits of one query (size of the partials scratch).
-constexpr int kSoftmaxDecodeMaxSplits = 64;
-// Largest dv the split kernel holds in registers (32 lanes x 8).
-constexpr int kSoftmaxDecodeMaxDv = 256;
-
-// Copies k, v of token t into the cache (the KV-cache append).
-template <class T>
-void launch_kv_append(const SoftmaxDecodeLaunch<T>& a, cudaStream_t stream);
-// Attention of token t's query over cache rows 0..t: split kernel + combine kernel.
+// Appends token t's k, v to cache row t and writes the attention of its query over
+// cache rows 0..t to y row y_row: the split kernel, then the combine kernel when
+// the plan takes more than one split per (b, h). Throws std::invalid_argument past
+// the widths or the cache.
 template <class T>
 void launch_softmax_decode(const SoftmaxDecodeLaunch<T>& a, cudaStream_t stream);
 

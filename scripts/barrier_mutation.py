@@ -27,6 +27,7 @@ BARRIER = re.compile(r"\b(__syncthreads|__syncwarp)\s*\(")
 TESTS = [
     "CudaSuite.InitialStateAndDecodeStep",
     "CudaSuite.EveryPresetOnOddShapes",
+    "CudaSuite.FlashDecodeOverEveryLaneGroupSplitCountAndLoadPath",
     "CudaChunked.PrefillThenDecodeStepContinues",
     "CudaChunked.BlocksTakeSeveralChunksEach",
     "CudaSuite.EveryFeatureMapAndTheWideRegisterPath",

@@ -660,7 +660,7 @@ def block_sass(root):
     kib = lambda b: f"{int(b) / 1024:.1f}"
     body = [[f"`{r['kernel']}`", r["regs"], f"{r['spill_store_bytes']} / {r['spill_load_bytes']}",
              kib(r["static_smem_bytes"]), kib(r["dyn_smem_bytes"]), f"{r['generic_ld']} / {r['generic_st']}",
-             f"{r['ldg']} / {r['stg']}", f"{r['lds']} / {r['sts']}", r["ldsm"], r["cp_async"], r["hmma"],
+             f"{r['ldg']} / {r['stg']}", r.get("ldg_128") or "0", f"{r['lds']} / {r['sts']}", r["ldsm"], r["cp_async"], r["hmma"],
              r["threads"], f"{r['warps_per_sm']} ({r['blocks_per_sm']} blocks; {r['limiter']})",
              r["paper_prefill_blocks_per_sm"] or "—", r["scaling_blocks_per_sm"] or "—"] for r in shown]
     others = [f"`{r['kernel']}` generic {r['generic_ld']} / {r['generic_st']}, spills {r['spill_store_bytes']} / "
@@ -671,7 +671,7 @@ def block_sass(root):
             f"{'the chunked state scan, ' if scan else ''}and the "
             f"{len(backward)} fp32 backward kernels of the {len(rows)} in `results/static/sass-cuda.csv`:\n\n" +
             table(["kernel", "regs", "spill st / ld B", "static smem KiB", "dyn smem KiB", "generic LD / ST",
-                   "LDG / STG", "LDS / STS", "LDSM", "cp.async", "HMMA", "threads", "resident warps / SM",
+                   "LDG / STG", "of them LDG.128", "LDS / STS", "LDSM", "cp.async", "HMMA", "threads", "resident warps / SM",
                    "blocks launched / SM, paper-prefill", "scaling"], body) + note)
 
 

@@ -8,15 +8,16 @@ instantiation in the nvcc build's objects (BUILD/kernels/CMakeFiles/dfw_kernels.
   - static shared memory (res-usage's SHARED less the 1 KiB sm_90 reserves per block);
   - from the SASS (cuobjdump -sass): local loads/stores (LDL/STL: spills and stack),
     generic LD/ST (shared or global memory reached through generic pointers), LDG/STG,
-    LDS/STS, LDSM (ldmatrix), LDGSTS (cp.async) and tensor-core HMMA/HGMMA counts
-    (static instruction counts, not executions);
+    LDS/STS, LDSM (ldmatrix), LDGSTS (cp.async), 16-byte global loads (LDG.128) and
+    tensor-core HMMA/HGMMA counts (static instruction counts, not executions);
   - resident blocks and warps per SM at the block size and dynamic shared memory the
     host launch code uses at d = m = 64 (LAUNCH below), from H200 (sm_90) limits;
   - blocks launched per SM (grid / 132 SMs) over the paper-prefill and scaling shapes.
 Writes results/static/sass-cuda.csv (static: it depends on the compiler and sm_90, not
 on the machine); that committed file is the baseline `--check` compares a fresh build
 with: it fails (exit 1) when a kernel's spills grow, its generic LD/ST count grows, its
-tensor-core instructions disappear or its resident warps per SM drop. Exit 77 (skipped)
+tensor-core instructions or its 16-byte global loads disappear or its resident warps
+per SM drop. Exit 77 (skipped)
 when cuobjdump or the nvcc build is absent: cuobjdump is optional
 (`pip install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm`, found on PATH, in CUDA's bin
 or in a Python site-packages nvidia/cu*/bin; cuobjdump 13.5 and later disassembles
@@ -107,10 +108,9 @@ LAUNCH = {
     # fast_weight_kernel.cu: grid B*H*ceil(dv / 16), block 128.
     "fast_weight_kernel": (128, lambda e, n: fast_weight_smem(64 if n == 4 else 256),
                            lambda B, H, T: B * H * 4),
-    # softmax_decode_kernel.cu: block 128; the split kernel takes dk + 4 (dv + 2) floats.
-    "flash_decode_split_kernel": (128, lambda e, n: 4 * (64 + 4 * 66), None),
+    # softmax_decode_kernel.cu: block 128; the split kernel takes 4 (dv + 2) floats.
+    "flash_decode_split_kernel": (128, lambda e, n: 4 * 4 * 66, None),
     "flash_decode_combine_kernel": (128, lambda e, n: 0, None),
-    "kv_append_kernel": (128, lambda e, n: 0, None),
     "kernel_image_probe": (1, lambda e, n: 0, None),
 }
 ELEM = {"float": 4, "Fp16": 2, "Bf16": 2}
@@ -130,12 +130,12 @@ PRESET_USES = {
 
 COLUMNS = ["kernel", "object", "regs", "stack_bytes", "spill_store_bytes", "spill_load_bytes", "local_ld",
            "local_st", "static_smem_bytes", "generic_ld", "generic_st", "ldg", "stg", "lds", "sts", "ldsm",
-           "cp_async", "hmma", "threads", "dyn_smem_bytes", "blocks_per_sm", "warps_per_sm", "limiter",
+           "cp_async", "ldg_128", "hmma", "threads", "dyn_smem_bytes", "blocks_per_sm", "warps_per_sm", "limiter",
            "paper_prefill_blocks_per_sm", "scaling_blocks_per_sm", "ptxas"]
 COUNTS = {"LDL": "local_ld", "STL": "local_st", "LD": "generic_ld", "ST": "generic_st", "LDG": "ldg",
           "STG": "stg", "LDS": "lds", "STS": "sts", "LDSM": "ldsm", "LDGSTS": "cp_async", "HMMA": "hmma",
           "HGMMA": "hmma"}
-INSTRUCTION = re.compile(r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_]*)")
+INSTRUCTION = re.compile(r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_]*(?:\.[A-Z0-9_]+)*)")
 
 
 def find_tool(name):
@@ -210,13 +210,15 @@ def parse_sass(text):
     for line in text.splitlines():
         m = re.match(r"\s*Function : (\S+)", line)
         if m:
-            current = out.setdefault(m.group(1), {c: 0 for c in set(COUNTS.values())})
+            current = out.setdefault(m.group(1), {c: 0 for c in set(COUNTS.values()) | {"ldg_128"}})
             continue
         m = INSTRUCTION.search(line)
         if m and current is not None:
-            op = m.group(1).split(".")[0]
+            op, *modifiers = m.group(1).split(".")
             if op in COUNTS:
                 current[COUNTS[op]] += 1
+            if op == "LDG" and "128" in modifiers:
+                current["ldg_128"] += 1
     return out
 
 
@@ -310,7 +312,7 @@ def analyse(build, cuobjdump, ptxas):
                    "spill_load_bytes": p["spill_load"], "static_smem_bytes": static, "threads": threads,
                    "dyn_smem_bytes": dyn_bytes, "blocks_per_sm": blocks, "warps_per_sm": warps, "limiter": limiter,
                    "ptxas": version.group(1) if version else "?"}
-            row.update({c: s.get(c, 0) for c in set(COUNTS.values())})
+            row.update({c: s.get(c, 0) for c in set(COUNTS.values()) | {"ldg_128"}})
             for preset, shapes in (("paper_prefill", PAPER_PREFILL), ("scaling", SCALING)):
                 used = grid and PRESET_USES[preset].search(name)
                 row[f"{preset}_blocks_per_sm"] = launched_per_sm(grid, shapes) if used else ""
@@ -352,6 +354,8 @@ def regressions(baseline, fresh):
         generic_b, generic_n = i(b, "generic_ld") + i(b, "generic_st"), i(n, "generic_ld") + i(n, "generic_st")
         if generic_n > generic_b:
             failures.append(f"{name}: generic LD/ST grew from {generic_b} to {generic_n}")
+        if int(b.get("ldg_128") or 0) > 0 and int(n.get("ldg_128") or 0) == 0:
+            failures.append(f"{name}: its {b['ldg_128']} 16-byte global loads (LDG.128) disappeared")
         if i(b, "hmma") > 0 and i(n, "hmma") == 0:
             failures.append(f"{name}: its {i(b, 'hmma')} tensor-core instructions disappeared")
         if i(n, "warps_per_sm") < i(b, "warps_per_sm"):

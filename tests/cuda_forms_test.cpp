@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "test_util.hpp"
@@ -150,6 +151,19 @@ TEST_F(CudaSuite, EveryFeatureMapAndTheWideRegisterPath) {
   check_case({"softmax", {1, 2, 300, 32, 200}, GateSet::uniform_init, false, Mode::sequence, "decode"});
   check_case({"softmax", {2, 1, 130, 128, 128}});   // prefill at its widest tiles, 3 query tiles
   check_case({"dfw", {1, 1, 5, 16, 130}, GateSet::uniform_init, true});  // 9 row blocks, the last partial
+}
+
+// Flash-decoding: lane groups of 1 to 32 lanes (dk, dv from 4 to 256), 16-byte vector
+// loads (dk and dv whole vectors) and element loads (20, 36: not in fp16 / bf16), one
+// split (n < 256) and several (n = 700: 2 to 6 splits at B*H = 1, softmax_decode_plan.hpp),
+// the token appended by the split holding it; then token by token across the change
+// from one split to two.
+TEST_F(CudaSuite, FlashDecodeOverEveryLaneGroupSplitCountAndLoadPath) {
+  for (const auto [dk, dv] : {std::pair{4, 4}, {16, 16}, {64, 64}, {128, 96}, {256, 256}, {20, 36}, {256, 8}})
+    for (const int64_t T : {200, 700})
+      EXPECT_EQ(check_case({"softmax", {1, 1, T, dk, dv}, GateSet::uniform_init, false, Mode::decode_step, "decode"}), 3)
+          << dk << " x " << dv << " T = " << T;
+  check_case({"softmax", {2, 1, 300, 64, 64}, GateSet::uniform_init, false, Mode::sequence, "decode"});
 }
 
 TEST_F(CudaSuite, RunsAreRepeatableAndTimed) {

@@ -188,12 +188,13 @@ TEST(Forms, NormalisedOutputDividesByNormaliser) {
   }
 }
 
-TEST(Check, FullCheckTablePasses) {
-  // The `dfwbench check` table itself: every preset and combination of the CPU forms, all
-  // PASS or UNSUPPORTED. The CUDA forms' table is scripts/emu_test.sh's (emulated device)
-  // and gpu_check.sh's (a GPU): on the emulated device every combination takes ~15 CPU
-  // minutes, too long for one unit test.
-  std::vector<std::string> args = {"--no-distance", "--backend", "cpu"};
+// The `dfwbench check` table itself: every preset and combination of the CPU forms, all
+// PASS or UNSUPPORTED, one test per pass (forward forms, backward forms) so that ctest
+// runs the two side by side (each is minutes under the sanitizers). The CUDA forms'
+// table is scripts/emu_test.sh's (emulated device) and gpu_check.sh's (a GPU): on the
+// emulated device every combination takes ~15 CPU minutes, too long for one unit test.
+void expect_full_check_passes(const char* pass) {
+  std::vector<std::string> args = {"--no-distance", "--backend", "cpu", "--pass", pass};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   testing::internal::CaptureStdout();
@@ -201,7 +202,12 @@ TEST(Check, FullCheckTablePasses) {
   const std::string out = testing::internal::GetCapturedStdout();
   EXPECT_EQ(rc, 0) << out.substr(out.size() > 4000 ? out.size() - 4000 : 0);
   EXPECT_NE(out.find(" 0 failed"), std::string::npos);
+  EXPECT_EQ(out.find(" 0 passed"), std::string::npos) << "no row of the " << pass << " pass ran";
 }
+
+TEST(Check, FullForwardCheckTablePasses) { expect_full_check_passes("fwd"); }
+
+TEST(Check, FullBackwardCheckTablePasses) { expect_full_check_passes("bwd"); }
 
 }  // namespace
 }  // namespace dfw

@@ -342,14 +342,14 @@ class PlotReportTest(unittest.TestCase):
         static = os.path.join(self.results, "static", "sass-cuda.csv")
         with open(static, "w") as f:
             f.write("kernel,object,regs,stack_bytes,spill_store_bytes,spill_load_bytes,local_ld,local_st,"
-                    "static_smem_bytes,generic_ld,generic_st,ldg,stg,lds,sts,ldsm,cp_async,hmma,threads,"
+                    "static_smem_bytes,generic_ld,generic_st,ldg,stg,lds,sts,ldsm,cp_async,ldg_128,hmma,threads,"
                     "dyn_smem_bytes,blocks_per_sm,warps_per_sm,limiter,paper_prefill_blocks_per_sm,"
                     "scaling_blocks_per_sm,ptxas\n"
-                    "\"k<Fp16, decay>\",k.cu,80,8,4,4,1,1,0,627,142,96,12,0,0,0,0,42,256,166656,1,8,shared,0.24,"
+                    "\"k<Fp16, decay>\",k.cu,80,8,4,4,1,1,0,627,142,96,12,0,0,0,0,5,42,256,166656,1,8,shared,0.24,"
                     "0.09-23.27,13.0\n"
-                    "\"k<Bf16, decay>\",k.cu,80,8,4,4,1,1,0,88,0,96,12,0,0,0,0,42,256,166656,1,8,shared,,,13.0\n")
+                    "\"k<Bf16, decay>\",k.cu,80,8,4,4,1,1,0,88,0,96,12,0,0,0,0,0,42,256,166656,1,8,shared,,,13.0\n")
         text = self.report_text()
-        self.assertIn("| `k<Fp16, decay>` | 80 | 4 / 4 | 0.0 | 162.8 | 627 / 142 | 96 / 12 | 0 / 0 | 0 | 0 | 42 | 256 "
+        self.assertIn("| `k<Fp16, decay>` | 80 | 4 / 4 | 0.0 | 162.8 | 627 / 142 | 96 / 12 | 5 | 0 / 0 | 0 | 0 | 42 | 256 "
                       "| 8 (1 blocks; shared) | 0.24 | 0.09-23.27 |", block(text))
         self.assertIn("`k<Bf16, decay>` generic 88 / 0", block(text))
         self.assertNotIn("####", block(text))  # one table for the report, not one per machine

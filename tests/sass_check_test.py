@@ -55,7 +55,7 @@ ptxas info    : Used 80 registers, used 1 barriers, 8 bytes cumulative stack siz
 
 def row(**changes):
     r = {"kernel": "k<Fp16, decay>", "spill_store_bytes": "0", "spill_load_bytes": "0", "generic_ld": "10",
-         "generic_st": "2", "hmma": "42", "warps_per_sm": "8", "limiter": "shared", "ptxas": "13.0"}
+         "generic_st": "2", "ldg_128": "3", "hmma": "42", "warps_per_sm": "8", "limiter": "shared", "ptxas": "13.0"}
     r.update({k: str(v) for k, v in changes.items()})
     return r
 
@@ -67,6 +67,7 @@ class SassCheckTest(unittest.TestCase):
         k = counts["_Z1kPf"]
         self.assertEqual((k["generic_ld"], k["generic_st"], k["lds"], k["sts"], k["ldsm"], k["ldg"]), (2, 1, 1, 1, 1, 1))
         self.assertEqual((k["local_ld"], k["local_st"], k["hmma"], k["cp_async"]), (1, 1, 1, 1))
+        self.assertEqual(k["ldg_128"], 1)  # LDG.E.128.CONSTANT; the 16-byte LDGSTS is cp.async, not LDG
         self.assertEqual(sum(counts["_Z1jPf"].values()), 0)
 
     def test_res_usage_and_ptxas(self):
@@ -98,6 +99,7 @@ class SassCheckTest(unittest.TestCase):
         base = [row()]
         for changed, word in ((row(spill_store_bytes=4), "spills grew"), (row(generic_ld=11), "generic LD/ST grew"),
                               (row(hmma=0), "tensor-core instructions disappeared"),
+                              (row(ldg_128=0), "16-byte global loads (LDG.128) disappeared"),
                               (row(warps_per_sm=4), "warps per SM dropped")):
             failures, _ = sass_check.regressions(base, [changed])
             self.assertEqual(len(failures), 1, failures)

@@ -1,6 +1,9 @@
 // The emulated device's identity and limits: an H200-like sm_90 part (132 SMs,
 // 50 MiB L2, 48 KiB default and 227 KiB opt-in shared memory per block), with
-// the memory size of device_memory.hpp; and kernels' function attributes.
+// the memory size of device_memory.hpp; kernels' function attributes; and resident
+// blocks per SM from threads and shared memory (the emulated device has no register
+// file, so a real device's register limit can only lower that figure).
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -121,6 +124,21 @@ cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, const void* func) {
   attr->maxDynamicSharedSizeBytes = int(emu::max_dynamic_shared(func));
   attr->ptxVersion = 90;
   attr->binaryVersion = 90;
+  return cudaSuccess;
+}
+
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* blocks, const void* func, int block_size,
+                                                                   size_t dynamic_shared, unsigned int flags) {
+  (void)flags;
+  if (cudaError_t e = emu::sticky_error()) return e;
+  if (block_size <= 0 || block_size > emu::kMaxThreadsPerBlock || dynamic_shared > emu::max_dynamic_shared(func))
+    return record(cudaErrorInvalidValue);
+  constexpr int kThreadsPerSm = 2048, kBlocksPerSm = 32;
+  constexpr std::size_t kSharedPerSm = 228 * 1024, kReservedPerBlock = 1024;
+  const int warps = (block_size + 31) / 32;
+  const int by_threads = kThreadsPerSm / (32 * warps);
+  const int by_shared = int(kSharedPerSm / (dynamic_shared + kReservedPerBlock));
+  *blocks = std::min({kBlocksPerSm, by_threads, by_shared});
   return cudaSuccess;
 }
 
