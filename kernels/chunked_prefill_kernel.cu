@@ -12,14 +12,16 @@
 //     its decay totals e^{totA}, e^{totB}.
 //   chunked_state_scan_kernel: per state element, S_{c+1} = e^{totA} S_c e^{totB} + dS_c
 //     over the chunks in order; S_c, the state entering chunk c, replaces dS_c.
-//   chunked_output_kernel: per chunk, Y = e^{PA} (e^{before A} Qs S_c^T (TF32 MMA: the
-//     fp32 state keeps its range) + sum_{J<I} e^{midA} P_IJ V_J e^{SA}) with
+//   chunked_output_kernel: per chunk, Y = e^{PA} (e^{before A} Qs S_c^T (TF32 mma.sync,
+//     mma_tf32.cuh: the fp32 state keeps its range; Qs loaded from shared memory, rows
+//     padded to mp + 4 floats against bank conflicts, S_c from global memory, the
+//     accumulators applied to Y from registers) + sum_{J<I} e^{midA} P_IJ V_J e^{SA}) with
 //     P_IJ = (Q_I e^{PB+mid}) (K_J e^{SB})^T (fp16/bf16 MMA), plus the diagonal
 //     sub-chunk pairwise with running products of gate values (CUDA cores).
 //   Launch: the two chunk kernels grid min(B*H*chunks, kMaxBlocksPerSm * SMs) (a block
 //   takes chunk after chunk, striding by the grid), block 256 (8 warps: per-tile work spread over warps, MMA tiles
 //   one per warp); dynamic shared memory per pass (chunked_prefill_layout.hpp) at C = 64,
-//   dk = dv = m = 64: 98 KiB (state: two blocks per SM) and 147 KiB (output). Arrays
+//   dk = dv = m = 64: 98 KiB (state: two blocks per SM) and 148 KiB (output). Arrays
 //   past the device's opt-in limit (227 KiB on sm_90; e.g. C = 128 or 256, or the output
 //   pass at d = m = 128 and C > 48) spill, lowest priority first, to a per-block slice
 //   of the workspace (the kShared = false instantiation, generic pointers). With every
@@ -46,6 +48,7 @@
 #include "cuda_raii.hpp"
 #include "device_limits.hpp"
 #include "half_convert.hpp"
+#include "mma_tf32.cuh"
 #include "tile_elem.cuh"
 #include "warp_reduce.cuh"
 
@@ -232,11 +235,11 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
       }
     } else {
       const float* S = pa.states + item * rp * mp;  // (rp, mp) the state entering the chunk
-      // 4. Operands: Qs = Q e^{PB + before} (fp32, for TF32), K e^{SB} and V e^{SA} in E,
-      //    e^{midA} of every sub-chunk pair J < I.
+      // 4. Operands: Qs = Q e^{PB + before} (fp32, for TF32; rows qs_ld apart), K e^{SB} and
+      //    V e^{SA} in E, e^{midA} of every sub-chunk pair J < I.
       for (int idx = threadIdx.x; idx < nt * mp; idx += kThreads) {
         const int i = idx / mp, c = idx % mp;
-        Gb[idx] = Qf[idx] * expf(log_total_before(TB + c, mp, i / kTile));
+        Gb[i * l.qs_ld + c] = Qf[idx] * expf(log_total_before(TB + c, mp, i / kTile));
         KE[idx] = tile_from_float<E>(Kf[idx]);
       }
       for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads) VE[idx] = tile_from_float<E>(Vf[idx]);
@@ -278,28 +281,28 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
       // 6. Per (sub-chunk I, 16 value columns): Y += e^{PA} (e^{before A} Qs S^T + sum_J e^{midA} P_IJ V_J e^{SA}).
       for (int tile = warp; tile < ns * (rp / kTile); tile += kWarps) {
         const int I = tile / (rp / kTile), r0 = tile % (rp / kTile) * kTile;
-        {
-          wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc;
-          wmma::fill_fragment(acc, 0.f);
+        {  // Qs_I S^T over two n8 tiles in registers (mma_tf32.cuh: Qs by LDS, S by LDG)
+          float acc[2][4] = {};
           for (int kk = 0; kk < mp; kk += 8) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa;
-            wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fb;  // S^T
-            wmma::load_matrix_sync(fa, Gb + I * kTile * mp + kk, mp);
-            wmma::load_matrix_sync(fb, S + r0 * mp + kk, mp);
+            uint32_t fa[4];
+            load_a_tf32(fa, Gb + I * kTile * l.qs_ld + kk, l.qs_ld, lane);
 #pragma unroll
-            for (int e = 0; e < fa.num_elements; ++e) fa.x[e] = wmma::__float_to_tf32(fa.x[e]);
-#pragma unroll
-            for (int e = 0; e < fb.num_elements; ++e) fb.x[e] = wmma::__float_to_tf32(fb.x[e]);
-            wmma::mma_sync(acc, fa, fb, acc);
+            for (int h = 0; h < 2; ++h) {
+              uint32_t fb[2];  // S^T: column n of the tile is state row r0 + 8 h + n
+              load_b_tf32_col(fb, S + (r0 + 8 * h) * mp + kk, mp, lane);
+              mma_m16n8k8_tf32(acc[h], fa, fb, acc[h]);
+            }
           }
-          wmma::store_matrix_sync(SC, acc, kTile, wmma::mem_row_major);
+#pragma unroll
+          for (int h = 0; h < 2; ++h)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int i = I * kTile + acc_row_tf32(e, lane), r = r0 + 8 * h + acc_col_tf32(e, lane);
+              Y[i * rp + r] += acc[h][e] * expf(log_total_before(TA + r, rp, I)) * Ga[i * rp + r];
+            }
         }
-        __syncwarp();
-        for (int idx = lane; idx < kTile * kTile; idx += 32) {
-          const int i = I * kTile + idx / kTile, r = r0 + idx % kTile;
-          Y[i * rp + r] += SC[idx] * expf(log_total_before(TA + r, rp, I)) * Ga[i * rp + r];
-        }
-        __syncwarp();
+        // No __syncwarp here: the lanes' Y elements above are next updated by other lanes
+        // in the pair loop, after its __syncwarp that follows the SC store.
         for (int J = 0; J < I; ++J) {
           const int p = pair_index(I, J);
           wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;

@@ -32,8 +32,10 @@ struct ChunkedRegion {
 
 // np = chunk rounded up to 16, ns = np / 16 sub-chunks, mp / rp = m / rows rounded
 // up to 16 (zero padding). A region its pass does not use is empty (offset 0, never read).
+// qs_ld: the row stride of the output pass's incoming-state operand Qs in Gb, mp + 4
+// floats, so that a tf32 A-fragment load (8 rows x 4 columns a warp) meets 32 banks.
 struct ChunkedLayout {
-  int np = 0, ns = 0, pairs = 0, mp = 0, rp = 0;
+  int np = 0, ns = 0, pairs = 0, mp = 0, rp = 0, qs_ld = 0;
   ChunkedRegion Qf, Kf, Vf, Ga, Gb, Y, D, TA, TB, MA, KE, VE, PE, QJ, SC;
   std::size_t shared_bytes = 0;  // dynamic shared memory per block
   std::size_t global_bytes = 0;  // workspace per block (0: everything in shared memory)
@@ -55,6 +57,7 @@ inline ChunkedLayout make_chunked_layout(ChunkedPass pass, int chunk_len, int dk
   const int64_t pairs64 = ns64 * (ns64 - 1) / 2;
   l.mp = (m + kTile - 1) / kTile * kTile;
   l.rp = (rows + kTile - 1) / kTile * kTile;
+  l.qs_ld = l.mp + 4;
   const std::size_t f = sizeof(float), np = std::size_t(np64), mp = l.mp, rp = l.rp;
   const std::size_t ns = std::size_t(ns64), pairs = pairs64 > 0 ? std::size_t(pairs64) : 1;
   const std::size_t y_elems = np * rp, x_elems = np * (std::size_t(dk) + 1);
@@ -84,7 +87,7 @@ inline ChunkedLayout make_chunked_layout(ChunkedPass pass, int chunk_len, int dk
   place(l.Kf, f * np * mp);                          // (np, mp) c phi(k), then * e^{SB}
   place(l.Vf, f * np * rp);                          // (np, rp) v (1 in the z column), then * e^{SA}
   place(l.Ga, f * np * rp);                          // (np, rp) value-side gates, then e^{PA}
-  place(l.Gb, f * np * mp);                          // (np, mp) key-side gates, then the incoming-state operand Qs
+  place(l.Gb, f * np * std::size_t(out ? l.qs_ld : l.mp));  // (np, mp) key-side gates; output: then Qs, (np, qs_ld)
   // output: (np, rp) outputs; both passes: first the raw q / k rows (np, dk), |x|^2 (np)
   place(l.Y, f * (out && y_elems > x_elems ? y_elems : x_elems));
   // Every array is under 2^32 bytes, so these fit in int.

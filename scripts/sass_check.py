@@ -85,7 +85,7 @@ LAUNCH = {
     # B*H*(64*64 / 256).
     "chunked_state_kernel": (256, lambda e, n: 100608 if n else MAX_DYN_SMEM_PER_BLOCK,
                              lambda B, H, T: min(B * H * -(-T // 64), 8 * SMS)),
-    "chunked_output_kernel": (256, lambda e, n: 150272 if n else MAX_DYN_SMEM_PER_BLOCK,
+    "chunked_output_kernel": (256, lambda e, n: 151296 if n else MAX_DYN_SMEM_PER_BLOCK,
                               lambda B, H, T: min(B * H * -(-T // 64), 8 * SMS)),
     "chunked_state_scan_kernel": (256, lambda e, n: 0, lambda B, H, T: B * H * 16),
     # flash_prefill_kernel.cu: grid (ceil(T / 64), B*H), block 128.

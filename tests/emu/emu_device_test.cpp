@@ -2,7 +2,7 @@
 // shuffle and vote results, barrier predicates, NaN-poisoned dynamic shared
 // memory, the 48 KiB / 227 KiB shared-memory limits, wmma tiles for fp16, bf16
 // and tf32 in every layout against a float64 product, fragment lane layouts
-// against the PTX ISA's tables, and the faults a wrong
+// against the PTX ISA's tables, the mma.sync tf32 product of kernels/mma_tf32.cuh, and the faults a wrong
 // kernel gets (divergent barrier, exit before a barrier, a half-warp shuffle
 // with a full mask, misaligned or badly strided wmma) as sticky launch failures
 // that cudaDeviceReset clears.
@@ -130,6 +130,38 @@ TEST(EmuDevice, FragmentLanesFollowThePtxTables) {
   EXPECT_TRUE(covers(w::detail::coords<w::matrix_b, 16>, 16, 16));
   EXPECT_TRUE(covers(w::detail::coords<w::matrix_a, 8>, 16, 8));
   EXPECT_TRUE(covers(w::detail::coords<w::matrix_b, 8>, 8, 16));
+}
+
+// mma.sync m16n8k8 tf32 (kernels/mma_tf32.cuh) on the emulated device: the fragments
+// placed by the PTX ISA's tables as the probe transcribes them, and by mma_tf32.cuh's
+// loaders, both give the exact product of small integers; an operand between two tf32
+// values is rounded to the nearer, ties away from zero, as cvt.rna.tf32.f32 does.
+TEST(EmuDevice, MmaTf32FragmentsFollowThePtxTables) {
+  std::mt19937 gen(7);
+  std::uniform_int_distribution<int> small(-4, 4);
+  std::vector<float> a(128), bt(64), c(128);
+  for (float& x : a) x = float(small(gen));
+  for (float& x : bt) x = float(small(gen));
+  for (float& x : c) x = float(small(gen));
+  std::vector<float> want(128);
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 8; ++j) {
+      float s = c[i * 8 + j];
+      for (int k = 0; k < 8; ++k) s += a[i * 8 + k] * bt[j * 8 + k];
+      want[i * 8 + j] = s;
+    }
+  EXPECT_EQ(emu_probe::mma_tf32_tile(a, bt, c, false), want) << "transcribed tables";
+  EXPECT_EQ(emu_probe::mma_tf32_tile(a, bt, c, true), want) << "mma_tf32.cuh loaders";
+
+  std::vector<float> one(128, 0.f), id(64, 0.f), zero(128, 0.f);
+  for (int k = 0; k < 8; ++k) id[k * 8 + k] = 1.f;  // B = I
+  one[0] = 1.f + std::ldexp(1.f, -11);               // half a tf32 step above 1: ties away
+  one[1] = 1.f + std::ldexp(1.f, -12);               // a quarter step: down to 1
+  one[2] = -(1.f + 3 * std::ldexp(1.f, -11));        // 1.5 steps: away, to -(1 + 2^-9)
+  const auto d = emu_probe::mma_tf32_tile(one, id, zero, true);
+  EXPECT_EQ(d[0], 1.f + std::ldexp(1.f, -10));
+  EXPECT_EQ(d[1], 1.f);
+  EXPECT_EQ(d[2], -(1.f + std::ldexp(1.f, -9)));
 }
 
 // A faulting kernel leaves the sticky launch failure until cudaDeviceReset.

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "emu_probe_kernels.cuh"
+#include "mma_tf32.cuh"
 
 namespace emu_probe {
 namespace {
@@ -75,6 +76,37 @@ __global__ void wmma_tile_kernel(const E* a, const E* b, const float* c, float* 
   wmma::load_matrix_sync(acc, c, 16, wmma::mem_row_major);
   wmma::mma_sync(acc, fa, fb, acc);
   wmma::store_matrix_sync(d, acc, 16, wmma::mem_row_major);
+}
+
+// The PTX ISA's m16n8k8 .tf32 fragment tables (groupID g = lane >> 2, threadID_in_group
+// t = lane % 4), transcribed as offsets from (g, t): A a0 (g, t), a1 (g + 8, t),
+// a2 (g, t + 4), a3 (g + 8, t + 4); B b0 (row t, col g), b1 (t + 4, g); C / D c0 (g, 2t),
+// c1 (g, 2t + 1), c2 (g + 8, 2t), c3 (g + 8, 2t + 1).
+__global__ void mma_tf32_kernel(const float* a, const float* bt, const float* c, float* d, bool helpers) {
+  constexpr int kARow[4] = {0, 8, 0, 8}, kACol[4] = {0, 0, 4, 4};
+  constexpr int kBRow[2] = {0, 4};
+  constexpr int kCRow[4] = {0, 0, 8, 8}, kCCol[4] = {0, 1, 0, 1};
+  const int lane = threadIdx.x, g = lane >> 2, t = lane & 3;
+  uint32_t fa[4], fb[2];
+  float fc[4], fd[4];
+  if (helpers) {
+    dfw::load_a_tf32(fa, a, 8, lane);
+    dfw::load_b_tf32_col(fb, bt, 8, lane);
+  } else {
+    for (int e = 0; e < 4; ++e) fa[e] = dfw::tf32_bits(a[(g + kARow[e]) * 8 + t + kACol[e]]);
+    for (int e = 0; e < 2; ++e) fb[e] = dfw::tf32_bits(bt[g * 8 + t + kBRow[e]]);  // B[k][n] = bt[n][k]
+  }
+  for (int e = 0; e < 4; ++e) {
+    const int row = helpers ? dfw::acc_row_tf32(e, lane) : g + kCRow[e];
+    const int col = helpers ? dfw::acc_col_tf32(e, lane) : 2 * t + kCCol[e];
+    fc[e] = c[row * 8 + col];
+  }
+  dfw::mma_m16n8k8_tf32(fd, fa, fb, fc);
+  for (int e = 0; e < 4; ++e) {
+    const int row = helpers ? dfw::acc_row_tf32(e, lane) : g + kCRow[e];
+    const int col = helpers ? dfw::acc_col_tf32(e, lane) : 2 * t + kCCol[e];
+    d[row * 8 + col] = fd[e];
+  }
 }
 
 __global__ void divergent_barrier_kernel() {
@@ -207,6 +239,25 @@ std::vector<float> wmma_tile(const std::string& type, const std::vector<float>& 
   if (type == "fp16") return wmma_tile_as<__half, 16>(a, b, c, a_col, b_col);
   if (type == "bf16") return wmma_tile_as<__nv_bfloat16, 16>(a, b, c, a_col, b_col);
   return wmma_tile_as<float, 8>(a, b, c, a_col, b_col);
+}
+
+std::vector<float> mma_tf32_tile(const std::vector<float>& a, const std::vector<float>& bt,
+                                 const std::vector<float>& c, bool helpers) {
+  float* da = device_array<float>(128);
+  float* db = device_array<float>(64);
+  float* dc = device_array<float>(128);
+  float* dd = device_array<float>(128);
+  check(cudaMemcpy(da, a.data(), 128 * sizeof(float), cudaMemcpyHostToDevice));
+  check(cudaMemcpy(db, bt.data(), 64 * sizeof(float), cudaMemcpyHostToDevice));
+  check(cudaMemcpy(dc, c.data(), 128 * sizeof(float), cudaMemcpyHostToDevice));
+  mma_tf32_kernel<<<1, 32>>>(da, db, dc, dd, helpers);
+  check(cudaGetLastError());
+  std::vector<float> d = fetch(dd, 128);
+  cudaFree(da);
+  cudaFree(db);
+  cudaFree(dc);
+  cudaFree(dd);
+  return d;
 }
 
 cudaError_t divergent_barrier() {

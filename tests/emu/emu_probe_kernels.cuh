@@ -34,6 +34,14 @@ cudaError_t launch_with_shared(std::size_t bytes, int opt_in);
 std::vector<float> wmma_tile(const std::string& type, const std::vector<float>& a, const std::vector<float>& b,
                              const std::vector<float>& c, bool a_col, bool b_col);
 
+// D = A B + C for one m16n8k8 tile through kernels/mma_tf32.cuh's mma_m16n8k8_tf32: A
+// (16 x 8) and C (16 x 8) row-major, B given as its transpose bt (8 x 8, bt[n][k] = B[k][n]);
+// D row-major. helpers = false: each lane places its fragments by the PTX ISA's
+// m16n8k8 tf32 tables as the probe transcribes them; true: by mma_tf32.cuh's loaders
+// and accumulator coordinates.
+std::vector<float> mma_tf32_tile(const std::vector<float>& a, const std::vector<float>& bt,
+                                 const std::vector<float>& c, bool helpers);
+
 // Faulting kernels: each returns the error of the synchronising call after it.
 cudaError_t divergent_barrier();        // even and odd warps at different __syncthreads
 cudaError_t exit_before_barrier();      // warp 1 returns, the others wait at a barrier
