@@ -39,13 +39,17 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 gpu_suites='^(CudaSuite|CudaChunked|CudaBackward|EmuDevice)\.'
 no_binary='hog_test|plot_report|npy_corpus_current|report_verdicts|ctest_audit|sass_check_units|mutant_snippets|ctest_names_readable'
+# The full check tables (every preset and combination of the CPU forms: 65 s and 78 s
+# under ASan, most of this stage's CPU tests) run the forms that Forms.* and
+# Presets/EveryPreset* run here on every preset; they run in the test command's build.
+full_tables='Check\.Full(Forward|Backward)CheckTablePasses'
 # GPU tests whose addresses another one covers, left to emu_test.sh plain: the edge gate
 # sets at every chunk length repeat EveryChunkLength's launches with other gate values
 # (66 s under ASan); the 1025-token sequences (68 s) index as the shorter ones do; blocks
 # taking a second chunk (28 s) reuse its first one's addresses.
 gpu_asan_skip='^(CudaChunked\.EveryChunkLengthWithEdgeGateSets|CudaSuite\.LongSequenceAndLongCache|CudaChunked\.BlocksTakeSeveralChunksEach)$'
 
-# CPU tests, with stack-use-after-return detection. hog_test is a timing test (a
+# CPU tests but the full check tables, with stack-use-after-return detection. hog_test is a timing test (a
 # sanitized build is several times slower and would run past its time bound) and has
 # no memory behaviour of its own to check; the Python tests that run no built binary
 # (plots and report, the .npy corpus, the audit, sass_check's units, the mutants' texts,
@@ -55,7 +59,7 @@ if [[ $# -gt 0 ]]; then
   exit
 fi
 ASAN_OPTIONS="$asan_common:detect_stack_use_after_return=1" \
-  ctest --test-dir "$build" --output-on-failure -j "$jobs" -E "^($no_binary)\$|$gpu_suites"
+  ctest --test-dir "$build" --output-on-failure -j "$jobs" -E "^($no_binary|$full_tables)\$|$gpu_suites"
 
 # GPU tests on the emulated device, random thread schedule. Stack-use-after-return is
 # off here: ASan gives every fiber (one per GPU thread) its own fake stack, mapped and
