@@ -284,62 +284,28 @@ void mma_sync(fragment<accumulator, M, N, K, float>& d, const fragment<matrix_a,
 }  // namespace nvcuda
 
 // mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 and cvt.rna.tf32.f32 as
-// kernels/mma_tf32.cuh issues them: every lane of the warp passes its fragments (the
-// PTX ISA's m16n8k8 lane layout, detail::coords), the last to arrive multiplies the
-// tiles exactly in fp32 with the operands' low 13 mantissa bits dropped, as the tensor
-// cores read tf32, and hands each lane its part of D.
+// kernels/mma_tf32.cuh issues them: the lanes' registers become m16n8k8 fragments
+// (the PTX ISA's lane layout, detail::coords) and meet in the same warp collective as
+// wmma's mma_sync, which multiplies exactly in fp32 with the tf32 operands' low 13
+// mantissa bits dropped and hands each lane its part of D.
 namespace emu {
-
-struct MmaTf32Lane {
-  float* d;
-  const std::uint32_t* a;
-  const std::uint32_t* b;
-  const float* c;
-};
-
-DFW_EMU_UNSEEN_BY_TSAN inline void mma_tf32_complete(void* const* lanes, unsigned) {
-  namespace w = nvcuda::wmma;
-  float A[16 * 8], B[8 * 8], C[16 * 8];
-  auto value = [](std::uint32_t bits) {
-    float x;
-    std::memcpy(&x, &bits, 4);
-    return w::detail::tf32_truncate(x);
-  };
-  int r, c;
-  for (int l = 0; l < 32; ++l) {
-    const auto* m = static_cast<const MmaTf32Lane*>(lanes[l]);
-    for (int e = 0; e < 4; ++e) {
-      w::detail::coords<w::matrix_a, 8>(l, e, r, c);
-      A[r * 8 + c] = value(m->a[e]);
-      w::detail::coords<w::accumulator, 8>(l, e, r, c);
-      C[r * 8 + c] = m->c[e];
-    }
-    for (int e = 0; e < 2; ++e) {
-      w::detail::coords<w::matrix_b, 8>(l, e, r, c);
-      B[r * 8 + c] = value(m->b[e]);
-    }
-  }
-  for (int i = 0; i < 16; ++i)
-    for (int j = 0; j < 8; ++j) {
-      float acc = C[i * 8 + j];
-      for (int k = 0; k < 8; ++k) acc += A[i * 8 + k] * B[k * 8 + j];
-      C[i * 8 + j] = acc;
-    }
-  for (int l = 0; l < 32; ++l) {
-    float* d = static_cast<const MmaTf32Lane*>(lanes[l])->d;
-    for (int e = 0; e < 4; ++e) {
-      w::detail::coords<w::accumulator, 8>(l, e, r, c);
-      d[e] = C[r * 8 + c];
-    }
-  }
-}
 
 inline void mma_m16n8k8_tf32(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2],
                              const float (&c)[4], const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
-  float out[4];
-  MmaTf32Lane me{out, a, b, c};
-  warp_collective("mma.sync.m16n8k8.tf32", 0xffffffffu, &me, &mma_tf32_complete, file, line);
-  for (int e = 0; e < 4; ++e) d[e] = out[e];
+  namespace w = nvcuda::wmma;
+  using FragA = w::fragment<w::matrix_a, 16, 8, 8, w::precision::tf32, w::row_major>;
+  using FragB = w::fragment<w::matrix_b, 16, 8, 8, w::precision::tf32, w::col_major>;
+  using FragC = w::fragment<w::accumulator, 16, 8, 8, float>;
+  FragA fa;
+  FragB fb;
+  FragC fc, fd;
+  std::memcpy(fa.x, a, sizeof fa.x);  // tf32 bit patterns, read as the floats they are
+  std::memcpy(fb.x, b, sizeof fb.x);
+  std::memcpy(fc.x, c, sizeof fc.x);
+  w::detail::MmaLane me{&fd, &fa, &fb, &fc};
+  warp_collective("mma.sync.m16n8k8.tf32", 0xffffffffu, &me, &w::detail::mma_complete<FragC, FragA, FragB, FragC, true>,
+                  file, line);
+  std::memcpy(d, fd.x, sizeof fd.x);
 }
 
 // cvt.rna.tf32.f32: nearest tf32, ties away from zero, as a 32-bit pattern.
