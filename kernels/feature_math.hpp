@@ -24,7 +24,8 @@ struct FeatureSpec {
 
 // The spec of head h from the parameters of every head, w (H, m, dk), b (H, m),
 // omega (H, m, dk), each nullptr when the map has none; given one head's own
-// parameters, h = 0. Device: rsqrtf, as the kernels always did; host: 1 / sqrtf.
+// parameters, h = 0. Device: rsqrtf only (dk^(-1/4) as rsqrtf(dk * rsqrtf(dk)): an
+// IEEE sqrtf calls a slow-path subroutine, see divide_normal); host: 1 / sqrtf.
 DFW_HD FeatureSpec head_feature_spec(FeatureKind kind, int dk, int m, const float* w, const float* b,
                                      const float* omega, int64_t h) {
   FeatureSpec f;
@@ -32,7 +33,7 @@ DFW_HD FeatureSpec head_feature_spec(FeatureKind kind, int dk, int m, const floa
   f.dk = dk;
   f.m = m;
 #ifdef __CUDA_ARCH__
-  f.favor_scale = rsqrtf(sqrtf(float(dk)));
+  f.favor_scale = rsqrtf(float(dk) * rsqrtf(float(dk)));
   f.inv_sqrt_m = rsqrtf(float(m));
 #else
   f.favor_scale = 1.f / sqrtf(sqrtf(float(dk)));
@@ -79,6 +80,8 @@ DFW_HD float feature_at(const FeatureSpec& f, const float* x, float x_sq, int j)
 
 // Sum-normalisation (delta with a non-identity map): divide by the row sum when
 // it is positive; a row whose features sum to 0 stays 0.
-DFW_HD float sum_normalised(float value, float row_sum) { return row_sum > 0.f ? value / row_sum : value; }
+DFW_HD float sum_normalised(float value, float row_sum) {
+  return row_sum > 0.f ? divide_normal(value, row_sum) : value;
+}
 
 }  // namespace dfw

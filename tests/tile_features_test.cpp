@@ -72,5 +72,19 @@ TEST(TileFeatures, SumNormalisationMatchesTheCpuStage) {
   EXPECT_EQ(sum_normalised(0.f, 0.f), 0.f);  // an all-zero row stays zero, no NaN
 }
 
+// The kernels' division (dfw_hd.hpp) scales a divisor outside [2^-100, 2^100] by a
+// power of two before dividing: the quotient stays the correctly rounded one, from
+// subnormal divisors to the largest floats.
+TEST(TileFeatures, DivideNormalKeepsTheQuotientAtEveryDivisorScale) {
+  for (float b : {0x1p-149f, 3e-42f, 0x1p-110f, 0x1p-100f, 7e-31f, 1e-6f, 0.75f, 3.f, 1e30f, 0x1p101f, 3e38f})
+    for (float a : {1e-30f, 0.5f, 1.f, 3.f, 1e20f}) {
+      const double exact = double(a) / double(b);
+      if (std::fabs(exact) > 3e38 || std::fabs(exact) < 1e-37) continue;  // beyond a normal float
+      EXPECT_EQ(divide_normal(a, b), float(exact)) << a << " / " << b;
+      EXPECT_EQ(divide_normal(-a, b), -float(exact)) << -a << " / " << b;
+    }
+  EXPECT_TRUE(std::isinf(divide_normal(1e20f, 0x1p-149f)));  // overflows as a / b does
+}
+
 }  // namespace
 }  // namespace dfw
