@@ -119,6 +119,16 @@ Sweep cpu_targets(const StreamSizing& sizing) {
   return s;
 }
 
+// Exactly the rows the GPU targets read (bench_targets.hpp), on the cuda backend.
+Sweep gpu_targets(const std::string& backend) {
+  if (backend != "cuda")
+    throw std::invalid_argument("preset gpu-targets: the GPU targets time CUDA forms, and this run's backend is " +
+                                backend + " (it needs a CUDA device: --backend cuda or auto on a machine with one)");
+  Sweep s;
+  for (const TargetRow& r : gpu_target_rows()) s.groups.push_back(group(r.mode, {run(r.variant, r.form)}, {r.shape}));
+  return s;
+}
+
 // dfw decode with a state of at least kStreamFactor x the last-level cache.
 Sweep decode_large(const std::string& backend, const StreamSizing& sizing) {
   Sweep s;
@@ -215,7 +225,7 @@ int64_t BenchCase::tokens() const { return mode == BenchMode::decode ? shape.B :
 
 const std::vector<std::string>& bench_preset_names() {
   static const std::vector<std::string> names = {"paper", "paper-prefill", "scaling", "grid", "cpu-targets",
-                                                 "decode-large", "training"};
+                                                 "gpu-targets", "decode-large", "training"};
   return names;
 }
 
@@ -235,6 +245,11 @@ std::string bench_preset_help() {
          "                 at B = 1, H = 12, T = 4096, d = 64; dfw and gated chunked with gates uniform,\n"
          "                 tiny, mixed, ones; prints each target's ratio and PASS / MISS /\n"
          "                 inconclusive (disturbed run) / MISSING\n"
+         "  gpu-targets    the GPU targets (cuda only, bf16): dfw chunked and recurrent and softmax\n"
+         "                 blocked (flash) prefill at B = 8, H = 16, T = 16384, d = m = 128, dfw decode at\n"
+         "                 B = 256, H = 16, d = m = 128; chunked and flash against the in-run cuBLAS\n"
+         "                 rate, recurrent / chunked, decode against the copy bandwidth; verdicts as\n"
+         "                 cpu-targets'\n"
          "  decode-large   dfw decode with a state of at least 4x the last-level cache (the GPU's L2 on\n"
          "                 cuda): H = 16, d = m = 128, T = 128, 1024, 16384, B = the least batch whose\n"
          "                 state (B x 1 MiB) reaches that, at least 64 (cpu) or 256 (cuda), at most what\n"
@@ -270,12 +285,14 @@ Sweep preset_sweep(const std::string& name, const std::string& backend, const St
   else if (name == "scaling") s = scaling();
   else if (name == "grid") s = grid();
   else if (name == "cpu-targets") s = cpu_targets(sizing);
+  else if (name == "gpu-targets") s = gpu_targets(backend);
   else if (name == "decode-large") s = decode_large(backend, sizing);
   else if (name == "training") s = training(backend);
   else throw std::invalid_argument("unknown preset '" + name + "'\npresets:\n" + bench_preset_help());
   s.name = name;
   s.backend = backend;
-  s.dtype = name == "training" ? "fp32" : dtype;  // every backward form is fp32
+  // Every backward form is fp32; the GPU targets are bf16 (flash-linear-attention's dtype).
+  s.dtype = name == "training" ? "fp32" : name == "gpu-targets" ? "bf16" : dtype;
   return s;
 }
 

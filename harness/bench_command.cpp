@@ -324,7 +324,7 @@ std::string context_json(const Sweep& sweep, const TimingOptions& timing, const 
   o.add_raw("ceilings", ceilings_json(run.start));
   if (!run.end.backend.empty()) o.add_raw("ceilings_end", ceilings_json(run.end));
   o.add_raw("timing", t.str(6)).add_raw("run_quality", quality_json(run.quality, run.disturbed));
-  if (!run.targets.empty()) o.add_raw("cpu_targets", run.targets);
+  if (!run.targets.empty()) o.add_raw(sweep.name == "gpu-targets" ? "gpu_targets" : "cpu_targets", run.targets);
   if (!run.paired_ratios.empty()) o.add_raw("paired_ratios", run.paired_ratios);
   return o.str(4);
 }
@@ -537,6 +537,12 @@ int run_bench(int argc, char** argv) {
     const MemoryBudget start = current_budget(memory_limit, backend == "cuda");
     sizing.budget_bytes = backend == "cuda" ? start.device_bytes : start.host_bytes;
   }
+  if (cli.given("preset") && cli.str("preset") == "gpu-targets" && backend != "cuda")
+    throw std::runtime_error(
+        "preset gpu-targets needs a CUDA device, and this run has none: " +
+        (cli.str("backend") == "cpu" ? std::string("--backend cpu given")
+         : cuda_device_emulated()    ? std::string("the CUDA device is emulated, whose times are not a GPU's")
+                                     : cuda_unavailable_reason()));
   const Sweep sweep = build_sweep(cli, backend, sizing);
   std::vector<BenchCase> cases = expand_bench_cases(sweep);
   const std::regex filter = case_filter(cli.str("filter"));
@@ -676,23 +682,25 @@ int run_bench(int argc, char** argv) {
 
   const auto write_context = [&] { store.write(order, context_json(sweep, timing, machine, record, sizing)); };
   std::vector<TargetResult> targets;
-  if (sweep.name == "cpu-targets") {
+  const bool judged = sweep.name == "cpu-targets" || sweep.name == "gpu-targets";
+  const char* which = sweep.name == "gpu-targets" ? "GPU" : "CPU";
+  if (judged) {
     // The verdicts go into the results file's context too, for the report.
     // Only this invocation's rows: those --resume kept were timed in another run.
-    targets = evaluate_cpu_targets(store.rows(order), session_keys);
+    targets = evaluate_targets(sweep.name, store.rows(order), session_keys);
     record.targets = targets_json(targets);
     write_context();
-    std::printf("\nCPU targets (ratios from this results file, ceilings measured in the run):\n%s",
+    std::printf("\n%s targets (ratios from this results file, ceilings measured in the run):\n%s", which,
                 format_targets(targets).c_str());
   }
   if (ran == 0) return errors ? 1 : 0;
   const std::vector<PairedRatio> pairs = measure_paired_ratios(sweep, cases, timing, record, write_context);
-  if (sweep.name == "cpu-targets" && !pairs.empty()) {
+  if (judged && !pairs.empty()) {
     // Time ratios judged again from the pairs, which drift between rows cannot move.
-    judge_from_pairs(targets, pairs, record.quality.max_spread);
+    judge_from_pairs(targets, pairs, record.quality.max_spread, sweep.name);
     record.targets = targets_json(targets);
     write_context();
-    std::printf("\nCPU targets, the time ratios from the pairs:\n%s", format_targets(targets).c_str());
+    std::printf("\n%s targets, the time ratios from the pairs:\n%s", which, format_targets(targets).c_str());
   }
   return errors ? 1 : 0;
 }

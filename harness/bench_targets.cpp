@@ -1,4 +1,4 @@
-// The CPU targets: their rows, their ratios and their verdicts (bench_targets.hpp).
+// The CPU and GPU targets: their rows, their ratios and their verdicts (bench_targets.hpp).
 #include "bench_targets.hpp"
 
 #include <algorithm>
@@ -38,6 +38,10 @@ const Shape kDecodeStream{kAnyBatch, StreamingDecodeShape::H, StreamingDecodeSha
                           StreamingDecodeShape::d};
 const Shape kPrefill{1, 12, 4096, 64, 64};
 const Shape kPrefillWide{1, 16, 4096, 128, 128};
+// The GPU targets' shapes (the GPU issue's): prefill B 8, H 16, T 16384, d = m = 128;
+// decode B 256, H 16, d = m = 128 (a dfw decode step's time does not depend on T).
+const Shape kGpuPrefill{8, 16, 16384, 128, 128};
+const Shape kGpuDecode{256, 16, 128, 128, 128};
 
 TargetRow decode_row(const std::string& variant, Shape shape, int64_t T = -1) {
   if (T >= 0) shape.T = T;
@@ -85,10 +89,33 @@ std::vector<Target> make_targets() {
   return t;
 }
 
-const std::vector<Target>& targets() {
-  static const std::vector<Target> t = make_targets();
+TargetRow gpu_row(const std::string& variant, const std::string& form, BenchMode mode, const Shape& shape) {
+  return {variant, form, mode, shape, GateSet::uniform_init, "cuda"};
+}
+
+std::vector<Target> make_gpu_targets() {
+  std::vector<Target> t;
+  const TargetRow chunked = gpu_row("dfw", "chunked", BenchMode::prefill, kGpuPrefill);
+  const TargetRow recurrent = gpu_row("dfw", "recurrent", BenchMode::prefill, kGpuPrefill);
+  t.push_back({"dfw chunked prefill B8 H16 T16384 d=m=128: modelled FLOP rate as a fraction of the in-run "
+               "cuBLAS rate", Measure::flops_fraction, false, 0.25, {chunked}});
+  t.push_back({"dfw prefill B8 H16 T16384 d=m=128: t(recurrent) / t(chunked)", Measure::time_ratio, false, 10,
+               {recurrent, chunked}});
+  t.push_back({"softmax flash prefill (blocked) B8 H16 T16384 d128: modelled FLOP rate as a fraction of the in-run "
+               "cuBLAS rate", Measure::flops_fraction, false, 0.35,
+               {gpu_row("softmax", "blocked", BenchMode::prefill, kGpuPrefill)}});
+  t.push_back({"dfw decode B256 H16 d=m=128: fraction of the in-run copy bandwidth", Measure::bandwidth_fraction,
+               false, 0.6, {gpu_row("dfw", "decode", BenchMode::decode, kGpuDecode)}});
   return t;
 }
+
+// The targets a preset judges: cpu-targets' or gpu-targets' (none for any other).
+const std::vector<Target>& targets_of(const std::string& preset) {
+  static const std::vector<Target> cpu = make_targets(), gpu = make_gpu_targets(), none;
+  return preset == "cpu-targets" ? cpu : preset == "gpu-targets" ? gpu : none;
+}
+
+const std::vector<Target>& targets() { return targets_of("cpu-targets"); }
 
 std::vector<PairedRatioSpec> make_paired_ratio_specs(const std::string& preset) {
   std::vector<PairedRatioSpec> out;
@@ -97,8 +124,8 @@ std::vector<PairedRatioSpec> make_paired_ratio_specs(const std::string& preset) 
       out.push_back({std::string("dfw ") + form + " backward / " + form + " forward, B1 H12 T4096 d64",
                      {"dfw", form, BenchMode::backward, kPrefill, GateSet::uniform_init},
                      prefill_row("dfw", form, kPrefill)});
-  if (preset == "cpu-targets")
-    for (const Target& t : targets()) {
+  if (preset == "cpu-targets" || preset == "gpu-targets")
+    for (const Target& t : targets_of(preset)) {
       if (t.measure == Measure::time_ratio) out.push_back({t.name, t.rows[0], t.rows[1], t.name});
       if (t.measure == Measure::slowest_over_fastest)  // rows[0]: the uniform gates
         for (std::size_t i = 1; i < t.rows.size(); ++i)
@@ -110,7 +137,7 @@ std::vector<PairedRatioSpec> make_paired_ratio_specs(const std::string& preset) 
 }
 
 bool same_row(const TargetRow& want, const ResultRow& r) {
-  return r.backend == "cpu" && r.variant == want.variant && r.form == want.form &&
+  return r.backend == want.backend && r.variant == want.variant && r.form == want.form &&
          r.mode == bench_mode_name(want.mode) && (want.shape.B == kAnyBatch || r.B == want.shape.B) &&
          r.H == want.shape.H &&
          r.T == want.shape.T && r.dk == want.shape.dk && r.dv == want.shape.dv && r.gates == gate_set_name(want.gates);
@@ -204,14 +231,17 @@ std::vector<PairedRatioSpec> paired_ratio_specs(const std::string& preset) {
 
 bool same_case(const TargetRow& want, const BenchCase& c) {
   const Shape& s = c.shape;  // as its results row names it (a decode case's T is its cache or context)
-  return c.backend == "cpu" && c.variant.name == want.variant && c.form == want.form && c.mode == want.mode &&
+  return c.backend == want.backend && c.variant.name == want.variant && c.form == want.form && c.mode == want.mode &&
          (want.shape.B == kAnyBatch || s.B == want.shape.B) && s.H == want.shape.H && s.T == want.shape.T &&
          s.dk == want.shape.dk && s.dv == want.shape.dv && c.gates == want.gates;
 }
 
-std::vector<TargetRow> cpu_target_rows() {
+std::vector<TargetRow> cpu_target_rows() { return target_rows("cpu-targets"); }
+std::vector<TargetRow> gpu_target_rows() { return target_rows("gpu-targets"); }
+
+std::vector<TargetRow> target_rows(const std::string& preset) {
   std::vector<TargetRow> out;
-  for (const Target& t : targets())
+  for (const Target& t : targets_of(preset))
     for (const TargetRow& r : t.rows)
       if (std::none_of(out.begin(), out.end(), [&](const TargetRow& o) { return row_label(o) == row_label(r); }))
         out.push_back(r);
@@ -229,26 +259,37 @@ const char* verdict_text(Verdict v) {
   return "?";
 }
 
-std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows) {
+std::vector<TargetResult> evaluate_targets(const std::string& preset, const std::vector<ResultRow>& rows) {
   std::vector<TargetResult> out;
-  for (const Target& t : targets()) out.push_back(judge(t, rows, {}));
+  for (const Target& t : targets_of(preset)) out.push_back(judge(t, rows, {}));
   return out;
 }
 
-std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows,
-                                               const std::vector<std::string>& run_keys) {
+std::vector<TargetResult> evaluate_targets(const std::string& preset, const std::vector<ResultRow>& rows,
+                                           const std::vector<std::string>& run_keys) {
   std::vector<ResultRow> mine, earlier;
   for (const ResultRow& r : rows)
     (std::find(run_keys.begin(), run_keys.end(), r.key()) != run_keys.end() ? mine : earlier).push_back(r);
   std::vector<TargetResult> out;
-  for (const Target& t : targets()) out.push_back(judge(t, mine, earlier));
+  for (const Target& t : targets_of(preset)) out.push_back(judge(t, mine, earlier));
   return out;
 }
 
-void judge_from_pairs(std::vector<TargetResult>& results, const std::vector<PairedRatio>& pairs, double max_spread) {
-  const std::vector<PairedRatioSpec> specs = make_paired_ratio_specs("cpu-targets");
-  for (std::size_t i = 0; i < targets().size() && i < results.size(); ++i) {
-    const Target& target = targets()[i];
+std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows) {
+  return evaluate_targets("cpu-targets", rows);
+}
+
+std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows,
+                                               const std::vector<std::string>& run_keys) {
+  return evaluate_targets("cpu-targets", rows, run_keys);
+}
+
+void judge_from_pairs(std::vector<TargetResult>& results, const std::vector<PairedRatio>& pairs, double max_spread,
+                      const std::string& preset) {
+  const std::vector<Target>& targets = targets_of(preset);
+  const std::vector<PairedRatioSpec> specs = make_paired_ratio_specs(preset);
+  for (std::size_t i = 0; i < targets.size() && i < results.size(); ++i) {
+    const Target& target = targets[i];
     std::vector<const PairedRatio*> mine;
     bool complete = true;
     for (const PairedRatioSpec& spec : specs) {

@@ -1,4 +1,4 @@
-// The CPU performance targets of the `cpu-targets` preset: the one definition of
+// The performance targets of the `cpu-targets` and `gpu-targets` presets: the one definition of
 // each target, of the rows it reads (the preset runs exactly those rows) and of
 // its verdict from the rows of one run (ratios measured in the same run, against
 // the same run's ceilings). d = dk = dv = m throughout.
@@ -16,7 +16,13 @@
 //   7. softmax blocked prefill (B 1, H 12, T 4096, d 64): >= 60% of the SGEMM rate
 //   8. dfw chunked and gated chunked prefill (B 1, H 12, T 4096, d 64) over the gate
 //      sets uniform, tiny, mixed, ones: t(slowest set) / t(fastest set) <= 1.3
-// and one bound beside targets 5 and 6 (information, not a target): how much faster than
+// The GPU targets of the `gpu-targets` preset (cuda, bf16; needs a CUDA device):
+//   G1. dfw chunked prefill (B 8, H 16, T 16384, d = m = 128): the cost model's FLOPs
+//       at the measured time >= 25% of the in-run cuBLAS GEMM rate (bf16)
+//   G2. dfw prefill, same shape: t(recurrent) / t(chunked) >= 10
+//   G3. softmax flash prefill (form blocked), same shape: >= 35% of that rate
+//   G4. dfw decode (B 256, H 16, d = m = 128): >= 60% of the in-run copy bandwidth
+// and, for the CPU, one bound beside targets 5 and 6 (information, not a target): how much faster than
 // the recurrent form ANY chunked form could be on this machine. A chunked form
 // reads every token's output from the state carried into its chunk and adds every
 // token into the state carried out, 2 dv m FLOPs each, so it does at least
@@ -44,16 +50,21 @@ namespace dfw {
 // case, whose batch is sized from the machine).
 constexpr int64_t kAnyBatch = 0;
 
-// One row a target reads: a CPU fp32 case.
+// One row a target reads: a case of the preset's backend and dtype (cpu-targets: cpu,
+// fp32; gpu-targets: cuda, bf16).
 struct TargetRow {
   std::string variant, form;  // preset name, form
   BenchMode mode;
   Shape shape;
   GateSet gates = GateSet::uniform_init;
+  std::string backend = "cpu";
 };
 
-// Every row the targets read, each once, in target order.
+// Every row a preset's targets read, each once, in target order (none for a preset
+// without targets); cpu_target_rows() = target_rows("cpu-targets"), gpu_ the same.
+std::vector<TargetRow> target_rows(const std::string& preset);
 std::vector<TargetRow> cpu_target_rows();
+std::vector<TargetRow> gpu_target_rows();
 
 enum class Verdict { pass, miss, missing, inconclusive, bound };
 const char* verdict_text(Verdict v);  // PASS, MISS, MISSING, inconclusive (disturbed run), bound
@@ -70,6 +81,10 @@ struct TargetResult {
   bool found() const { return verdict != Verdict::missing; }
 };
 
+// A preset's verdicts from results rows (cpu-targets, gpu-targets; none for another).
+std::vector<TargetResult> evaluate_targets(const std::string& preset, const std::vector<ResultRow>& rows);
+std::vector<TargetResult> evaluate_targets(const std::string& preset, const std::vector<ResultRow>& rows,
+                                           const std::vector<std::string>& run_keys);
 std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& rows);
 // The same from the rows of one run only (run_keys: the case keys it timed): a
 // row --resume kept from an earlier run was timed against that run's ceilings, so
@@ -81,7 +96,8 @@ std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& row
 //   training:    dfw backward / forward at B 1, H 12, T 4096, d 64, chunked (the
 //                backward issue's target: <= 3) and recurrent (information);
 //   cpu-targets: every time-ratio target (1, 2, 5, 6: its two rows) and each gate-set
-//                spread (8: every other set against the uniform gates).
+//                spread (8: every other set against the uniform gates);
+//   gpu-targets: its time-ratio target (2).
 // A case matches a spec row as same_row matches a results row.
 struct PairedRatioSpec {
   std::string name;
@@ -97,7 +113,8 @@ bool same_case(const TargetRow& want, const BenchCase& c);
 // the uniform gates), its rows' value kept as row_measured; PASS or MISS, or
 // inconclusive when a spec's p20..p80 spread exceeds max_spread (the machine changed
 // within the pairs). A target without all its pairs keeps the rows' verdict.
-void judge_from_pairs(std::vector<TargetResult>& targets, const std::vector<PairedRatio>& pairs, double max_spread);
+void judge_from_pairs(std::vector<TargetResult>& targets, const std::vector<PairedRatio>& pairs, double max_spread,
+                      const std::string& preset = "cpu-targets");
 
 // One line per target: name, measured ratio, limit, verdict (and why).
 std::string format_targets(const std::vector<TargetResult>& targets);

@@ -2,7 +2,8 @@
 # One-shot check on a machine with an NVIDIA GPU (written for a lent 16-core H200,
 # sm_90), in at most 7 minutes including the build: the GPU GoogleTest suites
 # (CudaSuite, CudaChunked, CudaBackward, ChunkedContinuation, tiles), `dfwbench check
-# --backend cuda` (forward and backward forms), the timed sweeps paper (decode),
+# --backend cuda` (forward and backward forms), the GPU targets (`bench --preset
+# gpu-targets`: verdicts, README "GPU targets"), the timed sweeps paper (decode),
 # paper-prefill, scaling, the large decode sweep and training (fwd + bwd, fp32), and
 # compute-sanitizer memcheck and racecheck over multi-chunk cases (T = 33, 97, 130:
 # several chunks, tiles and key blocks; checkpoint lengths 1 to past T). Each step runs
@@ -19,7 +20,7 @@
 # -DDFWBENCH_CUDA_EMU=ON, no GPU and no nvcc needed), at tiny shapes, as CI runs
 # it: two GPU suites, `check --backend cuda --quick` (rows labelled cuda-emu),
 # every bench sweep expanded with --list (bench refuses to time an emulator, and
-# that refusal is checked), the sanitizer steps' cases under a random schedule,
+# that refusal is checked, gpu-targets' too), the sanitizer steps' cases under a random schedule,
 # and report.py regenerating REPORT.md's tables from the files written.
 #
 # Usage: scripts/gpu_check.sh [--emulated] [OUT_DIR]  (default: $OUT, else ./gpu-check-out)
@@ -36,7 +37,7 @@
 # Writes to OUT_DIR: gpu_check.log (every step's output), summary.txt, gtest_gpu.xml
 # and, in the results layout (results/<machine-id>/, the id from `dfwbench machine-id
 # --backend cuda`), results/<machine-id>/check-cuda.csv and the sweeps'
-# {paper,paper-prefill,scaling,decode-large,training}-cuda.{json,csv}: copy OUT_DIR/results/*
+# {gpu-targets,paper,paper-prefill,scaling,decode-large,training}-cuda.{json,csv}: copy OUT_DIR/results/*
 # into results/ beside the other machines' sets (emulated: check-cuda-emu.csv, no sweeps).
 set -euo pipefail
 
@@ -150,12 +151,17 @@ if (( emulated )); then
   step bench-refuses-the-emulator 30 bash -c \
     'msg=$("$0" bench --preset paper --backend cuda --results-dir "$1" 2>&1); rc=$?; echo "$msg"
      [[ $rc != 0 && $msg == *"the CUDA device is emulated"* ]]' "$bin" "$res"
+  step gpu-targets-refuse-the-emulator 30 bash -c \
+    'msg=$("$0" bench --preset gpu-targets --results-dir "$1" 2>&1); rc=$?; echo "$msg"
+     [[ $rc == 1 && $msg == *"gpu-targets needs a CUDA device"*"emulated"* ]]' "$bin" "$res"
   step memcheck-cases 300 env DFWBENCH_EMU_SCHEDULE=random:5 "$tests" --gtest_filter="$multi_chunk"
   step racecheck-cases 300 env DFWBENCH_EMU_SCHEDULE=reverse "$tests" --gtest_filter="$multi_chunk"
   cp "$root/REPORT.md" "$out/REPORT.md"
   step report-tables 60 /usr/bin/python3 "$root/scripts/report.py" --results "$out/results" --report "$out/REPORT.md"
 else
   step check-cuda 90 "$bin" check --backend cuda --no-distance --out "$res/check-cuda.csv"
+  # The GPU issue's targets first (README "GPU targets"): their verdicts are the point of a loan.
+  step bench-gpu-targets 75 "$bin" bench --preset gpu-targets "${timing[@]}" --out gpu-targets-cuda
   step bench-paper 40 "$bin" bench --preset paper --dtype fp16 "${timing[@]}" --out paper-cuda
   step bench-paper-prefill 40 "$bin" bench --preset paper-prefill --dtype fp16 "${timing[@]}" --out paper-prefill-cuda
   step bench-scaling 40 "$bin" bench --preset scaling --dtype fp16 "${timing[@]}" --out scaling-cuda

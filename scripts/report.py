@@ -488,10 +488,15 @@ def target_measured(target):
 
 def block_cpu_targets(results):
     """The verdicts a `cpu-targets` run wrote into its results file (bench_targets.cpp)."""
-    name = "cpu-targets-cpu.csv"
-    targets = results.contexts.get(name, {}).get("cpu_targets")
+    return targets_table(results, "cpu-targets-cpu.csv", "cpu_targets", "cpu_model")
+
+
+def targets_table(results, name, key, machine_key):
+    """The verdicts a targets preset's run wrote into results file NAME under KEY."""
+    targets = results.contexts.get(name, {}).get(key)
     if not targets:
-        return "_No `cpu-targets` results with target verdicts in this set (`build/dfwbench bench --preset cpu-targets`)._"
+        preset = name.rsplit("-", 1)[0]
+        return f"_No `{preset}` results with target verdicts in this set (`build/dfwbench bench --preset {preset}`)._"
     rows_of_file = [r for r in results.bench if r["file"] == name]
     rows = []
     for t in targets:
@@ -504,8 +509,19 @@ def block_cpu_targets(results):
             rows.append([f"{p['name']}, measured in pairs at the run's end (information)", paired_text(p), "—", "—"])
     context = results.contexts[name]
     return (table(["target", "measured", "required", "result"], rows) +
-            f"\n\nFrom `results/{results.machine_id}/{name}`: {context.get('cpu_model', '?')}, "
+            f"\n\nFrom `results/{results.machine_id}/{name}`: {context.get(machine_key, '?')}, "
             f"commit {context.get('commit', '?')}, ceilings measured in the same run.")
+
+
+def block_gpu_targets(sets):
+    """The `gpu-targets` verdicts of every machine set that has them (a GPU's), or one line."""
+    name = "gpu-targets-cuda.csv"
+    have = [r for r in sets if r.contexts.get(name, {}).get("gpu_targets")]
+    if not have:
+        return ("_No `gpu-targets` results yet: no GPU has run `scripts/gpu_check.sh` (it runs "
+                "`dfwbench bench --preset gpu-targets`, which needs a CUDA device)._")
+    return "\n\n".join(f"#### `{r.machine_id}`: {r.describe()}\n\n"
+                        f"{targets_table(r, name, 'gpu_targets', 'gpu_name')}" for r in have)
 
 
 def block_accuracy(results):
@@ -676,6 +692,8 @@ def block_sass(root):
 
 
 STATIC_TABLES = {"sass": block_sass}
+# Blocks over every machine set at once (not one heading per machine).
+SET_TABLES = {"gpu-targets": block_gpu_targets}
 
 
 def per_machine(name, sets):
@@ -691,7 +709,7 @@ def per_machine(name, sets):
 def regenerate(text, sets, report_path, root):
     names = MARKER.findall(text)
     found = [n for n, _ in names]
-    known = set(TABLES) | set(STATIC_TABLES)
+    known = set(TABLES) | set(STATIC_TABLES) | set(SET_TABLES)
     unknown = sorted(set(found) - known)
     missing = sorted(known - set(found))
     repeated = sorted({n for n in found if found.count(n) > 1})
@@ -701,7 +719,8 @@ def regenerate(text, sets, report_path, root):
     problems = [p for p in problems if p]
     if problems:
         raise ValueError(f"{report_path}: " + "; ".join(problems))
-    block = lambda name: STATIC_TABLES[name](root) if name in STATIC_TABLES else per_machine(name, sets)
+    block = lambda name: (STATIC_TABLES[name](root) if name in STATIC_TABLES else
+                          SET_TABLES[name](sets) if name in SET_TABLES else per_machine(name, sets))
     return MARKER.sub(lambda m: f"<!-- table:{m.group(1)}:begin -->\n{block(m.group(1))}\n"
                                 f"<!-- table:{m.group(1)}:end -->", text)
 

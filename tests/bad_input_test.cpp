@@ -429,6 +429,18 @@ TEST(BadBench, CudaBackendWithoutDeviceExitsWithTheReason) {
   EXPECT_TRUE(contains(r.output, "--backend cuda: " + reason)) << r.output;
 }
 
+TEST(BadBench, GpuTargetsWithoutDeviceExitWithTheReason) {
+  const std::string reason = cuda_unavailable_reason();
+  if (reason.empty()) GTEST_SKIP() << "a CUDA device is present";
+  const ChildRun r = dfwbench("bench --preset gpu-targets --list");  // --backend auto: the CPU here
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "preset gpu-targets needs a CUDA device, and this run has none: " + reason))
+      << r.output;
+  const ChildRun cpu = dfwbench("bench --preset gpu-targets --backend cpu --list");
+  EXPECT_EQ(cpu.exit_code, 1) << cpu.output;
+  EXPECT_TRUE(contains(cpu.output, "--backend cpu given")) << cpu.output;
+}
+
 TEST(BadBench, ShapesAndSpecsAreRefusedBeforeRunning) {
   const std::pair<const char*, const char*> cases[] = {
       {"--variants nope", "unknown variant 'nope'"},

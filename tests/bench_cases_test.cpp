@@ -115,6 +115,26 @@ TEST(BenchCases, CpuTargetsRunExactlyTheRowsTheTargetsRead) {
     EXPECT_TRUE(labels.count(want)) << want;
 }
 
+TEST(BenchCases, GpuTargetsRunExactlyTheRowsTheTargetsReadOnCudaInBf16) {
+  const auto cases = expand("gpu-targets", "cuda");
+  const auto rows = gpu_target_rows();
+  ASSERT_EQ(cases.size(), rows.size());
+  ASSERT_EQ(rows.size(), 4u);  // dfw chunked, dfw recurrent, softmax blocked, dfw decode
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_TRUE(same_case(rows[i], cases[i])) << cases[i].label();
+    EXPECT_EQ(cases[i].backend, "cuda");
+    EXPECT_EQ(cases[i].dtype, "bf16");
+  }
+  EXPECT_EQ(cases[0].label(), "dfw chunked/cuda/bf16 prefill B=8 H=16 T=16384 dk=128 dv=128 m=128 chunk=64");
+  // Never on the CPU: a B8 H16 T16384 recurrent prefill there would take hours.
+  try {
+    preset_sweep("gpu-targets", "cpu");
+    ADD_FAILURE() << "gpu-targets built a cpu sweep";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("needs a CUDA device"), std::string::npos) << e.what();
+  }
+}
+
 TEST(BenchCases, ACaseListedTwiceRunsOnce) {
   Sweep s = preset_sweep("paper", "cpu");
   s.groups.push_back(s.groups.front());
@@ -126,7 +146,7 @@ TEST(BenchCases, ACaseListedTwiceRunsOnce) {
 TEST(BenchCases, KeysAreUniqueInEveryPreset) {
   for (const auto& name : bench_preset_names()) {
     std::set<std::string> keys;
-    const auto cases = expand(name);
+    const auto cases = expand(name, name == "gpu-targets" ? "cuda" : "cpu");
     for (const auto& c : cases) keys.insert(c.key());
     EXPECT_EQ(keys.size(), cases.size()) << name;
   }

@@ -25,12 +25,13 @@ BenchCase small_case(const std::string& variant, const std::string& form, BenchM
 }
 
 TEST(PairedRatio, EverySpecNamesTwoCasesOfItsPreset) {
-  for (const std::string preset : {"training", "cpu-targets"}) {
+  for (const std::string preset : {"training", "cpu-targets", "gpu-targets"}) {
     const std::vector<PairedRatioSpec> specs = paired_ratio_specs(preset);
     // cpu-targets: the 6 time-ratio targets, and 3 sets against the uniform gates for each
-    // of the 2 gate-set spreads
-    EXPECT_EQ(specs.size(), preset == "training" ? 2u : 12u) << preset;
-    const std::vector<BenchCase> cases = expand_bench_cases(preset_sweep(preset, "cpu"));
+    // of the 2 gate-set spreads; gpu-targets: its one time ratio (recurrent / chunked)
+    EXPECT_EQ(specs.size(), preset == "training" ? 2u : preset == "gpu-targets" ? 1u : 12u) << preset;
+    const std::vector<BenchCase> cases =
+        expand_bench_cases(preset_sweep(preset, preset == "gpu-targets" ? "cuda" : "cpu"));
     for (const PairedRatioSpec& s : specs)
       for (const TargetRow* want : {&s.numerator, &s.denominator}) {
         int matches = 0;

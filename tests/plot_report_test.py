@@ -252,6 +252,28 @@ class PlotReportTest(unittest.TestCase):
         self.assertNotIn("PASS", noisy)
         self.assertNotIn("MISS |", noisy)
 
+    def test_gpu_targets_verdicts_show_under_the_gpu_alone(self):
+        text = self.report_text()
+        block = text.split("<!-- table:gpu-targets:begin -->")[1].split("<!-- table:gpu-targets:end -->")[0]
+        self.assertIn("No `gpu-targets` results yet", block)
+        # a gpu-targets file of one row (a paper row relabelled) and the verdicts the bench wrote
+        with open(os.path.join(self.results, GPU, "paper-cuda.csv")) as f:
+            lines = f.readlines()
+        with open(os.path.join(self.results, GPU, "gpu-targets-cuda.csv"), "w") as f:
+            f.writelines([lines[0]] + [l.replace("paper,", "gpu-targets,", 1) for l in lines[1:2]])
+        with open(os.path.join(self.results, GPU, "gpu-targets-cuda.json"), "w") as f:
+            f.write('{"context": {"gpu_name": "NVIDIA fixture", "commit": "fixture", "gpu_targets": ['
+                    '{"name": "gpu target a", "relation": ">= 0.25", "found": true, "measured": 0.3, "result": "PASS"}, '
+                    '{"name": "gpu target b", "relation": ">= 10", "found": true, "measured": 4, "result": "MISS"}]}, '
+                    '"benchmarks": []}')
+        text = self.report_text()
+        mine = section(text, GPU, "gpu-targets")
+        self.assertIn("| gpu target a | 0.300 | >= 0.25 | PASS |", mine)
+        self.assertIn("| gpu target b | 4.00 | >= 10 | MISS |", mine)
+        self.assertIn("NVIDIA fixture", mine)
+        block = text.split("<!-- table:gpu-targets:begin -->")[1].split("<!-- table:gpu-targets:end -->")[0]
+        self.assertNotIn(CPU, block)  # a machine without the file has no heading there
+
     def test_rows_of_two_commits_are_never_one_series_or_one_heatmap(self):
         self.assertEqual(edit_rows(os.path.join(self.results, CPU, "paper-cpu.csv"),
                                    lambda r: r["variant"] == "dfw" and int(r["T"]) >= 1024, commit="other1"), 8)
