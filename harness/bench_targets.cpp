@@ -115,8 +115,6 @@ const std::vector<Target>& targets_of(const std::string& preset) {
   return preset == "cpu-targets" ? cpu : preset == "gpu-targets" ? gpu : none;
 }
 
-const std::vector<Target>& targets() { return targets_of("cpu-targets"); }
-
 std::vector<PairedRatioSpec> make_paired_ratio_specs(const std::string& preset) {
   std::vector<PairedRatioSpec> out;
   if (preset == "training")

@@ -31,18 +31,14 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kMaxChunk = 32;
 constexpr int kSharedBudget = 48 * 1024;
 
-// Blocks per SM the register budget is sized for (__launch_bounds__): 5 at N = 4,
-// which ptxas meets in 88-96 registers with nothing spilled (left to itself it chose
-// 80-96 and spilled 4-8 B in six instantiations); 2 at N = 16, whose 80 state
-// registers per thread need about 205 (at the 168 that three blocks allow, ptxas
-// spilled 56-92 B in every instantiation).
-template <int N>
-constexpr int kMinBlocksPerSm = N <= 4 ? 5 : 2;
-
 int shared_floats_per_token(int dk, int m) { return 2 * dk + 2 * m + 2 + kRowsPerBlock + 1; }
 
+// The blocks per SM the register budget is sized for: 5 at N = 4, which ptxas meets in
+// 88-96 registers with nothing spilled (left to itself it chose 80-96 and spilled
+// 4-8 B in six instantiations); 2 at N = 16, whose 80 state registers per thread need
+// about 205 (at the 168 that three blocks allow, ptxas spilled 56-92 B in every one).
 template <class T, RuleKind kRule, int N>
-__global__ void __launch_bounds__(kThreads, kMinBlocksPerSm<N>) fast_weight_kernel(FastWeightLaunch<T> a, int chunk, int row_blocks) {
+__global__ void __launch_bounds__(kThreads, N <= 4 ? 5 : 2) fast_weight_kernel(FastWeightLaunch<T> a, int chunk, int row_blocks) {
   const int64_t bh = blockIdx.x / row_blocks;
   const int rb = int(blockIdx.x % row_blocks);
   const int64_t h = bh % a.H;

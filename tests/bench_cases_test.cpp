@@ -267,12 +267,14 @@ TEST(BenchCases, TrainingTimesForwardAndBackwardAtBothShapes) {
 TEST(BenchCases, TrainingOnCudaIsFp32AndRecurrent) {
   for (const BenchCase& c : expand("training", "cuda")) {
     EXPECT_EQ(c.dtype, "fp32") << c.label();
-    if (c.mode == BenchMode::training)
+    if (c.mode == BenchMode::training) {
       EXPECT_EQ(c.form, c.variant.name == "softmax" ? "blocked" : "recurrent") << c.label();
+    }
   }
   for (const BenchCase& c : expand("training"))
-    if (c.mode == BenchMode::training && (c.variant.name == "dfw" || c.variant.name == "linear"))
+    if (c.mode == BenchMode::training && (c.variant.name == "dfw" || c.variant.name == "linear")) {
       EXPECT_EQ(c.form, "chunked") << c.label();
+    }
 }
 
 }  // namespace

@@ -159,7 +159,7 @@ TEST_F(CudaSuite, EveryFeatureMapAndTheWideRegisterPath) {
 // the token appended by the split holding it; then token by token across the change
 // from one split to two.
 TEST_F(CudaSuite, FlashDecodeOverEveryLaneGroupSplitCountAndLoadPath) {
-  for (const auto [dk, dv] : {std::pair{4, 4}, {16, 16}, {64, 64}, {128, 96}, {256, 256}, {20, 36}, {256, 8}})
+  for (const auto& [dk, dv] : {std::pair{4, 4}, {16, 16}, {64, 64}, {128, 96}, {256, 256}, {20, 36}, {256, 8}})
     for (const int64_t T : {200, 700})
       EXPECT_EQ(check_case({"softmax", {1, 1, T, dk, dv}, GateSet::uniform_init, false, Mode::decode_step, "decode"}), 3)
           << dk << " x " << dv << " T = " << T;

@@ -37,7 +37,9 @@ TEST(DecodePlan, SplitsCoverTheCacheOnceInWholeBlockSteps) {
         EXPECT_EQ(s.split_len % block_step, 0) << what;
         EXPECT_GE(s.splits * s.split_len, n) << what;        // every key in a split
         EXPECT_LT((s.splits - 1) * s.split_len, n) << what;  // and no split empty
-        if (s.splits > 1) EXPECT_GE(n, int64_t(s.splits - 1) * kDecodeMinSplitKeys) << what;
+        if (s.splits > 1) {
+          EXPECT_GE(n, int64_t(s.splits - 1) * kDecodeMinSplitKeys) << what;
+        }
       }
 }
 
