@@ -119,11 +119,18 @@ Sweep cpu_targets(const StreamSizing& sizing) {
   return s;
 }
 
-// Exactly the rows the GPU targets read (bench_targets.hpp), on the cuda backend.
+// Exactly the rows the GPU targets read (bench_targets.hpp), on the cuda backend only
+// (a B8 H16 T16384 recurrent prefill would take hours on a CPU): any other backend is
+// refused with the reason there is no device (std::runtime_error: exit 1, as for
+// --backend cuda without one).
 Sweep gpu_targets(const std::string& backend) {
-  if (backend != "cuda")
-    throw std::invalid_argument("preset gpu-targets: the GPU targets time CUDA forms, and this run's backend is " +
-                                backend + " (it needs a CUDA device: --backend cuda or auto on a machine with one)");
+  if (backend != "cuda") {
+    const std::string reason = cuda_unavailable_reason();
+    throw std::runtime_error("preset gpu-targets needs a CUDA device, and this run has none: " +
+                             (cuda_device_emulated() ? std::string("the CUDA device is emulated, whose times are not a GPU's")
+                              : !reason.empty()      ? reason
+                                                     : "--backend " + backend + " given"));
+  }
   Sweep s;
   for (const TargetRow& r : gpu_target_rows()) s.groups.push_back(group(r.mode, {run(r.variant, r.form)}, {r.shape}));
   return s;

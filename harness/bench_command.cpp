@@ -537,12 +537,6 @@ int run_bench(int argc, char** argv) {
     const MemoryBudget start = current_budget(memory_limit, backend == "cuda");
     sizing.budget_bytes = backend == "cuda" ? start.device_bytes : start.host_bytes;
   }
-  if (cli.given("preset") && cli.str("preset") == "gpu-targets" && backend != "cuda")
-    throw std::runtime_error(
-        "preset gpu-targets needs a CUDA device, and this run has none: " +
-        (cli.str("backend") == "cpu" ? std::string("--backend cpu given")
-         : cuda_device_emulated()    ? std::string("the CUDA device is emulated, whose times are not a GPU's")
-                                     : cuda_unavailable_reason()));
   const Sweep sweep = build_sweep(cli, backend, sizing);
   std::vector<BenchCase> cases = expand_bench_cases(sweep);
   const std::regex filter = case_filter(cli.str("filter"));

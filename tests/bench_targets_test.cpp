@@ -1,4 +1,4 @@
-// The cpu-targets verdicts (bench_targets.hpp). For every target: a row set where
+// The cpu-targets and gpu-targets verdicts (bench_targets.hpp). For every target: a row set where
 // it holds (PASS), one where it fails (MISS), one where a row it reads is
 // disturbed (inconclusive, never PASS or MISS) and one where a row it reads is
 // absent or not ok (MISSING, never PASS); a zero or NaN time or ceiling never
@@ -16,6 +16,7 @@
 
 #include "bench_targets.hpp"
 #include "generator.hpp"
+#include "paired_ratio.hpp"
 #include "results_row.hpp"
 #include "variant.hpp"
 
@@ -319,6 +320,91 @@ TEST(CpuTargets, TheTinyGateSetMakesSubnormalRunningProductsInEveryChunk) {
     EXPECT_LT(subnormal_share(variant, GateSet::uniform_init), 0.01) << variant;
     EXPECT_EQ(subnormal_share(variant, GateSet::ones), 0.0) << variant;
   }
+}
+
+// ---- gpu-targets (G1-G4): the same judging on cuda rows ---------------------------
+
+// A cuda bf16 row at H 16, d = m = 128, against a cuBLAS rate of 600 TFLOP/s and a copy
+// bandwidth of 4 TB/s.
+ResultRow cuda_row(const std::string& variant, const std::string& form, const std::string& mode, int64_t B, int64_t T,
+                   double ms) {
+  ResultRow r = row(variant, form, mode, B, 16, T, 128, ms);
+  r.backend = "cuda";
+  r.dtype = "bf16";
+  r.ceiling_gflops = 600e3;
+  r.ceiling_gbps = 4000;
+  return r;
+}
+
+// Every row the GPU targets read, with rates for which each holds: chunked at 30% and
+// flash at 40% of the GEMM rate, recurrent 12x the chunked time, decode at 70% of the
+// copy bandwidth.
+Rows gpu_quiet_rows() {
+  Rows rows{cuda_row("dfw", "chunked", "prefill", 8, 16384, 10), cuda_row("dfw", "recurrent", "prefill", 8, 16384, 120),
+            cuda_row("softmax", "blocked", "prefill", 8, 16384, 50), cuda_row("dfw", "decode", "decode", 256, 128, 1)};
+  rows[0].gflops = 0.30 * rows[0].ceiling_gflops;
+  rows[2].gflops = 0.40 * rows[2].ceiling_gflops;
+  rows[3].gbps = 0.70 * rows[3].ceiling_gbps;
+  return rows;
+}
+
+std::vector<Verdict> gpu_verdicts(const Rows& rows) {
+  std::vector<Verdict> out;
+  for (const TargetResult& t : evaluate_targets("gpu-targets", rows)) out.push_back(t.verdict);
+  return out;
+}
+
+TEST(GpuTargets, EachTargetPassesWhenMetAndMissesWhenNot) {
+  const std::vector<TargetResult> quiet = evaluate_targets("gpu-targets", gpu_quiet_rows());
+  ASSERT_EQ(quiet.size(), 4u);
+  const double want[] = {0.30, 12.0, 0.40, 0.70};
+  for (std::size_t i = 0; i < quiet.size(); ++i) {
+    EXPECT_EQ(quiet[i].verdict, Verdict::pass) << quiet[i].name << ": " << quiet[i].why;
+    EXPECT_NEAR(quiet[i].measured, want[i], 1e-9) << quiet[i].name;
+  }
+  Rows slow = gpu_quiet_rows();
+  slow[0].gflops = 0.20 * slow[0].ceiling_gflops;  // G1: 20% < 25%
+  slow[1].time_median_ms = 90;                       // G2: 9x < 10x
+  slow[2].gflops = 0.30 * slow[2].ceiling_gflops;  // G3: 30% < 35%
+  slow[3].gbps = 0.50 * slow[3].ceiling_gbps;      // G4: 50% < 60%
+  EXPECT_EQ(gpu_verdicts(slow), std::vector<Verdict>(4, Verdict::miss));
+}
+
+TEST(GpuTargets, OnlyCudaRowsAreRead) {
+  Rows rows = gpu_quiet_rows();
+  for (ResultRow& r : rows) r.backend = "cpu";
+  EXPECT_EQ(gpu_verdicts(rows), std::vector<Verdict>(4, Verdict::missing));
+  EXPECT_TRUE(evaluate_targets("paper", gpu_quiet_rows()).empty());  // a preset without targets
+}
+
+TEST(GpuTargets, ADisturbedRowIsInconclusiveAndAnAbsentOneMissing) {
+  Rows rows = gpu_quiet_rows();
+  rows[0].disturbed = true;  // the chunked row: read by G1 and G2
+  EXPECT_EQ(gpu_verdicts(rows), (std::vector<Verdict>{Verdict::inconclusive, Verdict::inconclusive, Verdict::pass,
+                                                  Verdict::pass}));
+  rows = gpu_quiet_rows();
+  rows.pop_back();  // no decode row
+  EXPECT_EQ(gpu_verdicts(rows).back(), Verdict::missing);
+}
+
+TEST(GpuTargets, TheTimeRatioIsJudgedAgainFromThePairs) {
+  const std::vector<PairedRatioSpec> specs = paired_ratio_specs("gpu-targets");
+  ASSERT_EQ(specs.size(), 1u);
+  auto judged = [&](double median) {
+    std::vector<TargetResult> t = evaluate_targets("gpu-targets", gpu_quiet_rows());
+    PairedRatio p;
+    p.name = specs[0].name;
+    p.pairs = 15;
+    p.median = median;
+    p.p20 = 0.97 * median;
+    p.p80 = 1.03 * median;
+    judge_from_pairs(t, {p}, 1.25, "gpu-targets");
+    return t[1];
+  };
+  EXPECT_EQ(judged(11).verdict, Verdict::pass);
+  EXPECT_TRUE(judged(11).in_pairs);
+  EXPECT_EQ(judged(9).verdict, Verdict::miss);  // the rows said 12x; the pairs decide
+  EXPECT_NEAR(judged(9).row_measured, 12.0, 1e-9);
 }
 
 }  // namespace

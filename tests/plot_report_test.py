@@ -228,18 +228,22 @@ class PlotReportTest(unittest.TestCase):
         self.assertIn("| not measured: dfw flat (fitted change +0% over T=0..1920); delta not measured |",
                       section(text, GPU, "claims"))
 
-    def test_cpu_targets_verdicts_of_a_disturbed_run_are_inconclusive(self):
-        # a cpu-targets file of two rows (paper rows relabelled) and the verdicts the bench wrote
-        with open(os.path.join(self.results, CPU, "paper-cpu.csv")) as f:
+    def write_targets(self, machine, backend, rows, machine_field, key, targets):
+        """A {cpu,gpu}-targets results file of the first ROWS paper rows (relabelled) and
+        the verdicts the bench wrote into its context under KEY."""
+        preset = f"{key.split('_')[0]}-targets"
+        with open(os.path.join(self.results, machine, f"paper-{backend}.csv")) as f:
             lines = f.readlines()
-        with open(os.path.join(self.results, CPU, "cpu-targets-cpu.csv"), "w") as f:
-            f.writelines([lines[0]] + [l.replace("paper,", "cpu-targets,", 1) for l in lines[1:3]])
-        with open(os.path.join(self.results, CPU, "cpu-targets-cpu.json"), "w") as f:
-            f.write('{"context": {"cpu_model": "fixture", "commit": "fixture", "cpu_targets": ['
-                    '{"name": "target a", "relation": ">= 1", "found": true, "measured": 2.5, "result": "PASS"}, '
-                    '{"name": "target b", "relation": ">= 3", "found": true, "measured": 0.5, "result": "MISS"}, '
-                    '{"name": "target c", "relation": ">= 1", "found": false, "result": "MISSING"}]}, '
-                    '"benchmarks": []}')
+        with open(os.path.join(self.results, machine, f"{preset}-{backend}.csv"), "w") as f:
+            f.writelines([lines[0]] + [l.replace("paper,", f"{preset},", 1) for l in lines[1:1 + rows]])
+        with open(os.path.join(self.results, machine, f"{preset}-{backend}.json"), "w") as f:
+            f.write(f'{{"context": {{{machine_field}, "commit": "fixture", "{key}": [{targets}]}}, "benchmarks": []}}')
+
+    def test_cpu_targets_verdicts_of_a_disturbed_run_are_inconclusive(self):
+        self.write_targets(CPU, "cpu", 2, '"cpu_model": "fixture"', "cpu_targets",
+                           '{"name": "target a", "relation": ">= 1", "found": true, "measured": 2.5, "result": "PASS"}, '
+                           '{"name": "target b", "relation": ">= 3", "found": true, "measured": 0.5, "result": "MISS"}, '
+                           '{"name": "target c", "relation": ">= 1", "found": false, "result": "MISSING"}')
         quiet = section(self.report_text(), CPU, "cpu-targets")
         self.assertIn("| target a | 2.50 | >= 1 | PASS |", quiet)
         self.assertIn("| target b | 0.500 | >= 3 | MISS |", quiet)
@@ -256,16 +260,10 @@ class PlotReportTest(unittest.TestCase):
         text = self.report_text()
         block = text.split("<!-- table:gpu-targets:begin -->")[1].split("<!-- table:gpu-targets:end -->")[0]
         self.assertIn("No `gpu-targets` results yet", block)
-        # a gpu-targets file of one row (a paper row relabelled) and the verdicts the bench wrote
-        with open(os.path.join(self.results, GPU, "paper-cuda.csv")) as f:
-            lines = f.readlines()
-        with open(os.path.join(self.results, GPU, "gpu-targets-cuda.csv"), "w") as f:
-            f.writelines([lines[0]] + [l.replace("paper,", "gpu-targets,", 1) for l in lines[1:2]])
-        with open(os.path.join(self.results, GPU, "gpu-targets-cuda.json"), "w") as f:
-            f.write('{"context": {"gpu_name": "NVIDIA fixture", "commit": "fixture", "gpu_targets": ['
-                    '{"name": "gpu target a", "relation": ">= 0.25", "found": true, "measured": 0.3, "result": "PASS"}, '
-                    '{"name": "gpu target b", "relation": ">= 10", "found": true, "measured": 4, "result": "MISS"}]}, '
-                    '"benchmarks": []}')
+        self.write_targets(GPU, "cuda", 1, '"gpu_name": "NVIDIA fixture"', "gpu_targets",
+                           '{"name": "gpu target a", "relation": ">= 0.25", "found": true, "measured": 0.3, '
+                           '"result": "PASS"}, '
+                           '{"name": "gpu target b", "relation": ">= 10", "found": true, "measured": 4, "result": "MISS"}')
         text = self.report_text()
         mine = section(text, GPU, "gpu-targets")
         self.assertIn("| gpu target a | 0.300 | >= 0.25 | PASS |", mine)
