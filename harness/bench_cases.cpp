@@ -83,8 +83,10 @@ Sweep grid() {
 // A training step of the attention (forward, then backward, one timed run) over T:
 // the paper's shapes (B = 32, H = 1, d = m = 64) and B = 8, H = 16, d = m = 128;
 // the gated-linear variants chunked (the form training uses, as fla does), delta
-// recurrent (it has no chunked form here). On cuda every stateful rule runs recurrent:
-// the CUDA backward forms are recurrent and blocked (fp32, preset_sweep's dtype here).
+// recurrent (it has no chunked form here). On cuda every stateful rule's training step
+// runs recurrent: the step is one form forward then backward in fp32 (preset_sweep's
+// dtype here), and the CUDA chunked forward is fp16 / bf16 only; the chunked CUDA
+// backward (fp32) is timed alone in the target group below.
 Sweep training(const std::string& backend) {
   Sweep s;
   const char* gated_linear = backend == "cuda" ? "recurrent" : "chunked";
@@ -263,10 +265,10 @@ std::string bench_preset_help() {
          "                 the memory available holds\n"
          "  training       forward + backward in one timed run (--pass fwdbwd), T = 128..2048 doubling\n"
          "                 at B = 32, H = 1, d = m = 64 and T = 256..1024 at B = 8, H = 16, d = m = 128:\n"
-         "                 softmax blocked; dfw, gated, linear chunked (cuda: recurrent, no chunked CUDA\n"
-         "                 backward yet); delta recurrent (checkpointed backward); fp32 on either\n"
-         "                 backend; and dfw forward and backward (recurrent, chunked) alone at B = 1,\n"
-         "                 H = 12, T = 4096, d = m = 64\n";
+         "                 softmax blocked; dfw, gated, linear chunked (cuda: recurrent, as the CUDA\n"
+         "                 chunked forward is fp16 / bf16 only); delta recurrent (checkpointed backward);\n"
+         "                 fp32 on either backend; and dfw forward and backward (recurrent, chunked)\n"
+         "                 alone at B = 1, H = 12, T = 4096, d = m = 64\n";
 }
 
 int64_t streaming_decode_batch(const std::string& backend, const StreamSizing& sizing) {

@@ -9,6 +9,7 @@
 #include "cost_model.hpp"
 #include "cpu/chunked_backward.hpp"
 #include "cpu/recurrent_backward.hpp"
+#include "chunked_backward_sizes.hpp"
 #include "recurrent_backward_sizes.hpp"
 #include "chunked_prefill_layout.hpp"
 #include "kernel_kinds.hpp"
@@ -176,19 +177,28 @@ void plan_cuda(const BenchCase& c, const ProblemElements& e, MemoryPlan& p) {
 }
 
 // CUDA backward forms (fp32; kernels/*_backward_form.cpp): the inputs, dy and one
-// gradient per input; blocked: y, L and D; recurrent: the features, their gradients,
-// the walk's per-token sums and its workspace (recurrent_backward_sizes.hpp).
+// gradient per input; blocked: y, L and D; recurrent and chunked: the features, their
+// gradients, the walk's per-token sums and its workspace (recurrent_backward_sizes.hpp,
+// chunked_backward_sizes.hpp).
 void plan_cuda_backward(const BenchCase& c, const ProblemElements& e, MemoryPlan& p) {
   const Shape s = c.problem_shape();
   const int64_t BH = s.B * s.H, T = s.T, tokens = BH * T;
   const int64_t inputs = e.all() * kFloat, grads = (e.all() - e.omega) * kFloat, dy = e.v * kFloat;
   if (c.form == "blocked") {
     p.device = inputs + dy + grads + (e.v + 2 * tokens) * kFloat;
-  } else if (c.form == "recurrent") {
-    const int every = int(std::clamp<int64_t>(c.chunk > 0 ? c.chunk : 64, 1, T));
+  } else if (c.form == "recurrent" || c.form == "chunked") {
     const int64_t feature_rows = (c.variant.sum_normalise ? 6 : 4) + 1;  // + a scalar factor's db
-    p.device = inputs + dy + grads + (feature_rows * tokens * c.m + 4 * tokens) * kFloat +
-               recurrent_backward_workspace_floats(BH, T, int(s.dv), int(c.m), every, c.variant.normalise) * kFloat;
+    const int64_t requested = c.chunk > 0 ? c.chunk : 64;
+    int64_t walk = 0, sums = 2;  // sum_da, dc; recurrent normalised: dy . n and den
+    if (c.form == "recurrent") {
+      const int every = int(std::clamp<int64_t>(requested, 1, T));
+      walk = recurrent_backward_workspace_floats(BH, T, int(s.dv), int(c.m), every, c.variant.normalise);
+      sums += c.variant.normalise ? 2 : 0;
+    } else {
+      const int rows = int(s.dv) + (c.variant.normalise ? 1 : 0);
+      walk = chunked_backward_work(BH, T, chunked_backward_chunk(requested, int(c.m), rows), int(c.m), rows).floats;
+    }
+    p.device = inputs + dy + grads + (feature_rows * tokens * c.m + sums * tokens + walk) * kFloat;
   }
 }
 

@@ -36,8 +36,6 @@
 #include <mma.h>
 
 #include <algorithm>
-#include <mutex>
-#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -373,17 +371,6 @@ __global__ void __launch_bounds__(kScanThreads)
     }
     if (r < rows && c < m) s_out[(bh * rows + r) * m + c] = s;
   }
-}
-
-// Allows `kernel` up to the opt-in shared memory limit, once per kernel (on its first
-// launch: a warm-up run).
-void allow_optin_shared(const void* kernel) {
-  static std::mutex mutex;
-  static std::set<const void*> done;
-  const std::lock_guard<std::mutex> lock(mutex);
-  if (done.insert(kernel).second)
-    DFW_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        device_limits().max_shared_optin));
 }
 
 // Blocks per SM a chunk pass launches at most; past that, each block takes several

@@ -78,6 +78,7 @@ void append_cuda_impls(std::vector<std::unique_ptr<Impl>>& out) {
 
 void append_cuda_backward_impls(std::vector<std::unique_ptr<BackwardImpl>>& out) {
   out.push_back(make_recurrent_backward_cuda_impl());
+  out.push_back(make_chunked_backward_cuda_impl());
   out.push_back(make_softmax_blocked_backward_cuda_impl());
 }
 

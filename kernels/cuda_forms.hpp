@@ -28,6 +28,9 @@ std::unique_ptr<BackwardImpl> make_softmax_blocked_backward_cuda_impl();
 // The stateful rules' backward from checkpointed states (form "recurrent", fp32).
 std::unique_ptr<BackwardImpl> make_recurrent_backward_cuda_impl();
 
+// The gated-linear rules' backward over chunks (form "chunked", fp32).
+std::unique_ptr<BackwardImpl> make_chunked_backward_cuda_impl();
+
 // Empty when the runtime sees a device, else the reason: the runtime's error,
 // "no NVIDIA driver found" when neither its kernel module nor libcuda.so.1 is
 // present, or "no CUDA device found".

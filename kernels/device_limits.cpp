@@ -1,7 +1,11 @@
-// device_limits (device_limits.hpp): two device attributes, read once.
+// device_limits (device_limits.hpp): two device attributes, read once; and the
+// opt-in to them per kernel.
 #include "device_limits.hpp"
 
 #include <cuda_runtime.h>
+
+#include <mutex>
+#include <set>
 
 #include "cuda_check.hpp"
 
@@ -17,6 +21,15 @@ const DeviceLimits& device_limits() {
     return l;
   }();
   return limits;
+}
+
+void allow_optin_shared(const void* kernel) {
+  static std::mutex mutex;
+  static std::set<const void*> done;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (done.insert(kernel).second)
+    DFW_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        device_limits().max_shared_optin));
 }
 
 }  // namespace dfw

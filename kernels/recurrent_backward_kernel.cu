@@ -374,10 +374,14 @@ void launch_recurrent_backward(const RecurrentBackwardLaunch& a, cudaStream_t st
     else if (a.m <= 256) launch_walks<false, 8>(a, blocks, stream);
     else launch_walks<false, 16>(a, blocks, stream);
   }
-  if (a.dgate) {
-    gate_gradient_kernel<<<unsigned((tokens + kWarps - 1) / kWarps), kThreads, 0, stream>>>(a);
-    DFW_CUDA_CHECK_LAUNCH();
-  }
+  launch_gate_gradient(a, stream);
+}
+
+void launch_gate_gradient(const RecurrentBackwardLaunch& a, cudaStream_t stream) {
+  const int64_t tokens = a.BH * a.T;
+  if (!a.dgate || tokens == 0) return;
+  gate_gradient_kernel<<<unsigned((tokens + kWarps - 1) / kWarps), kThreads, 0, stream>>>(a);
+  DFW_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace dfw

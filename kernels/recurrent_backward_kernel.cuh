@@ -59,4 +59,9 @@ constexpr int kRecurrentBackwardMaxM = 512;
 // gradient from sum_da, db and dc. Throws std::invalid_argument for sizes it does not take.
 void launch_recurrent_backward(const RecurrentBackwardLaunch& a, cudaStream_t stream);
 
+// A scalar gate's gradient (a.dgate) from the walk's sum_da, db and dc by the factor
+// form's signs; nothing when a.dgate is nullptr. The chunked backward
+// (chunked_backward_kernel.cuh) ends with it too.
+void launch_gate_gradient(const RecurrentBackwardLaunch& a, cudaStream_t stream);
+
 }  // namespace dfw

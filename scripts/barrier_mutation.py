@@ -40,6 +40,7 @@ TESTS = [
     "CudaBackward.EveryStatefulPresetGateSetAndInitialState",
     "CudaBackward.EveryFeatureMapOnTheFactorRules",
     "CudaBackward.WideFeaturesAndManyRowBlocks",
+    "CudaBackward.BlocksTakeSeveralChunksEach",
 ]
 SCHEDULES = ["greedy", "reverse", "random:1"]
 

@@ -13,15 +13,16 @@
 # a vector-clock release and acquire per thread, each as long as the fibers are many):
 # tsan runs the GPU tests as two processes of one emulator thread each (CudaSuite; its
 # wide-path test with CudaChunked and the rest), which halves each clock and keeps both
-# cores busy. Four tests
+# cores busy. Six tests
 # stay with the plain and ASan runs (TSAN_GPU_SKIP): the chunk lengths 1 to 100 with every
 # gate set (EveryChunkLength 70 s under TSan, EveryChunkLengthWithEdgeGateSets 174 s;
 # the chunked kernels' launches and barriers run under TSan in the slow-gate, spill,
 # continuation and memory-plan tests at chunks of 16 to 512), the 1025-token sequences
-# (86 s; every kernel and launch path they take runs in the shorter tests) and the
-# chunked blocks that take several chunks each (57 s; a block's next chunk reuses the
-# addresses and barriers of its first; the barrier between them fails the plain schedule
-# when removed).
+# (86 s; every kernel and launch path they take runs in the shorter tests), the
+# chunked blocks, forward and backward, that take several chunks each (57 s forward; a
+# block's next chunk reuses the addresses and barriers of its first; the barriers between
+# them fail the plain schedule when removed) and the backward memory plan (21 s: bytes,
+# not ordering; its kernels run under TSan in the other CudaBackward tests).
 # DFW_EMU_SAN_FILTER narrows it (a gtest filter, e.g. 'CudaSuite.*').
 # Any failure, skip of a GPU test, or sanitizer report fails the script.
 # Usage: scripts/emu_test.sh [plain|tsan]     env: DFW_JOBS (default 2)
@@ -54,7 +55,7 @@ cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 # support does not follow (it aborts): the emulator's fault-reporting tests run in the
 # plain mode and in scripts/sanitize.sh, the rest of its tests under TSan too.
 TSAN_EMU_FILTER='-EmuDevice.*IsAFault:EmuDevice.WmmaChecksAlignmentAndStride'
-TSAN_GPU_SKIP='CudaChunked.EveryChunkLength:CudaChunked.EveryChunkLengthWithEdgeGateSets:CudaSuite.LongSequenceAndLongCache:CudaChunked.BlocksTakeSeveralChunksEach'
+TSAN_GPU_SKIP='CudaChunked.EveryChunkLength:CudaChunked.EveryChunkLengthWithEdgeGateSets:CudaSuite.LongSequenceAndLongCache:CudaChunked.BlocksTakeSeveralChunksEach:CudaBackward.BlocksTakeSeveralChunksEach:CudaBackward.TheMemoryPlanCoversTheDeviceBuffers'
 
 # run_one EXE FILTER SCHEDULE LOG: one test process; a failure, or a skipped GPU test, fails.
 run_one() {

@@ -140,7 +140,7 @@ gpu_filter='CudaSuite.*:CudaChunked.*:CudaBackward.*:ChunkedContinuation.*:NoDev
 # Emulated: the step's plumbing on two suites; scripts/emu_test.sh runs them all in CI.
 (( emulated )) && gpu_filter='CudaSuite.EveryPresetOnOddShapes:CudaChunked.PrefillThenDecodeStepContinues'
 step gpu-tests $(( emulated ? 600 : 90 )) "$tests" --gtest_filter="$gpu_filter" --gtest_output="xml:$out/gtest_gpu.xml"
-multi_chunk='CudaSuite.GateEdgeSets:CudaSuite.InitialStateAndDecodeStep:CudaChunked.PrefillThenDecodeStepContinues:CudaBackward.EveryCheckpointLengthGivesTheSameGradients'
+multi_chunk='CudaSuite.GateEdgeSets:CudaSuite.InitialStateAndDecodeStep:CudaChunked.PrefillThenDecodeStepContinues:CudaBackward.EveryCheckpointAndChunkLengthGivesTheSameGradients'
 timing=(--backend cuda --ceilings measure --min-time 0.001 --repetitions 5 --results-dir "$res")
 if (( emulated )); then
   step check-cuda 240 "$bin" check --backend cuda --quick --no-distance --out "$res/check-cuda-emu.csv"
@@ -166,8 +166,9 @@ else
   step bench-paper-prefill 40 "$bin" bench --preset paper-prefill --dtype fp16 "${timing[@]}" --out paper-prefill-cuda
   step bench-scaling 40 "$bin" bench --preset scaling --dtype fp16 "${timing[@]}" --out scaling-cuda
   step bench-decode-large 30 "$bin" bench --preset decode-large --dtype fp16 "${timing[@]}" --out decode-large-cuda
-  # The CUDA backward forms are fp32 (softmax blocked, the stateful rules recurrent: the
-  # preset's cuda form of the gated-linear variants; its dfw chunked target rows say unsupported).
+  # The CUDA backward forms are fp32 (softmax blocked, the stateful rules recurrent, the
+  # gated-linear ones chunked too): the preset's training steps run recurrent on cuda (no fp32
+  # chunked forward), its dfw chunked backward row runs, its fp32 chunked forward row says unsupported.
   step bench-training 60 "$bin" bench --preset training "${timing[@]}" --out training-cuda
   sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
   step memcheck 60 "$sanitizer" --tool memcheck --error-exitcode 1 --leak-check full "$tests" --gtest_filter="$multi_chunk"

@@ -657,11 +657,6 @@ TABLES = {
 }
 
 
-# The backward kernels' families (fp32 only: kernels/*backward_kernel.cu).
-BACKWARD_KERNELS = ("flash_backward_", "recurrent_checkpoint_kernel", "recurrent_reverse_kernel",
-                    "gate_gradient_kernel", "feature_rows_kernel", "feature_vjp_kernel", "feature_param_grad_kernel")
-
-
 def block_sass(root):
     """The fp16 kernel instantiations (the presets' cuda dtype), the chunked form's
     state scan (fp32, any dtype) and the fp32 backward kernels of results/static/sass-cuda.csv."""
@@ -669,7 +664,7 @@ def block_sass(root):
     if not rows:
         return ("_No static analysis yet: run `/usr/bin/python3 scripts/sass_check.py --build BUILD` on an "
                 "nvcc build (needs cuobjdump: `pip install nvidia-cuda-cuobjdump`)._")
-    backward = [r for r in rows if r["kernel"].startswith(BACKWARD_KERNELS)]
+    backward = [r for r in rows if r["object"].endswith("backward_kernel.cu")]  # fp32 only
     fp16 = [r for r in rows if "<Fp16" in r["kernel"]]
     scan = [r for r in rows if r["kernel"] == "chunked_state_scan_kernel"]
     shown = fp16 + scan + backward

@@ -46,8 +46,8 @@ full_tables='Check\.Full(Forward|Backward)CheckTablePasses'
 # GPU tests whose addresses another one covers, left to emu_test.sh plain: the edge gate
 # sets at every chunk length repeat EveryChunkLength's launches with other gate values
 # (66 s under ASan); the 1025-token sequences (68 s) index as the shorter ones do; blocks
-# taking a second chunk (28 s) reuse its first one's addresses.
-gpu_asan_skip='^(CudaChunked\.EveryChunkLengthWithEdgeGateSets|CudaSuite\.LongSequenceAndLongCache|CudaChunked\.BlocksTakeSeveralChunksEach)$'
+# taking a second chunk (28 s forward; backward likewise) reuse its first one's addresses.
+gpu_asan_skip='^(CudaChunked\.EveryChunkLengthWithEdgeGateSets|CudaSuite\.LongSequenceAndLongCache|CudaChunked\.BlocksTakeSeveralChunksEach|CudaBackward\.BlocksTakeSeveralChunksEach)$'
 
 # CPU tests but the full check tables, with stack-use-after-return detection. hog_test is a timing test (a
 # sanitized build is several times slower and would run past its time bound) and has

@@ -88,6 +88,13 @@ LAUNCH = {
     "chunked_output_kernel": (256, lambda e, n: 151296 if n else MAX_DYN_SMEM_PER_BLOCK,
                               lambda B, H, T: min(B * H * -(-T // 64), 8 * SMS)),
     "chunked_state_scan_kernel": (256, lambda e, n: 0, lambda B, H, T: B * H * 16),
+    # chunked_backward_kernel.cu: the three chunk kernels grid min(B*H*ceil(T / 16), 4 * SMs),
+    # block 256, the layout at C = 16, m = rows = 64 (chunked_backward_sizes.hpp): 24240
+    # floats; the two scans blocks of 256 over B*H*(64*64 / 256), no shared memory.
+    "chunk_state_kernel": (256, lambda e, n: 4 * 24240, lambda B, H, T: min(B * H * -(-T // 16), 4 * SMS)),
+    "chunk_weights_kernel": (256, lambda e, n: 4 * 24240, lambda B, H, T: min(B * H * -(-T // 16), 4 * SMS)),
+    "chunk_grads_kernel": (256, lambda e, n: 4 * 24240, lambda B, H, T: min(B * H * -(-T // 16), 4 * SMS)),
+    "scan_kernel": (256, lambda e, n: 0, lambda B, H, T: B * H * 16),
     # flash_prefill_kernel.cu: grid (ceil(T / 64), B*H), block 128.
     "flash_prefill_kernel": (128, lambda e, n: flash_smem(e), lambda B, H, T: -(-T // 64) * B * H),
     # flash_backward_kernel.cu: the tile kernels grid (ceil(T / 32), B*H), block 128;

@@ -1,8 +1,9 @@
 // GPU suite: every CUDA backward form against the float64 reference gradients (check's
 // limits for its dtype, each tensor scaled by its conditioning as check does): softmax
 // on odd shapes, ragged tiles and the widest head the kernels take; every stateful
-// preset on odd shapes, gate edge sets and an initial state, every feature map, the
-// wide-feature path and many row blocks; checkpoint lengths agree; repeated runs agree. Skips with the
+// preset on odd shapes, gate edge sets and an initial state (recurrent, and chunked for
+// the gated-linear family), every feature map, the wide-feature path and many row
+// blocks; checkpoint and chunk lengths agree; repeated runs agree. Skips with the
 // driver's reason where no device is usable.
 #include <gtest/gtest.h>
 
@@ -68,13 +69,17 @@ TEST_F(CudaBackward, SoftmaxOnOddShapesRaggedTilesAndTheWidestHead) {
     EXPECT_EQ(check_backward("softmax", s), 1) << s.str() << ": blocked/cuda/fp32";
 }
 
+// The CUDA backward forms a stateful variant has: recurrent, and chunked for the
+// gated-linear family.
+int stateful_forms(const std::string& name) { return parse_variant(name).rule->is_gated_linear() ? 2 : 1; }
+
 TEST_F(CudaBackward, EveryStatefulPresetGateSetAndInitialState) {
   for (const auto& name : preset_names()) {
     if (!parse_variant(name).rule->stateful()) continue;
     for (const Shape& s : {Shape{1, 1, 1, 16, 16}, Shape{2, 3, 37, 16, 12}, Shape{1, 2, 70, 32, 40}})
-      EXPECT_EQ(check_backward(name, s), 1) << name << " " << s.str() << ": recurrent/cuda/fp32";
+      EXPECT_EQ(check_backward(name, s), stateful_forms(name)) << name << " " << s.str();
     for (GateSet g : {GateSet::tiny, GateSet::mixed, GateSet::ones})
-      EXPECT_EQ(check_backward(name, {1, 2, 45, 16, 16}, g), 1) << name << " " << gate_set_name(g);
+      EXPECT_EQ(check_backward(name, {1, 2, 45, 16, 16}, g), stateful_forms(name)) << name << " " << gate_set_name(g);
   }
 }
 
@@ -83,37 +88,53 @@ TEST_F(CudaBackward, EveryStatefulPresetGateSetAndInitialState) {
 TEST_F(CudaBackward, EveryFeatureMapOnTheFactorRules) {
   for (const char* map : {"identity", "elu1", "relu_proj", "favor", "dpfp"})
     for (const std::string rule : {"rule=gated,norm=on", "rule=decay,norm=off"})
-      EXPECT_EQ(check_backward(rule + ",phi=" + map, {1, 2, 19, 16, 16}), 1) << rule << " " << map;
+      EXPECT_EQ(check_backward(rule + ",phi=" + map, {1, 2, 19, 16, 16}), 2) << rule << " " << map;
 }
 
-// m = 256 and 320: the kernels' wider register paths (8 and 16 columns per lane);
-// 144 value rows: nine row blocks, the last one partial.
+// m = 256 and 320: the recurrent kernels' wider register paths (8 and 16 columns per
+// lane), the chunked kernels' shorter chunks (10 tokens fit at m = 256, 8 at 320, 5 at
+// d = m = 256);
+// 144 value rows: nine row blocks, the last one partial (recurrent), nine state tiles (chunked).
 TEST_F(CudaBackward, WideFeaturesAndManyRowBlocks) {
-  EXPECT_EQ(check_backward("rule=add,phi=favor,norm=on,m=256", {1, 2, 23, 32, 24}), 1);
+  EXPECT_EQ(check_backward("rule=add,phi=favor,norm=on,m=256", {1, 2, 23, 32, 24}), 2);
   EXPECT_EQ(check_backward("rule=delta,phi=dpfp,nu=2,norm=off", {1, 1, 19, 64, 16}), 1);
-  EXPECT_EQ(check_backward("rule=gated,phi=relu_proj,norm=on,m=320", {1, 1, 17, 16, 20}), 1);
+  EXPECT_EQ(check_backward("rule=gated,phi=relu_proj,norm=on,m=320", {1, 1, 17, 16, 20}), 2);
   EXPECT_EQ(check_backward("rule=delta,phi=favor,norm=off,m=320", {1, 1, 17, 16, 20}), 1);
-  EXPECT_EQ(check_backward("dfw", {1, 1, 21, 16, 144}), 1);
+  EXPECT_EQ(check_backward("dfw", {1, 1, 21, 16, 144}), 2);
+  EXPECT_EQ(check_backward("rule=decay,phi=identity,norm=off", {1, 1, 40, 256, 256}), 2);
 }
 
-// The checkpoint length changes where states are recomputed, not the gradients.
-TEST_F(CudaBackward, EveryCheckpointLengthGivesTheSameGradients) {
-  const Variant v = parse_variant("gated");
-  const Problem p = test::make(v, {1, 2, 37, 16, 16}, GateSet::uniform_init, true);
-  const std::vector<float> dy = generate_dy(p, 5);
-  const BackwardImpl* impl = find_backward_impl("recurrent", "cuda", "fp32");
-  ASSERT_NE(impl, nullptr);
-  auto first = impl->prepare(v, p, dy, {Mode::sequence, 1});
-  first->run();
-  const auto want = first->gradients();
-  for (int64_t chunk : {2, 8, 36, 37, 1000}) {
-    auto c = impl->prepare(v, p, dy, {Mode::sequence, chunk});
-    c->run();
-    const Gradients have = c->gradients();
-    const auto got = have.tensors(), ref = want.tensors();
-    ASSERT_EQ(got.size(), ref.size());
-    for (size_t i = 0; i < ref.size(); ++i)
-      EXPECT_LE(rel_l2(*got[i].second, *ref[i].second), 1e-6) << "C=" << chunk << " d" << ref[i].first;
+// More chunks than the chunked kernels' grid (4 blocks per SM: 528 on an H200 or the
+// emulated device): blocks take chunk after chunk, reusing their shared arrays.
+TEST_F(CudaBackward, BlocksTakeSeveralChunksEach) {
+  EXPECT_EQ(check_backward("dfw", {1, 2, 4500, 16, 16}, GateSet::mixed), 2);
+}
+
+// The checkpoint length (recurrent) or chunk length (chunked) changes where states are
+// recomputed or how the tokens are split, not the gradients: against the recurrent
+// form at C = 1 (no recomputation).
+TEST_F(CudaBackward, EveryCheckpointAndChunkLengthGivesTheSameGradients) {
+  for (const char* name : {"gated", "dfw"}) {
+    const Variant v = parse_variant(name);
+    const Problem p = test::make(v, {1, 2, 37, 16, 16}, GateSet::uniform_init, true);
+    const std::vector<float> dy = generate_dy(p, 5);
+    auto first = find_backward_impl("recurrent", "cuda", "fp32")->prepare(v, p, dy, {Mode::sequence, 1});
+    first->run();
+    const auto want = first->gradients();
+    for (const char* form : {"recurrent", "chunked"}) {
+      const BackwardImpl* impl = find_backward_impl(form, "cuda", "fp32");
+      ASSERT_NE(impl, nullptr) << form;
+      for (int64_t chunk : {1, 2, 8, 16, 36, 37, 1000}) {
+        auto c = impl->prepare(v, p, dy, {Mode::sequence, chunk});
+        c->run();
+        const Gradients have = c->gradients();
+        const auto got = have.tensors(), ref = want.tensors();
+        ASSERT_EQ(got.size(), ref.size());
+        for (size_t i = 0; i < ref.size(); ++i)
+          EXPECT_LE(rel_l2(*got[i].second, *ref[i].second), 1e-6)
+              << name << " " << form << " C=" << chunk << " d" << ref[i].first;
+      }
+    }
   }
 }
 
@@ -144,7 +165,8 @@ TEST_F(CudaBackward, RunsAreRepeatableAndTimed) {
 TEST_F(CudaBackward, TheMemoryPlanCoversTheDeviceBuffers) {
   for (const auto& [name, form, chunk] : {std::tuple<std::string, std::string, int64_t>{"softmax", "blocked", 0},
                                           {"dfw", "recurrent", 16}, {"linear", "recurrent", 5},
-                                          {"gated", "recurrent", 64}, {"fwp", "recurrent", 16}}) {
+                                          {"gated", "recurrent", 64}, {"fwp", "recurrent", 16},
+                                          {"dfw", "chunked", 16}, {"linear", "chunked", 5}, {"gated", "chunked", 64}}) {
     BenchCase c = test::cpu_case(name, form, BenchMode::backward, {2, 3, 70, 16, 40}, chunk);
     c.backend = "cuda";
     const Variant& v = c.variant;
