@@ -60,10 +60,6 @@ struct ChunkArgs {
   Work w;
 };
 
-__device__ __forceinline__ float scalar_factor(GateFactor f, float g) {
-  return f == GateFactor::gate ? g : f == GateFactor::one_minus_gate ? 1.f - g : 1.f;
-}
-
 // One chunk of n tokens from tok0 into shared memory: Q (with_q), K = c phi(k), B, V (1
 // on z's row), A, c; past n: Q, K, V zero and the gates 1 (so the products run to C).
 __device__ void load_chunk(const RecurrentBackwardLaunch& a, const Layout& l, float* sm, int64_t tok0, int n,

@@ -43,10 +43,6 @@ __host__ __device__ inline Walk walk_for(const RecurrentBackwardLaunch& a) {
   return walk_shape(a.T, a.dv, a.m, a.every);
 }
 
-__device__ inline float scalar_factor(GateFactor f, float g) {
-  return f == GateFactor::gate ? g : f == GateFactor::one_minus_gate ? 1.f - g : 1.f;
-}
-
 // The state rows of this warp's slots (-1: none; slot 4 is z, in warp 0 of the head's
 // first block only) and their workspaces: checkpoints (checkpoints, m), then one
 // chunk's states (C + 1, m).

@@ -12,11 +12,19 @@
 
 #include <cstdint>
 
+#include "dfw_hd.hpp"
+
 namespace dfw {
 
 // A factor of the gated-linear family as the kernel reads it (variant.hpp's Factor
 // without `computed`, which no kernel takes).
 enum class GateFactor : int { one, gate, one_minus_gate, gate_rows };
+
+// A scalar factor's value from the token's gate g (1 for one; gate_rows has no scalar
+// value: the kernels read its rows).
+DFW_HD float scalar_factor(GateFactor f, float g) {
+  return f == GateFactor::gate ? g : f == GateFactor::one_minus_gate ? 1.f - g : 1.f;
+}
 
 struct RecurrentBackwardLaunch {
   bool delta = false;                 // the delta rule; otherwise the factor family
