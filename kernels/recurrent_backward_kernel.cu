@@ -16,7 +16,8 @@
 //     barrier. Finally dS = ds0.
 //   gate_gradient_kernel: a scalar gate's gradient, sum_r da_r, sum_c db_c and dc by
 //     the factor form's signs; one warp per token.
-//   Launch: walks grid (B*H * ceil(dv / 16)), block 128, no shared memory; gate grid
+//   Launch: walks grid (B*H * ceil(dv / 16)), block 128, no shared memory but the reverse
+//   walk's column sums db at m > 256 (8 KiB, ColumnSums); gate grid
 //   ceil(B*H*T / 4), block 128. Workspace per warp slot: (T / C + C + 1) rows of m.
 #include <algorithm>
 #include <stdexcept>
@@ -43,28 +44,29 @@ __host__ __device__ inline Walk walk_for(const RecurrentBackwardLaunch& a) {
   return walk_shape(a.T, a.dv, a.m, a.every);
 }
 
-// The state rows of this warp's slots (-1: none; slot 4 is z, in warp 0 of the head's
-// first block only) and their workspaces: checkpoints (checkpoints, m), then one
-// chunk's states (C + 1, m).
+// The state rows of this warp's slots (row(i), -1: none; slot 4 is z, in warp 0 of the
+// head's first block only) and their workspaces: checkpoints (checkpoints, m), then one
+// chunk's states (C + 1, m). Rows from the first, not one register per slot.
 struct Slots {
-  int row[kMaxSlots];
+  int first;            // slot 0's state row
+  int dv;               // value rows: z is row dv
+  bool z_here;          // slot 4 holds z
   bool any;             // the warp holds a row: it has terms to add
   float* base;          // slot 0's workspace
   float* z;             // z's workspace
   int64_t slot_floats;
+  __device__ int row(int i) const {
+    return i < kRowsPerWarp ? (first + i < dv ? first + i : -1) : z_here ? dv : -1;
+  }
   __device__ float* work(int i) const { return i < kRowsPerWarp ? base + i * slot_floats : z; }
 };
 
 __device__ Slots slots_of(const RecurrentBackwardLaunch& a, const Walk& w, int64_t bh, int rb, int warp) {
   Slots s;
-  s.any = false;
-#pragma unroll
-  for (int i = 0; i < kMaxSlots; ++i) {
-    int row = i < kRowsPerWarp ? rb * kRowsPerBlock + warp * kRowsPerWarp + i : a.dv;
-    if (i < kRowsPerWarp ? row >= a.dv : !(a.normalise && rb == 0 && warp == 0)) row = -1;
-    s.row[i] = row;
-    s.any = s.any || row >= 0;
-  }
+  s.first = rb * kRowsPerBlock + warp * kRowsPerWarp;
+  s.dv = a.dv;
+  s.z_here = a.normalise && rb == 0 && warp == 0;
+  s.any = s.first < a.dv || s.z_here;
   s.base = a.work + (int64_t(blockIdx.x) * kRowsPerBlock + warp * kRowsPerWarp) * w.slot_floats;
   s.z = a.work + walk_value_floats(a.BH, w) + bh * w.slot_floats;
   s.slot_floats = w.slot_floats;
@@ -144,6 +146,14 @@ __device__ void step_row(float (&s)[N], const float (&k)[N], const float (&b)[N]
   }
 }
 
+// Slot i's row (state row `row`) of S_t from S_{t-1}'s, token tok.
+template <bool kDelta, int N>
+__device__ void step_slot(const RecurrentBackwardLaunch& a, int row, float (&s)[N], const float (&k)[N],
+                          const float (&b)[N], const TokenFactors& f, int64_t tok) {
+  const float v_r = row < a.dv ? __ldg(a.v + tok * a.dv + row) : 1.f;
+  step_row<kDelta>(s, k, b, kDelta ? 1.f : row_factor(a, f, row), v_r, f);
+}
+
 template <bool kDelta, int N>
 __device__ void step_slots(const RecurrentBackwardLaunch& a, const Slots& sl, float (&s)[kMaxSlots][N], int64_t tok,
                            int lane) {
@@ -152,11 +162,51 @@ __device__ void step_slots(const RecurrentBackwardLaunch& a, const Slots& sl, fl
   const TokenFactors f = token_factors(a, tok);
   column_factors(a, f, lane, b);
 #pragma unroll
-  for (int i = 0; i < kMaxSlots; ++i) {
-    const int row = sl.row[i];
-    if (row < 0) continue;
-    const float v_r = row < a.dv ? __ldg(a.v + tok * a.dv + row) : 1.f;
-    step_row<kDelta>(s[i], k, b, kDelta ? 1.f : row_factor(a, f, row), v_r, f);
+  for (int i = 0; i < kMaxSlots; ++i)
+    if (sl.row(i) >= 0) step_slot<kDelta>(a, sl.row(i), s[i], k, b, f, tok);
+}
+
+// The states of one chunk (tokens t0 .. t1 - 1 of head bh) from its checkpoint, into
+// each slot's workspace at `states`: (t1 - t0 + 1) rows. Token by token, every slot
+// per token (phi(k) and b loaded once a token); at N = 16 slot by slot instead (phi(k)
+// and b loaded again per slot), so that one slot's row is live beside the five slots'
+// dS, not all five: holding both took past the 255 registers a thread has (with db in
+// registers and a row register per slot too, 840 bytes spilled per thread in the sm_90
+// SASS of 4a9404c; none since).
+template <bool kDelta, int N>
+__device__ void recompute_chunk(const RecurrentBackwardLaunch& a, const Slots& sl, int64_t bh, int64_t chunk,
+                                int64_t t0, int64_t t1, int64_t states, int lane) {
+  if constexpr (N < 16) {
+    float s[kMaxSlots][N];
+#pragma unroll
+    for (int i = 0; i < kMaxSlots; ++i)
+      if (sl.row(i) >= 0) {
+        load_columns(sl.work(i) + chunk * a.m, a.m, lane, s[i]);
+        store_columns(s[i], a.m, lane, sl.work(i) + states);
+      }
+    for (int64_t t = t0; t < t1; ++t) {
+      step_slots<kDelta>(a, sl, s, bh * a.T + t, lane);
+#pragma unroll
+      for (int i = 0; i < kMaxSlots; ++i)
+        if (sl.row(i) >= 0) store_columns(s[i], a.m, lane, sl.work(i) + states + (t - t0 + 1) * a.m);
+    }
+  } else {
+#pragma unroll 1
+    for (int i = 0; i < kMaxSlots; ++i) {
+      if (sl.row(i) < 0) continue;
+      float s[N];
+      load_columns(sl.work(i) + chunk * a.m, a.m, lane, s);
+      store_columns(s, a.m, lane, sl.work(i) + states);
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t tok = bh * a.T + t;
+        float k[N], b[N];
+        load_input_columns(a.fk + tok * a.m, a.m, lane, k);
+        const TokenFactors f = token_factors(a, tok);
+        column_factors(a, f, lane, b);
+        step_slot<kDelta>(a, sl.row(i), s, k, b, f, tok);
+        store_columns(s, a.m, lane, sl.work(i) + states + (t - t0 + 1) * a.m);
+      }
+    }
   }
 }
 
@@ -165,7 +215,7 @@ __device__ void start_state(const RecurrentBackwardLaunch& a, const Slots& sl, i
                             float (&s)[kMaxSlots][N]) {
 #pragma unroll
   for (int i = 0; i < kMaxSlots; ++i) {
-    const int row = sl.row[i];
+    const int row = sl.row(i);
     if (row >= 0 && row < a.dv && a.s0) load_input_columns(a.s0 + (bh * a.dv + row) * a.m, a.m, lane, s[i]);
     else
 #pragma unroll
@@ -186,7 +236,7 @@ __global__ void __launch_bounds__(kThreads) recurrent_checkpoint_kernel(Recurren
     if (t % a.every == 0)
 #pragma unroll
       for (int i = 0; i < kMaxSlots; ++i)
-        if (sl.row[i] >= 0) store_columns(s[i], a.m, lane, sl.work(i) + (t / a.every) * a.m);
+        if (sl.row(i) >= 0) store_columns(s[i], a.m, lane, sl.work(i) + (t / a.every) * a.m);
     step_slots<kDelta>(a, sl, s, tok, lane);
     if (a.normalise && sl.any) {  // dy_t . n_t over this warp's value rows, n = S phi(q); z's den
       float q[N];
@@ -194,16 +244,35 @@ __global__ void __launch_bounds__(kThreads) recurrent_checkpoint_kernel(Recurren
       float part = 0.f;
 #pragma unroll
       for (int i = 0; i < kRowsPerWarp; ++i)
-        if (sl.row[i] >= 0) part += __ldg(a.dy + tok * a.dv + sl.row[i]) * lane_dot(s[i], q);
+        if (sl.row(i) >= 0) part += __ldg(a.dy + tok * a.dv + sl.row(i)) * lane_dot(s[i], q);
       part = warp_sum(part);
       if (lane == 0) atomicAdd(a.dyn + tok, part);
-      if (sl.row[kRowsPerWarp] >= 0) {
+      if (sl.row(kRowsPerWarp) >= 0) {
         const float den = warp_sum(lane_dot(s[kRowsPerWarp], q)) + a.norm_eps;
         if (lane == 0) a.den[tok] = den;
       }
     }
   }
 }
+
+// A lane's sums over its N columns: in registers, or at N = 16 in shared memory (one
+// float per thread and column, column-major: no bank conflict; each lane reads only
+// what it wrote, no barrier), 16 registers fewer beside the five slots' dS.
+template <int N, bool kShared = (N >= 16)>
+struct ColumnSums {
+  static constexpr unsigned kSharedBytes = 0;
+  float x[N];
+  __device__ explicit ColumnSums(float*) {}
+  __device__ float& operator[](int j) { return x[j]; }
+};
+
+template <int N>
+struct ColumnSums<N, true> {
+  static constexpr unsigned kSharedBytes = kThreads * N * sizeof(float);
+  float* x;
+  __device__ explicit ColumnSums(float* shared) : x(shared + threadIdx.x) {}
+  __device__ float& operator[](int j) { return x[j * kThreads]; }
+};
 
 template <bool kDelta, int N>
 // Two blocks per SM: the register budget (up to 256) that keeps N = 4 free of spills.
@@ -213,6 +282,7 @@ __global__ void __launch_bounds__(kThreads, 2) recurrent_reverse_kernel(Recurren
   const int rb = int(blockIdx.x % w.row_blocks), warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const Slots sl = slots_of(a, w, bh, rb, warp);
   const int64_t states = w.checkpoints * a.m;  // offset of the chunk's states in a slot's workspace
+  extern __shared__ float column_sums[];  // ColumnSums<N>::kSharedBytes
   float ds[kMaxSlots][N];
 #pragma unroll
   for (int i = 0; i < kMaxSlots; ++i)
@@ -222,19 +292,7 @@ __global__ void __launch_bounds__(kThreads, 2) recurrent_reverse_kernel(Recurren
   for (int64_t chunk = (a.T - 1) / a.every; chunk >= 0; --chunk) {
     const int64_t t0 = chunk * a.every, t1 = min(a.T, t0 + a.every);
     // States before tokens t0 .. t1 - 1 and after t1 - 1: (t1 - t0 + 1) rows per slot.
-    float s[kMaxSlots][N];
-#pragma unroll
-    for (int i = 0; i < kMaxSlots; ++i)
-      if (sl.row[i] >= 0) {
-        load_columns(sl.work(i) + chunk * a.m, a.m, lane, s[i]);
-        store_columns(s[i], a.m, lane, sl.work(i) + states);
-      }
-    for (int64_t t = t0; t < t1; ++t) {
-      step_slots<kDelta>(a, sl, s, bh * a.T + t, lane);
-#pragma unroll
-      for (int i = 0; i < kMaxSlots; ++i)
-        if (sl.row[i] >= 0) store_columns(s[i], a.m, lane, sl.work(i) + states + (t - t0 + 1) * a.m);
-    }
+    recompute_chunk<kDelta, N>(a, sl, bh, chunk, t0, t1, states, lane);
     for (int64_t t = t1 - 1; t >= t0; --t) {
       const int64_t tok = bh * a.T + t, after = states + (t - t0 + 1) * a.m, before = after - a.m;
       float q[N], k[N], b[N];
@@ -243,13 +301,14 @@ __global__ void __launch_bounds__(kThreads, 2) recurrent_reverse_kernel(Recurren
       const TokenFactors f = token_factors(a, tok);
       column_factors(a, f, lane, b);
       const float den = a.normalise ? __ldg(a.den + tok) : 1.f;
-      float dfq[N], dfk[N], db[N];
+      float dfq[N], dfk[N];
+      ColumnSums<N> db(column_sums);
 #pragma unroll
       for (int j = 0; j < N; ++j) dfq[j] = dfk[j] = db[j] = 0.f;
       float sum_da = 0.f, dc = 0.f, dbeta = 0.f;
 #pragma unroll
       for (int i = 0; i < kMaxSlots; ++i) {
-        const int row = sl.row[i];
+        const int row = sl.row(i);
         if (row < 0) continue;
         const bool value_row = row < a.dv;
         float st[N], sp[N];
@@ -314,7 +373,7 @@ __global__ void __launch_bounds__(kThreads, 2) recurrent_reverse_kernel(Recurren
   if (a.ds0)
 #pragma unroll
     for (int i = 0; i < kRowsPerWarp; ++i)
-      if (sl.row[i] >= 0) store_columns(ds[i], a.m, lane, a.ds0 + (bh * a.dv + sl.row[i]) * a.m);
+      if (sl.row(i) >= 0) store_columns(ds[i], a.m, lane, a.ds0 + (bh * a.dv + sl.row(i)) * a.m);
 }
 
 __device__ inline float factor_sign(GateFactor f) {
@@ -336,7 +395,7 @@ template <bool kDelta, int N>
 void launch_walks(const RecurrentBackwardLaunch& a, unsigned blocks, cudaStream_t stream) {
   recurrent_checkpoint_kernel<kDelta, N><<<blocks, kThreads, 0, stream>>>(a);
   DFW_CUDA_CHECK_LAUNCH();
-  recurrent_reverse_kernel<kDelta, N><<<blocks, kThreads, 0, stream>>>(a);
+  recurrent_reverse_kernel<kDelta, N><<<blocks, kThreads, ColumnSums<N>::kSharedBytes, stream>>>(a);
   DFW_CUDA_CHECK_LAUNCH();
 }
 

@@ -103,9 +103,10 @@ LAUNCH = {
     "flash_backward_dq_kernel": (128, lambda e, n: flash_backward_smem(), lambda B, H, T: -(-T // 32) * B * H),
     "flash_backward_delta_kernel": (128, lambda e, n: 0, None),
     # recurrent_backward_kernel.cu: the walks grid B*H*ceil(dv / 16), block 128, no shared
-    # memory; the gate kernel one warp per token.
+    # memory but the reverse walk's column sums at 16 columns per lane (ColumnSums: 128 x 16
+    # floats); the gate kernel one warp per token.
     "recurrent_checkpoint_kernel": (128, lambda e, n: 0, None),
-    "recurrent_reverse_kernel": (128, lambda e, n: 0, None),
+    "recurrent_reverse_kernel": (128, lambda e, n: 4 * 128 * 16 if n == 16 else 0, None),
     "gate_gradient_kernel": (128, lambda e, n: 0, None),
     # feature_backward_kernel.cu: one token row per block, block 128; shared (dk + 4)
     # floats (rows), (3 dk + 2 m + 4) (vjp); the parameter kernel none.
