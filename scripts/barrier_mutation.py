@@ -13,6 +13,10 @@ race between the emulated threads is a failure. Prints a markdown table
 
 Usage: scripts/barrier_mutation.py [--build build-emu] [--tsan-build build-emu-tsan]
                                    [--only FILE.cu[:LINE]] [--out table.md]
+       scripts/barrier_mutation.py --check-readme
+--check-readme runs nothing: it checks that README.md's barrier tables list every
+barrier of kernels/*.cu at its current line, in order (exit 1 with the lines that moved),
+so that an edit that moves a barrier updates its row (ctest barrier_table_current).
 """
 import argparse
 import os
@@ -81,6 +85,25 @@ def barriers():
     return found
 
 
+README_ROW = re.compile(r"^\| `(\w+\.cu):(\d+)` `(__syncthreads|__syncwarp)`", re.M)
+
+
+def check_readme():
+    """0 if README.md's barrier rows are exactly barriers() (file, line, call), in order."""
+    listed = [(f, int(line), call) for f, line, call in README_ROW.findall((ROOT / "README.md").read_text())]
+    present = [(f, line, call) for f, line, call, _ in barriers()]
+    key = lambda b: (b[0], b[1])  # noqa: E731
+    if sorted(listed, key=key) == present:
+        print(f"barrier_mutation: README.md lists all {len(present)} barriers of kernels/*.cu at their lines")
+        return 0
+    print("barrier_mutation: README.md's barrier tables and kernels/*.cu differ:", file=sys.stderr)
+    for b in sorted(set(listed) - set(present), key=key):
+        print(f"  listed, not in the sources: {b[0]}:{b[1]} {b[2]}", file=sys.stderr)
+    for b in sorted(set(present) - set(listed), key=key):
+        print(f"  in the sources, not listed: {b[0]}:{b[1]} {b[2]}", file=sys.stderr)
+    return 1
+
+
 def fails(exe, test, env_extra, timeout):
     env = dict(os.environ, **env_extra)
     try:
@@ -105,7 +128,10 @@ def main():
     ap.add_argument("--tsan-build", default="")
     ap.add_argument("--only", default="")
     ap.add_argument("--out", default="")
+    ap.add_argument("--check-readme", action="store_true")
     args = ap.parse_args()
+    if args.check_readme:
+        return check_readme()
     exe = ROOT / args.build / "tests" / "dfw_cuda_tests"
     tsan_exe = ROOT / args.tsan_build / "tests" / "dfw_cuda_tests" if args.tsan_build else None
     rows, missed = [], 0

@@ -38,7 +38,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # Two threads: the machine has two cores, and OpenMP paths are still exercised.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 gpu_suites='^(CudaSuite|CudaChunked|CudaBackward|EmuDevice)\.'
-no_binary='plot_report|npy_corpus_current|report_verdicts|ctest_audit|sass_check_units|mutant_snippets|ctest_names_readable'
+no_binary='plot_report|npy_corpus_current|report_verdicts|ctest_audit|sass_check_units|mutant_snippets|barrier_table_current|ctest_names_readable'
 # Timing tests: what they assert is how long or how busy threads are, which a sanitized
 # build changes, and they have no memory behaviour of their own (the bench runs they
 # start run in the other tests): the hog test, and the OpenMP wait-policy test (27 s
