@@ -7,6 +7,7 @@ blended), and every quantity carries whether a disturbed row went into it: a ver
 from such a quantity is INCONCLUSIVE, one from missing data NOT_MEASURED.
 """
 import math
+import re
 from collections import namedtuple
 
 from results_io import DTYPE_ORDER, FORM_ORDER, PEER_FORMS, VARIANT_ORDER, ordered
@@ -303,7 +304,7 @@ def peer_comparisons(results):
         by_case.setdefault(key, []).append((p, d))
     for (file, preset, variant, mode, B, H, dk, dv, gates, form, peer), pairs in by_case.items():
         if preset == "custom":  # a sweep of flags: named by its file (peers.py --name)
-            preset = file[len("peers-"):-len("-cpu.csv")] if file.startswith("peers-") else file
+            preset = re.sub(r"-(cpu|cuda)\.csv$", "", file[len("peers-"):]) if file.startswith("peers-") else file
         pairs.sort(key=lambda pd: pd[0]["T"])
         measured = [(p, d) for p, d in pairs if p["status"] == "ok" and d is not None and d["status"] == "ok"]
         ratios = [p["time_median_ms"] / d["time_median_ms"] for p, d in measured]

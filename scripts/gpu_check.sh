@@ -4,7 +4,9 @@
 # (CudaSuite, CudaChunked, CudaBackward, ChunkedContinuation, tiles), `dfwbench check
 # --backend cuda` (forward and backward forms), the GPU targets (`bench --preset
 # gpu-targets`: verdicts, README "GPU targets"), the timed sweeps paper (decode),
-# paper-prefill, scaling, the large decode sweep and training (fwd + bwd, fp32), and
+# paper-prefill, the PyTorch and fla peers beside dfwbench at three lengths of those two
+# (scripts/peers.py --backend cuda, where PyTorch sees the GPU), scaling, the large
+# decode sweep and training (fwd + bwd, fp32), and
 # compute-sanitizer memcheck and racecheck over multi-chunk cases (T = 33, 97, 130:
 # several chunks, tiles and key blocks; checkpoint lengths 1 to past T). Each step runs
 # under its own timeout inside an overall budget; a failing step is recorded and
@@ -32,12 +34,15 @@
 # .devdeps/lib (libbenchmark is a shared library). Through the device tool:
 #   1. here, once (and again after the Debian packages change):
 #        bash scripts/pack_device_deps.sh
-#   2. device run with  carry: [".devdeps"]  command: "bash scripts/gpu_check.sh"
-#      and timeout_s: 480 (the steps' overall budget is 410 s); the files land in $OUT.
+#      and, for fla's kernels as peers, bash scripts/pack_peer_deps.sh (.peerdeps/python,
+#      put on PYTHONPATH here)
+#   2. device run with  carry: [".devdeps", ".peerdeps"]  command: "bash scripts/gpu_check.sh"
+#      and timeout_s: 570 (the steps' overall budget is 500 s); the files land in $OUT.
 # Writes to OUT_DIR: gpu_check.log (every step's output), summary.txt, gtest_gpu.xml
 # and, in the results layout (results/<machine-id>/, the id from `dfwbench machine-id
 # --backend cuda`), results/<machine-id>/check-cuda.csv and the sweeps'
-# {gpu-targets,paper,paper-prefill,scaling,decode-large,training}-cuda.{json,csv}: copy OUT_DIR/results/*
+# {gpu-targets,paper,paper-prefill,scaling,decode-large,training}-cuda.{json,csv}, the
+# peers' {paper,paper-prefill}-peers-cuda and peers-{paper,paper-prefill}-peers-cuda: copy OUT_DIR/results/*
 # into results/ beside the other machines' sets (emulated: check-cuda-emu.csv, no sweeps).
 set -euo pipefail
 
@@ -51,7 +56,7 @@ out="${1:-${OUT:-$root/gpu-check-out}}"
 if (( emulated )); then build="${DFW_GPU_BUILD_DIR:-$root/build-emu-check}"; else build="${DFW_GPU_BUILD_DIR:-$root/build-gpu}"; fi
 jobs="${DFW_JOBS:-$(nproc)}"
 arch="${DFW_CUDA_ARCH:-90}"
-budget=410
+budget=500
 (( emulated )) && budget=1500  # two shared CI cores, the emulator, and a build of its own
 start=$(date +%s)
 mkdir -p "$out/results"
@@ -154,6 +159,10 @@ if (( emulated )); then
   step gpu-targets-refuse-the-emulator 30 bash -c \
     'msg=$("$0" bench --preset gpu-targets --results-dir "$1" 2>&1); rc=$?; echo "$msg"
      [[ $rc == 1 && $msg == *"gpu-targets needs a CUDA device"*"emulated"* ]]' "$bin" "$res"
+  # The peers step's plumbing: without a GPU, peers.py --backend cuda refuses with exit 3.
+  step peers-refuse-without-a-gpu 60 bash -c \
+    'python3 "$0/scripts/peers.py" --backend cuda --dfwbench "$1" --results "$2" --preset paper; [[ $? == 3 ]]' \
+    "$root" "$bin" "$out/results"
   step memcheck-cases 300 env DFWBENCH_EMU_SCHEDULE=random:5 "$tests" --gtest_filter="$multi_chunk"
   step racecheck-cases 300 env DFWBENCH_EMU_SCHEDULE=reverse "$tests" --gtest_filter="$multi_chunk"
   cp "$root/REPORT.md" "$out/REPORT.md"
@@ -164,6 +173,19 @@ else
   step bench-gpu-targets 75 "$bin" bench --preset gpu-targets "${timing[@]}" --out gpu-targets-cuda
   step bench-paper 40 "$bin" bench --preset paper --dtype fp16 "${timing[@]}" --out paper-cuda
   step bench-paper-prefill 40 "$bin" bench --preset paper-prefill --dtype fp16 "${timing[@]}" --out paper-prefill-cuda
+  # PyTorch's SDPA and GPT-2's eager softmax, the decode step, and fla's kernels (scripts/peer_fla.py,
+  # from .peerdeps/python where packed) beside dfwbench at three lengths, each peers.py run timing its
+  # own dfwbench sweep first (one run: README "PyTorch peers").
+  if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >>"$log" 2>&1; then
+    [[ -d $root/.peerdeps/python ]] && export PYTHONPATH="$root/.peerdeps/python${PYTHONPATH:+:$PYTHONPATH}"
+    for preset in paper-prefill paper; do
+      step "peers-$preset" 45 python3 "$root/scripts/peers.py" --backend cuda --dfwbench "$bin" \
+        --results "$out/results" --repetitions 5 --min-time 0.001 --name "$preset-peers" -- --preset "$preset" \
+        --dtype fp16 --filter 'T=(512|1024|1920) ' --ceilings skip --min-time 0.001 --repetitions 5
+    done
+  else
+    note "not run: peers (python3 has no PyTorch that sees a CUDA device here)"
+  fi
   step bench-scaling 40 "$bin" bench --preset scaling --dtype fp16 "${timing[@]}" --out scaling-cuda
   step bench-decode-large 30 "$bin" bench --preset decode-large --dtype fp16 "${timing[@]}" --out decode-large-cuda
   # The CUDA backward forms are fp32 (softmax blocked, the stateful rules recurrent, the

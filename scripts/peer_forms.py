@@ -3,7 +3,9 @@
 Each peer computes docs/MATH.md's function for one variant and mode in PyTorch, written
 as a researcher would with stock operators (no custom kernels). Tensor layout as in
 dfwbench: q, k (B, H, T, dk); v (B, H, T, dv); gates (B, H, T[, width]); states
-(B, H, dv, m). fp32 throughout.
+(B, H, dv, m). fp32 on the CPU; on a GPU (peers.py --backend cuda, which places the
+inputs and makes the peers under torch.device("cuda")) q, k, v and states in the row's
+dtype, gates fp32; peers_for() says which peers run where.
 
 A peer is a class with prepare(x) (x: dict of torch tensors, the whole problem; the
 allocation is not timed), run() (the timed work) and output() (y, for the accuracy
@@ -322,6 +324,24 @@ PEERS = {
     ("decay", "chunked", "prefill"): {"torch_chunked": lambda v, c: DecayChunked(c)},
     ("gated", "chunked", "prefill"): {"torch_chunked": lambda v, c: GatedChunked(v, c)},
 }
+
+
+def peers_for(backend):
+    """(the peers to time on this backend, a note on what is left out and why).
+    cpu: PEERS. cuda: the softmax peers and the stateful decode step in the row's dtype,
+    and fla's kernels (scripts/peer_fla.py) where fla imports; the Python-loop and
+    matmul-form prefill peers stay on the CPU (fla's ops are what a GPU user runs)."""
+    if backend == "cpu":
+        return PEERS, ""
+    from peer_fla import FLA_PEERS, fla_version
+    peers = {key: dict(PEERS[key]) for key in (("softmax", "blocked", "prefill"), ("softmax", "decode", "decode"),
+                                               ("decay", "decode", "decode"), ("delta", "decode", "decode"))}
+    version, why = fla_version()
+    if not version:
+        return peers, f"fla not importable ({why}): no fla peers"
+    for key, named in FLA_PEERS.items():
+        peers.setdefault(key, {}).update(named)
+    return peers, f"fla {version}"
 
 
 def supported(variant):

@@ -2,16 +2,18 @@
 """Times PyTorch peers beside dfwbench, in one run, under dfwbench's protocol.
 
 For each preset (or one custom `dfwbench bench` sweep after `--`), this runs
-`dfwbench bench --backend cpu` first (unless --no-bench), which writes this machine's
-RESULTS/<machine-id>/NAME-cpu.csv, then, for every ok row of it that has a peer
-(scripts/peer_forms.py: softmax blocked and decode, dfw and delta decode and recurrent,
-dfw and gated chunked), times the peer on the same shape, gate set and thread count and
-writes RESULTS/<machine-id>/peers-NAME-cpu.csv / .json in dfwbench's results schema,
-the peer's name (torch_sdpa, torch_eager, ...) in the form column. report.py pairs each
+`dfwbench bench --backend BACKEND` first (unless --no-bench), which writes this
+machine's RESULTS/<machine-id>/NAME-BACKEND.csv, then, for every ok row of it that has a
+peer (scripts/peer_forms.py: softmax blocked and decode, dfw and delta decode and
+recurrent, dfw and gated chunked; on cuda the softmax and decode-step peers and fla's
+kernels, scripts/peer_fla.py), times the peer on the same shape, gate set, dtype and
+thread count and writes RESULTS/<machine-id>/peers-NAME-BACKEND.csv / .json in
+dfwbench's results schema, the peer's name (torch_sdpa, fla_chunk_delta_rule, ...) in
+the form column. report.py pairs each
 peer row with its dfwbench row (REPORT.md "Beside PyTorch"); plot.py draws peers as
 their own series.
 
-Protocol, as `dfwbench bench` on the CPU: inputs made once per case (normal q, k, v;
+Protocol, as `dfwbench bench` on the CPU (--backend cpu): inputs made once per case (normal q, k, v;
 gates of the row's set with the generator's ranges; identity-delta keys L2-normalised);
 one untimed warm-up run; --repetitions timings, each iterating run() until it has taken
 --min-time seconds; median, p20 and p80 of the per-run times. A case whose p80/p20
@@ -23,19 +25,29 @@ peer's prepare() and one run(), from after the inputs were made: what the peer i
 allocates (its caches, states, copies and temporaries), as dfwbench's peak_host_bytes
 counts what a form allocates. A case whose inputs and intermediates (estimated) do not
 fit in MemAvailable gets an oom row. flops and bytes are the dfwbench row's (same math).
+On the GPU (--backend cuda), as `dfwbench bench --backend cuda`: q, k, v (and s0, the
+feature weights) in the row's dtype, gates fp32; each run timed by CUDA events with the
+L2 flushed before it (a buffer of twice the L2 zeroed), iterated to --min-time of timed
+runs per repetition; disturbed: p80/p20 > 1.25 after the attempts; peak memory: the
+caching allocator's peak over prepare() and one run, less what was allocated before
+(peak_device_bytes); oom: planned beyond the device's free memory.
 
 Before a peer is timed for a (variant, mode, gate set), it is checked on a small shape
 (B 2, H 2, T 150, d 16) against dfwbench's float64 reference (`dfwbench eval --form
-reference --dtype fp64`): relative L2 of y <= 1e-4 (docs/MATH.md's fp32 limit) and no
-NaN/Inf. A peer that fails is not timed: its rows get status error and the error in note.
+reference --dtype fp64`): relative L2 of y within docs/MATH.md's limit for the row's
+dtype (fp32 1e-4, fp16 5e-3, bf16 2e-2) and no NaN/Inf. A peer that fails, or raises, is
+not timed: its rows get status error and the error in note.
 
 Runs only where PyTorch is importable: with this interpreter, else with
 .venv-peers/bin/python (made by `bash scripts/setup_peers.sh`); otherwise it says so and
-exits 3. Exit 0 when every step ran, 1 when a peer failed its check, 2 on bad usage.
+exits 3, as it does for --backend cuda where PyTorch sees no CUDA device. Exit 0 when
+every step ran, 1 when a peer failed its check, 2 on bad usage.
 
   /usr/bin/python3 scripts/peers.py --preset paper --preset paper-prefill --preset cpu-targets
   /usr/bin/python3 scripts/peers.py --name softmax-16k -- --variants softmax --forms blocked \
       --seqlens 16384 --batch 1 --heads 12
+  python3 scripts/peers.py --backend cuda --name paper-prefill-peers -- --preset paper-prefill \
+      --dtype fp16 --filter 'T=(512|1920) '        (a GPU machine: scripts/gpu_check.sh)
 """
 import argparse
 import ctypes
@@ -74,7 +86,7 @@ if __name__ == "__main__" and not any(a in ("-h", "--help") for a in sys.argv[1:
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from results_io import BENCH_CSV_COLUMNS, read_bench_csv  # noqa: E402
 
-LIMIT = 1e-4  # docs/MATH.md: fp32 relative L2
+LIMITS = {"fp32": 1e-4, "fp16": 5e-3, "bf16": 2e-2}  # docs/MATH.md: relative L2 by dtype
 MAX_SPREAD, MAX_RUN_DELAY, MAX_PREEMPTIONS = 1.25, 0.05, 20.0  # as harness/run_quality.hpp
 CHECK_SHAPE = dict(B=2, H=2, T=150, dk=16, dv=16)
 MARGIN = 64 << 20
@@ -121,12 +133,25 @@ def make_inputs(variant, B, H, T, dk, dv, gates, seed, decode_state):
     return x
 
 
+TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def placed(x, device, dtype):
+    """The inputs on `device`: q, k, v, s0 and the feature weights in `dtype` (a dfwbench
+    dtype name), the gates (beta too) fp32 as drawn."""
+    import torch
+    cast = getattr(torch, TORCH_DTYPES[dtype])
+    return {n: t.to(device=device, dtype=cast if n in ("q", "k", "v", "s0", "w", "b") else t.dtype)
+            for n, t in x.items()}
+
+
 # ---- the accuracy check ---------------------------------------------------------
-def check_peer(dfwbench, row, peer_name, factory, variant):
+def check_peer(dfwbench, row, peer_name, factory, variant, device):
     """(ok, message): the peer against dfwbench's float64 reference on a small shape."""
     import numpy as np
     import torch
     s = CHECK_SHAPE
+    limit = LIMITS[row["dtype"]]
     decode = row["mode"] == "decode"
     T = 1 if decode and variant["rule"] != "softmax" else s["T"]
     x = make_inputs(variant, s["B"], s["H"], T, s["dk"], s["dv"], row["gates"], 7, decode)
@@ -140,18 +165,21 @@ def check_peer(dfwbench, row, peer_name, factory, variant):
         if r.returncode != 0:
             return False, f"dfwbench eval failed: {r.stderr.strip()[-300:]}"
         ref = np.load(os.path.join(d_out, "y.npy"))
-    peer = factory(variant, row["chunk"] or 64)
-    peer.prepare(x)
-    with torch.no_grad():
-        peer.run()
-    y = peer.output().double().numpy()
+    try:
+        with torch.device(device), torch.no_grad():
+            peer = factory(variant, row["chunk"] or 64)
+            peer.prepare(placed(x, device, row["dtype"]))
+            peer.run()
+            y = peer.output().double().cpu().numpy()
+    except Exception as e:  # a peer that cannot run this case is reported, not timed
+        return False, f"{peer_name} raised {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     if y.shape != ref.shape:
         return False, f"{peer_name} gave y of shape {y.shape}, the reference {ref.shape}"
     if not np.all(np.isfinite(y)):
         return False, f"{peer_name} gave NaN/Inf"
     rel = float(np.linalg.norm(y - ref) / max(np.linalg.norm(ref), 1e-300))
-    if rel > LIMIT:
-        return False, f"{peer_name}: relative L2 {rel:.3g} > {LIMIT:g} against the float64 reference"
+    if rel > limit:
+        return False, f"{peer_name}: relative L2 {rel:.3g} > {limit:g} against the float64 reference"
     return True, f"rel L2 {rel:.2g} vs float64 reference"
 
 
@@ -252,29 +280,43 @@ class PeerRun:
         import torch
         self.torch, self.args, self.threads = torch, args, threads
         torch.set_num_threads(threads)
+        self.device = args.backend
+        self.clock = None
+        if self.device == "cuda":
+            from peer_cuda import CudaClock
+            self.clock = CudaClock()
 
     def measure(self, row, peer_name, factory, variant):
         """A results row for the peer, or its reason for not running (status, note)."""
-        torch, args = self.torch, self.args
+        torch, args, clock = self.torch, self.args, self.clock
         decode = row["mode"] == "decode"
         T = 1 if decode and variant["rule"] != "softmax" else (row["T"] + 1 if decode else row["T"])
         planned = planned_bytes(row, peer_name, T)
-        if planned + MARGIN > _mem_available():
+        free = clock.free_bytes() if clock else _mem_available()
+        if planned + MARGIN > free:
+            where = "the device's free memory" if clock else "MemAvailable"
             return dict(status="oom", planned_bytes=planned,
-                        note=f"planned {planned / 2**30:.2f} GiB > MemAvailable less {MARGIN >> 20} MiB")
-        x = make_inputs(variant, row["B"], row["H"], T, row["dk"], row["dv"], row["gates"], args.seed, decode)
-        peer = factory(variant, row["chunk"] or 64)
-        _libc_trim()
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # VmHWM := VmRSS
-        base = _status_kib("VmRSS")
-        with torch.no_grad():
+                        note=f"planned {planned / 2**30:.2f} GiB > {where} less {MARGIN >> 20} MiB")
+        x = placed(make_inputs(variant, row["B"], row["H"], T, row["dk"], row["dv"], row["gates"], args.seed, decode),
+                   self.device, row["dtype"])
+        with torch.device(self.device), torch.no_grad():
+            peer = factory(variant, row["chunk"] or 64)
+            if clock:
+                clock.start_peak()
+            else:
+                _libc_trim()
+                with open("/proc/self/clear_refs", "w") as f:
+                    f.write("5")  # VmHWM := VmRSS
+                base = _status_kib("VmRSS")
             peer.prepare(x)
             peer.run()  # warm-up; its peak is the peak of a run
-            peak = (_status_kib("VmHWM") - base) * 1024
+            peak = clock.peak() if clock else (_status_kib("VmHWM") - base) * 1024
             notes = []
             for attempt in range(1, args.attempts + 1):
-                times, delay, preempt = time_runs(peer.run, args.repetitions, args.min_time, self.threads)
+                if clock:
+                    times, delay, preempt = clock.time_runs(peer.run, args.repetitions, args.min_time), 0.0, 0.0
+                else:
+                    times, delay, preempt = time_runs(peer.run, args.repetitions, args.min_time, self.threads)
                 why = quality(times, delay, preempt)
                 if not why:
                     if notes:
@@ -283,10 +325,14 @@ class PeerRun:
                 notes.append(f"timing {attempt}: {why}")
         median = statistics.median(times) * 1e3
         out = dict(status="ok", time_median_ms=median, time_p20_ms=_quantile(times, 0.2) * 1e3,
-                   time_p80_ms=_quantile(times, 0.8) * 1e3, repetitions=len(times), peak_host_bytes=peak,
+                   time_p80_ms=_quantile(times, 0.8) * 1e3, repetitions=len(times),
+                   peak_host_bytes=0 if clock else peak, peak_device_bytes=peak if clock else 0,
                    disturbed=1 if why else 0, planned_bytes=planned, note="; ".join(notes))
         del x, peer
-        _libc_trim()
+        if clock:
+            torch.cuda.empty_cache()
+        else:
+            _libc_trim()
         return out
 
 
@@ -330,7 +376,7 @@ def write_results(path_stem, rows, context):
 
 
 def run_bench(args, name, bench_args, results_dir):
-    cmd = [args.dfwbench, "bench", "--backend", "cpu", "--results-dir", results_dir, "--out", name] + bench_args
+    cmd = [args.dfwbench, "bench", "--backend", args.backend, "--results-dir", results_dir, "--out", name] + bench_args
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     if args.filter:
@@ -344,6 +390,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dfwbench", default=os.path.join(ROOT, "build", "dfwbench"), help="the dfwbench binary")
+    parser.add_argument("--backend", choices=("cpu", "cuda"), default="cpu",
+                        help="where dfwbench and the peers run (cuda: PyTorch with a CUDA device)")
     parser.add_argument("--preset", action="append", default=[], help="a dfwbench preset (repeatable)")
     parser.add_argument("--name", help="results name of the custom sweep given after --")
     parser.add_argument("--results", default=os.path.join(ROOT, "results"), help="results root")
@@ -369,18 +417,25 @@ def main():
               file=sys.stderr)
         return 2
     import torch
-    from peer_forms import PEERS, supported
-    machine_id = subprocess.run([args.dfwbench, "machine-id"], capture_output=True, text=True,
-                                check=True).stdout.strip()
+    if args.backend == "cuda" and not torch.cuda.is_available():
+        print(f"peers: PyTorch {torch.__version__} sees no CUDA device here: --backend cuda runs on a GPU machine "
+              "(scripts/gpu_check.sh)", file=sys.stderr)
+        return NO_TORCH_EXIT
+    from peer_forms import peers_for, supported
+    peers_here, peers_note = peers_for(args.backend)
+    if peers_note:
+        print(f"peers: {peers_note}", flush=True)
+    machine_id = subprocess.run([args.dfwbench, "machine-id", "--backend", args.backend], capture_output=True,
+                                text=True, check=True).stdout.strip()
     results_dir = os.path.join(args.results, machine_id)
     os.makedirs(results_dir, exist_ok=True)
     sweeps = [(p, ["--preset", p]) for p in args.preset] + ([(args.name, bench_args)] if args.name else [])
     failed = False
     for name, flags in sweeps:
         if not args.no_bench:
-            run_bench(args, f"{name}-cpu", flags, results_dir)
-        bench_csv = os.path.join(results_dir, f"{name}-cpu.csv")
-        with open(os.path.join(results_dir, f"{name}-cpu.json")) as f:
+            run_bench(args, f"{name}-{args.backend}", flags, results_dir)
+        bench_csv = os.path.join(results_dir, f"{name}-{args.backend}.csv")
+        with open(os.path.join(results_dir, f"{name}-{args.backend}.json")) as f:
             context = json.load(f).get("context", {})
         rows = [r for r in read_bench_csv(bench_csv, context) if r["status"] == "ok"]
         threads = args.threads or int(context.get("threads") or len(os.sched_getaffinity(0)))
@@ -388,23 +443,27 @@ def main():
         cases = []
         for r in rows:
             variant = parse_spec(r["spec"])
-            peers = PEERS.get((variant["rule"], r["form"], r["mode"]), {}) if supported(variant) else {}
+            peers = peers_here.get((variant["rule"], r["form"], r["mode"]), {}) if supported(variant) else {}
             cases += [(r, n, f, variant) for n, f in peers.items()]
         checked, out_rows = {}, []
         machine, commit = rows[0]["machine"] if rows else "", rows[0]["commit"] if rows else ""
-        peer_context = dict(context, peers="PyTorch " + torch.__version__, torch_threads=threads,
+        clock = ("CUDA events around run(), the L2 flushed before each" if args.backend == "cuda"
+                 else "time.perf_counter around run()")
+        peer_context = dict(context, peers="PyTorch " + torch.__version__ + (f", {peers_note}" if peers_note else ""),
+                            torch_threads=threads,
                             paired_with=os.path.basename(bench_csv),
                             peer_protocol=dict(repetitions=args.repetitions, min_time_s=args.min_time,
                                                attempts=args.attempts, seed=args.seed,
-                                               clock="time.perf_counter around run()",
+                                               clock=clock,
                                                check="y vs dfwbench eval --form reference --dtype fp64, "
-                                                     f"B2 H2 T150 d16, relative L2 <= {LIMIT:g}"))
-        stem = os.path.join(results_dir, f"peers-{name}-cpu")
+                                                     "B2 H2 T150 d16, relative L2 within docs/MATH.md's "
+                                                     "limit of the row's dtype"))
+        stem = os.path.join(results_dir, f"peers-{name}-{args.backend}")
         start = time.time()
         for i, (r, peer_name, factory, variant) in enumerate(cases, 1):
-            key = (r["spec"], r["mode"], r["gates"], peer_name)
+            key = (r["spec"], r["mode"], r["gates"], r["dtype"], peer_name)
             if key not in checked:
-                checked[key] = check_peer(args.dfwbench, r, peer_name, factory, variant)
+                checked[key] = check_peer(args.dfwbench, r, peer_name, factory, variant, args.backend)
                 print(f"peers: check {r['variant']} {peer_name} {r['mode']} gates={r['gates']}: "
                       f"{'PASS' if checked[key][0] else 'FAIL'} ({checked[key][1]})", flush=True)
             ok, message = checked[key]

@@ -137,9 +137,12 @@ def statuses_note(rows):
     return "; ".join(notes)
 
 
-# PyTorch peers: (marker, line style); a variant has at most two peers (softmax: sdpa, eager).
+# PyTorch and fla peers: (marker, line style); a variant has at most two peers per mode and
+# backend (softmax: sdpa, eager; delta on a GPU: fla's chunk and fused recurrent kernels).
 PEER_STYLE = {"torch_sdpa": ("x", "--"), "torch_eager": ("+", ":"), "torch_step": ("x", "--"),
-              "torch_recurrent": ("x", "--"), "torch_chunked": ("x", "-.")}
+              "torch_recurrent": ("x", "--"), "torch_chunked": ("x", "-."),
+              "fla_fused_recurrent_gla": ("1", "-."), "fla_chunk_delta_rule": ("1", "-."),
+              "fla_fused_recurrent_delta_rule": ("2", ":")}
 
 
 def draw_peers(ax, results, preset, backend, mode, value):

@@ -63,7 +63,10 @@ PEER_FORMS = {"torch_sdpa": {"prefill": "blocked", "decode": "decode"},
               "torch_eager": {"prefill": "blocked", "decode": "decode"},
               "torch_chunked": {"prefill": "chunked"},
               "torch_recurrent": {"prefill": "recurrent"},
-              "torch_step": {"decode": "decode"}}
+              "torch_step": {"decode": "decode"},
+              "fla_fused_recurrent_gla": {"prefill": "recurrent", "decode": "decode"},
+              "fla_chunk_delta_rule": {"prefill": "recurrent"},
+              "fla_fused_recurrent_delta_rule": {"prefill": "recurrent", "decode": "decode"}}
 PEERS_PREFIX = "peers-"
 DTYPE_ORDER = ("fp32", "fp16", "bf16", "fp64")
 

@@ -340,6 +340,22 @@ class PeerVerdicts(unittest.TestCase):
         self.assertIn("2.00x – 3.00x", text)
         self.assertIn("T=512: 3.00 vs 9.00 ms", text)
 
+    def test_fla_peers_on_a_gpu_pair_with_the_form_they_stand_beside(self):
+        # peers.py --backend cuda --name paper-prefill-peers: a custom sweep's files, fp16 rows.
+        gpu = dict(backend="cuda", dtype="fp16", preset="custom", mode="prefill", chunk=0)
+        bench = [row("delta", T, 1.0, form="recurrent", file="paper-prefill-peers-cuda.csv", **gpu) for T in (512, 1024)]
+        peers = [row("delta", T, ms, form=peer, file="peers-paper-prefill-peers-cuda.csv", note="", **gpu)
+                 for T in (512, 1024) for peer, ms in (("fla_chunk_delta_rule", 0.5), ("fla_fused_recurrent_delta_rule", 2.0))]
+        results = results_of(bench, {"peers-paper-prefill-peers-cuda.csv": {"paired_with": "paper-prefill-peers-cuda.csv"}})
+        results.peers = peers
+        results.files = [("paper-prefill-peers-cuda.csv", "bench", bench), ("peers-paper-prefill-peers-cuda.csv", "peers", peers)]
+        by_peer = {c.peer: c for c in analysis.peer_comparisons(results)}
+        self.assertEqual(set(by_peer), {"fla_chunk_delta_rule", "fla_fused_recurrent_delta_rule"})
+        self.assertEqual(by_peer["fla_chunk_delta_rule"].verdict, "peer faster at T = 512, 1024")
+        self.assertEqual(by_peer["fla_fused_recurrent_delta_rule"].verdict, "dfwbench faster at every T")
+        self.assertEqual({c.preset for c in by_peer.values()}, {"paper-prefill-peers"})
+        self.assertEqual({c.form for c in by_peer.values()}, {"recurrent"})
+
     def test_peer_files_stay_out_of_the_bench_rows(self):
         import tempfile
         with tempfile.TemporaryDirectory() as root:

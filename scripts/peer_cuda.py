@@ -1,0 +1,48 @@
+"""GPU timing and memory of a peer (scripts/peers.py --backend cuda), as dfwbench's
+CudaRunTimer (kernels/cuda_prepared.cpp) times its CUDA forms: the L2 flushed before
+each run by zeroing a buffer of twice its size (at least 8 MiB), the run between two
+CUDA events, iterated until --min-time of timed runs per repetition."""
+import torch
+
+
+class CudaClock:
+    def __init__(self):
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        l2 = getattr(props, "L2_cache_size", 0) or (64 << 20)  # the attribute came with torch 2.x
+        self.flush_buffer = torch.empty(max(2 * l2, 8 << 20), dtype=torch.uint8, device="cuda")
+        self.start, self.stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        self.base = 0
+
+    def run_time(self, run):
+        """Seconds of one run, the L2 flushed before it."""
+        self.flush_buffer.zero_()
+        self.start.record()
+        run()
+        self.stop.record()
+        self.stop.synchronize()
+        return self.start.elapsed_time(self.stop) * 1e-3
+
+    def time_runs(self, run, repetitions, min_time):
+        """Per-run times (s) of `repetitions` timings."""
+        times = []
+        for _ in range(repetitions):
+            total, n = 0.0, 0
+            while total < min_time:
+                total += self.run_time(run)
+                n += 1
+            times.append(total / n)
+        return times
+
+    @staticmethod
+    def free_bytes():
+        return torch.cuda.mem_get_info()[0]
+
+    def start_peak(self):
+        """From here, peak() is the caching allocator's peak less what is allocated now."""
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        self.base = torch.cuda.memory_allocated()
+
+    def peak(self):
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - self.base
