@@ -20,7 +20,7 @@
 #
 # --emulated: the same steps on the emulated CUDA device (kernels/emu, built with
 # -DDFWBENCH_CUDA_EMU=ON, no GPU and no nvcc needed), at tiny shapes, as CI runs
-# it: two GPU suites, `check --backend cuda --quick` (rows labelled cuda-emu),
+# it: two GPU suites, `check --backend cuda --quick` of dfw and softmax (rows labelled cuda-emu),
 # every bench sweep expanded with --list (bench refuses to time an emulator, and
 # that refusal is checked, gpu-targets' too), the sanitizer steps' cases under a random schedule,
 # and report.py regenerating REPORT.md's tables from the files written.
@@ -148,7 +148,9 @@ step gpu-tests $(( emulated ? 600 : 90 )) "$tests" --gtest_filter="$gpu_filter" 
 multi_chunk='CudaSuite.GateEdgeSets:CudaSuite.InitialStateAndDecodeStep:CudaChunked.PrefillThenDecodeStepContinues:CudaBackward.EveryCheckpointAndChunkLengthGivesTheSameGradients'
 timing=(--backend cuda --ceilings measure --min-time 0.001 --repetitions 5 --results-dir "$res")
 if (( emulated )); then
-  step check-cuda 240 "$bin" check --backend cuda --quick --no-distance --out "$res/check-cuda-emu.csv"
+  # One variant: the step's plumbing (rows labelled cuda-emu); emu_test.sh plain checks every preset.
+  step check-cuda 240 "$bin" check --backend cuda --quick --no-distance --variants "dfw;softmax" \
+    --out "$res/check-cuda-emu.csv"
   # Each timed sweep expanded (flags and shapes checked), and the refusal to time an emulator.
   for preset in paper paper-prefill scaling decode-large training; do
     step "bench-$preset (--list)" 60 "$bin" bench --preset "$preset" --backend cpu --list
