@@ -27,7 +27,7 @@ class CudaClock:
         times = []
         for _ in range(repetitions):
             total, n = 0.0, 0
-            while total < min_time:
+            while n == 0 or total < min_time:
                 total += self.run_time(run)
                 n += 1
             times.append(total / n)
@@ -35,7 +35,8 @@ class CudaClock:
 
     @staticmethod
     def free_bytes():
-        return torch.cuda.mem_get_info()[0]
+        """The device's free memory and what PyTorch's caching allocator holds unused."""
+        return torch.cuda.mem_get_info()[0] + torch.cuda.memory_reserved() - torch.cuda.memory_allocated()
 
     def start_peak(self):
         """From here, peak() is the caching allocator's peak less what is allocated now."""

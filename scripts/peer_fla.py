@@ -18,7 +18,8 @@ The peers (name: fla op, for which dfwbench rows):
   fla_fused_recurrent_delta_rule   fused_recurrent_delta_rule, scale 1: delta prefill and
                                    decode.
 Every run asks for the final state too (output_final_state), as dfwbench's forms write it.
-q, k, v come in the row's dtype; log gates, beta's dtype aside, and states in fp32.
+q, k, v come in the row's dtype; log gates and states in fp32, beta in q's dtype.
+fla_unsupported_reason() names the rows an op refuses (peers.py writes them unsupported).
 """
 import torch
 
@@ -32,6 +33,15 @@ def fla_version():
         return getattr(fla, "__version__", "?"), ""
     except Exception as e:  # ImportError, or a Triton / torch mismatch raised at import
         return None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+
+def fla_unsupported_reason(peer_name, row):
+    """What fla-core 0.6.0 refuses: chunk_delta_rule takes fp16 / bf16 only and K <= 256."""
+    if peer_name == "fla_chunk_delta_rule" and row["dtype"] == "fp32":
+        return "fla's chunk_delta_rule takes fp16 or bf16, not fp32"
+    if peer_name == "fla_chunk_delta_rule" and row["dk"] > 256:
+        return f"fla's chunk_delta_rule takes K <= 256, not {row['dk']}"
+    return ""
 
 
 def _tokens_first(t):

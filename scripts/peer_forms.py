@@ -4,8 +4,9 @@ Each peer computes docs/MATH.md's function for one variant and mode in PyTorch, 
 as a researcher would with stock operators (no custom kernels). Tensor layout as in
 dfwbench: q, k (B, H, T, dk); v (B, H, T, dv); gates (B, H, T[, width]); states
 (B, H, dv, m). fp32 on the CPU; on a GPU (peers.py --backend cuda, which places the
-inputs and makes the peers under torch.device("cuda")) q, k, v and states in the row's
-dtype, gates fp32; peers_for() says which peers run where.
+inputs and makes the peers under torch.device("cuda")) q, k, v in the row's dtype,
+gates and states fp32 (the decode step casts the token's rows to the state's
+dtype); peers_for() says which peers run where.
 
 A peer is a class with prepare(x) (x: dict of torch tensors, the whole problem; the
 allocation is not timed), run() (the timed work) and output() (y, for the accuracy
@@ -135,10 +136,10 @@ class StepDecode:
 
     def prepare(self, x):
         T = x["q"].shape[2]
-        self.S = x["s0"].clone()
-        self.fq = _phi(self.variant, x["q"][:, :, T - 1], x)
-        self.fk = _phi(self.variant, x["k"][:, :, T - 1], x)
-        self.v = x["v"][:, :, T - 1].clone()
+        self.S = x["s0"].clone()  # fp32, as dfwbench keeps the state; the token's rows cast to it
+        self.fq = _phi(self.variant, x["q"][:, :, T - 1], x).to(self.S.dtype)
+        self.fk = _phi(self.variant, x["k"][:, :, T - 1], x).to(self.S.dtype)
+        self.v = x["v"][:, :, T - 1].to(self.S.dtype)
         self.g = {n: x[n][:, :, T - 1].clone() for n in GATE_INPUTS[self.variant["rule"]]}
 
     def run(self):
@@ -342,6 +343,14 @@ def peers_for(backend):
     for key, named in FLA_PEERS.items():
         peers.setdefault(key, {}).update(named)
     return peers, f"fla {version}"
+
+
+def unsupported_reason(peer_name, row):
+    """Why a peer cannot take this dfwbench row ("" when it can)."""
+    if peer_name.startswith("fla_"):
+        from peer_fla import fla_unsupported_reason
+        return fla_unsupported_reason(peer_name, row)
+    return ""
 
 
 def supported(variant):

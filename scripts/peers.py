@@ -25,8 +25,9 @@ peer's prepare() and one run(), from after the inputs were made: what the peer i
 allocates (its caches, states, copies and temporaries), as dfwbench's peak_host_bytes
 counts what a form allocates. A case whose inputs and intermediates (estimated) do not
 fit in MemAvailable gets an oom row. flops and bytes are the dfwbench row's (same math).
-On the GPU (--backend cuda), as `dfwbench bench --backend cuda`: q, k, v (and s0, the
-feature weights) in the row's dtype, gates fp32; each run timed by CUDA events with the
+On the GPU (--backend cuda), as `dfwbench bench --backend cuda`: q, k, v in the row's
+dtype, gates, s0 and the feature weights fp32; a peer that cannot take the row (fla's
+chunk_delta_rule: fp16 / bf16 only, K <= 256) gets an unsupported row; each run timed by CUDA events with the
 L2 flushed before it (a buffer of twice the L2 zeroed), iterated to --min-time of timed
 runs per repetition; disturbed: p80/p20 > 1.25 after the attempts; peak memory: the
 caching allocator's peak over prepare() and one run, less what was allocated before
@@ -137,12 +138,12 @@ TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 def placed(x, device, dtype):
-    """The inputs on `device`: q, k, v, s0 and the feature weights in `dtype` (a dfwbench
-    dtype name), the gates (beta too) fp32 as drawn."""
+    """The inputs on `device`: q, k, v in `dtype` (a dfwbench dtype name); s0, the feature
+    weights and the gates (beta too) fp32 as drawn, as dfwbench's CUDA forms keep them
+    (kernels/device_inputs.hpp)."""
     import torch
     cast = getattr(torch, TORCH_DTYPES[dtype])
-    return {n: t.to(device=device, dtype=cast if n in ("q", "k", "v", "s0", "w", "b") else t.dtype)
-            for n, t in x.items()}
+    return {n: t.to(device=device, dtype=cast if n in ("q", "k", "v") else t.dtype) for n, t in x.items()}
 
 
 # ---- the accuracy check ---------------------------------------------------------
@@ -151,7 +152,7 @@ def check_peer(dfwbench, row, peer_name, factory, variant, device):
     import numpy as np
     import torch
     s = CHECK_SHAPE
-    limit = LIMITS[row["dtype"]]
+    limit = LIMITS.get(row["dtype"], LIMITS["fp32"])
     decode = row["mode"] == "decode"
     T = 1 if decode and variant["rule"] != "softmax" else s["T"]
     x = make_inputs(variant, s["B"], s["H"], T, s["dk"], s["dv"], row["gates"], 7, decode)
@@ -166,9 +167,10 @@ def check_peer(dfwbench, row, peer_name, factory, variant, device):
             return False, f"dfwbench eval failed: {r.stderr.strip()[-300:]}"
         ref = np.load(os.path.join(d_out, "y.npy"))
     try:
-        with torch.device(device), torch.no_grad():
-            peer = factory(variant, row["chunk"] or 64)
-            peer.prepare(placed(x, device, row["dtype"]))
+        with torch.no_grad():
+            with torch.device(device):  # what prepare() makes lands there; run() is timed outside it
+                peer = factory(variant, row["chunk"] or 64)
+                peer.prepare(placed(x, device, row["dtype"]))
             peer.run()
             y = peer.output().double().cpu().numpy()
     except Exception as e:  # a peer that cannot run this case is reported, not timed
@@ -299,16 +301,34 @@ class PeerRun:
                         note=f"planned {planned / 2**30:.2f} GiB > {where} less {MARGIN >> 20} MiB")
         x = placed(make_inputs(variant, row["B"], row["H"], T, row["dk"], row["dv"], row["gates"], args.seed, decode),
                    self.device, row["dtype"])
-        with torch.device(self.device), torch.no_grad():
+        try:
+            return self._measure(x, factory, variant, row, planned)
+        except torch.cuda.OutOfMemoryError as e:  # the plan is an estimate: a case past the device is a result
+            del x
+            torch.cuda.empty_cache()
+            return dict(status="oom", planned_bytes=planned, note=f"CUDA out of memory: {str(e).splitlines()[0]}")
+
+    def _prepared(self, factory, variant, row, x):
+        with self.torch.device(self.device):  # what prepare() makes lands there; run() is timed outside it
             peer = factory(variant, row["chunk"] or 64)
+            peer.prepare(x)
+        return peer
+
+    def _measure(self, x, factory, variant, row, planned):
+        torch, args, clock = self.torch, self.args, self.clock
+        with torch.no_grad():
             if clock:
+                # A throwaway run first: Triton tunes a kernel for a new shape on its first call,
+                # with buffers of its own (256 MiB) that are not the peer's memory.
+                self._prepared(factory, variant, row, x).run()
+                torch.cuda.empty_cache()
                 clock.start_peak()
             else:
                 _libc_trim()
                 with open("/proc/self/clear_refs", "w") as f:
                     f.write("5")  # VmHWM := VmRSS
                 base = _status_kib("VmRSS")
-            peer.prepare(x)
+            peer = self._prepared(factory, variant, row, x)
             peer.run()  # warm-up; its peak is the peak of a run
             peak = clock.peak() if clock else (_status_kib("VmHWM") - base) * 1024
             notes = []
@@ -421,7 +441,7 @@ def main():
         print(f"peers: PyTorch {torch.__version__} sees no CUDA device here: --backend cuda runs on a GPU machine "
               "(scripts/gpu_check.sh)", file=sys.stderr)
         return NO_TORCH_EXIT
-    from peer_forms import peers_for, supported
+    from peer_forms import peers_for, supported, unsupported_reason
     peers_here, peers_note = peers_for(args.backend)
     if peers_note:
         print(f"peers: {peers_note}", flush=True)
@@ -462,12 +482,17 @@ def main():
         start = time.time()
         for i, (r, peer_name, factory, variant) in enumerate(cases, 1):
             key = (r["spec"], r["mode"], r["gates"], r["dtype"], peer_name)
+            why_not = unsupported_reason(peer_name, r)
+            if why_not:
+                checked[key] = (None, why_not)
             if key not in checked:
                 checked[key] = check_peer(args.dfwbench, r, peer_name, factory, variant, args.backend)
                 print(f"peers: check {r['variant']} {peer_name} {r['mode']} gates={r['gates']}: "
                       f"{'PASS' if checked[key][0] else 'FAIL'} ({checked[key][1]})", flush=True)
             ok, message = checked[key]
-            if not ok:
+            if ok is None:
+                measured = dict(status="unsupported", note=message)
+            elif not ok:
                 failed = True
                 measured = dict(status="error", note=f"peer fails the accuracy check: {message}")
             else:
