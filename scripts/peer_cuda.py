@@ -1,11 +1,15 @@
-"""GPU timing and memory of a peer (scripts/peers.py --backend cuda), as dfwbench's
-CudaRunTimer (kernels/cuda_prepared.cpp) times its CUDA forms: the L2 flushed before
-each run by zeroing a buffer of twice its size (at least 8 MiB), the run between two
-CUDA events, iterated until --min-time of timed runs per repetition."""
+"""GPU timing and memory of a peer (scripts/peers.py --backend cuda; HostClock there is
+the CPU's, with the same methods), as dfwbench's CudaRunTimer (kernels/cuda_prepared.cpp)
+times its CUDA forms: the L2 flushed before each run by zeroing a buffer of twice its
+size (at least 8 MiB), the run between two CUDA events, iterated until --min-time of
+timed runs per repetition."""
 import torch
 
 
 class CudaClock:
+    device, memory_field, free_memory = "cuda", "peak_device_bytes", "the device's free memory"
+    tunes_on_first_call = True  # Triton tunes a kernel for each new shape on its first call
+
     def __init__(self):
         props = torch.cuda.get_device_properties(torch.cuda.current_device())
         l2 = getattr(props, "L2_cache_size", 0) or (64 << 20)  # the attribute came with torch 2.x
@@ -23,7 +27,8 @@ class CudaClock:
         return self.start.elapsed_time(self.stop) * 1e-3
 
     def time_runs(self, run, repetitions, min_time):
-        """Per-run times (s) of `repetitions` timings."""
+        """Per-run times (s) of `repetitions` timings, and no contention measure (0, 0):
+        a GPU's repetitions are judged by their spread alone."""
         times = []
         for _ in range(repetitions):
             total, n = 0.0, 0
@@ -31,7 +36,7 @@ class CudaClock:
                 total += self.run_time(run)
                 n += 1
             times.append(total / n)
-        return times
+        return times, 0.0, 0.0
 
     @staticmethod
     def free_bytes():
@@ -47,3 +52,8 @@ class CudaClock:
     def peak(self):
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - self.base
+
+    @staticmethod
+    def release():
+        """What the caching allocator holds unused goes back to the device."""
+        torch.cuda.empty_cache()

@@ -85,9 +85,9 @@ if __name__ == "__main__" and not any(a in ("-h", "--help") for a in sys.argv[1:
     _torch_or_reexec()
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from results_io import BENCH_CSV_COLUMNS, read_bench_csv  # noqa: E402
+from results_io import BENCH_CSV_COLUMNS, docs_limits, read_bench_csv  # noqa: E402
 
-LIMITS = {"fp32": 1e-4, "fp16": 5e-3, "bf16": 2e-2}  # docs/MATH.md: relative L2 by dtype
+LIMITS = docs_limits()  # docs/MATH.md: relative L2 by dtype
 MAX_SPREAD, MAX_RUN_DELAY, MAX_PREEMPTIONS = 1.25, 0.05, 20.0  # as harness/run_quality.hpp
 CHECK_SHAPE = dict(B=2, H=2, T=150, dk=16, dv=16)
 MARGIN = 64 << 20
@@ -146,6 +146,17 @@ def placed(x, device, dtype):
     return {n: t.to(device=device, dtype=cast if n in ("q", "k", "v") else t.dtype) for n, t in x.items()}
 
 
+def prepared_peer(factory, variant, row, x, device):
+    """The peer for this row, prepared on x. Made under torch.device(device), so what
+    prepare() allocates lands there; run() is timed outside it (the context intercepts
+    every torch call, 1-3 us each)."""
+    import torch
+    with torch.device(device):
+        peer = factory(variant, row["chunk"] or 64)
+        peer.prepare(x)
+    return peer
+
+
 # ---- the accuracy check ---------------------------------------------------------
 def check_peer(dfwbench, row, peer_name, factory, variant, device):
     """(ok, message): the peer against dfwbench's float64 reference on a small shape."""
@@ -168,9 +179,7 @@ def check_peer(dfwbench, row, peer_name, factory, variant, device):
         ref = np.load(os.path.join(d_out, "y.npy"))
     try:
         with torch.no_grad():
-            with torch.device(device):  # what prepare() makes lands there; run() is timed outside it
-                peer = factory(variant, row["chunk"] or 64)
-                peer.prepare(placed(x, device, row["dtype"]))
+            peer = prepared_peer(factory, variant, row, placed(x, device, row["dtype"]), device)
             peer.run()
             y = peer.output().double().cpu().numpy()
     except Exception as e:  # a peer that cannot run this case is reported, not timed
@@ -277,16 +286,47 @@ def planned_bytes(row, peer_name, T_in):
     return inputs + extra
 
 
+class HostClock:
+    """PeerRun's CPU side: wall-clock timings with the contention seen meanwhile, peak
+    memory as the growth of the peak resident set, MemAvailable (peer_cuda.CudaClock
+    is the GPU's)."""
+    device, memory_field, free_memory = "cpu", "peak_host_bytes", "MemAvailable"
+    tunes_on_first_call = False
+
+    def __init__(self, threads):
+        self.threads, self.base = threads, 0
+
+    def time_runs(self, run, repetitions, min_time):
+        return time_runs(run, repetitions, min_time, self.threads)
+
+    @staticmethod
+    def free_bytes():
+        return _mem_available()
+
+    def start_peak(self):
+        _libc_trim()
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # VmHWM := VmRSS
+        self.base = _status_kib("VmRSS")
+
+    def peak(self):
+        return (_status_kib("VmHWM") - self.base) * 1024
+
+    @staticmethod
+    def release():
+        _libc_trim()
+
+
 class PeerRun:
     def __init__(self, args, threads):
         import torch
-        self.torch, self.args, self.threads = torch, args, threads
+        self.torch, self.args = torch, args
         torch.set_num_threads(threads)
-        self.device = args.backend
-        self.clock = None
-        if self.device == "cuda":
+        if args.backend == "cuda":
             from peer_cuda import CudaClock
             self.clock = CudaClock()
+        else:
+            self.clock = HostClock(threads)
 
     def measure(self, row, peer_name, factory, variant):
         """A results row for the peer, or its reason for not running (status, note)."""
@@ -294,49 +334,32 @@ class PeerRun:
         decode = row["mode"] == "decode"
         T = 1 if decode and variant["rule"] != "softmax" else (row["T"] + 1 if decode else row["T"])
         planned = planned_bytes(row, peer_name, T)
-        free = clock.free_bytes() if clock else _mem_available()
-        if planned + MARGIN > free:
-            where = "the device's free memory" if clock else "MemAvailable"
+        if planned + MARGIN > clock.free_bytes():
             return dict(status="oom", planned_bytes=planned,
-                        note=f"planned {planned / 2**30:.2f} GiB > {where} less {MARGIN >> 20} MiB")
+                        note=f"planned {planned / 2**30:.2f} GiB > {clock.free_memory} less {MARGIN >> 20} MiB")
         x = placed(make_inputs(variant, row["B"], row["H"], T, row["dk"], row["dv"], row["gates"], args.seed, decode),
-                   self.device, row["dtype"])
+                   clock.device, row["dtype"])
         try:
             return self._measure(x, factory, variant, row, planned)
         except torch.cuda.OutOfMemoryError as e:  # the plan is an estimate: a case past the device is a result
-            del x
-            torch.cuda.empty_cache()
+            clock.release()
             return dict(status="oom", planned_bytes=planned, note=f"CUDA out of memory: {str(e).splitlines()[0]}")
-
-    def _prepared(self, factory, variant, row, x):
-        with self.torch.device(self.device):  # what prepare() makes lands there; run() is timed outside it
-            peer = factory(variant, row["chunk"] or 64)
-            peer.prepare(x)
-        return peer
 
     def _measure(self, x, factory, variant, row, planned):
         torch, args, clock = self.torch, self.args, self.clock
         with torch.no_grad():
-            if clock:
+            if clock.tunes_on_first_call:
                 # A throwaway run first: Triton tunes a kernel for a new shape on its first call,
                 # with buffers of its own (256 MiB) that are not the peer's memory.
-                self._prepared(factory, variant, row, x).run()
-                torch.cuda.empty_cache()
-                clock.start_peak()
-            else:
-                _libc_trim()
-                with open("/proc/self/clear_refs", "w") as f:
-                    f.write("5")  # VmHWM := VmRSS
-                base = _status_kib("VmRSS")
-            peer = self._prepared(factory, variant, row, x)
+                prepared_peer(factory, variant, row, x, clock.device).run()
+                clock.release()
+            clock.start_peak()
+            peer = prepared_peer(factory, variant, row, x, clock.device)
             peer.run()  # warm-up; its peak is the peak of a run
-            peak = clock.peak() if clock else (_status_kib("VmHWM") - base) * 1024
+            peak = clock.peak()
             notes = []
             for attempt in range(1, args.attempts + 1):
-                if clock:
-                    times, delay, preempt = clock.time_runs(peer.run, args.repetitions, args.min_time), 0.0, 0.0
-                else:
-                    times, delay, preempt = time_runs(peer.run, args.repetitions, args.min_time, self.threads)
+                times, delay, preempt = clock.time_runs(peer.run, args.repetitions, args.min_time)
                 why = quality(times, delay, preempt)
                 if not why:
                     if notes:
@@ -345,14 +368,11 @@ class PeerRun:
                 notes.append(f"timing {attempt}: {why}")
         median = statistics.median(times) * 1e3
         out = dict(status="ok", time_median_ms=median, time_p20_ms=_quantile(times, 0.2) * 1e3,
-                   time_p80_ms=_quantile(times, 0.8) * 1e3, repetitions=len(times),
-                   peak_host_bytes=0 if clock else peak, peak_device_bytes=peak if clock else 0,
-                   disturbed=1 if why else 0, planned_bytes=planned, note="; ".join(notes))
+                   time_p80_ms=_quantile(times, 0.8) * 1e3, repetitions=len(times), peak_host_bytes=0,
+                   peak_device_bytes=0, disturbed=1 if why else 0, planned_bytes=planned, note="; ".join(notes))
+        out[clock.memory_field] = peak
         del x, peer
-        if clock:
-            torch.cuda.empty_cache()
-        else:
-            _libc_trim()
+        clock.release()
         return out
 
 
