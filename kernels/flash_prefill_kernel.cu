@@ -1,7 +1,7 @@
 // flash_prefill_kernel: exact causal softmax attention for whole sequences.
 //   Computes y_i = sum_{j<=i} softmax_j(q_i.k_j / sqrt(dk)) v_j for a tile of 64 queries.
 //   Algorithm: loop over 64-key tiles up to the diagonal; S = Q K^T (tensor cores for
-//   fp16/bf16), per query row an online softmax (softmax_math.hpp: running max and sum,
+//   fp16/bf16: mma.sync m16n8k16 on ldmatrix fragments, mma_f16.cuh), per query row an online softmax (softmax_math.hpp: running max and sum,
 //   O rescaled when the max grows), P = exp(S - max) rounded to the input type,
 //   O += P V; finally y = O / sum. No T x T matrix exists anywhere.
 //   Launch: grid (ceil(T / 64), B*H), block 128 (4 warps, a warp owns 16 query rows);
@@ -12,7 +12,6 @@
 //   log-sum-exp max + log(sum) of each row (BH, T) that the backward recomputes P from.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <mma.h>
 
 #include <stdexcept>
 #include <string>
@@ -22,13 +21,12 @@
 #include "cuda_raii.hpp"
 #include "flash_prefill_kernel.cuh"
 #include "half_convert.hpp"
+#include "mma_f16.cuh"
 #include "softmax_math.hpp"
 #include "tile_elem.cuh"
 
 namespace dfw {
 namespace {
-
-namespace wmma = nvcuda::wmma;
 
 constexpr int kTile = 64;
 constexpr int kWarps = 4;
@@ -51,7 +49,7 @@ __host__ __device__ Layout layout_for(int dk, int dv) {
   l.k = l.q + sizeof(E) * kTile * l.dkp;
   l.v = l.k + sizeof(E) * kTile * l.dkp;
   l.p = l.v + sizeof(E) * kTile * l.dvp;
-  l.s = (l.p + sizeof(E) * kTile * kTile + 31) / 32 * 32;  // WMMA wants 32-byte aligned tiles
+  l.s = (l.p + sizeof(E) * kTile * kTile + 31) / 32 * 32;  // 32-byte aligned fp32 tiles
   l.o = l.s + sizeof(float) * kTile * l.lds;
   l.stats = l.o + sizeof(float) * kTile * l.dvp;
   l.total = l.stats + sizeof(float) * 3 * kTile;  // max, sum, rescale factor per row
@@ -70,16 +68,15 @@ __device__ void warp_scores(const E* sQ, const E* sK, float* sS, const Layout& l
     }
   } else {
     for (int n = 0; n < kTile / 16; ++n) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.f);
+      float acc[2][4] = {};  // keys 16 n .. 16 n + 7, 16 n + 8 .. 16 n + 15
       for (int kk = 0; kk < l.dkp; kk += 16) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> b;  // K^T: K rows as columns
-        wmma::load_matrix_sync(a, sQ + warp * kRowsPerWarp * l.dkp + kk, l.dkp);
-        wmma::load_matrix_sync(b, sK + n * 16 * l.dkp + kk, l.dkp);
-        wmma::mma_sync(acc, a, b, acc);
+        uint32_t a[4], b[4];
+        load_a_16x16(a, sQ + warp * kRowsPerWarp * l.dkp + kk, l.dkp, lane);
+        load_b_16x16_cols(b, sK + n * 16 * l.dkp + kk, l.dkp, lane);  // K^T: K rows as columns
+        mma_m16n8k16<E>(acc[0], a, b[0], b[1], acc[0]);
+        mma_m16n8k16<E>(acc[1], a, b[2], b[3], acc[1]);
       }
-      wmma::store_matrix_sync(sS + warp * kRowsPerWarp * l.lds + n * 16, acc, l.lds, wmma::mem_row_major);
+      store_acc_16x16(sS + warp * kRowsPerWarp * l.lds + n * 16, l.lds, acc, lane);
     }
   }
 }
@@ -96,16 +93,15 @@ __device__ void warp_pv(const E* sP, const E* sV, float* sS, const Layout& l, in
     }
   } else {
     for (int n = 0; n < l.dvp / 16; ++n) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.f);
+      float acc[2][4] = {};  // value columns 16 n .. 16 n + 7, 16 n + 8 .. 16 n + 15
       for (int kk = 0; kk < kTile; kk += 16) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::row_major> b;
-        wmma::load_matrix_sync(a, sP + warp * kRowsPerWarp * kTile + kk, kTile);
-        wmma::load_matrix_sync(b, sV + kk * l.dvp + n * 16, l.dvp);
-        wmma::mma_sync(acc, a, b, acc);
+        uint32_t a[4], b[4];
+        load_a_16x16(a, sP + warp * kRowsPerWarp * kTile + kk, kTile, lane);
+        load_b_16x16_rows(b, sV + kk * l.dvp + n * 16, l.dvp, lane);
+        mma_m16n8k16<E>(acc[0], a, b[0], b[1], acc[0]);
+        mma_m16n8k16<E>(acc[1], a, b[2], b[3], acc[1]);
       }
-      wmma::store_matrix_sync(sS + warp * kRowsPerWarp * l.lds + n * 16, acc, l.lds, wmma::mem_row_major);
+      store_acc_16x16(sS + warp * kRowsPerWarp * l.lds + n * 16, l.lds, acc, lane);
     }
   }
 }

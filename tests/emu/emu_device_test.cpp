@@ -164,6 +164,26 @@ TEST(EmuDevice, MmaTf32FragmentsFollowThePtxTables) {
   EXPECT_EQ(d[2], -(1.f + std::ldexp(1.f, -9)));
 }
 
+// mma.sync m16n8k16 fp16 / bf16 with ldmatrix loads (kernels/mma_f16.cuh) on the emulated
+// device: registers placed by the PTX ISA's tables as the probe transcribes them, and
+// tiles loaded from shared memory by mma_f16.cuh's loaders (B stored either way round),
+// all give the exact product of small integers.
+TEST(EmuDevice, MmaF16MatchesThePtxTables) {
+  std::mt19937 gen(11);
+  std::uniform_int_distribution<int> small(-4, 4);
+  std::vector<float> a(256), b(256), want(256, 0.f);
+  for (float& x : a) x = float(small(gen));
+  for (float& x : b) x = float(small(gen));
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 16; ++j)
+      for (int k = 0; k < 16; ++k) want[i * 16 + j] += a[i * 16 + k] * b[k * 16 + j];
+  for (const std::string type : {"fp16", "bf16"}) {
+    EXPECT_EQ(emu_probe::mma_f16_tile(type, a, b, false, false), want) << type << ": transcribed tables";
+    EXPECT_EQ(emu_probe::mma_f16_tile(type, a, b, true, false), want) << type << ": ldmatrix.trans of B's rows";
+    EXPECT_EQ(emu_probe::mma_f16_tile(type, a, b, true, true), want) << type << ": ldmatrix of B's columns";
+  }
+}
+
 // A faulting kernel leaves the sticky launch failure until cudaDeviceReset.
 void expect_fault(cudaError_t e) {
   EXPECT_EQ(e, cudaErrorLaunchFailure);

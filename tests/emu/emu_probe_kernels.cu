@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "emu_probe_kernels.cuh"
+#include "mma_f16.cuh"
 #include "mma_tf32.cuh"
 
 namespace emu_probe {
@@ -107,6 +108,62 @@ __global__ void mma_tf32_kernel(const float* a, const float* bt, const float* c,
     const int col = helpers ? dfw::acc_col_tf32(e, lane) : 2 * t + kCCol[e];
     d[row * 8 + col] = fd[e];
   }
+}
+
+// The PTX ISA's m16n8k16 .f16 / .bf16 tables (g = lane >> 2, t = lane % 4), transcribed:
+// A a0,a1 (g, 2t..2t+1), a2,a3 (g + 8, 2t..), a4,a5 (g, 2t + 8..), a6,a7 (g + 8, 2t + 8..);
+// B b0,b1 (rows 2t..2t+1, col g), b2,b3 (rows 2t + 8.., col g); C / D as m16n8k8's.
+template <class E>
+__global__ void mma_f16_kernel(const float* a, const float* b, float* d, bool helpers, bool b_cols) {
+  const int lane = threadIdx.x, g = lane >> 2, t = lane & 3;
+  auto to_e = [](float x) {
+    if constexpr (std::is_same<E, __half>::value)
+      return __float2half_rn(x);
+    else
+      return __float2bfloat16_rn(x);
+  };
+  auto pair = [&](float lo, float hi) {
+    const E x[2] = {to_e(lo), to_e(hi)};
+    uint32_t r;
+    memcpy(&r, x, 4);
+    return r;
+  };
+  float acc[2][4] = {};
+  uint32_t fa[4], fb[4];
+  if (helpers) {
+    extern __shared__ unsigned char tiles[];
+    E* sA = reinterpret_cast<E*>(tiles);
+    E* sB = sA + 256;
+    for (int i = lane; i < 256; i += 32) {
+      sA[i] = to_e(a[i]);
+      sB[i] = to_e(b_cols ? b[(i % 16) * 16 + i / 16] : b[i]);  // b_cols: sB[n][k] = B[k][n]
+    }
+    __syncwarp();
+    dfw::load_a_16x16(fa, sA, 16, lane);
+    if (b_cols)
+      dfw::load_b_16x16_cols(fb, sB, 16, lane);
+    else
+      dfw::load_b_16x16_rows(fb, sB, 16, lane);
+  } else {
+    constexpr int kARow[4] = {0, 8, 0, 8}, kACol[4] = {0, 0, 8, 8};
+    for (int e = 0; e < 4; ++e) {
+      const float* row = a + (g + kARow[e]) * 16 + 2 * t + kACol[e];
+      fa[e] = pair(row[0], row[1]);
+    }
+    for (int h = 0; h < 2; ++h)
+      for (int e = 0; e < 2; ++e) {
+        const int k = 2 * t + 8 * e, n = 8 * h + g;
+        fb[2 * h + e] = pair(b[k * 16 + n], b[(k + 1) * 16 + n]);
+      }
+  }
+  dfw::mma_m16n8k16<E>(acc[0], fa, fb[0], fb[1], acc[0]);
+  dfw::mma_m16n8k16<E>(acc[1], fa, fb[2], fb[3], acc[1]);
+  if (helpers) {
+    dfw::store_acc_16x16(d, 16, acc, lane);
+    return;
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int e = 0; e < 4; ++e) d[(g + 8 * (e >> 1)) * 16 + 8 * h + 2 * t + (e & 1)] = acc[h][e];
 }
 
 __global__ void divergent_barrier_kernel() {
@@ -256,6 +313,28 @@ std::vector<float> mma_tf32_tile(const std::vector<float>& a, const std::vector<
   cudaFree(da);
   cudaFree(db);
   cudaFree(dc);
+  cudaFree(dd);
+  return d;
+}
+
+std::vector<float> mma_f16_tile(const std::string& type, const std::vector<float>& a, const std::vector<float>& b,
+                                bool helpers, bool b_cols) {
+  float* da = device_array<float>(256);
+  float* db = device_array<float>(256);
+  float* dd = device_array<float>(256);
+  check(cudaMemcpy(da, a.data(), 256 * sizeof(float), cudaMemcpyHostToDevice));
+  check(cudaMemcpy(db, b.data(), 256 * sizeof(float), cudaMemcpyHostToDevice));
+  const std::size_t smem = 2 * 256 * 2;
+  if (type == "fp16")
+    mma_f16_kernel<__half><<<1, 32, smem>>>(da, db, dd, helpers, b_cols);
+  else if (type == "bf16")
+    mma_f16_kernel<__nv_bfloat16><<<1, 32, smem>>>(da, db, dd, helpers, b_cols);
+  else
+    throw std::invalid_argument("mma_f16_tile: type " + type);
+  check(cudaGetLastError());
+  std::vector<float> d = fetch(dd, 256);
+  cudaFree(da);
+  cudaFree(db);
   cudaFree(dd);
   return d;
 }

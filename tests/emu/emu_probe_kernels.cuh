@@ -42,6 +42,15 @@ std::vector<float> wmma_tile(const std::string& type, const std::vector<float>& 
 std::vector<float> mma_tf32_tile(const std::vector<float>& a, const std::vector<float>& bt,
                                  const std::vector<float>& c, bool helpers);
 
+// D = A B (16 x 16 x 16) through kernels/mma_f16.cuh, type "fp16" or "bf16", A and B
+// row-major floats (exact in the type), D row-major. helpers = false: each lane places
+// its registers by the PTX ISA's m16n8k16 tables as the probe transcribes them, from
+// global memory; true: A and B staged in shared memory and loaded by mma_f16.cuh's
+// ldmatrix loaders (B stored as its rows, or transposed when b_cols), D placed by
+// store_acc_16x16.
+std::vector<float> mma_f16_tile(const std::string& type, const std::vector<float>& a, const std::vector<float>& b,
+                                bool helpers, bool b_cols);
+
 // Faulting kernels: each returns the error of the synchronising call after it.
 cudaError_t divergent_barrier();        // even and odd warps at different __syncthreads
 cudaError_t exit_before_barrier();      // warp 1 returns, the others wait at a barrier

@@ -9,7 +9,8 @@
 // __syncwarp, here as on the device); mma_sync exchanges fragments warp-wide,
 // multiplies exactly in fp32 (tf32 inputs keep their top 10 mantissa bits, as
 // the tensor cores read them) and accumulates in fp32. Below nvcuda::wmma, the
-// mma.sync m16n8k8 tf32 product and cvt.rna.tf32 that kernels/mma_tf32.cuh issues.
+// mma.sync m16n8k8 tf32 product and cvt.rna.tf32 that kernels/mma_tf32.cuh issues,
+// and the mma.sync m16n8k16 fp16 / bf16 product and ldmatrix of kernels/mma_f16.cuh.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -306,6 +307,60 @@ inline void mma_m16n8k8_tf32(float (&d)[4], const std::uint32_t (&a)[4], const s
   warp_collective("mma.sync.m16n8k8.tf32", 0xffffffffu, &me, &w::detail::mma_complete<FragC, FragA, FragB, FragC, true>,
                   file, line);
   std::memcpy(d, fd.x, sizeof fd.x);
+}
+
+// mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16} as kernels/mma_f16.cuh issues it:
+// each register packs two elements (the lower index in the low half), which become the
+// m16n8k16 fragments of the same collective, multiplied exactly in fp32.
+template <class E>
+void mma_m16n8k16(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1,
+                  const float (&c)[4], const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  namespace w = nvcuda::wmma;
+  using FragA = w::fragment<w::matrix_a, 16, 8, 16, E, w::row_major>;
+  using FragB = w::fragment<w::matrix_b, 16, 8, 16, E, w::col_major>;
+  using FragC = w::fragment<w::accumulator, 16, 8, 16, float>;
+  static_assert(sizeof(FragA::x) == 16 && sizeof(FragB::x) == 8, "two 16-bit elements per register");
+  const std::uint32_t b[2] = {b0, b1};
+  FragA fa;
+  FragB fb;
+  FragC fc, fd;
+  std::memcpy(fa.x, a, sizeof fa.x);
+  std::memcpy(fb.x, b, sizeof fb.x);
+  std::memcpy(fc.x, c, sizeof fc.x);
+  w::detail::MmaLane me{&fd, &fa, &fb, &fc};
+  warp_collective("mma.sync.m16n8k16", 0xffffffffu, &me, &w::detail::mma_complete<FragC, FragA, FragB, FragC, false>,
+                  file, line);
+  std::memcpy(d, fd.x, sizeof fd.x);
+}
+
+// ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16: the collective hands every lane the
+// 32 row addresses (lanes 8i .. 8i + 7: matrix i's rows, each 16-byte aligned, as the
+// device requires); then each lane reads its own pairs, as the device's loads would:
+// r[i] = (M_i[g][2t], M_i[g][2t + 1]), trans: (M_i[2t][g], M_i[2t + 1][g]).
+struct LdmatrixLane {
+  const void* row;
+  const void* rows[32];
+};
+
+DFW_EMU_UNSEEN_BY_TSAN inline void ldmatrix_complete(void* const* lanes, unsigned) {
+  for (int l = 0; l < 32; ++l) {
+    const void* row = static_cast<const LdmatrixLane*>(lanes[l])->row;
+    if (reinterpret_cast<std::uintptr_t>(row) % 16 != 0)
+      kernel_fault("ldmatrix: lane " + std::to_string(l) + "'s row address is not 16-byte aligned");
+    for (int j = 0; j < 32; ++j) static_cast<LdmatrixLane*>(lanes[j])->rows[l] = row;
+  }
+}
+
+inline void ldmatrix_x4(std::uint32_t (&r)[4], const void* row, bool trans, const char* file = __builtin_FILE(),
+                        int line = __builtin_LINE()) {
+  LdmatrixLane me{row, {}};
+  warp_collective(trans ? "ldmatrix.trans" : "ldmatrix", 0xffffffffu, &me, &ldmatrix_complete, file, line);
+  const int lane = int(g_current->lane), g = lane >> 2, t = lane & 3;
+  for (int i = 0; i < 4; ++i) {
+    auto at = [&](int rr, int cc) { return static_cast<const std::uint16_t*>(me.rows[8 * i + rr])[cc]; };
+    const std::uint32_t lo = trans ? at(2 * t, g) : at(g, 2 * t), hi = trans ? at(2 * t + 1, g) : at(g, 2 * t + 1);
+    r[i] = lo | hi << 16;
+  }
 }
 
 // cvt.rna.tf32.f32: nearest tf32, ties away from zero, as a 32-bit pattern.
