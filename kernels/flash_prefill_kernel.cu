@@ -1,9 +1,10 @@
 // flash_prefill_kernel: exact causal softmax attention for whole sequences.
 //   Computes y_i = sum_{j<=i} softmax_j(q_i.k_j / sqrt(dk)) v_j for a tile of 64 queries.
-//   Algorithm: loop over 64-key tiles up to the diagonal; S = Q K^T (tensor cores for
-//   fp16/bf16: mma.sync m16n8k16 on ldmatrix fragments, mma_f16.cuh), per query row an online softmax (softmax_math.hpp: running max and sum,
-//   O rescaled when the max grows), P = exp(S - max) rounded to the input type,
-//   O += P V; finally y = O / sum. No T x T matrix exists anywhere.
+//   Algorithm: loop over 64-key tiles up to the diagonal; S = Q K^T, per query row an
+//   online softmax (softmax_math.hpp: running max and sum, O rescaled when the max
+//   grows), P = exp(S - max) rounded to the input type, O += P V; finally y = O / sum.
+//   No T x T matrix exists anywhere. Both products on tensor cores for fp16 / bf16:
+//   mma.sync m16n8k16 on ldmatrix fragments (mma_f16.cuh).
 //   Launch: grid (ceil(T / 64), B*H), block 128 (4 warps, a warp owns 16 query rows);
 //   dynamic shared memory: Q, K, V tiles (64 x dk_pad, 64 x dk_pad, 64 x dv_pad) and P
 //   (64 x 64) in the tile type, S (64 x max(64, dv_pad)) and O (64 x dv_pad) in fp32,

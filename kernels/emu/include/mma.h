@@ -291,36 +291,17 @@ void mma_sync(fragment<accumulator, M, N, K, float>& d, const fragment<matrix_a,
 // mantissa bits dropped and hands each lane its part of D.
 namespace emu {
 
-inline void mma_m16n8k8_tf32(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2],
-                             const float (&c)[4], const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+// One m16n8kK product from the lanes' registers (a: 4, b: 2, each 32 bits: a tf32 bit
+// pattern read as the float it is, or two 16-bit elements, the lower index in the low
+// half), copied into m16n8kK fragments of T for wmma's collective.
+template <class T, int K>
+void mma_from_registers(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2], const float (&c)[4],
+                        const char* what, const char* file, int line) {
   namespace w = nvcuda::wmma;
-  using FragA = w::fragment<w::matrix_a, 16, 8, 8, w::precision::tf32, w::row_major>;
-  using FragB = w::fragment<w::matrix_b, 16, 8, 8, w::precision::tf32, w::col_major>;
-  using FragC = w::fragment<w::accumulator, 16, 8, 8, float>;
-  FragA fa;
-  FragB fb;
-  FragC fc, fd;
-  std::memcpy(fa.x, a, sizeof fa.x);  // tf32 bit patterns, read as the floats they are
-  std::memcpy(fb.x, b, sizeof fb.x);
-  std::memcpy(fc.x, c, sizeof fc.x);
-  w::detail::MmaLane me{&fd, &fa, &fb, &fc};
-  warp_collective("mma.sync.m16n8k8.tf32", 0xffffffffu, &me, &w::detail::mma_complete<FragC, FragA, FragB, FragC, true>,
-                  file, line);
-  std::memcpy(d, fd.x, sizeof fd.x);
-}
-
-// mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16} as kernels/mma_f16.cuh issues it:
-// each register packs two elements (the lower index in the low half), which become the
-// m16n8k16 fragments of the same collective, multiplied exactly in fp32.
-template <class E>
-void mma_m16n8k16(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1,
-                  const float (&c)[4], const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
-  namespace w = nvcuda::wmma;
-  using FragA = w::fragment<w::matrix_a, 16, 8, 16, E, w::row_major>;
-  using FragB = w::fragment<w::matrix_b, 16, 8, 16, E, w::col_major>;
-  using FragC = w::fragment<w::accumulator, 16, 8, 16, float>;
-  static_assert(sizeof(FragA::x) == 16 && sizeof(FragB::x) == 8, "two 16-bit elements per register");
-  const std::uint32_t b[2] = {b0, b1};
+  using FragA = w::fragment<w::matrix_a, 16, 8, K, T, w::row_major>;
+  using FragB = w::fragment<w::matrix_b, 16, 8, K, T, w::col_major>;
+  using FragC = w::fragment<w::accumulator, 16, 8, K, float>;
+  static_assert(sizeof(FragA::x) == sizeof a && sizeof(FragB::x) == sizeof b, "the registers fill the fragments");
   FragA fa;
   FragB fb;
   FragC fc, fd;
@@ -328,9 +309,24 @@ void mma_m16n8k16(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0, 
   std::memcpy(fb.x, b, sizeof fb.x);
   std::memcpy(fc.x, c, sizeof fc.x);
   w::detail::MmaLane me{&fd, &fa, &fb, &fc};
-  warp_collective("mma.sync.m16n8k16", 0xffffffffu, &me, &w::detail::mma_complete<FragC, FragA, FragB, FragC, false>,
-                  file, line);
+  warp_collective(
+      what, 0xffffffffu, &me,
+      &w::detail::mma_complete<FragC, FragA, FragB, FragC, std::is_same<T, w::precision::tf32>::value>, file, line);
   std::memcpy(d, fd.x, sizeof fd.x);
+}
+
+inline void mma_m16n8k8_tf32(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2],
+                             const float (&c)[4], const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  mma_from_registers<nvcuda::wmma::precision::tf32, 8>(d, a, b, c, "mma.sync.m16n8k8.tf32", file, line);
+}
+
+// mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16} as kernels/mma_f16.cuh issues it,
+// multiplied exactly in fp32 in the same collective.
+template <class E>
+void mma_m16n8k16(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1,
+                  const float (&c)[4], const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  const std::uint32_t b[2] = {b0, b1};
+  mma_from_registers<E, 16>(d, a, b, c, "mma.sync.m16n8k16", file, line);
 }
 
 // ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16: the collective hands every lane the
