@@ -8,24 +8,28 @@
 //   two-level scheme of variants/cpu/chunked_cpu.cpp (sub-chunks of 16, exponents as
 //   same-signed log-gate sums over their own span, chunk_math.hpp).
 //   chunked_state_kernel: per chunk, its own contribution dS = Vx^T Kx from a zero state
-//     (Vx = V e^{SA + after}, Kx = K e^{SB + after}; fp16/bf16 MMA, fp32 accumulate) and
-//     its decay totals e^{totA}, e^{totB}.
+//     (Vx = V e^{SA + after}, Kx = K e^{SB + after}; fp16/bf16 mma.sync m16n8k16 on
+//     ldmatrix fragments, mma_f16.cuh, fp32 accumulate) and its decay totals e^{totA}, e^{totB}.
 //   chunked_state_scan_kernel: per state element, S_{c+1} = e^{totA} S_c e^{totB} + dS_c
 //     over the chunks in order; S_c, the state entering chunk c, replaces dS_c.
 //   chunked_output_kernel: per chunk, Y = e^{PA} (e^{before A} Qs S_c^T (TF32 mma.sync,
 //     mma_tf32.cuh: the fp32 state keeps its range; Qs loaded from shared memory, rows
-//     padded to mp + 4 floats against bank conflicts, S_c from global memory, the
-//     accumulators applied to Y from registers) + sum_{J<I} e^{midA} P_IJ V_J e^{SA}) with
-//     P_IJ = (Q_I e^{PB+mid}) (K_J e^{SB})^T (fp16/bf16 MMA), plus the diagonal
-//     sub-chunk pairwise with running products of gate values (CUDA cores).
+//     padded to mp + 4 floats against bank conflicts, S_c from global memory) + sum_{J<I}
+//     e^{midA} P_IJ V_J e^{SA}) with P_IJ = (Q_I e^{PB+mid}) (K_J e^{SB})^T (fp16/bf16
+//     mma.sync m16n8k16, P_IJ stored from registers), both products of a tile summed in
+//     registers (their accumulators share a lane layout) and added to Y once; plus the
+//     diagonal sub-chunk pairwise with running products of gate values (CUDA cores).
 //   Launch: the two chunk kernels grid min(B*H*chunks, kMaxBlocksPerSm * SMs) (a block
 //   takes chunk after chunk, striding by the grid), block 256 (8 warps: per-tile work spread over warps, MMA tiles
 //   one per warp); dynamic shared memory per pass (chunked_prefill_layout.hpp) at C = 64,
-//   dk = dv = m = 64: 98 KiB (state: two blocks per SM) and 148 KiB (output). Arrays
-//   past the device's opt-in limit (227 KiB on sm_90; e.g. C = 128 or 256, or the output
-//   pass at d = m = 128 and C > 48) spill, lowest priority first, to a per-block slice
-//   of the workspace (the kShared = false instantiation, generic pointers). With every
-//   region in shared memory the kShared instantiation's tile loops load with LDS / LDSM.
+//   dk = dv = m = 64: 100 KiB (state: two blocks per SM) and 145 KiB (output); the
+//   fp16 / bf16 tiles' rows padded by 16 bytes so an ldmatrix matrix's 8 rows meet 8 bank
+//   groups. Arrays past the device's opt-in limit (227 KiB on sm_90; e.g. C = 128 or 256,
+//   or the output pass at d = m = 128 and C > 48) spill, lowest priority first, to a
+//   per-block slice of the workspace (the kShared = false instantiation: generic pointers,
+//   its MMA operands loaded element by element, TileSpace::any, as ldmatrix reads shared
+//   memory only). With every region in shared memory the kShared instantiation's tile
+//   loops load with LDS / LDSM.
 //   The scan: grid-stride blocks of 256 threads, one state element per thread.
 //   Reads q, k (BH, T, dk), v (BH, T, dv) in T; gate (BH, T), gate_v (BH, T, dv),
 //   gate_k (BH, T, m), feature parameters, s0 (BH, dv, m) in fp32; writes y (BH, T, dv)
@@ -33,7 +37,6 @@
 //   (BH, chunks, rp, mp) and decay totals (BH, chunks, rp + mp) in fp32, then the spill.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <mma.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -46,14 +49,13 @@
 #include "cuda_raii.hpp"
 #include "device_limits.hpp"
 #include "half_convert.hpp"
+#include "mma_f16.cuh"
 #include "mma_tf32.cuh"
 #include "tile_elem.cuh"
 #include "warp_reduce.cuh"
 
 namespace dfw {
 namespace {
-
-namespace wmma = nvcuda::wmma;
 
 constexpr int kWarps = kChunkedWarps;
 constexpr int kThreads = 32 * kWarps;
@@ -82,9 +84,10 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
                                              const ChunkedPassArgs& pa, unsigned char* shared) {
   using E = typename TileElem<T>::type;
   constexpr bool kOut = kPass == ChunkedPass::output;
+  constexpr TileSpace kSpace = kShared ? TileSpace::shared : TileSpace::any;  // ldmatrix or element loads
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int dk = a.dk, dv = a.dv, m = a.m, rows = a.rows, C = pa.C;
-  const int mp = l.mp, rp = l.rp;
+  const int mp = l.mp, rp = l.rp, ke_ld = l.ke_ld, ve_ld = l.ve_ld, pe_ld = l.pe_ld;
   const RuleKind rule = a.rule;  // add, gated or decay: a branch every thread takes alike
   unsigned char* slice = kShared ? nullptr : pa.spill + int64_t(blockIdx.x) * int64_t(l.global_bytes);
   auto at = [&](Region r) -> unsigned char* {
@@ -100,8 +103,7 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
   float* X = Y;                      // (np, dk) raw rows for phi, aliases Y
   float* Xsq = Y + l.np * dk;        // (np)
   E *KE = elem(l.KE), *VE = elem(l.VE), *PE = elem(l.PE);
-  E* QJ = elem(l.QJ) + warp * kTile * mp;
-  float* SC = f32(l.SC) + warp * kTile * kTile;
+  E* QJ = elem(l.QJ) + warp * kTile * ke_ld;
 
   for (int64_t item = blockIdx.x; item < a.BH * pa.chunks; item += gridDim.x) {
     const int64_t bh = item / pa.chunks, h = bh % a.H, t0 = item % pa.chunks * C;
@@ -208,11 +210,11 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
                               : expf(log_total_after(TB + (idx - rp), mp, -1, ns));
       for (int idx = threadIdx.x; idx < nt * mp; idx += kThreads) {
         const int i = idx / mp, c = idx % mp;
-        KE[idx] = tile_from_float<E>(Kf[idx] * expf(log_total_after(TB + c, mp, i / kTile, ns)));
+        KE[i * ke_ld + c] = tile_from_float<E>(Kf[idx] * expf(log_total_after(TB + c, mp, i / kTile, ns)));
       }
       for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads) {
         const int i = idx / rp, r = idx % rp;
-        VE[idx] = tile_from_float<E>(Vf[idx] * expf(log_total_after(TA + r, rp, i / kTile, ns)));
+        VE[i * ve_ld + r] = tile_from_float<E>(Vf[idx] * expf(log_total_after(TA + r, rp, i / kTile, ns)));
       }
       __syncthreads();
 
@@ -220,16 +222,15 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
       float* dS = pa.states + item * rp * mp;
       for (int tile = warp; tile < (rp / kTile) * (mp / kTile); tile += kWarps) {
         const int r0 = tile / (mp / kTile) * kTile, c0 = tile % (mp / kTile) * kTile;
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::fill_fragment(acc, 0.f);
+        float acc[2][4] = {};
         for (int kk = 0; kk < nt; kk += kTile) {
-          wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::col_major> fa;  // Vx^T: V rows as columns
-          wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::row_major> fb;
-          wmma::load_matrix_sync(fa, VE + kk * rp + r0, rp);
-          wmma::load_matrix_sync(fb, KE + kk * mp + c0, mp);
-          wmma::mma_sync(acc, fa, fb, acc);
+          uint32_t fa[4], fb[4];
+          load_a_16x16_cols<kSpace>(fa, VE + kk * ve_ld + r0, ve_ld, lane);  // Vx^T: V rows as columns
+          load_b_16x16_rows<kSpace>(fb, KE + kk * ke_ld + c0, ke_ld, lane);
+          mma_m16n8k16<E>(acc[0], fa, fb[0], fb[1], acc[0]);
+          mma_m16n8k16<E>(acc[1], fa, fb[2], fb[3], acc[1]);
         }
-        wmma::store_matrix_sync(dS + r0 * mp + c0, acc, mp, wmma::mem_row_major);
+        store_acc_16x16(dS + r0 * mp + c0, mp, acc, lane);
       }
     } else {
       const float* S = pa.states + item * rp * mp;  // (rp, mp) the state entering the chunk
@@ -238,9 +239,10 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
       for (int idx = threadIdx.x; idx < nt * mp; idx += kThreads) {
         const int i = idx / mp, c = idx % mp;
         Gb[i * l.qs_ld + c] = Qf[idx] * expf(log_total_before(TB + c, mp, i / kTile));
-        KE[idx] = tile_from_float<E>(Kf[idx]);
+        KE[i * ke_ld + c] = tile_from_float<E>(Kf[idx]);
       }
-      for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads) VE[idx] = tile_from_float<E>(Vf[idx]);
+      for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads)
+        VE[idx / rp * ve_ld + idx % rp] = tile_from_float<E>(Vf[idx]);
       for (int idx = threadIdx.x; idx < l.pairs * rp; idx += kThreads) {
         const int p = idx / rp, r = idx % rp;
         int I = 1;
@@ -257,67 +259,68 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
         const int J = p - pair_index(I, 0);
         for (int idx = lane; idx < kTile * mp; idx += 32) {
           const int c = idx % mp;
-          QJ[idx] = tile_from_float<E>(Qf[I * kTile * mp + idx] * expf(log_total_between(TB + c, mp, J, I)));
+          QJ[idx / mp * ke_ld + c] =
+              tile_from_float<E>(Qf[I * kTile * mp + idx] * expf(log_total_between(TB + c, mp, J, I)));
         }
         __syncwarp();
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::fill_fragment(acc, 0.f);
+        float acc[2][4] = {};
         for (int kk = 0; kk < mp; kk += kTile) {
-          wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> fa;
-          wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> fb;  // K_J^T: K rows as columns
-          wmma::load_matrix_sync(fa, QJ + kk, mp);
-          wmma::load_matrix_sync(fb, KE + J * kTile * mp + kk, mp);
-          wmma::mma_sync(acc, fa, fb, acc);
+          uint32_t fa[4], fb[4];
+          load_a_16x16<kSpace>(fa, QJ + kk, ke_ld, lane);
+          load_b_16x16_cols<kSpace>(fb, KE + J * kTile * ke_ld + kk, ke_ld, lane);  // K_J^T: K rows as columns
+          mma_m16n8k16<E>(acc[0], fa, fb[0], fb[1], acc[0]);
+          mma_m16n8k16<E>(acc[1], fa, fb[2], fb[3], acc[1]);
         }
-        wmma::store_matrix_sync(SC, acc, kTile, wmma::mem_row_major);
-        __syncwarp();
-        for (int idx = lane; idx < kTile * kTile; idx += 32) PE[p * kTile * kTile + idx] = tile_from_float<E>(SC[idx]);
-        __syncwarp();  // QJ and SC are rewritten by the next pair
+        E* P = PE + p * kTile * pe_ld;
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            P[acc_row_16x16(e, lane) * pe_ld + acc_col_16x16(h, e, lane)] = tile_from_float<E>(acc[h][e]);
+        __syncwarp();  // QJ is rewritten by the next pair
       }
       __syncthreads();
 
-      // 6. Per (sub-chunk I, 16 value columns): Y += e^{PA} (e^{before A} Qs S^T + sum_J e^{midA} P_IJ V_J e^{SA}).
+      // 6. Per (sub-chunk I, 16 value columns), in registers (the two products' accumulators
+      //    share one lane layout): y = e^{before A} Qs_I S^T + sum_{J<I} e^{midA} P_IJ V_J,
+      //    then Y += e^{PA} y.
       for (int tile = warp; tile < ns * (rp / kTile); tile += kWarps) {
         const int I = tile / (rp / kTile), r0 = tile % (rp / kTile) * kTile;
-        {  // Qs_I S^T over two n8 tiles in registers (mma_tf32.cuh: Qs by LDS, S by LDG)
-          float acc[2][4] = {};
-          for (int kk = 0; kk < mp; kk += 8) {
-            uint32_t fa[4];
-            load_a_tf32(fa, Gb + I * kTile * l.qs_ld + kk, l.qs_ld, lane);
+        float y[2][4] = {};  // Qs_I S^T over two n8 tiles (mma_tf32.cuh: Qs by LDS, S by LDG)
+        for (int kk = 0; kk < mp; kk += 8) {
+          uint32_t fa[4];
+          load_a_tf32(fa, Gb + I * kTile * l.qs_ld + kk, l.qs_ld, lane);
 #pragma unroll
-            for (int h = 0; h < 2; ++h) {
-              uint32_t fb[2];  // S^T: column n of the tile is state row r0 + 8 h + n
-              load_b_tf32_col(fb, S + (r0 + 8 * h) * mp + kk, mp, lane);
-              mma_m16n8k8_tf32(acc[h], fa, fb, acc[h]);
-            }
+          for (int h = 0; h < 2; ++h) {
+            uint32_t fb[2];  // S^T: column n of the tile is state row r0 + 8 h + n
+            load_b_tf32_col(fb, S + (r0 + 8 * h) * mp + kk, mp, lane);
+            mma_m16n8k8_tf32(y[h], fa, fb, y[h]);
           }
+        }
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) y[h][e] *= expf(log_total_before(TA + r0 + acc_col_16x16(h, e, lane), rp, I));
+        for (int J = 0; J < I; ++J) {
+          const int p = pair_index(I, J);
+          uint32_t fa[4], fb[4];
+          load_a_16x16<kSpace>(fa, PE + p * kTile * pe_ld, pe_ld, lane);
+          load_b_16x16_rows<kSpace>(fb, VE + J * kTile * ve_ld + r0, ve_ld, lane);
+          float pv[2][4] = {};
+          mma_m16n8k16<E>(pv[0], fa, fb[0], fb[1], pv[0]);
+          mma_m16n8k16<E>(pv[1], fa, fb[2], fb[3], pv[1]);
 #pragma unroll
           for (int h = 0; h < 2; ++h)
 #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const int i = I * kTile + acc_row_tf32(e, lane), r = r0 + 8 * h + acc_col_tf32(e, lane);
-              Y[i * rp + r] += acc[h][e] * expf(log_total_before(TA + r, rp, I)) * Ga[i * rp + r];
-            }
+            for (int e = 0; e < 4; ++e) y[h][e] += pv[h][e] * MA[p * rp + r0 + acc_col_16x16(h, e, lane)];
         }
-        // No __syncwarp here: the lanes' Y elements above are next updated by other lanes
-        // in the pair loop, after its __syncwarp that follows the SC store.
-        for (int J = 0; J < I; ++J) {
-          const int p = pair_index(I, J);
-          wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-          wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> fa;
-          wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::row_major> fb;
-          wmma::fill_fragment(acc, 0.f);
-          wmma::load_matrix_sync(fa, PE + p * kTile * kTile, kTile);
-          wmma::load_matrix_sync(fb, VE + J * kTile * rp + r0, rp);
-          wmma::mma_sync(acc, fa, fb, acc);
-          wmma::store_matrix_sync(SC, acc, kTile, wmma::mem_row_major);
-          __syncwarp();
-          for (int idx = lane; idx < kTile * kTile; idx += 32) {
-            const int i = I * kTile + idx / kTile, r = r0 + idx % kTile;
-            Y[i * rp + r] += SC[idx] * MA[p * rp + r] * Ga[i * rp + r];
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int i = I * kTile + acc_row_16x16(e, lane), r = r0 + acc_col_16x16(h, e, lane);
+            Y[i * rp + r] += y[h][e] * Ga[i * rp + r];
           }
-          __syncwarp();
-        }
       }
       __syncthreads();
 

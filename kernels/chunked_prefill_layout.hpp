@@ -34,9 +34,12 @@ struct ChunkedRegion {
 // up to 16 (zero padding). A region its pass does not use is empty (offset 0, never read).
 // qs_ld: the row stride of the output pass's incoming-state operand Qs in Gb, mp + 4
 // floats, so that a tf32 A-fragment load (8 rows x 4 columns a warp) meets 32 banks.
+// ke_ld, ve_ld, pe_ld: the row strides, in elements, of the fp16 / bf16 tiles KE, VE (and
+// the per-warp QJ, as KE) and PE, padded by 8 elements (16 bytes) so the 8 rows an
+// ldmatrix matrix reads fall in 8 different 16-byte bank groups.
 struct ChunkedLayout {
-  int np = 0, ns = 0, pairs = 0, mp = 0, rp = 0, qs_ld = 0;
-  ChunkedRegion Qf, Kf, Vf, Ga, Gb, Y, D, TA, TB, MA, KE, VE, PE, QJ, SC;
+  int np = 0, ns = 0, pairs = 0, mp = 0, rp = 0, qs_ld = 0, ke_ld = 0, ve_ld = 0, pe_ld = 0;
+  ChunkedRegion Qf, Kf, Vf, Ga, Gb, Y, D, TA, TB, MA, KE, VE, PE, QJ;
   std::size_t shared_bytes = 0;  // dynamic shared memory per block
   std::size_t global_bytes = 0;  // workspace per block (0: everything in shared memory)
 };
@@ -58,7 +61,11 @@ inline ChunkedLayout make_chunked_layout(ChunkedPass pass, int chunk_len, int dk
   l.mp = (m + kTile - 1) / kTile * kTile;
   l.rp = (rows + kTile - 1) / kTile * kTile;
   l.qs_ld = l.mp + 4;
+  l.ke_ld = l.mp + 8;
+  l.ve_ld = l.rp + 8;
+  l.pe_ld = kTile + 8;
   const std::size_t f = sizeof(float), np = std::size_t(np64), mp = l.mp, rp = l.rp;
+  const std::size_t ke_ld = std::size_t(l.ke_ld), ve_ld = std::size_t(l.ve_ld), pe_ld = std::size_t(l.pe_ld);
   const std::size_t ns = std::size_t(ns64), pairs = pairs64 > 0 ? std::size_t(pairs64) : 1;
   const std::size_t y_elems = np * rp, x_elems = np * (std::size_t(dk) + 1);
   const bool out = pass == ChunkedPass::output;
@@ -74,14 +81,13 @@ inline ChunkedLayout make_chunked_layout(ChunkedPass pass, int chunk_len, int dk
     r.offset = uint32_t(at);
     at += align128(bytes);
   };
-  place(l.SC, out ? f * kChunkedWarps * kTile * kTile : 0);  // per warp (16, 16) fp32 tile
-  place(l.QJ, out ? elem * kChunkedWarps * kTile * mp : 0);  // per warp (16, mp)
+  place(l.QJ, out ? elem * kChunkedWarps * kTile * ke_ld : 0);  // per warp (16, ke_ld)
   place(l.TA, f * ns * rp);                          // (ns, rp) log totals of whole sub-chunks
   place(l.TB, f * ns * mp);                          // (ns, mp)
   place(l.D, out ? f * np * kTile : 0);              // (np, 16) diagonal scores d_i[j]
-  place(l.KE, elem * np * mp);                       // (np, mp) output: K e^{SB}; state: K e^{SB + after}
-  place(l.VE, elem * np * rp);                       // (np, rp) output: V e^{SA}; state: V e^{SA + after}
-  place(l.PE, out ? elem * pairs * kTile * kTile : 0);  // (pairs, 16, 16) scores of earlier sub-chunks
+  place(l.KE, elem * np * ke_ld);                    // (np, ke_ld) output: K e^{SB}; state: K e^{SB + after}
+  place(l.VE, elem * np * ve_ld);                    // (np, ve_ld) output: V e^{SA}; state: V e^{SA + after}
+  place(l.PE, out ? elem * pairs * kTile * pe_ld : 0);  // (pairs, 16, pe_ld) scores of earlier sub-chunks
   place(l.MA, out ? f * pairs * rp : 0);             // (pairs, rp) e^{midA} per (I, J)
   place(l.Qf, out ? f * np * mp : 0);                // (np, mp) phi(q), then phi(q) e^{PB}
   place(l.Kf, f * np * mp);                          // (np, mp) c phi(k), then * e^{SB}

@@ -55,11 +55,6 @@ SCHEDULES = ["greedy", "reverse", "random:1"]
 # store, so no reason below leans on one. (Three barriers once listed here on such a
 # reason are removals TSan now reports as data races.)
 REDUNDANT = {
-    ("chunked_prefill_kernel.cu",
-     "for (int idx = lane; idx < kTile * kTile; idx += 32) PE[p * kTile * kTile + idx] = tile_from_float<E>(SC[idx]);"):
-        "redundant: every lane loads QJ before the __syncwarp after the SC store, which no lane "
-        "leaves for the next pair's QJ fill before all have arrived; the next pair's __syncwarp "
-        "after its QJ fill likewise orders this pair's SC reads before the next SC store",
     ("flash_prefill_kernel.cu", "sFactor[r] = factor;"):
         "redundant: warp_pv reads sP and writes sS, which every lane wrote or read before the "
         "__syncwarp in the row loop above (its last pass covers the last row); the row "

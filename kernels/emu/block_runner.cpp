@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -151,6 +152,11 @@ void BlockRunner::ensure_threads(int n) {
   while (int(stacks_.size()) < n) stacks_.push_back(std::make_unique<FiberStack>(fiber_stack_bytes()));
   if (int(threads_.size()) < n) threads_.resize(n);
   for (Thread& t : threads_) t.owner = this;
+}
+
+bool BlockRunner::holds_shared(const void* p, std::size_t bytes) const {
+  const auto at = reinterpret_cast<std::uintptr_t>(p), base = reinterpret_cast<std::uintptr_t>(shared_);
+  return at >= base && at - base <= job_->shared_bytes && bytes <= job_->shared_bytes - (at - base);
 }
 
 std::string BlockRunner::run(const BlockJob& job, uint3 block_idx, std::uint64_t linear_block) {
@@ -458,6 +464,8 @@ int block_barrier(const char* what, int predicate, const char* file, int line) {
 }
 
 void* dynamic_shared() { return g_runner->shared(); }
+
+bool in_dynamic_shared(const void* p, std::size_t bytes) { return g_runner->holds_shared(p, bytes); }
 
 void kernel_fault(const std::string& message) {
   if (!g_runner) {

@@ -42,6 +42,7 @@ class BlockRunner {
   void collective(const char* what, unsigned mask, void* arg, CollectiveFn complete, const char* file, int line);
   int barrier(const char* what, int predicate, const char* file, int line);
   void* shared() { return shared_; }
+  bool holds_shared(const void* p, std::size_t bytes) const;
   // Ends the block: records the fault, unwinds the running thread, back to run().
   [[noreturn]] void fault(const std::string& message);
 

@@ -166,8 +166,9 @@ TEST(EmuDevice, MmaTf32FragmentsFollowThePtxTables) {
 
 // mma.sync m16n8k16 fp16 / bf16 with ldmatrix loads (kernels/mma_f16.cuh) on the emulated
 // device: registers placed by the PTX ISA's tables as the probe transcribes them, and
-// tiles loaded from shared memory by mma_f16.cuh's loaders (B stored either way round),
-// all give the exact product of small integers.
+// tiles loaded by mma_f16.cuh's loaders (A and B each stored either way round, from
+// shared memory by ldmatrix or from global memory element by element), all give the
+// exact product of small integers.
 TEST(EmuDevice, MmaF16MatchesThePtxTables) {
   std::mt19937 gen(11);
   std::uniform_int_distribution<int> small(-4, 4);
@@ -178,9 +179,13 @@ TEST(EmuDevice, MmaF16MatchesThePtxTables) {
     for (int j = 0; j < 16; ++j)
       for (int k = 0; k < 16; ++k) want[i * 16 + j] += a[i * 16 + k] * b[k * 16 + j];
   for (const std::string type : {"fp16", "bf16"}) {
-    EXPECT_EQ(emu_probe::mma_f16_tile(type, a, b, false, false), want) << type << ": transcribed tables";
-    EXPECT_EQ(emu_probe::mma_f16_tile(type, a, b, true, false), want) << type << ": ldmatrix.trans of B's rows";
-    EXPECT_EQ(emu_probe::mma_f16_tile(type, a, b, true, true), want) << type << ": ldmatrix of B's columns";
+    EXPECT_EQ(emu_probe::mma_f16_tile(type, a, b, {}), want) << type << ": transcribed tables";
+    for (const bool in_global : {false, true})
+      for (const bool a_cols : {false, true})
+        for (const bool b_cols : {false, true})
+          EXPECT_EQ(emu_probe::mma_f16_tile(type, a, b, {true, a_cols, b_cols, in_global}), want)
+              << type << (in_global ? ", element loads" : ", ldmatrix") << (a_cols ? ", A transposed" : ", A rows")
+              << (b_cols ? ", B transposed" : ", B rows");
   }
 }
 
@@ -222,6 +227,13 @@ TEST(EmuDevice, WmmaChecksAlignmentAndStride) {
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("not 32-byte aligned"), std::string::npos) << err;
   EXPECT_NE(err.find("ldm = 12 elements (24 bytes)"), std::string::npos) << err;
+}
+
+TEST(EmuDevice, LdmatrixFromGlobalMemoryIsAFault) {
+  testing::internal::CaptureStderr();
+  expect_fault(emu_probe::ldmatrix_from_global());
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("not in the block's shared memory"), std::string::npos) << err;
 }
 
 TEST(EmuDevice, AMissingBarrierIsSeenInEverySchedule) {

@@ -4,6 +4,7 @@
 #include <mma.h>
 
 #include <stdexcept>
+#include <type_traits>
 
 #include "emu_probe_kernels.cuh"
 #include "mma_f16.cuh"
@@ -114,7 +115,7 @@ __global__ void mma_tf32_kernel(const float* a, const float* bt, const float* c,
 // A a0,a1 (g, 2t..2t+1), a2,a3 (g + 8, 2t..), a4,a5 (g, 2t + 8..), a6,a7 (g + 8, 2t + 8..);
 // B b0,b1 (rows 2t..2t+1, col g), b2,b3 (rows 2t + 8.., col g); C / D as m16n8k8's.
 template <class E>
-__global__ void mma_f16_kernel(const float* a, const float* b, float* d, bool helpers, bool b_cols) {
+__global__ void mma_f16_kernel(const float* a, const float* b, float* d, MmaF16Loads how, E* scratch) {
   const int lane = threadIdx.x, g = lane >> 2, t = lane & 3;
   auto to_e = [](float x) {
     if constexpr (std::is_same<E, __half>::value)
@@ -130,20 +131,31 @@ __global__ void mma_f16_kernel(const float* a, const float* b, float* d, bool he
   };
   float acc[2][4] = {};
   uint32_t fa[4], fb[4];
-  if (helpers) {
+  if (how.helpers) {
     extern __shared__ unsigned char tiles[];
-    E* sA = reinterpret_cast<E*>(tiles);
+    E* sA = how.in_global ? scratch : reinterpret_cast<E*>(tiles);
     E* sB = sA + 256;
     for (int i = lane; i < 256; i += 32) {
-      sA[i] = to_e(a[i]);
-      sB[i] = to_e(b_cols ? b[(i % 16) * 16 + i / 16] : b[i]);  // b_cols: sB[n][k] = B[k][n]
+      const int tr = (i % 16) * 16 + i / 16;  // the element stored at i when the tile is transposed
+      sA[i] = to_e(how.a_cols ? a[tr] : a[i]);  // a_cols: sA[k][i] = A[i][k]
+      sB[i] = to_e(how.b_cols ? b[tr] : b[i]);  // b_cols: sB[n][k] = B[k][n]
     }
     __syncwarp();
-    dfw::load_a_16x16(fa, sA, 16, lane);
-    if (b_cols)
-      dfw::load_b_16x16_cols(fb, sB, 16, lane);
+    auto load = [&](auto space) {
+      constexpr dfw::TileSpace kSpace = decltype(space)::value;
+      if (how.a_cols)
+        dfw::load_a_16x16_cols<kSpace>(fa, sA, 16, lane);
+      else
+        dfw::load_a_16x16<kSpace>(fa, sA, 16, lane);
+      if (how.b_cols)
+        dfw::load_b_16x16_cols<kSpace>(fb, sB, 16, lane);
+      else
+        dfw::load_b_16x16_rows<kSpace>(fb, sB, 16, lane);
+    };
+    if (how.in_global)
+      load(std::integral_constant<dfw::TileSpace, dfw::TileSpace::any>());
     else
-      dfw::load_b_16x16_rows(fb, sB, 16, lane);
+      load(std::integral_constant<dfw::TileSpace, dfw::TileSpace::shared>());
   } else {
     constexpr int kARow[4] = {0, 8, 0, 8}, kACol[4] = {0, 0, 8, 8};
     for (int e = 0; e < 4; ++e) {
@@ -158,12 +170,18 @@ __global__ void mma_f16_kernel(const float* a, const float* b, float* d, bool he
   }
   dfw::mma_m16n8k16<E>(acc[0], fa, fb[0], fb[1], acc[0]);
   dfw::mma_m16n8k16<E>(acc[1], fa, fb[2], fb[3], acc[1]);
-  if (helpers) {
+  if (how.helpers) {
     dfw::store_acc_16x16(d, 16, acc, lane);
     return;
   }
   for (int h = 0; h < 2; ++h)
     for (int e = 0; e < 4; ++e) d[(g + 8 * (e >> 1)) * 16 + 8 * h + 2 * t + (e & 1)] = acc[h][e];
+}
+
+// ldmatrix through mma_f16.cuh's loader on a tile in global memory.
+__global__ void ldmatrix_global_kernel(const __half* tile) {
+  uint32_t fa[4];
+  dfw::load_a_16x16(fa, tile, 16, int(threadIdx.x));
 }
 
 __global__ void divergent_barrier_kernel() {
@@ -318,17 +336,18 @@ std::vector<float> mma_tf32_tile(const std::vector<float>& a, const std::vector<
 }
 
 std::vector<float> mma_f16_tile(const std::string& type, const std::vector<float>& a, const std::vector<float>& b,
-                                bool helpers, bool b_cols) {
+                                MmaF16Loads how) {
   float* da = device_array<float>(256);
   float* db = device_array<float>(256);
   float* dd = device_array<float>(256);
+  __half* scratch = device_array<__half>(512);  // A then B, for how.in_global
   check(cudaMemcpy(da, a.data(), 256 * sizeof(float), cudaMemcpyHostToDevice));
   check(cudaMemcpy(db, b.data(), 256 * sizeof(float), cudaMemcpyHostToDevice));
   const std::size_t smem = 2 * 256 * 2;
   if (type == "fp16")
-    mma_f16_kernel<__half><<<1, 32, smem>>>(da, db, dd, helpers, b_cols);
+    mma_f16_kernel<__half><<<1, 32, smem>>>(da, db, dd, how, scratch);
   else if (type == "bf16")
-    mma_f16_kernel<__nv_bfloat16><<<1, 32, smem>>>(da, db, dd, helpers, b_cols);
+    mma_f16_kernel<__nv_bfloat16><<<1, 32, smem>>>(da, db, dd, how, reinterpret_cast<__nv_bfloat16*>(scratch));
   else
     throw std::invalid_argument("mma_f16_tile: type " + type);
   check(cudaGetLastError());
@@ -336,6 +355,7 @@ std::vector<float> mma_f16_tile(const std::string& type, const std::vector<float
   cudaFree(da);
   cudaFree(db);
   cudaFree(dd);
+  cudaFree(scratch);
   return d;
 }
 
@@ -363,6 +383,14 @@ cudaError_t half_warp_shuffle() {
 cudaError_t misaligned_wmma_load() {
   __half* d = device_array<__half>(512);
   wmma_load_kernel<<<1, 32>>>(d + 8, 16);
+  const cudaError_t e = after(cudaGetLastError());
+  cudaFree(d);
+  return e;
+}
+
+cudaError_t ldmatrix_from_global() {
+  __half* d = device_array<__half>(256);
+  ldmatrix_global_kernel<<<1, 32>>>(d);
   const cudaError_t e = after(cudaGetLastError());
   cudaFree(d);
   return e;

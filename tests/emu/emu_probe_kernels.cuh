@@ -45,11 +45,14 @@ std::vector<float> mma_tf32_tile(const std::vector<float>& a, const std::vector<
 // D = A B (16 x 16 x 16) through kernels/mma_f16.cuh, type "fp16" or "bf16", A and B
 // row-major floats (exact in the type), D row-major. helpers = false: each lane places
 // its registers by the PTX ISA's m16n8k16 tables as the probe transcribes them, from
-// global memory; true: A and B staged in shared memory and loaded by mma_f16.cuh's
-// ldmatrix loaders (B stored as its rows, or transposed when b_cols), D placed by
-// store_acc_16x16.
+// global memory; true: A and B staged in shared memory (in_global: in global memory,
+// loaded element by element, TileSpace::any) as their rows or transposed (a_cols,
+// b_cols) and loaded by mma_f16.cuh's loaders, D placed by store_acc_16x16.
+struct MmaF16Loads {
+  bool helpers = false, a_cols = false, b_cols = false, in_global = false;
+};
 std::vector<float> mma_f16_tile(const std::string& type, const std::vector<float>& a, const std::vector<float>& b,
-                                bool helpers, bool b_cols);
+                                MmaF16Loads how);
 
 // Faulting kernels: each returns the error of the synchronising call after it.
 cudaError_t divergent_barrier();        // even and odd warps at different __syncthreads
@@ -57,6 +60,7 @@ cudaError_t exit_before_barrier();      // warp 1 returns, the others wait at a 
 cudaError_t half_warp_shuffle();        // lanes 0-15 shuffle with a full mask
 cudaError_t misaligned_wmma_load();     // a load from a pointer 16 bytes past alignment
 cudaError_t odd_ldm_wmma_load();        // ldm = 12 halves (24 bytes)
+cudaError_t ldmatrix_from_global();     // ldmatrix's row addresses in global memory
 
 // A kernel whose threads read a neighbour's shared slot with (barrier = true) or without
 // a __syncthreads in between; returns how many threads read the value the neighbour wrote.

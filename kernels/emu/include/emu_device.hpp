@@ -6,6 +6,7 @@
 
 #include <vector_types.h>
 
+#include <cstddef>
 #include <string>
 
 namespace emu {
@@ -42,6 +43,9 @@ int block_barrier(const char* what, int predicate, const char* file, int line);
 
 // The block's dynamic shared memory (NaN bytes until written).
 void* dynamic_shared();
+
+// Whether bytes [p, p + bytes) lie inside this launch's dynamic shared memory.
+bool in_dynamic_shared(const void* p, std::size_t bytes);
 
 // Stops the block with an error the launch reports (a sticky launch failure).
 [[noreturn]] void kernel_fault(const std::string& message);

@@ -330,8 +330,8 @@ void mma_m16n8k16(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0, 
 }
 
 // ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16: the collective hands every lane the
-// 32 row addresses (lanes 8i .. 8i + 7: matrix i's rows, each 16-byte aligned, as the
-// device requires); then each lane reads its own pairs, as the device's loads would:
+// 32 row addresses (lanes 8i .. 8i + 7: matrix i's rows, each 16-byte aligned and in the
+// block's shared memory, as the device requires, else a kernel fault); then each lane reads its own pairs, as the device's loads would:
 // r[i] = (M_i[g][2t], M_i[g][2t + 1]), trans: (M_i[2t][g], M_i[2t + 1][g]).
 struct LdmatrixLane {
   const void* row;
@@ -343,6 +343,8 @@ DFW_EMU_UNSEEN_BY_TSAN inline void ldmatrix_complete(void* const* lanes, unsigne
     const void* row = static_cast<const LdmatrixLane*>(lanes[l])->row;
     if (reinterpret_cast<std::uintptr_t>(row) % 16 != 0)
       kernel_fault("ldmatrix: lane " + std::to_string(l) + "'s row address is not 16-byte aligned");
+    if (!in_dynamic_shared(row, 16))
+      kernel_fault("ldmatrix: lane " + std::to_string(l) + "'s row is not in the block's shared memory");
     for (int j = 0; j < 32; ++j) static_cast<LdmatrixLane*>(lanes[j])->rows[l] = row;
   }
 }
