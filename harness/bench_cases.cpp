@@ -1,6 +1,7 @@
 // Presets and case expansion for `dfwbench bench` (bench_cases.hpp).
 #include "bench_cases.hpp"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -42,19 +43,25 @@ std::pair<Variant, std::string> run(const std::string& variant, const std::strin
 // one head, d = m = 64; decode from T = 0.
 constexpr int64_t kPaperBatch = 32, kPaperHeads = 1, kPaperD = 64;
 
+// On cuda both add softmax through cuDNN (form cudnn: NVIDIA's fused attention, the
+// vendor baseline; UNSUPPORTED rows where it was not built or cannot load).
 Sweep paper(const std::string& backend) {
   Sweep s;
-  s.groups.push_back(group(BenchMode::decode, {run("softmax", "decode"), run("dfw", "decode"), run("delta", "decode")},
-                           shapes_over(range(0, 1920, 128), kPaperBatch, kPaperHeads, kPaperD)));
+  std::vector<std::pair<Variant, std::string>> runs = {run("softmax", "decode"), run("dfw", "decode"),
+                                                       run("delta", "decode")};
+  if (backend == "cuda") runs.push_back(run("softmax", "cudnn"));
+  s.groups.push_back(
+      group(BenchMode::decode, runs, shapes_over(range(0, 1920, 128), kPaperBatch, kPaperHeads, kPaperD)));
   return s;
 }
 
 Sweep paper_prefill(const std::string& backend) {
   Sweep s;
-  s.groups.push_back(group(BenchMode::prefill,
-                           {run("softmax", "blocked"), run("dfw", "chunked"), run("dfw", "recurrent"),
-                            run("delta", "recurrent")},
-                           shapes_over(range(128, 1920, 128), kPaperBatch, kPaperHeads, kPaperD)));
+  std::vector<std::pair<Variant, std::string>> runs = {run("softmax", "blocked"), run("dfw", "chunked"),
+                                                       run("dfw", "recurrent"), run("delta", "recurrent")};
+  if (backend == "cuda") runs.push_back(run("softmax", "cudnn"));
+  s.groups.push_back(
+      group(BenchMode::prefill, runs, shapes_over(range(128, 1920, 128), kPaperBatch, kPaperHeads, kPaperD)));
   return s;
 }
 
@@ -134,7 +141,14 @@ Sweep gpu_targets(const std::string& backend) {
                                                      : "--backend " + backend + " given"));
   }
   Sweep s;
-  for (const TargetRow& r : gpu_target_rows()) s.groups.push_back(group(r.mode, {run(r.variant, r.form)}, {r.shape}));
+  std::vector<TargetRow> rows = gpu_target_rows();
+  for (const PairedRatioSpec& spec : paired_ratio_specs("gpu-targets"))  // and the rows of its informative ratios
+    for (const TargetRow& r : {spec.numerator, spec.denominator})
+      if (std::none_of(rows.begin(), rows.end(), [&](const TargetRow& o) {
+            return o.variant == r.variant && o.form == r.form && o.mode == r.mode && o.shape.str() == r.shape.str();
+          }))
+        rows.push_back(r);
+  for (const TargetRow& r : rows) s.groups.push_back(group(r.mode, {run(r.variant, r.form)}, {r.shape}));
   return s;
 }
 
@@ -240,9 +254,10 @@ const std::vector<std::string>& bench_preset_names() {
 
 std::string bench_preset_help() {
   return "  paper          decode step, T = 0..1920 step 128, B = 32, H = 1, d = m = 64: softmax (KV cache)\n"
-         "                 vs dfw vs delta (docs/MATH.md's paper protocol; fp16 on cuda, fp32 on cpu)\n"
+         "                 vs dfw vs delta (docs/MATH.md's paper protocol; fp16 on cuda, fp32 on cpu);\n"
+         "                 on cuda also softmax through cuDNN (form cudnn)\n"
          "  paper-prefill  the same shapes as whole sequences, T = 128..1920: softmax blocked, dfw chunked\n"
-         "                 and recurrent, delta recurrent\n"
+         "                 and recurrent, delta recurrent; on cuda also softmax cudnn\n"
          "  scaling        prefill, T = 256..65536 doubling with B T = 65536, H = 12, d = m = 64, every\n"
          "                 preset variant in its fastest prefill form (probed per case: --forms best)\n"
          "  grid           prefill, every rule x feature map x norm at B = 4, H = 8, T = 1024, d = 64,\n"
@@ -258,7 +273,7 @@ std::string bench_preset_help() {
          "                 blocked (flash) prefill at B = 8, H = 16, T = 16384, d = m = 128, dfw decode at\n"
          "                 B = 256, H = 16, d = m = 128; chunked and flash against the in-run cuBLAS\n"
          "                 rate, recurrent / chunked, decode against the copy bandwidth; verdicts as\n"
-         "                 cpu-targets'\n"
+         "                 cpu-targets'; softmax prefill blocked / cudnn beside them (information)\n"
          "  decode-large   dfw decode with a state of at least 4x the last-level cache (the GPU's L2 on\n"
          "                 cuda): H = 16, d = m = 128, T = 128, 1024, 16384, B = the least batch whose\n"
          "                 state (B x 1 MiB) reaches that, at least 64 (cpu) or 256 (cuda), at most what\n"

@@ -61,7 +61,8 @@ void declare_flags(Cli& cli) {
   cli.option("variants", "softmax,dfw,delta",
              "comma list of presets, or spec strings separated by ';'");
   cli.option("forms", "best",
-             "recurrent, chunked, blocked, decode, or best: each case's fastest form, probed (row note)");
+             "recurrent, chunked, blocked, decode, cudnn (softmax through cuDNN, cuda), or best: each\n"
+             "case's fastest form, probed (row note)");
   cli.option("backend", "auto", "cpu, cuda, or auto (cuda when a device is usable, else cpu)");
   cli.option("mode", "prefill", "prefill (T = sequence length) or decode (T = context length); not with --preset");
   cli.option("pass", "fwd",
@@ -197,8 +198,8 @@ Sweep build_sweep(const Cli& cli, const std::string& backend, const StreamSizing
   const auto forms = split_list(cli.str("forms"));
   if (forms.empty()) throw std::invalid_argument("--forms is empty");
   for (const auto& f : forms)
-    if (!listed({"best", "recurrent", "chunked", "blocked", "decode", "reference"}, f))
-      throw std::invalid_argument("--forms: unknown form '" + f + "' (recurrent, chunked, blocked, decode, best)");
+    if (!listed({"best", "recurrent", "chunked", "blocked", "decode", "cudnn", "reference"}, f))
+      throw std::invalid_argument("--forms: unknown form '" + f + "' (recurrent, chunked, blocked, decode, cudnn, best)");
   for (SweepGroup& g : sweep.groups) {
     if (!preset) {
       for (const Variant& v : variants)

@@ -131,6 +131,10 @@ std::vector<PairedRatioSpec> make_paired_ratio_specs(const std::string& preset) 
                              gate_set_name(t.rows[i].gates) + " / gates uniform",
                          t.rows[i], t.rows[0], t.name});
     }
+  if (preset == "gpu-targets")  // information after the targets: dfwbench's flash kernel against NVIDIA's
+    out.push_back({"softmax prefill B8 H16 T16384 d128: t(blocked) / t(cudnn)",
+                   gpu_row("softmax", "blocked", BenchMode::prefill, kGpuPrefill),
+                   gpu_row("softmax", "cudnn", BenchMode::prefill, kGpuPrefill), ""});
   return out;
 }
 

@@ -97,7 +97,8 @@ std::vector<TargetResult> evaluate_cpu_targets(const std::vector<ResultRow>& row
 //                backward issue's target: <= 3) and recurrent (information);
 //   cpu-targets: every time-ratio target (1, 2, 5, 6: its two rows) and each gate-set
 //                spread (8: every other set against the uniform gates);
-//   gpu-targets: its time-ratio target (2).
+//   gpu-targets: its time-ratio target (2), and softmax prefill blocked / cudnn
+//                (information: dfwbench's flash kernel against cuDNN's).
 // A case matches a spec row as same_row matches a results row.
 struct PairedRatioSpec {
   std::string name;

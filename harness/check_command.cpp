@@ -84,7 +84,7 @@ int run_check(int argc, char** argv) {
   cli.option("variants", "all",
              "';'-separated list of presets / spec strings (spec strings contain commas; a list of\n"
              "presets alone may use ','); 'all' = presets + every rule x map combination");
-  cli.option("forms", "all", "','-separated list of forms to check (recurrent, chunked, blocked, decode)");
+  cli.option("forms", "all", "','-separated list of forms to check (recurrent, chunked, blocked, decode, cudnn)");
   cli.option("backend", "auto", "cpu, cuda, or auto (every backend built; CUDA forms UNSUPPORTED without a device)");
   cli.option("chunks", "16,64,256",
              "chunk lengths for chunked forms (and checkpoint lengths of backward forms); a form that caps the "
@@ -123,8 +123,8 @@ int run_check(int argc, char** argv) {
   };
   if (!(forms.size() == 1 && forms[0] == "all"))
     for (const auto& f : forms)
-      if (f != "recurrent" && f != "chunked" && f != "blocked" && f != "decode")
-        throw std::invalid_argument("unknown form '" + f + "' (recurrent, chunked, blocked, decode)");
+      if (f != "recurrent" && f != "chunked" && f != "blocked" && f != "decode" && f != "cudnn")
+        throw std::invalid_argument("unknown form '" + f + "' (recurrent, chunked, blocked, decode, cudnn)");
   const std::string pass_sel = cli.str("pass");
   if (pass_sel != "fwd" && pass_sel != "bwd" && pass_sel != "all")
     throw std::invalid_argument("--pass must be fwd, bwd or all, got '" + pass_sel + "'");

@@ -169,6 +169,8 @@ void plan_cuda(const BenchCase& c, const ProblemElements& e, MemoryPlan& p) {
   } else if (c.form == "decode") {
     p.device = inputs + BH * T * (s.dk + s.dv) * el + BH * kSoftmaxDecodeMaxSplits * (s.dv + 2) * kFloat +
                BH * out_tokens * s.dv * el;
+  } else if (c.form == "cudnn") {  // decode: its own KV cache; cuDNN's workspace is left to the margin
+    p.device = inputs + BH * out_tokens * s.dv * el + (c.mode == BenchMode::decode ? BH * T * (s.dk + s.dv) * el : 0);
   } else {
     p.device = inputs + BH * T * s.dv * el;
   }

@@ -1,7 +1,8 @@
 // The CUDA implementations, one per (form, dtype): recurrent (stateful rules),
 // decode (stateful rules: fused step; softmax: KV cache + flash-decoding) and
 // blocked (softmax prefill, flash-style), each in fp32, fp16 and bf16; chunked (the
-// gated-linear prefill on tensor cores) in fp16 and bf16. Backward forms, fp32:
+// gated-linear prefill on tensor cores) and cudnn (softmax through cuDNN's fused attention,
+// prefill and decode step; softmax_cudnn_form.cpp) in fp16 and bf16. Backward forms, fp32:
 // recurrent (stateful rules, from checkpointed states) and blocked (softmax, flash-style). A stateful rule runs where a
 // kernel takes its factors (kernel_kinds.hpp); one no kernel takes is UNSUPPORTED with
 // that reason. With no usable device every one reports the driver's reason as
@@ -43,6 +44,9 @@ class CudaImpl final : public Impl {
     if (std::string r = cuda_unavailable_reason(); !r.empty()) return r;
     if (!v.defined()) return v.undefined_reason;
     if (form_ == "chunked") return chunked_prefill_unsupported_reason(v, mode);
+    if (form_ == "cudnn")
+      return v.rule->stateful() ? "cudnn is cuDNN's fused softmax attention (softmax only)"
+                                : cudnn_unavailable_reason();
     if (!v.rule->stateful()) {
       if (form_ == "recurrent") return "softmax has no recurrent form (see blocked, decode)";
       if (form_ == "blocked" && mode != Mode::sequence) return "blocked is a whole-sequence form (see decode)";
@@ -59,6 +63,7 @@ class CudaImpl final : public Impl {
     if (const std::string r = unsupported_reason(v, o.mode); !r.empty())
       throw std::invalid_argument(key().str() + ": " + r);
     if (form_ == "chunked") return make_chunked_prefill_cuda(v, p, o.chunk, dtype_);
+    if (form_ == "cudnn") return make_softmax_cudnn(p, o.mode, dtype_);
     if (form_ == "blocked") return make_softmax_blocked_cuda(p, dtype_);
     if (!v.rule->stateful()) return make_softmax_decode_cuda(p, o.mode, dtype_);
     return make_fast_weight_cuda(v, p, o.mode, form_ == "recurrent", dtype_);
@@ -73,7 +78,8 @@ class CudaImpl final : public Impl {
 void append_cuda_impls(std::vector<std::unique_ptr<Impl>>& out) {
   for (const char* form : {"recurrent", "blocked", "decode"})
     for (const char* dtype : {"fp32", "fp16", "bf16"}) out.push_back(std::make_unique<CudaImpl>(form, dtype));
-  for (const char* dtype : {"fp16", "bf16"}) out.push_back(std::make_unique<CudaImpl>("chunked", dtype));
+  for (const char* form : {"chunked", "cudnn"})
+    for (const char* dtype : {"fp16", "bf16"}) out.push_back(std::make_unique<CudaImpl>(form, dtype));
 }
 
 void append_cuda_backward_impls(std::vector<std::unique_ptr<BackwardImpl>>& out) {

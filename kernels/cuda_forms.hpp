@@ -22,6 +22,13 @@ std::unique_ptr<Prepared> make_softmax_decode_cuda(const Problem& p, Mode mode, 
 // Softmax over whole sequences, flash-style (form "blocked").
 std::unique_ptr<Prepared> make_softmax_blocked_cuda(const Problem& p, const std::string& dtype);
 
+// Softmax through cuDNN's fused scaled-dot-product attention (form "cudnn", fp16 / bf16):
+// causal prefill over whole sequences (sequence) or one step against a KV cache
+// (decode_step). cudnn_unavailable_reason(): empty where cuDNN runs here, else why not
+// (built without it, libcudnn not loadable, the emulated device).
+std::string cudnn_unavailable_reason();
+std::unique_ptr<Prepared> make_softmax_cudnn(const Problem& p, Mode mode, const std::string& dtype);
+
 // Softmax's backward over whole sequences, flash-style (form "blocked", fp32).
 std::unique_ptr<BackwardImpl> make_softmax_blocked_backward_cuda_impl();
 

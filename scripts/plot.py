@@ -59,10 +59,10 @@ VARIANT_STYLE = {
 }
 FALLBACK_STYLES = [(OKABE_ITO[c], m, ls) for c, m, ls in
                    (("yellow", "h", "-"), ("sky", "<", "--"), ("green", ">", ":"), ("orange", "p", "-."))]
-FORM_LINESTYLE = {"decode": "-", "recurrent": "-", "chunked": "--", "blocked": "-", "reference": ":"}
+FORM_LINESTYLE = {"decode": "-", "recurrent": "-", "chunked": "--", "blocked": "-", "cudnn": "-.", "reference": ":"}
 BOUND_HATCH = {"compute": "///", "memory": ""}
 CHECK_LIMITS = docs_limits()  # docs/MATH.md relative-L2 limits
-CHECK_FORM_ORDER = ("recurrent", "chunked", "blocked", "decode")  # heatmap columns, per backend and dtype
+CHECK_FORM_ORDER = ("recurrent", "chunked", "blocked", "decode", "cudnn")  # heatmap columns, per backend and dtype
 ERROR_FLOOR = 1e-10  # an exact 0 error is drawn at this value on the log scale
 DISTURBED_STYLE = dict(marker="D", markersize=11, markerfacecolor="none", markeredgecolor="black",
                        markeredgewidth=1.2, linestyle="none", label=f"{analysis.INCONCLUSIVE}: timing not trusted")

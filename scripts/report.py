@@ -546,8 +546,8 @@ def block_accuracy(results):
 
 def _impl_order(impl):
     form, backend, dtype = (impl.split("/") + ["", "", ""])[:3]
-    return (backend != "cpu", dtype, ("recurrent", "chunked", "blocked", "decode").index(form)
-            if form in ("recurrent", "chunked", "blocked", "decode") else 9, impl)
+    forms = ("recurrent", "chunked", "blocked", "decode", "cudnn")
+    return (backend != "cpu", dtype, forms.index(form) if form in forms else 9, impl)
 
 
 def block_accuracy_exceptions(results):

@@ -57,7 +57,7 @@ CHECK_NO_COMMIT = "commit not recorded by check"
 # The paper's own variants first, then the other presets, in a fixed order so every
 # plot and table lists them the same way.
 VARIANT_ORDER = ("softmax", "dfw", "delta", "linear", "performer", "t2r", "gated", "fwp", "ssd")
-FORM_ORDER = ("decode", "recurrent", "chunked", "blocked", "reference")
+FORM_ORDER = ("decode", "recurrent", "chunked", "blocked", "cudnn", "reference")
 # scripts/peers.py's peers: name -> the dfwbench form it stands beside, per mode.
 PEER_FORMS = {"torch_sdpa": {"prefill": "blocked", "decode": "decode"},
               "torch_eager": {"prefill": "blocked", "decode": "decode"},

@@ -118,8 +118,9 @@ TEST(BenchCases, CpuTargetsRunExactlyTheRowsTheTargetsRead) {
 TEST(BenchCases, GpuTargetsRunExactlyTheRowsTheTargetsReadOnCudaInBf16) {
   const auto cases = expand("gpu-targets", "cuda");
   const auto rows = gpu_target_rows();
-  ASSERT_EQ(cases.size(), rows.size());
   ASSERT_EQ(rows.size(), 4u);  // dfw chunked, dfw recurrent, softmax blocked, dfw decode
+  ASSERT_EQ(cases.size(), rows.size() + 1);  // and softmax cudnn, for the blocked / cudnn ratio beside them
+  EXPECT_EQ(cases.back().label(), "softmax cudnn/cuda/bf16 prefill B=8 H=16 T=16384 dk=128 dv=128 m=128");
   for (std::size_t i = 0; i < rows.size(); ++i) {
     EXPECT_TRUE(same_case(rows[i], cases[i])) << cases[i].label();
     EXPECT_EQ(cases[i].backend, "cuda");

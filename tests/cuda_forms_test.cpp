@@ -1,4 +1,4 @@
-// GPU suite: every CUDA implementation (recurrent, blocked, decode; fp32, fp16, bf16; chunked fp16, bf16)
+// GPU suite: every CUDA implementation (recurrent, blocked, decode; fp32, fp16, bf16; chunked, cudnn fp16, bf16)
 // against the float64 reference on odd shapes, gate edge sets, an initial state,
 // decode steps and the wide-feature and long-cache kernel paths; plus device
 // memory accounting, OutOfMemory and the event timer. Every test skips with the
@@ -107,13 +107,32 @@ TEST_F(CudaSuite, ARuleNoKernelTakesIsUnsupportedWithTheReason) {
   int refused = 0;
   for (const Impl* impl : cuda_impls()) {
     const std::string reason = impl->unsupported_reason(v, Mode::sequence);
-    if (impl->key().form == "blocked") continue;  // the softmax form
+    if (impl->key().form == "blocked" || impl->key().form == "cudnn") continue;  // the softmax forms
     EXPECT_NE(reason.find("takes the factors of rule scaled_write"), std::string::npos) << impl->key().str() << ": "
                                                                                        << reason;
     refused += !reason.empty();
     EXPECT_EQ(impl->unsupported_reason(parse_variant("ssd"), Mode::sequence), "") << impl->key().str();
   }
   EXPECT_EQ(refused, 8);  // recurrent and decode in 3 dtypes, chunked in 2
+}
+
+// The cudnn form (cuDNN's fused attention) takes softmax only, and where it cannot run it
+// says why: on the emulated device that cuDNN is a GPU library; built without cuDNN or
+// without its library, how to install it. On a GPU with cuDNN it runs in the suites above.
+TEST_F(CudaSuite, TheCudnnFormTakesSoftmaxOrSaysWhyNot) {
+  for (const char* dtype : {"fp16", "bf16"}) {
+    const Impl* impl = find_impl("cudnn", "cuda", dtype);
+    ASSERT_NE(impl, nullptr) << dtype;
+    EXPECT_EQ(impl->unsupported_reason(parse_variant("dfw"), Mode::sequence),
+              "cudnn is cuDNN's fused softmax attention (softmax only)");
+    for (Mode mode : {Mode::sequence, Mode::decode_step}) {
+      const std::string reason = impl->unsupported_reason(parse_variant("softmax"), mode);
+      if (cuda_device_emulated())
+        EXPECT_EQ(reason, "cuDNN is a GPU library: the emulated device has none");
+      else if (!reason.empty())
+        EXPECT_NE(reason.find("setup_cudnn.sh"), std::string::npos) << reason;
+    }
+  }
 }
 
 TEST_F(CudaSuite, LongSequenceAndLongCache) {

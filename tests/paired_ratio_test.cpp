@@ -28,8 +28,9 @@ TEST(PairedRatio, EverySpecNamesTwoCasesOfItsPreset) {
   for (const std::string preset : {"training", "cpu-targets", "gpu-targets"}) {
     const std::vector<PairedRatioSpec> specs = paired_ratio_specs(preset);
     // cpu-targets: the 6 time-ratio targets, and 3 sets against the uniform gates for each
-    // of the 2 gate-set spreads; gpu-targets: its one time ratio (recurrent / chunked)
-    EXPECT_EQ(specs.size(), preset == "training" ? 2u : preset == "gpu-targets" ? 1u : 12u) << preset;
+    // of the 2 gate-set spreads; gpu-targets: its one time ratio (recurrent / chunked) and
+    // softmax blocked / cudnn (information)
+    EXPECT_EQ(specs.size(), preset == "training" ? 2u : preset == "gpu-targets" ? 2u : 12u) << preset;
     const std::vector<BenchCase> cases =
         expand_bench_cases(preset_sweep(preset, preset == "gpu-targets" ? "cuda" : "cpu"));
     for (const PairedRatioSpec& s : specs)
