@@ -16,6 +16,7 @@
 #include <cudnn_frontend.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -35,16 +36,30 @@ namespace {
 
 namespace fe = cudnn_frontend;
 
-// Opens libcudnn once: "" on success, else the loader's message.
+// Opens libcudnn once, and has the frontend open the CUDA runtime this binary was built
+// for (it would take a CUDA 12 one first where one is on the loader's path): "" on
+// success, else what failed, each attempt's loader message included.
 const std::string& cudnn_library_problem() {
-  static const std::string problem = [] {
+  static const std::string problem = []() -> std::string {
+    setenv("CUDNN_FRONTEND_CUDART_LIB_NAME", ("libcudart.so." + std::to_string(CUDART_VERSION / 1000)).c_str(), 0);
     const std::string name = "libcudnn.so.9";
     const std::string dir = DFW_CUDNN_LIBRARY_DIR;  // "" when CMake found the headers only
-    for (const std::string& path : {dir.empty() ? name : dir + "/" + name, name})
-      if ((fe::cudnn_dlhandle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL))) return std::string();
-    const char* err = dlerror();
-    return "cuDNN is not loadable (" + std::string(err ? err : name + " not found") +
-           "); bash scripts/setup_cudnn.sh installs it";
+    std::string errors;
+    for (const std::string& path : {dir.empty() ? name : dir + "/" + name, name}) {
+      if ((fe::cudnn_dlhandle = dlopen(path.c_str(), RTLD_NOW))) break;
+      const char* err = dlerror();
+      errors += (errors.empty() ? "" : "; ") + (err ? std::string(err) : path + ": not found");
+    }
+    if (!fe::cudnn_dlhandle)
+      return "cuDNN is not loadable (" + errors + "); bash scripts/setup_cudnn.sh installs it";
+    if (const auto v = fe::detail::get_backend_version(); v < 90000)
+      return "cuDNN " + std::to_string(v) + " was loaded; the cudnn form needs cuDNN 9";
+    try {
+      if (fe::detail::get_cuda_runtime_version() == 0) return "cuDNN's frontend found no CUDA runtime";
+    } catch (const std::exception& e) {
+      return std::string("cuDNN's frontend: ") + e.what();
+    }
+    return "";
   }();
   return problem;
 }
@@ -57,10 +72,11 @@ void check(fe::error_t e, const char* what) {
 class CudnnHandle {
  public:
   explicit CudnnHandle(cudaStream_t stream) {
-    if (fe::detail::create_handle(&h_) != CUDNN_STATUS_SUCCESS) throw std::runtime_error("cudnnCreate failed");
-    if (fe::detail::set_stream(h_, stream) != CUDNN_STATUS_SUCCESS) {
+    if (const cudnnStatus_t st = fe::detail::create_handle(&h_); st != CUDNN_STATUS_SUCCESS)
+      throw std::runtime_error(std::string("cudnnCreate: ") + fe::detail::get_error_string(st));
+    if (const cudnnStatus_t st = fe::detail::set_stream(h_, stream); st != CUDNN_STATUS_SUCCESS) {
       fe::detail::destroy_handle(h_);
-      throw std::runtime_error("cudnnSetStream failed");
+      throw std::runtime_error(std::string("cudnnSetStream: ") + fe::detail::get_error_string(st));
     }
   }
   ~CudnnHandle() { fe::detail::destroy_handle(h_); }
@@ -119,8 +135,8 @@ class SoftmaxCudnnPrepared final : public CudaPrepared {
     check(graph_.validate(), "graph");
     check(graph_.build_operation_graph(handle_.get()), "operation graph");
     check(graph_.create_execution_plans({fe::HeurMode_t::A}), "execution plans");
-    check(graph_.check_support(handle_.get()), "support");
-    check(graph_.build_plans(handle_.get()), "plans");
+    check(graph_.check_support(), "support");
+    check(graph_.build_plans(), "plans");
     int64_t bytes = 0;
     check(graph_.get_workspace_size(bytes), "workspace size");
     workspace_ = DeviceBuffer<unsigned char>(std::size_t(bytes));
