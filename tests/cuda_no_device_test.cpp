@@ -52,7 +52,8 @@ TEST_F(NoDevice, EveryCudaImplIsUnsupportedWithTheDriversReason) {
     }
   }
 #ifdef DFW_CUDA_KERNELS
-  EXPECT_EQ(cuda_impls, 11) << "recurrent, blocked and decode, each in fp32, fp16 and bf16; chunked in fp16 and bf16";
+  EXPECT_EQ(cuda_impls, 13)
+      << "recurrent, blocked and decode, each in fp32, fp16 and bf16; chunked and cudnn in fp16 and bf16";
 #else
   EXPECT_EQ(cuda_impls, 0) << "a build without CUDA lists no CUDA implementation";
 #endif
