@@ -11,8 +11,9 @@
 // The loaders take a 16 x 16 tile (16 rows of 16 elements, rows `ld` elements apart, each
 // row 16-byte aligned) stored either way round and give A's fragment or the B fragments
 // of its two 8-column halves; TileSpace::any reads a tile that may be in global memory
-// element by element into the same registers. On the emulated device (kernels/emu, no nvcc) ldmatrix and mma.sync are warp
-// collectives with the same lane layout (emu::ldmatrix_x4, emu::mma_m16n8k16).
+// element by element into the same registers. On the emulated device (kernels/emu, no
+// nvcc) ldmatrix and mma.sync are warp collectives with the same lane layout
+// (emu::ldmatrix_x4, emu::mma_m16n8k16).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -118,7 +119,8 @@ __device__ __forceinline__ void load_b_16x16_rows(uint32_t (&b)[4], const E* til
   load_x4<true, kSpace, E>(b, TileRows<E>{tile, ld}, lane);
 }
 
-// The (row, column) of accumulator element e of half h (8-column n8 tile) in the 16 x 16 product.
+// The (row, column) of accumulator element e of half h (8-column n8 tile) in the 16 x 16
+// product: the C / D layout of every m16n8 shape, m16n8k8 tf32 (mma_tf32.cuh) included.
 __device__ __forceinline__ int acc_row_16x16(int e, int lane) { return (lane >> 2) + 8 * (e >> 1); }
 __device__ __forceinline__ int acc_col_16x16(int h, int e, int lane) { return 8 * h + 2 * (lane & 3) + (e & 1); }
 

@@ -5,6 +5,7 @@
 //   A (16 x 8):    a[0] = A[g][t], a[1] = A[g + 8][t], a[2] = A[g][t + 4], a[3] = A[g + 8][t + 4]
 //   B (8 x 8):     b[0] = B[t][g], b[1] = B[t + 4][g]
 //   C, D (16 x 8): c[0] = C[g][2t], c[1] = C[g][2t + 1], c[2] = C[g + 8][2t], c[3] = C[g + 8][2t + 1]
+//                  (every m16n8 product's layout: mma_f16.cuh's acc_row_16x16 / acc_col_16x16)
 // The loads are ordinary element loads through the caller's pointer, so a shared-memory
 // tile is read with LDS and a global one with LDG (wmma's tf32 loads and stores keep
 // generic addresses under nvcc 13.0). Operands are rounded to tf32 (nearest, ties away)
@@ -58,9 +59,5 @@ __device__ __forceinline__ void load_b_tf32_col(uint32_t (&b)[2], const float* t
   b[0] = tf32_bits(tile[g * ld + t]);
   b[1] = tf32_bits(tile[g * ld + t + 4]);
 }
-
-// Row and column, in the 16 x 8 tile, of accumulator element e (0..3) of this lane.
-__device__ __forceinline__ int acc_row_tf32(int e, int lane) { return (lane >> 2) + 8 * (e >> 1); }
-__device__ __forceinline__ int acc_col_tf32(int e, int lane) { return 2 * (lane & 3) + (e & 1); }
 
 }  // namespace dfw

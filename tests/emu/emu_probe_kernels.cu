@@ -19,9 +19,27 @@ void check(cudaError_t e) {
   if (e != cudaSuccess) throw std::runtime_error(cudaGetErrorString(e));
 }
 
+// n elements of device memory, freed when it goes out of scope; reads as its pointer.
+template <class T>
+class DeviceArray {
+ public:
+  explicit DeviceArray(std::size_t n) {
+    void* p = nullptr;
+    check(cudaMalloc(&p, n * sizeof(T)));
+    p_ = static_cast<T*>(p);
+  }
+  ~DeviceArray() { cudaFree(p_); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  operator T*() const { return p_; }
+
+ private:
+  T* p_ = nullptr;
+};
+
 // Copies a device array back after synchronising.
 template <class T>
-std::vector<T> fetch(const T* d, std::size_t n) {
+std::vector<T> fetch(const DeviceArray<T>& d, std::size_t n) {
   std::vector<T> h(n);
   check(cudaDeviceSynchronize());
   check(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
@@ -99,14 +117,14 @@ __global__ void mma_tf32_kernel(const float* a, const float* bt, const float* c,
     for (int e = 0; e < 2; ++e) fb[e] = dfw::tf32_bits(bt[g * 8 + t + kBRow[e]]);  // B[k][n] = bt[n][k]
   }
   for (int e = 0; e < 4; ++e) {
-    const int row = helpers ? dfw::acc_row_tf32(e, lane) : g + kCRow[e];
-    const int col = helpers ? dfw::acc_col_tf32(e, lane) : 2 * t + kCCol[e];
+    const int row = helpers ? dfw::acc_row_16x16(e, lane) : g + kCRow[e];
+    const int col = helpers ? dfw::acc_col_16x16(0, e, lane) : 2 * t + kCCol[e];
     fc[e] = c[row * 8 + col];
   }
   dfw::mma_m16n8k8_tf32(fd, fa, fb, fc);
   for (int e = 0; e < 4; ++e) {
-    const int row = helpers ? dfw::acc_row_tf32(e, lane) : g + kCRow[e];
-    const int col = helpers ? dfw::acc_col_tf32(e, lane) : 2 * t + kCCol[e];
+    const int row = helpers ? dfw::acc_row_16x16(e, lane) : g + kCRow[e];
+    const int col = helpers ? dfw::acc_col_16x16(0, e, lane) : 2 * t + kCCol[e];
     d[row * 8 + col] = fd[e];
   }
 }
@@ -215,12 +233,6 @@ __global__ void neighbour_kernel(bool barrier, int* out) {
   out[threadIdx.x] = slot[next] == next + 1;
 }
 
-template <class T>
-T* device_array(std::size_t n) {
-  void* p = nullptr;
-  check(cudaMalloc(&p, n * sizeof(T)));
-  return static_cast<T*>(p);
-}
 
 cudaError_t after(cudaError_t launch) {
   const cudaError_t sync = cudaDeviceSynchronize();
@@ -230,42 +242,37 @@ cudaError_t after(cudaError_t launch) {
 }  // namespace
 
 std::vector<int> warp_ops() {
-  int* d = device_array<int>(160);
+  const DeviceArray<int> d(160);
   warp_ops_kernel<<<1, 32>>>(d);
   check(cudaGetLastError());
   std::vector<int> h = fetch(d, 160);
-  cudaFree(d);
   return h;
 }
 
 std::vector<int> barrier_votes(int threads) {
-  int* d = device_array<int>(3);
+  const DeviceArray<int> d(3);
   barrier_votes_kernel<<<1, threads>>>(d);
   check(cudaGetLastError());
   std::vector<int> h = fetch(d, 3);
-  cudaFree(d);
   return h;
 }
 
 std::vector<double> atomic_totals(int blocks) {
-  float* f = device_array<float>(1);
-  int* i = device_array<int>(1);
+  const DeviceArray<float> f(1);
+  const DeviceArray<int> i(1);
   check(cudaMemset(f, 0, sizeof(float)));
   check(cudaMemset(i, 0, sizeof(int)));
   atomic_add_kernel<<<blocks, 128>>>(f, i);
   check(cudaGetLastError());
   const std::vector<double> totals = {fetch(f, 1)[0], double(fetch(i, 1)[0])};
-  cudaFree(f);
-  cudaFree(i);
   return totals;
 }
 
 int unwritten_shared_nans(int floats) {
-  int* d = device_array<int>(1);
+  const DeviceArray<int> d(1);
   shared_nan_kernel<<<2, 32, floats * sizeof(float)>>>(floats, d);
   check(cudaGetLastError());
   const int n = fetch(d, 1)[0];
-  cudaFree(d);
   return n;
 }
 
@@ -287,10 +294,10 @@ std::vector<float> wmma_tile_as(const std::vector<float>& a, const std::vector<f
   std::vector<Mem> ha(a.size()), hb(b.size());
   for (std::size_t i = 0; i < a.size(); ++i) ha[i] = Mem(a[i]);
   for (std::size_t i = 0; i < b.size(); ++i) hb[i] = Mem(b[i]);
-  Mem* da = device_array<Mem>(ha.size());
-  Mem* db = device_array<Mem>(hb.size());
-  float* dc = device_array<float>(256);
-  float* dd = device_array<float>(256);
+  const DeviceArray<Mem> da(ha.size());
+  const DeviceArray<Mem> db(hb.size());
+  const DeviceArray<float> dc(256);
+  const DeviceArray<float> dd(256);
   check(cudaMemcpy(da, ha.data(), ha.size() * sizeof(Mem), cudaMemcpyHostToDevice));
   check(cudaMemcpy(db, hb.data(), hb.size() * sizeof(Mem), cudaMemcpyHostToDevice));
   check(cudaMemcpy(dc, c.data(), 256 * sizeof(float), cudaMemcpyHostToDevice));
@@ -302,10 +309,6 @@ std::vector<float> wmma_tile_as(const std::vector<float>& a, const std::vector<f
   if (a_col && b_col) wmma_tile_kernel<Mem, C, C, K><<<1, 32>>>(da, db, dc, dd);
   check(cudaGetLastError());
   std::vector<float> d = fetch(dd, 256);
-  cudaFree(da);
-  cudaFree(db);
-  cudaFree(dc);
-  cudaFree(dd);
   return d;
 }
 
@@ -318,44 +321,36 @@ std::vector<float> wmma_tile(const std::string& type, const std::vector<float>& 
 
 std::vector<float> mma_tf32_tile(const std::vector<float>& a, const std::vector<float>& bt,
                                  const std::vector<float>& c, bool helpers) {
-  float* da = device_array<float>(128);
-  float* db = device_array<float>(64);
-  float* dc = device_array<float>(128);
-  float* dd = device_array<float>(128);
+  const DeviceArray<float> da(128);
+  const DeviceArray<float> db(64);
+  const DeviceArray<float> dc(128);
+  const DeviceArray<float> dd(128);
   check(cudaMemcpy(da, a.data(), 128 * sizeof(float), cudaMemcpyHostToDevice));
   check(cudaMemcpy(db, bt.data(), 64 * sizeof(float), cudaMemcpyHostToDevice));
   check(cudaMemcpy(dc, c.data(), 128 * sizeof(float), cudaMemcpyHostToDevice));
   mma_tf32_kernel<<<1, 32>>>(da, db, dc, dd, helpers);
   check(cudaGetLastError());
   std::vector<float> d = fetch(dd, 128);
-  cudaFree(da);
-  cudaFree(db);
-  cudaFree(dc);
-  cudaFree(dd);
   return d;
 }
 
 std::vector<float> mma_f16_tile(const std::string& type, const std::vector<float>& a, const std::vector<float>& b,
                                 MmaF16Loads how) {
-  float* da = device_array<float>(256);
-  float* db = device_array<float>(256);
-  float* dd = device_array<float>(256);
-  __half* scratch = device_array<__half>(512);  // A then B, for how.in_global
+  const DeviceArray<float> da(256);
+  const DeviceArray<float> db(256);
+  const DeviceArray<float> dd(256);
+  const DeviceArray<__half> scratch(512);  // A then B, for how.in_global
   check(cudaMemcpy(da, a.data(), 256 * sizeof(float), cudaMemcpyHostToDevice));
   check(cudaMemcpy(db, b.data(), 256 * sizeof(float), cudaMemcpyHostToDevice));
   const std::size_t smem = 2 * 256 * 2;
   if (type == "fp16")
     mma_f16_kernel<__half><<<1, 32, smem>>>(da, db, dd, how, scratch);
   else if (type == "bf16")
-    mma_f16_kernel<__nv_bfloat16><<<1, 32, smem>>>(da, db, dd, how, reinterpret_cast<__nv_bfloat16*>(scratch));
+    mma_f16_kernel<__nv_bfloat16><<<1, 32, smem>>>(da, db, dd, how, reinterpret_cast<__nv_bfloat16*>(static_cast<__half*>(scratch)));
   else
     throw std::invalid_argument("mma_f16_tile: type " + type);
   check(cudaGetLastError());
   std::vector<float> d = fetch(dd, 256);
-  cudaFree(da);
-  cudaFree(db);
-  cudaFree(dd);
-  cudaFree(scratch);
   return d;
 }
 
@@ -365,51 +360,45 @@ cudaError_t divergent_barrier() {
 }
 
 cudaError_t exit_before_barrier() {
-  int* d = device_array<int>(128);
+  const DeviceArray<int> d(128);
   exit_before_barrier_kernel<<<1, 128>>>(d);
   const cudaError_t e = after(cudaGetLastError());
-  cudaFree(d);
   return e;
 }
 
 cudaError_t half_warp_shuffle() {
-  int* d = device_array<int>(32);
+  const DeviceArray<int> d(32);
   half_warp_shuffle_kernel<<<1, 32>>>(d);
   const cudaError_t e = after(cudaGetLastError());
-  cudaFree(d);
   return e;
 }
 
 cudaError_t misaligned_wmma_load() {
-  __half* d = device_array<__half>(512);
+  const DeviceArray<__half> d(512);
   wmma_load_kernel<<<1, 32>>>(d + 8, 16);
   const cudaError_t e = after(cudaGetLastError());
-  cudaFree(d);
   return e;
 }
 
 cudaError_t ldmatrix_from_global() {
-  __half* d = device_array<__half>(256);
+  const DeviceArray<__half> d(256);
   ldmatrix_global_kernel<<<1, 32>>>(d);
   const cudaError_t e = after(cudaGetLastError());
-  cudaFree(d);
   return e;
 }
 
 cudaError_t odd_ldm_wmma_load() {
-  __half* d = device_array<__half>(512);
+  const DeviceArray<__half> d(512);
   wmma_load_kernel<<<1, 32>>>(d, 12);
   const cudaError_t e = after(cudaGetLastError());
-  cudaFree(d);
   return e;
 }
 
 int neighbour_reads(bool barrier) {
-  int* d = device_array<int>(64);
+  const DeviceArray<int> d(64);
   neighbour_kernel<<<1, 64, 64 * sizeof(int)>>>(barrier, d);
   check(cudaGetLastError());
   const std::vector<int> h = fetch(d, 64);
-  cudaFree(d);
   int n = 0;
   for (int x : h) n += x;
   return n;

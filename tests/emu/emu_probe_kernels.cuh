@@ -38,7 +38,7 @@ std::vector<float> wmma_tile(const std::string& type, const std::vector<float>& 
 // (16 x 8) and C (16 x 8) row-major, B given as its transpose bt (8 x 8, bt[n][k] = B[k][n]);
 // D row-major. helpers = false: each lane places its fragments by the PTX ISA's
 // m16n8k8 tf32 tables as the probe transcribes them; true: by mma_tf32.cuh's loaders
-// and accumulator coordinates.
+// and the m16n8 accumulator coordinates (mma_f16.cuh's).
 std::vector<float> mma_tf32_tile(const std::vector<float>& a, const std::vector<float>& bt,
                                  const std::vector<float>& c, bool helpers);
 
