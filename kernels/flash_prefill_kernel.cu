@@ -1,16 +1,31 @@
-// flash_prefill_kernel: exact causal softmax attention for whole sequences.
-//   Computes y_i = sum_{j<=i} softmax_j(q_i.k_j / sqrt(dk)) v_j for a tile of 64 queries.
-//   Algorithm: loop over 64-key tiles up to the diagonal; S = Q K^T, per query row an
-//   online softmax (softmax_math.hpp: running max and sum, O rescaled when the max
-//   grows), P = exp(S - max) rounded to the input type, O += P V; finally y = O / sum.
-//   No T x T matrix exists anywhere. Both products on tensor cores for fp16 / bf16:
-//   mma.sync m16n8k16 on ldmatrix fragments (mma_f16.cuh).
-//   Launch: grid (ceil(T / 64), B*H), block 128 (4 warps, a warp owns 16 query rows);
-//   dynamic shared memory: Q, K, V tiles (64 x dk_pad, 64 x dk_pad, 64 x dv_pad) and P
-//   (64 x 64) in the tile type, S (64 x max(64, dv_pad)) and O (64 x dv_pad) in fp32,
-//   row states; dk_pad, dv_pad = dk, dv rounded up to 16 (zero padding).
-//   Reads q, k (BH, T, dk), v (BH, T, dv); writes y (BH, T, dv) and, when asked, the
-//   log-sum-exp max + log(sum) of each row (BH, T) that the backward recomputes P from.
+// flash_prefill_kernel: exact causal softmax attention for whole sequences, built as
+// FlashAttention-2's forward: y_i = sum_{j<=i} softmax_j(q_i.k_j / sqrt(dk)) v_j.
+//   A block takes 64 queries of one (b, h); each of its 4 warps owns 16 query rows and
+//   keeps everything of them in registers, in the m16n8 accumulator layout of
+//   mma_f16.cuh (lane = 4 g + t holds rows g and g + 8). Per 64-key tile up to the
+//   diagonal:
+//     S = Q K^T (fp32 accumulators), scaled, masked on the diagonal tile (keys past the
+//     query or past T);
+//     each row's running max and sum (softmax_math.hpp) by shuffles within the quad of
+//     lanes that share the row; O rescaled when the max grows;
+//     P = exp(S - max) rounded to the input type, the row sums adding the rounded
+//     values (numerator and denominator agree); P stays in registers: the accumulators
+//     of two 8-key blocks are, repacked, the A fragment of one 16-key block;
+//     O += P V.
+//   K and V tiles are double-buffered: tile j + 1 is copied by cp.async (cp_async.cuh)
+//   while tile j is computed, one barrier per tile. Tile rows are D + 16 bytes apart, so
+//   ldmatrix's 8 row addresses fall in 8 different bank groups.
+//   fp16 / bf16: mma.sync m16n8k16 on ldmatrix fragments, Q's fragments loaded once.
+//   fp32: the same register layout computed on CUDA cores in fp32, P's rows passed
+//   within the quad by shuffles for P V.
+//   Rows whose byte length is not a multiple of 16 (or unaligned arrays) load element
+//   by element instead of by cp.async.
+//   Launch: grid (ceil(T / 64), B*H), the longest query tiles first; block 128; template
+//   D in {32, 64, 128}: dk, dv <= D, zero-padded to D; dynamic shared memory 5 tiles
+//   (Q, 2 K, 2 V) of 64 rows x (D + 16 bytes), Layout<E, D>::total.
+//   Reads q, k (BH, T, dk), v (BH, T, dv); writes y (BH, T, dv) and, when asked, each
+//   row's log-sum-exp max + log(sum) of its scaled scores (BH, T), from which the
+//   backward recomputes P.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -18,6 +33,7 @@
 #include <string>
 #include <type_traits>
 
+#include "cp_async.cuh"
 #include "cuda_check.hpp"
 #include "cuda_raii.hpp"
 #include "flash_prefill_kernel.cuh"
@@ -29,176 +45,265 @@
 namespace dfw {
 namespace {
 
-constexpr int kTile = 64;
+constexpr int kTile = 64;  // queries per block, keys per tile
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
-constexpr int kRowsPerWarp = kTile / kWarps;  // 16
+constexpr int kKeyBlocks = kTile / 8;  // 8-key accumulator blocks of a score tile
+constexpr unsigned kFull = 0xffffffffu;
 
+// Shared memory: Q, K[2], V[2], each (64, ld) elements of E.
+template <class E, int D>
 struct Layout {
-  int dkp, dvp, lds;  // padded widths; row stride of S
-  // byte offsets of the shared regions
-  std::size_t q, k, v, p, s, o, stats, total;
+  static constexpr int ld = D + 16 / int(sizeof(E));  // row stride in elements: 16 bytes of padding
+  static constexpr std::size_t tile = sizeof(E) * kTile * ld;
+  static constexpr std::size_t q = 0, k = tile, v = 3 * tile, total = 5 * tile;
 };
 
-template <class E>
-__host__ __device__ Layout layout_for(int dk, int dv) {
-  Layout l;
-  l.dkp = (dk + 15) / 16 * 16;
-  l.dvp = (dv + 15) / 16 * 16;
-  l.lds = l.dvp > kTile ? l.dvp : kTile;
-  l.q = 0;
-  l.k = l.q + sizeof(E) * kTile * l.dkp;
-  l.v = l.k + sizeof(E) * kTile * l.dkp;
-  l.p = l.v + sizeof(E) * kTile * l.dvp;
-  l.s = (l.p + sizeof(E) * kTile * kTile + 31) / 32 * 32;  // 32-byte aligned fp32 tiles
-  l.o = l.s + sizeof(float) * kTile * l.lds;
-  l.stats = l.o + sizeof(float) * kTile * l.dvp;
-  l.total = l.stats + sizeof(float) * 3 * kTile;  // max, sum, rescale factor per row
-  return l;
-}
-
-// S rows [16 w, 16 w + 16) x 64 keys = Q K^T for this warp (fp32 into sS).
-template <class E>
-__device__ void warp_scores(const E* sQ, const E* sK, float* sS, const Layout& l, int warp, int lane) {
-  if constexpr (std::is_same<E, float>::value) {
-    for (int idx = lane; idx < kRowsPerWarp * kTile; idx += 32) {
-      const int r = warp * kRowsPerWarp + idx / kTile, c = idx % kTile;
-      float acc = 0.f;
-      for (int x = 0; x < l.dkp; ++x) acc += sQ[r * l.dkp + x] * sK[c * l.dkp + x];
-      sS[r * l.lds + c] = acc;
+// Rows [row0, row0 + 64) of src (T_len, d) into a (64, ld) tile, zeros in columns d..D
+// and in rows past T_len. vector: 16-byte cp.async chunks (d * sizeof(E) a multiple of
+// 16, src 16-byte aligned), complete after the caller's wait; else element stores.
+template <int D, class T, class E>
+__device__ void load_tile(E* dst, const T* src, int64_t row0, int64_t T_len, int d, bool vector) {
+  constexpr int ld = Layout<E, D>::ld;
+  if (vector) {
+    constexpr int per_chunk = 16 / int(sizeof(E)), chunks = D / per_chunk;
+    for (int idx = threadIdx.x; idx < kTile * chunks; idx += kThreads) {
+      const int r = idx / chunks, c = idx % chunks * per_chunk;
+      const bool inside = row0 + r < T_len && c < d;
+      cp_async_16(dst + r * ld + c, inside ? src + (row0 + r) * d + c : src, inside ? 16 : 0);
     }
   } else {
-    for (int n = 0; n < kTile / 16; ++n) {
-      float acc[2][4] = {};  // keys 16 n .. 16 n + 7, 16 n + 8 .. 16 n + 15
-      for (int kk = 0; kk < l.dkp; kk += 16) {
-        uint32_t a[4], b[4];
-        load_a_16x16(a, sQ + warp * kRowsPerWarp * l.dkp + kk, l.dkp, lane);
-        load_b_16x16_cols(b, sK + n * 16 * l.dkp + kk, l.dkp, lane);  // K^T: K rows as columns
-        mma_m16n8k16<E>(acc[0], a, b[0], b[1], acc[0]);
-        mma_m16n8k16<E>(acc[1], a, b[2], b[3], acc[1]);
+    for (int idx = threadIdx.x; idx < kTile * D; idx += kThreads) {
+      const int r = idx / D, c = idx % D;
+      const float x = (row0 + r < T_len && c < d) ? to_float(src[(row0 + r) * d + c]) : 0.f;
+      dst[r * ld + c] = tile_from_float<E>(x);
+    }
+  }
+}
+
+// s = this warp's 16 query rows x 64 keys of Q K^T on tensor cores; qf: Q's A fragments.
+template <int D, class E>
+__device__ void scores_mma(float (&s)[kKeyBlocks][4], const uint32_t (&qf)[D / 16][4], const E* kt, int lane) {
+  constexpr int ld = Layout<E, D>::ld;
+#pragma unroll
+  for (int n = 0; n < kKeyBlocks; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
+#pragma unroll
+  for (int n = 0; n < kTile / 16; ++n)
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t b[4];
+      load_b_16x16_cols(b, kt + 16 * n * ld + 16 * kk, ld, lane);  // K^T: K rows as columns
+      mma_m16n8k16<E>(s[2 * n], qf[kk], b[0], b[1], s[2 * n]);
+      mma_m16n8k16<E>(s[2 * n + 1], qf[kk], b[2], b[3], s[2 * n + 1]);
+    }
+}
+
+// The same scores in fp32 on CUDA cores; qrows: this warp's 16 rows of the Q tile.
+template <int D>
+__device__ void scores_fp32(float (&s)[kKeyBlocks][4], const float* qrows, const float* kt, int lane) {
+  constexpr int ld = Layout<float, D>::ld;
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int n = 0; n < kKeyBlocks; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
+  for (int x = 0; x < D; ++x) {
+    const float q_lo = qrows[g * ld + x], q_hi = qrows[(g + 8) * ld + x];
+#pragma unroll
+    for (int n = 0; n < kKeyBlocks; ++n) {
+      const float k0 = kt[(8 * n + 2 * t) * ld + x], k1 = kt[(8 * n + 2 * t + 1) * ld + x];
+      s[n][0] += q_lo * k0;
+      s[n][1] += q_lo * k1;
+      s[n][2] += q_hi * k0;
+      s[n][3] += q_hi * k1;
+    }
+  }
+}
+
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(kFull, x, 1));
+  return fmaxf(x, __shfl_xor_sync(kFull, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(kFull, x, 1);
+  return x + __shfl_xor_sync(kFull, x, 2);
+}
+
+// Folds a score tile into the running states of this lane's rows (st[0]: row g, st[1]:
+// row g + 8; the sums hold this lane's part): scales s, masks keys past the query or
+// past T where `masked`, raises the maxima, rescales O and turns s into P, rounded to E.
+template <class E, int D>
+__device__ void softmax_tile(float (&s)[kKeyBlocks][4], float (&o)[D / 8][4], OnlineSoftmax (&st)[2], float scale,
+                             bool masked, int64_t i_lo, int64_t j0, int64_t T_len, int lane) {
+  const int t = lane & 3;
+  float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int n = 0; n < kKeyBlocks; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int h = e >> 1;
+      const int64_t i = i_lo + 8 * h, j = j0 + 8 * n + 2 * t + (e & 1);
+      const float x = (!masked || (j <= i && j < T_len)) ? s[n][e] * scale : -INFINITY;
+      s[n][e] = x;
+      tile_max[h] = fmaxf(tile_max[h], x);
+    }
+  float factor[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) factor[h] = online_softmax_rescale(st[h], quad_max(tile_max[h]));
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[n][e] *= factor[e >> 1];
+#pragma unroll
+  for (int n = 0; n < kKeyBlocks; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      OnlineSoftmax& row = st[e >> 1];
+      const float p = row.max == -INFINITY ? 0.f : online_softmax_weight(row, s[n][e]);
+      s[n][e] = tile_to_float(tile_from_float<E>(p));
+      row.sum += s[n][e];
+    }
+}
+
+// o += P V on tensor cores: P's A fragment for keys 16 kk .. 16 kk + 15 is the repacked
+// accumulators of 8-key blocks 2 kk and 2 kk + 1 (a[0], a[1]: rows g, g + 8 of the first,
+// a[2], a[3]: of the second).
+template <int D, class E>
+__device__ void pv_mma(float (&o)[D / 8][4], const float (&p)[kKeyBlocks][4], const E* vt, int lane) {
+  constexpr int ld = Layout<E, D>::ld;
+#pragma unroll
+  for (int kk = 0; kk < kTile / 16; ++kk) {
+    const float(&lo)[4] = p[2 * kk];
+    const float(&hi)[4] = p[2 * kk + 1];
+    const uint32_t a[4] = {pack_pair(tile_from_float<E>(lo[0]), tile_from_float<E>(lo[1])),
+                           pack_pair(tile_from_float<E>(lo[2]), tile_from_float<E>(lo[3])),
+                           pack_pair(tile_from_float<E>(hi[0]), tile_from_float<E>(hi[1])),
+                           pack_pair(tile_from_float<E>(hi[2]), tile_from_float<E>(hi[3]))};
+#pragma unroll
+    for (int n = 0; n < D / 16; ++n) {
+      uint32_t b[4];
+      load_b_16x16_rows(b, vt + 16 * kk * ld + 16 * n, ld, lane);
+      mma_m16n8k16<E>(o[2 * n], a, b[0], b[1], o[2 * n]);
+      mma_m16n8k16<E>(o[2 * n + 1], a, b[2], b[3], o[2 * n + 1]);
+    }
+  }
+}
+
+// o += P V in fp32: key 8 n + 2 u + c of rows g, g + 8 is p[n][c], p[n][2 + c] of lane
+// 4 g + u, fetched by shuffles within the quad.
+template <int D>
+__device__ void pv_fp32(float (&o)[D / 8][4], const float (&p)[kKeyBlocks][4], const float* vt, int lane) {
+  constexpr int ld = Layout<float, D>::ld;
+  const int t = lane & 3, quad = lane & ~3;
+#pragma unroll
+  for (int n = 0; n < kKeyBlocks; ++n)
+#pragma unroll
+    for (int c = 0; c < 2; ++c)
+      for (int u = 0; u < 4; ++u) {
+        const float p_lo = __shfl_sync(kFull, p[n][c], quad + u), p_hi = __shfl_sync(kFull, p[n][2 + c], quad + u);
+        const float* vrow = vt + (8 * n + 2 * u + c) * ld;
+#pragma unroll
+        for (int m = 0; m < D / 8; ++m) {
+          const float v0 = vrow[8 * m + 2 * t], v1 = vrow[8 * m + 2 * t + 1];
+          o[m][0] += p_lo * v0;
+          o[m][1] += p_lo * v1;
+          o[m][2] += p_hi * v0;
+          o[m][3] += p_hi * v1;
+        }
       }
-      store_acc_16x16(sS + warp * kRowsPerWarp * l.lds + n * 16, l.lds, acc, lane);
-    }
-  }
 }
 
-// sS rows of this warp (16 x dv_pad) = P V (fp32).
-template <class E>
-__device__ void warp_pv(const E* sP, const E* sV, float* sS, const Layout& l, int warp, int lane) {
-  if constexpr (std::is_same<E, float>::value) {
-    for (int idx = lane; idx < kRowsPerWarp * l.dvp; idx += 32) {
-      const int r = warp * kRowsPerWarp + idx / l.dvp, c = idx % l.dvp;
-      float acc = 0.f;
-      for (int j = 0; j < kTile; ++j) acc += sP[r * kTile + j] * sV[j * l.dvp + c];
-      sS[r * l.lds + c] = acc;
-    }
-  } else {
-    for (int n = 0; n < l.dvp / 16; ++n) {
-      float acc[2][4] = {};  // value columns 16 n .. 16 n + 7, 16 n + 8 .. 16 n + 15
-      for (int kk = 0; kk < kTile; kk += 16) {
-        uint32_t a[4], b[4];
-        load_a_16x16(a, sP + warp * kRowsPerWarp * kTile + kk, kTile, lane);
-        load_b_16x16_rows(b, sV + kk * l.dvp + n * 16, l.dvp, lane);
-        mma_m16n8k16<E>(acc[0], a, b[0], b[1], acc[0]);
-        mma_m16n8k16<E>(acc[1], a, b[2], b[3], acc[1]);
-      }
-      store_acc_16x16(sS + warp * kRowsPerWarp * l.lds + n * 16, l.lds, acc, lane);
-    }
-  }
-}
-
-// Rows [row0, row0 + 64) of src (T_len, d) into a (64, d_pad) tile, zeros past the ends.
-template <class T, class E>
-__device__ void load_tile(const T* src, int64_t row0, int64_t T_len, int d, int d_pad, E* dst) {
-  for (int idx = threadIdx.x; idx < kTile * d_pad; idx += kThreads) {
-    const int r = idx / d_pad, c = idx % d_pad;
-    const float x = (row0 + r < T_len && c < d) ? to_float(src[(row0 + r) * d + c]) : 0.f;
-    dst[idx] = tile_from_float<E>(x);
-  }
-}
-
-template <class T>
-__global__ void __launch_bounds__(kThreads) flash_prefill_kernel(FlashPrefillLaunch<T> a) {
+template <class T, int D>
+__global__ void __launch_bounds__(kThreads) flash_prefill_kernel(FlashPrefillLaunch<T> a, bool vector_rows) {
   using E = typename TileElem<T>::type;
-  const int64_t bh = blockIdx.y, i0 = int64_t(blockIdx.x) * kTile;
+  using L = Layout<E, D>;
+  constexpr bool kTensorCores = !std::is_same<E, float>::value;
+  const int64_t bh = blockIdx.y, i0 = int64_t(gridDim.x - 1 - blockIdx.x) * kTile;  // longest tiles first
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const Layout l = layout_for<E>(a.dk, a.dv);
   extern __shared__ __align__(128) unsigned char shared[];
-  E* sQ = reinterpret_cast<E*>(shared + l.q);  // (64, dkp)
-  E* sK = reinterpret_cast<E*>(shared + l.k);  // (64, dkp)
-  E* sV = reinterpret_cast<E*>(shared + l.v);  // (64, dvp)
-  E* sP = reinterpret_cast<E*>(shared + l.p);  // (64, 64)
-  float* sS = reinterpret_cast<float*>(shared + l.s);  // (64, lds) scores, then P V
-  float* sO = reinterpret_cast<float*>(shared + l.o);  // (64, dvp) output accumulator
-  float* sMax = reinterpret_cast<float*>(shared + l.stats);  // (64)
-  float* sSum = sMax + kTile;                                 // (64)
-  float* sFactor = sSum + kTile;                              // (64)
+  E* sQ = reinterpret_cast<E*>(shared + L::q);  // (64, ld)
+  E* sK = reinterpret_cast<E*>(shared + L::k);  // 2 x (64, ld): double buffer
+  E* sV = reinterpret_cast<E*>(shared + L::v);  // 2 x (64, ld)
+  constexpr int kTileElems = kTile * L::ld;
 
   const T* q = a.q + bh * a.T_len * a.dk;
   const T* k = a.k + bh * a.T_len * a.dk;
   const T* v = a.v + bh * a.T_len * a.dv;
-  load_tile(q, i0, a.T_len, a.dk, l.dkp, sQ);
-  for (int idx = threadIdx.x; idx < kTile * l.dvp; idx += kThreads) sO[idx] = 0.f;
-  for (int r = threadIdx.x; r < kTile; r += kThreads) {
-    sMax[r] = -INFINITY;
-    sSum[r] = 0.f;
-  }
+  const int n_tiles = int((min(a.T_len, i0 + kTile) + kTile - 1) / kTile);  // key tiles up to the diagonal
+  load_tile<D>(sQ, q, i0, a.T_len, a.dk, vector_rows);
+  load_tile<D>(sK, k, 0, a.T_len, a.dk, vector_rows);
+  load_tile<D>(sV, v, 0, a.T_len, a.dv, vector_rows);
+  cp_async_commit();
+
+  const int64_t i_lo = i0 + 16 * warp + (lane >> 2);  // this lane's rows: i_lo, i_lo + 8
   const float scale = rsqrtf(float(a.dk));
-  const int64_t last_key = min(a.T_len, i0 + kTile);  // keys past the tile's last query are masked
-  for (int64_t j0 = 0; j0 < last_key; j0 += kTile) {
-    __syncthreads();  // the previous tile's K, V are no longer read
-    load_tile(k, j0, a.T_len, a.dk, l.dkp, sK);
-    load_tile(v, j0, a.T_len, a.dv, l.dvp, sV);
-    __syncthreads();
-    warp_scores(sQ, sK, sS, l, warp, lane);
-    __syncwarp();
-    // Online softmax: two lanes per row, 32 keys each.
-    {
-      const int r = warp * kRowsPerWarp + lane / 2, half = lane % 2;
-      const int64_t i = i0 + r;
-      float* srow = sS + r * l.lds;
-      float tile_max = -INFINITY;
-      for (int c = half * 32; c < half * 32 + 32; ++c) {
-        const int64_t j = j0 + c;
-        const float s = (j <= i && j < a.T_len) ? srow[c] * scale : -INFINITY;
-        srow[c] = s;
-        tile_max = fmaxf(tile_max, s);
-      }
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-      OnlineSoftmax st{sMax[r], sSum[r]};
-      const float factor = online_softmax_rescale(st, tile_max);
-      float sum = 0.f;
-      for (int c = half * 32; c < half * 32 + 32; ++c) {
-        const float p = st.max == -INFINITY ? 0.f : online_softmax_weight(st, srow[c]);
-        const E pe = tile_from_float<E>(p);
-        sP[r * kTile + c] = pe;
-        sum += tile_to_float(pe);  // the weights P V uses, so numerator and sum agree
-      }
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      __syncwarp();
-      if (half == 0) {
-        sMax[r] = st.max;
-        sSum[r] = st.sum + sum;
-        sFactor[r] = factor;
-      }
+  float o[D / 8][4] = {};  // (16 rows, D) of this warp, accumulator layout
+  OnlineSoftmax st[2];
+  uint32_t qf[D / 16][4];  // Q's A fragments (tensor-core path)
+  for (int tile = 0; tile < n_tiles; ++tile) {
+    const int buf = tile & 1;
+    cp_async_wait_group<0>();
+    __syncthreads();  // tile `tile` is in buffer buf for all; no warp still reads buffer buf ^ 1
+    if (tile + 1 < n_tiles) {
+      load_tile<D>(sK + (buf ^ 1) * kTileElems, k, int64_t(tile + 1) * kTile, a.T_len, a.dk, vector_rows);
+      load_tile<D>(sV + (buf ^ 1) * kTileElems, v, int64_t(tile + 1) * kTile, a.T_len, a.dv, vector_rows);
     }
-    __syncwarp();
-    warp_pv(sP, sV, sS, l, warp, lane);
-    __syncwarp();
-    for (int idx = lane; idx < kRowsPerWarp * l.dvp; idx += 32) {
-      const int r = warp * kRowsPerWarp + idx / l.dvp, c = idx % l.dvp;
-      sO[r * l.dvp + c] = sO[r * l.dvp + c] * sFactor[r] + sS[r * l.lds + c];
+    cp_async_commit();
+    const E* kt = sK + buf * kTileElems;
+    const E* vt = sV + buf * kTileElems;
+    float s[kKeyBlocks][4];
+    if constexpr (kTensorCores) {
+      if (tile == 0)
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk) load_a_16x16(qf[kk], sQ + 16 * warp * L::ld + 16 * kk, L::ld, lane);
+      scores_mma<D>(s, qf, kt, lane);
+    } else {
+      scores_fp32<D>(s, sQ + 16 * warp * L::ld, kt, lane);
     }
+    softmax_tile<E, D>(s, o, st, scale, tile == n_tiles - 1, i_lo, int64_t(tile) * kTile, a.T_len, lane);
+    if constexpr (kTensorCores)
+      pv_mma<D>(o, s, vt, lane);
+    else
+      pv_fp32<D>(o, s, vt, lane);
   }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < kTile * a.dv; idx += kThreads) {
-    const int r = idx / a.dv, c = idx % a.dv;
-    if (i0 + r < a.T_len) a.y[(bh * a.T_len + i0 + r) * a.dv + c] = from_float<T>(sO[r * l.dvp + c] / sSum[r]);
+  cp_async_wait_group<0>();  // the last (empty) group
+
+  const int t = lane & 3;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t i = i_lo + 8 * h;
+    const float sum = quad_sum(st[h].sum);
+    if (i >= a.T_len) continue;
+    T* yrow = a.y + (bh * a.T_len + i) * a.dv;
+#pragma unroll
+    for (int m = 0; m < D / 8; ++m)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int col = 8 * m + 2 * t + c;
+        if (col < a.dv) yrow[col] = from_float<T>(o[m][2 * h + c] / sum);
+      }
+    if (a.lse && t == 0) a.lse[bh * a.T_len + i] = st[h].max + logf(sum);
   }
-  if (a.lse)
-    for (int r = threadIdx.x; r < kTile; r += kThreads)
-      if (i0 + r < a.T_len) a.lse[bh * a.T_len + i0 + r] = sMax[r] + logf(sSum[r]);
 }
+
+template <class T, int D>
+void launch_for_width(const FlashPrefillLaunch<T>& a, bool vector_rows, cudaStream_t stream) {
+  using L = Layout<typename TileElem<T>::type, D>;
+  // Once per instantiation, on its first launch (a warm-up run): tiles over 48 KiB.
+  static const bool configured = [] {
+    DFW_CUDA_CHECK(
+        cudaFuncSetAttribute(flash_prefill_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L::total)));
+    return true;
+  }();
+  (void)configured;
+  const dim3 grid(unsigned((a.T_len + kTile - 1) / kTile), unsigned(a.BH));
+  flash_prefill_kernel<T, D><<<grid, kThreads, L::total, stream>>>(a, vector_rows);
+  DFW_CUDA_CHECK_LAUNCH();
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 
@@ -210,18 +315,15 @@ void launch_flash_prefill(const FlashPrefillLaunch<T>& a, cudaStream_t stream) {
   if (a.BH > 65535) throw std::invalid_argument("flash prefill kernel: B * H above 65535");
   if (a.BH == 0 || a.T_len == 0) return;
   NvtxRange range("flash_prefill_kernel");
-  using E = typename TileElem<T>::type;
-  // Once per type, on the first launch (a warm-up run): allow the largest tiles (over 48 KiB).
-  static const bool configured = [] {
-    DFW_CUDA_CHECK(cudaFuncSetAttribute(flash_prefill_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        int(layout_for<E>(kFlashPrefillMaxD, kFlashPrefillMaxD).total)));
-    return true;
-  }();
-  (void)configured;
-  const Layout l = layout_for<E>(a.dk, a.dv);
-  const dim3 grid(unsigned((a.T_len + kTile - 1) / kTile), unsigned(a.BH));
-  flash_prefill_kernel<T><<<grid, kThreads, l.total, stream>>>(a);
-  DFW_CUDA_CHECK_LAUNCH();
+  const bool vector_rows = (a.dk * sizeof(T)) % 16 == 0 && (a.dv * sizeof(T)) % 16 == 0 && aligned16(a.q) &&
+                           aligned16(a.k) && aligned16(a.v);
+  const int d = a.dk > a.dv ? a.dk : a.dv;
+  if (d <= 32)
+    launch_for_width<T, 32>(a, vector_rows, stream);
+  else if (d <= 64)
+    launch_for_width<T, 64>(a, vector_rows, stream);
+  else
+    launch_for_width<T, 128>(a, vector_rows, stream);
 }
 
 template void launch_flash_prefill<float>(const FlashPrefillLaunch<float>&, cudaStream_t);

@@ -55,10 +55,6 @@ SCHEDULES = ["greedy", "reverse", "random:1"]
 # store, so no reason below leans on one. (Three barriers once listed here on such a
 # reason are removals TSan now reports as data races.)
 REDUNDANT = {
-    ("flash_prefill_kernel.cu", "sFactor[r] = factor;"):
-        "redundant: warp_pv reads sP and writes sS, which every lane wrote or read before the "
-        "__syncwarp in the row loop above (its last pass covers the last row); the row "
-        "statistics written since are read only after the __syncwarp after warp_pv",
     ("fast_weight_kernel.cu", "a.y[(bh * a.y_tokens + a.y_first + c0 + tt) * dv + row] = from_float<T>(out);"):
         "redundant: step 4 reads only sy and sden, which the next chunk writes only in its step 3, "
         "after the __syncthreads that ends its step 1 and that every thread reaches only after its "

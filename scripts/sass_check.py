@@ -56,11 +56,9 @@ RULES = ["add", "gated", "delta", "decay"]  # kernels/rule_math.hpp RuleKind ord
 
 
 def flash_smem(elem, d=64, tile=64):
-    """flash_prefill_kernel.cu layout_for<E>(d, d).total."""
-    dp = (d + 15) // 16 * 16
-    p = elem * tile * dp * 3
-    s = (p + elem * tile * tile + 31) // 32 * 32
-    return s + 4 * tile * max(dp, tile) + 4 * tile * dp + 4 * 3 * tile
+    """flash_prefill_kernel.cu Layout<E, D>::total: Q, two K and two V tiles of `tile`
+    rows of D elements and 16 bytes of padding."""
+    return 5 * tile * (elem * d + 16)
 
 
 def flash_backward_smem(d=64, tile=32):
@@ -95,8 +93,8 @@ LAUNCH = {
     "chunk_weights_kernel": (256, lambda e, n: 4 * 24240, lambda B, H, T: min(B * H * -(-T // 16), 4 * SMS)),
     "chunk_grads_kernel": (256, lambda e, n: 4 * 24240, lambda B, H, T: min(B * H * -(-T // 16), 4 * SMS)),
     "scan_kernel": (256, lambda e, n: 0, lambda B, H, T: B * H * 16),
-    # flash_prefill_kernel.cu: grid (ceil(T / 64), B*H), block 128.
-    "flash_prefill_kernel": (128, lambda e, n: flash_smem(e), lambda B, H, T: -(-T // 64) * B * H),
+    # flash_prefill_kernel.cu: grid (ceil(T / 64), B*H), block 128; n: the head width D.
+    "flash_prefill_kernel": (128, lambda e, n: flash_smem(e, n), lambda B, H, T: -(-T // 64) * B * H),
     # flash_backward_kernel.cu: the tile kernels grid (ceil(T / 32), B*H), block 128;
     # D: one warp per token.
     "flash_backward_dkdv_kernel": (128, lambda e, n: flash_backward_smem(), lambda B, H, T: -(-T // 32) * B * H),
@@ -129,10 +127,10 @@ SCALING = [(65536 // T, 12, T) for T in (256 << i for i in range(9))]
 # blocked, dfw chunked and recurrent, delta recurrent; scaling's --forms best probes
 # every prefill form of every preset variant, so any fp16 prefill kernel may run.
 PRESET_USES = {
-    "paper_prefill": re.compile(r"^(flash_prefill_kernel<Fp16>|chunked_(state|output)_kernel<Fp16, shared>|"
+    "paper_prefill": re.compile(r"^(flash_prefill_kernel<Fp16, 64>|chunked_(state|output)_kernel<Fp16, shared>|"
                                 r"chunked_state_scan_kernel|"
                                 r"fast_weight_kernel<Fp16, (decay|delta), 4>)$"),
-    "scaling": re.compile(r"^(flash_prefill_kernel<Fp16>|chunked_(state|output)_kernel<Fp16, shared>|"
+    "scaling": re.compile(r"^(flash_prefill_kernel<Fp16, 64>|chunked_(state|output)_kernel<Fp16, shared>|"
                           r"chunked_state_scan_kernel|fast_weight_kernel<Fp16, \w+, \d+>)$"),
 }
 

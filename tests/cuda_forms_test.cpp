@@ -135,6 +135,16 @@ TEST_F(CudaSuite, TheCudnnFormTakesSoftmaxOrSaysWhyNot) {
   }
 }
 
+// The flash prefill (softmax blocked) at each head width it is instantiated for (32, 64,
+// 128; dk, dv zero-padded up to it) and by both load paths: rows of a 16-byte multiple by
+// cp.async (fp16 dk = 40, dv = 48), the others element by element (dv = 5, 33; fp16
+// dk = 100); several key tiles, ragged last ones.
+TEST_F(CudaSuite, FlashPrefillEveryHeadWidthAndLoadPath) {
+  for (const Shape& s : {Shape{1, 2, 130, 12, 5}, Shape{2, 1, 70, 40, 33}, Shape{1, 1, 200, 40, 48},
+                         Shape{1, 1, 129, 100, 72}})
+    EXPECT_EQ(check_case({"softmax", s, GateSet::uniform_init, false, Mode::sequence, "blocked"}), 3) << s.str();
+}
+
 TEST_F(CudaSuite, LongSequenceAndLongCache) {
   for (const char* name : {"dfw", "delta", "linear", "softmax"}) check_case({name, {1, 1, 1025, 64, 48}});
 }

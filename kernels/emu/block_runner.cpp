@@ -112,6 +112,7 @@ struct BlockRunner::Thread {
   int line = 0;
   unsigned mask = 0;  // the collective's mask (0: the block barrier)
   int result = 0;     // a barrier's predicate count
+  AsyncCopies copies;  // cp.async in flight
 };
 
 struct BlockRunner::Pending {
@@ -154,6 +155,8 @@ void BlockRunner::ensure_threads(int n) {
   for (Thread& t : threads_) t.owner = this;
 }
 
+AsyncCopies& BlockRunner::current_copies() { return threads_[current_].copies; }
+
 bool BlockRunner::holds_shared(const void* p, std::size_t bytes) const {
   const auto at = reinterpret_cast<std::uintptr_t>(p), base = reinterpret_cast<std::uintptr_t>(shared_);
   return at >= base && at - base <= job_->shared_bytes && bytes <= job_->shared_bytes - (at - base);
@@ -184,6 +187,7 @@ std::string BlockRunner::run(const BlockJob& job, uint3 block_idx, std::uint64_t
     t.st.warp = unsigned(i) / 32;
     t.state = Thread::ready;
     t.what = t.file = nullptr;
+    t.copies = AsyncCopies{};
     prepare_context(t.ctx, *stacks_[i], &BlockRunner::thread_main, &t);
     ready_.set(i);
   }
@@ -263,6 +267,10 @@ void BlockRunner::exit_thread() {
   const unsigned lane = t.st.lane, w = t.st.warp;
   t.state = Thread::exited;
   t.what = nullptr;
+  const std::size_t in_flight = t.copies.groups.size() + !t.copies.open.empty();
+  if (in_flight > 0)
+    fault(where(current_) + " exited with " + std::to_string(in_flight) +
+          " cp.async group(s) it never waited for (cp.async.wait_group)");
   ++exited_;
   sync_->exited[w] |= 1u << lane;
   if (sync_->arrived > 0) {
@@ -464,6 +472,8 @@ int block_barrier(const char* what, int predicate, const char* file, int line) {
 }
 
 void* dynamic_shared() { return g_runner->shared(); }
+
+AsyncCopies& async_copies() { return g_runner->current_copies(); }
 
 bool in_dynamic_shared(const void* p, std::size_t bytes) { return g_runner->holds_shared(p, bytes); }
 

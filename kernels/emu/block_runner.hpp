@@ -43,6 +43,7 @@ class BlockRunner {
   int barrier(const char* what, int predicate, const char* file, int line);
   void* shared() { return shared_; }
   bool holds_shared(const void* p, std::size_t bytes) const;
+  AsyncCopies& current_copies();
   // Ends the block: records the fault, unwinds the running thread, back to run().
   [[noreturn]] void fault(const std::string& message);
 

@@ -4,8 +4,9 @@
 // and tf32 in every layout against a float64 product, fragment lane layouts
 // against the PTX ISA's tables, the mma.sync tf32 product of kernels/mma_tf32.cuh, and the faults a wrong
 // kernel gets (divergent barrier, exit before a barrier, a half-warp shuffle
-// with a full mask, misaligned or badly strided wmma) as sticky launch failures
-// that cudaDeviceReset clears.
+// with a full mask, misaligned or badly strided wmma, cp.async outside its spaces,
+// unaligned or never waited for) as sticky launch failures that cudaDeviceReset
+// clears; cp.async's src-size zero fill and wait_group completion order.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <gtest/gtest.h>
@@ -234,6 +235,38 @@ TEST(EmuDevice, LdmatrixFromGlobalMemoryIsAFault) {
   expect_fault(emu_probe::ldmatrix_from_global());
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("not in the block's shared memory"), std::string::npos) << err;
+}
+
+// cp.async as the PTX ISA specifies it: the src-size bytes are copied and the rest of the
+// cp-size (16) zero-filled; wait_group N completes all but the N most recent groups of
+// this thread; other threads see the bytes after a barrier that follows the wait. Before
+// its wait a copy's destination is undefined, which the emulator makes NaN.
+TEST(EmuDevice, CpAsyncCopiesZeroFillsAndCompletesByGroup) {
+  std::vector<float> src(256);
+  for (int i = 0; i < 256; ++i) src[i] = float(i + 1);
+  const std::vector<float> out = emu_probe::cp_async_groups(src);
+  ASSERT_EQ(out.size(), 512u);
+  for (int l = 0; l < 32; ++l)
+    for (int i = 0; i < 4; ++i) {
+      const int a_floats = l % 4 == 3 ? 0 : l % 4 == 2 ? 2 : 4;
+      const float a = i < a_floats ? src[4 * l + i] : 0.f;
+      EXPECT_EQ(out[4 * l + i], a) << "group A after wait_group 1, lane " << l << " float " << i;
+      EXPECT_TRUE(std::isnan(out[128 + 4 * l + i])) << "group B before its wait, lane " << l;
+      EXPECT_EQ(out[256 + 4 * l + i], src[128 + 4 * l + i]) << "group B after wait_group 0, lane " << l;
+      const int next = (l + 1) % 32, next_floats = next % 4 == 3 ? 0 : next % 4 == 2 ? 2 : 4;
+      EXPECT_EQ(out[384 + 4 * l + i], i < next_floats ? src[4 * next + i] : 0.f) << "lane " << next << "'s chunk";
+    }
+}
+
+TEST(EmuDevice, CpAsyncOutsideItsSpacesUnalignedOrNeverWaitedIsAFault) {
+  testing::internal::CaptureStderr();
+  expect_fault(emu_probe::cp_async_to_global());
+  expect_fault(emu_probe::cp_async_misaligned());
+  expect_fault(emu_probe::cp_async_never_waited());
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("cp.async: destination is not in the block's shared memory"), std::string::npos) << err;
+  EXPECT_NE(err.find("cp.async: source not 16-byte aligned"), std::string::npos) << err;
+  EXPECT_NE(err.find("never waited for"), std::string::npos) << err;
 }
 
 TEST(EmuDevice, AMissingBarrierIsSeenInEverySchedule) {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "cp_async.cuh"
 #include "emu_probe_kernels.cuh"
 #include "mma_f16.cuh"
 #include "mma_tf32.cuh"
@@ -202,6 +203,32 @@ __global__ void ldmatrix_global_kernel(const __half* tile) {
   dfw::load_a_16x16(fa, tile, 16, int(threadIdx.x));
 }
 
+__global__ void cp_async_groups_kernel(const float* src, float* out) {
+  extern __shared__ __align__(16) float chunks[];  // (64 chunks, 4): group A's, then group B's
+  const int l = int(threadIdx.x);
+  const int a_bytes = l % 4 == 3 ? 0 : l % 4 == 2 ? 8 : 16;
+  dfw::cp_async_16(chunks + 4 * l, src + 4 * l, a_bytes);
+  dfw::cp_async_commit();
+  dfw::cp_async_16(chunks + 128 + 4 * l, src + 128 + 4 * l, 16);
+  dfw::cp_async_commit();
+  dfw::cp_async_wait_group<1>();
+  for (int i = 0; i < 4; ++i) out[4 * l + i] = chunks[4 * l + i];
+  for (int i = 0; i < 4; ++i) out[128 + 4 * l + i] = chunks[128 + 4 * l + i];
+  dfw::cp_async_wait_group<0>();
+  for (int i = 0; i < 4; ++i) out[256 + 4 * l + i] = chunks[128 + 4 * l + i];
+  __syncthreads();
+  const int next = (l + 1) % 32;
+  for (int i = 0; i < 4; ++i) out[384 + 4 * l + i] = chunks[4 * next + i];
+}
+
+// which 0: destination in global memory; 1: a source 4 bytes past alignment; 2: no wait.
+__global__ void cp_async_fault_kernel(float* global, int which) {
+  extern __shared__ __align__(16) float chunk[];
+  dfw::cp_async_16(which == 0 ? global : chunk, which == 1 ? global + 1 : global, 16);
+  dfw::cp_async_commit();
+  if (which != 2) dfw::cp_async_wait_group<0>();
+}
+
 __global__ void divergent_barrier_kernel() {
   if ((threadIdx.x / 32) % 2 == 0) {
     __syncthreads();
@@ -386,6 +413,24 @@ cudaError_t ldmatrix_from_global() {
   const cudaError_t e = after(cudaGetLastError());
   return e;
 }
+
+std::vector<float> cp_async_groups(const std::vector<float>& src) {
+  if (src.size() != 256) throw std::invalid_argument("cp_async_groups: 256 source floats");
+  const DeviceArray<float> d_src(256), d_out(512);
+  check(cudaMemcpy(d_src, src.data(), 256 * sizeof(float), cudaMemcpyHostToDevice));
+  cp_async_groups_kernel<<<1, 32, 256 * sizeof(float)>>>(d_src, d_out);
+  check(cudaGetLastError());
+  return fetch(d_out, 512);
+}
+
+cudaError_t cp_async_fault(int which) {
+  const DeviceArray<float> d(64);
+  cp_async_fault_kernel<<<1, 32, 16>>>(d, which);
+  return after(cudaGetLastError());
+}
+cudaError_t cp_async_to_global() { return cp_async_fault(0); }
+cudaError_t cp_async_misaligned() { return cp_async_fault(1); }
+cudaError_t cp_async_never_waited() { return cp_async_fault(2); }
 
 cudaError_t odd_ldm_wmma_load() {
   const DeviceArray<__half> d(512);

@@ -54,6 +54,13 @@ struct MmaF16Loads {
 std::vector<float> mma_f16_tile(const std::string& type, const std::vector<float>& a, const std::vector<float>& b,
                                 MmaF16Loads how);
 
+// cp.async through kernels/cp_async.cuh, 32 threads, one 16-byte chunk (4 floats) per
+// thread per group, src = 256 floats: group A copies chunk l of src (lane l; src-size 16,
+// 8 where l % 4 == 2, 0 where l % 4 == 3), group B chunk 32 + l. Returns 512 floats, four
+// blocks of 128 by lane chunk: A's chunk after cp.async.wait_group 1; B's chunk before its
+// wait; B's chunk after wait_group 0; then, after a __syncthreads, lane l + 1's A chunk.
+std::vector<float> cp_async_groups(const std::vector<float>& src);
+
 // Faulting kernels: each returns the error of the synchronising call after it.
 cudaError_t divergent_barrier();        // even and odd warps at different __syncthreads
 cudaError_t exit_before_barrier();      // warp 1 returns, the others wait at a barrier
@@ -61,6 +68,9 @@ cudaError_t half_warp_shuffle();        // lanes 0-15 shuffle with a full mask
 cudaError_t misaligned_wmma_load();     // a load from a pointer 16 bytes past alignment
 cudaError_t odd_ldm_wmma_load();        // ldm = 12 halves (24 bytes)
 cudaError_t ldmatrix_from_global();     // ldmatrix's row addresses in global memory
+cudaError_t cp_async_to_global();       // a cp.async destination in global memory
+cudaError_t cp_async_misaligned();      // a cp.async source 4 bytes past alignment
+cudaError_t cp_async_never_waited();    // a thread exits with a committed group unwaited
 
 // A kernel whose threads read a neighbour's shared slot with (barrier = true) or without
 // a __syncthreads in between; returns how many threads read the value the neighbour wrote.

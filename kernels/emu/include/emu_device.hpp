@@ -7,7 +7,9 @@
 #include <vector_types.h>
 
 #include <cstddef>
+#include <deque>
 #include <string>
+#include <vector>
 
 namespace emu {
 
@@ -49,5 +51,19 @@ bool in_dynamic_shared(const void* p, std::size_t bytes);
 
 // Stops the block with an error the launch reports (a sticky launch failure).
 [[noreturn]] void kernel_fault(const std::string& message);
+
+// cp.async (async_copy.hpp): the running thread's copies issued and not yet waited
+// for, those since its last commit and its committed groups, oldest first. A thread
+// that exits with any of them is a kernel fault.
+struct AsyncCopy {
+  void* dst;
+  const void* src;
+  int src_bytes;  // of 16; the rest of the 16 bytes is zero-filled
+};
+struct AsyncCopies {
+  std::vector<AsyncCopy> open;
+  std::deque<std::vector<AsyncCopy>> groups;
+};
+AsyncCopies& async_copies();
 
 }  // namespace emu
