@@ -4,13 +4,14 @@
 //   keeps everything of them in registers, in the m16n8 accumulator layout of
 //   mma_f16.cuh (lane = 4 g + t holds rows g and g + 8). Per 64-key tile up to the
 //   diagonal:
-//     S = Q K^T (fp32 accumulators), scaled, masked on the diagonal tile (keys past the
-//     query or past T);
-//     each row's running max and sum (softmax_math.hpp) by shuffles within the quad of
-//     lanes that share the row; O rescaled when the max grows;
-//     P = exp(S - max) rounded to the input type, the row sums adding the rounded
-//     values (numerator and denominator agree); P stays in registers: the accumulators
-//     of two 8-key blocks are, repacked, the A fragment of one 16-key block;
+//     S = Q K^T (fp32 accumulators), masked on the diagonal tile (keys past the query
+//     or past T: -inf);
+//     each row's running max and sum in base 2 (scores times log2(e) / sqrt(dk), one
+//     ex2.approx per element, no branch) by shuffles within the quad of lanes that share
+//     the row; O and the sums rescaled when the max grows;
+//     P = 2^(S' - max) in fp32 into the sums; P stays in registers: the accumulators of
+//     two 8-key blocks are, rounded to the input type and repacked, the A fragment of
+//     one 16-key block;
 //     O += P V.
 //   K and V tiles are double-buffered: tile j + 1 is copied by cp.async (cp_async.cuh)
 //   while tile j is computed, one barrier per tile. Tile rows are D + 16 bytes apart, so
@@ -19,13 +20,14 @@
 //   fp32: the same register layout computed on CUDA cores in fp32, P's rows passed
 //   within the quad by shuffles for P V.
 //   Rows whose byte length is not a multiple of 16 (or unaligned arrays) load element
-//   by element instead of by cp.async.
-//   Launch: grid (ceil(T / 64), B*H), the longest query tiles first; block 128; template
-//   D in {32, 64, 128}: dk, dv <= D, zero-padded to D; dynamic shared memory 5 tiles
-//   (Q, 2 K, 2 V) of 64 rows x (D + 16 bytes), Layout<E, D>::total.
+//   by element instead of by cp.async, and y is then stored element by element instead
+//   of in pairs.
+//   Launch: grid (B*H, ceil(T / 64)), the longest query tiles first (blockIdx.y reversed);
+//   block 128; template D in {32, 64, 128}: dk, dv <= D, zero-padded to D; dynamic shared
+//   memory 5 tiles (Q, 2 K, 2 V) of 64 rows x (D + 16 bytes), Layout<E, D>::total.
 //   Reads q, k (BH, T, dk), v (BH, T, dv); writes y (BH, T, dv) and, when asked, each
-//   row's log-sum-exp max + log(sum) of its scaled scores (BH, T), from which the
-//   backward recomputes P.
+//   row's log-sum-exp max + log(sum) of its scaled scores (BH, T, natural log), from
+//   which the backward recomputes P.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -39,7 +41,6 @@
 #include "flash_prefill_kernel.cuh"
 #include "half_convert.hpp"
 #include "mma_f16.cuh"
-#include "softmax_math.hpp"
 #include "tile_elem.cuh"
 
 namespace dfw {
@@ -131,56 +132,88 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(kFull, x, 2);
 }
 
+// A query row's running softmax state, in base 2: max2 = the largest scaled score seen
+// times log2(e), sum = this lane's part of sum 2^(score * log2(e) - max2).
+struct RowState {
+  float max2 = -INFINITY;
+  float sum = 0.f;
+};
+
+// 2^x (ex2.approx.ftz on the device: 2 ulp, results below 2^-126 flushed to zero; 2^-inf = 0).
+__device__ __forceinline__ float exp2_approx(float x) {
+#if defined(__CUDACC__)
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+#else
+  return exp2f(x);
+#endif
+}
+
 // Folds a score tile into the running states of this lane's rows (st[0]: row g, st[1]:
-// row g + 8; the sums hold this lane's part): scales s, masks keys past the query or
-// past T where `masked`, raises the maxima, rescales O and turns s into P, rounded to E.
-template <class E, int D>
-__device__ void softmax_tile(float (&s)[kKeyBlocks][4], float (&o)[D / 8][4], OnlineSoftmax (&st)[2], float scale,
+// row g + 8) as FlashAttention-2 does, without a branch per element: masks keys past the
+// query or past T where `masked` (-inf), raises the maxima (quad shuffles), rescales O
+// and the sums by 2^(old max - new max), and turns s into P = 2^(s scale log2(e) - max2)
+// in fp32; the sums add P in fp32, the P V product takes it rounded to E.
+template <int D>
+__device__ void softmax_tile(float (&s)[kKeyBlocks][4], float (&o)[D / 8][4], RowState (&st)[2], float scale_log2,
                              bool masked, int64_t i_lo, int64_t j0, int64_t T_len, int lane) {
-  const int t = lane & 3;
+  if (masked) {
+    const int t = lane & 3;
+#pragma unroll
+    for (int n = 0; n < kKeyBlocks; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t i = i_lo + 8 * (e >> 1), j = j0 + 8 * n + 2 * t + (e & 1);
+        if (j > i || j >= T_len) s[n][e] = -INFINITY;
+      }
+  }
   float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int n = 0; n < kKeyBlocks; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) tile_max[e >> 1] = fmaxf(tile_max[e >> 1], s[n][e]);
+  float offset[2];  // what P's exponent subtracts: the new max2, 0 while a row has seen only -inf
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const float new_max2 = fmaxf(st[h].max2, quad_max(tile_max[h]) * scale_log2);
+    offset[h] = new_max2 == -INFINITY ? 0.f : new_max2;
+    const float factor = exp2_approx(st[h].max2 - offset[h]);  // 0 for the first finite max
+    st[h].max2 = new_max2;
+    st[h].sum *= factor;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      o[n][2 * h] *= factor;
+      o[n][2 * h + 1] *= factor;
+    }
+  }
 #pragma unroll
   for (int n = 0; n < kKeyBlocks; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int h = e >> 1;
-      const int64_t i = i_lo + 8 * h, j = j0 + 8 * n + 2 * t + (e & 1);
-      const float x = (!masked || (j <= i && j < T_len)) ? s[n][e] * scale : -INFINITY;
-      s[n][e] = x;
-      tile_max[h] = fmaxf(tile_max[h], x);
-    }
-  float factor[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) factor[h] = online_softmax_rescale(st[h], quad_max(tile_max[h]));
-#pragma unroll
-  for (int n = 0; n < D / 8; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) o[n][e] *= factor[e >> 1];
-#pragma unroll
-  for (int n = 0; n < kKeyBlocks; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      OnlineSoftmax& row = st[e >> 1];
-      const float p = row.max == -INFINITY ? 0.f : online_softmax_weight(row, s[n][e]);
-      s[n][e] = tile_to_float(tile_from_float<E>(p));
-      row.sum += s[n][e];
+      s[n][e] = exp2_approx(fmaf(s[n][e], scale_log2, -offset[h]));
+      st[h].sum += s[n][e];
     }
 }
 
-// o += P V on tensor cores: P's A fragment for keys 16 kk .. 16 kk + 15 is the repacked
-// accumulators of 8-key blocks 2 kk and 2 kk + 1 (a[0], a[1]: rows g, g + 8 of the first,
-// a[2], a[3]: of the second).
+// Two floats rounded to E, packed as an mma operand register (lower index low).
+template <class E>
+__device__ __forceinline__ uint32_t pack_floats(float lo, float hi) {
+  return pack_pair(tile_from_float<E>(lo), tile_from_float<E>(hi));
+}
+
+// o += P V on tensor cores: P's A fragment for keys 16 kk .. 16 kk + 15 is the
+// accumulators of 8-key blocks 2 kk and 2 kk + 1 rounded to E and repacked (a[0], a[1]:
+// rows g, g + 8 of the first, a[2], a[3]: of the second).
 template <int D, class E>
 __device__ void pv_mma(float (&o)[D / 8][4], const float (&p)[kKeyBlocks][4], const E* vt, int lane) {
   constexpr int ld = Layout<E, D>::ld;
 #pragma unroll
   for (int kk = 0; kk < kTile / 16; ++kk) {
-    const float(&lo)[4] = p[2 * kk];
-    const float(&hi)[4] = p[2 * kk + 1];
-    const uint32_t a[4] = {pack_pair(tile_from_float<E>(lo[0]), tile_from_float<E>(lo[1])),
-                           pack_pair(tile_from_float<E>(lo[2]), tile_from_float<E>(lo[3])),
-                           pack_pair(tile_from_float<E>(hi[0]), tile_from_float<E>(hi[1])),
-                           pack_pair(tile_from_float<E>(hi[2]), tile_from_float<E>(hi[3]))};
+    const uint32_t a[4] = {pack_floats<E>(p[2 * kk][0], p[2 * kk][1]), pack_floats<E>(p[2 * kk][2], p[2 * kk][3]),
+                           pack_floats<E>(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                           pack_floats<E>(p[2 * kk + 1][2], p[2 * kk + 1][3])};
 #pragma unroll
     for (int n = 0; n < D / 16; ++n) {
       uint32_t b[4];
@@ -215,12 +248,20 @@ __device__ void pv_fp32(float (&o)[D / 8][4], const float (&p)[kKeyBlocks][4], c
       }
 }
 
+// y[0], y[1] = a, b in one 4-byte (16-bit T) or 8-byte (fp32) store; y aligned to it.
+__device__ __forceinline__ void store_pair(float* y, float a, float b) { *reinterpret_cast<float2*>(y) = {a, b}; }
+template <class T>
+__device__ __forceinline__ void store_pair(T* y, float a, float b) {
+  using E = typename TileElem<T>::type;
+  *reinterpret_cast<uint32_t*>(y) = pack_floats<E>(a, b);
+}
+
 template <class T, int D>
 __global__ void __launch_bounds__(kThreads) flash_prefill_kernel(FlashPrefillLaunch<T> a, bool vector_rows) {
   using E = typename TileElem<T>::type;
   using L = Layout<E, D>;
   constexpr bool kTensorCores = !std::is_same<E, float>::value;
-  const int64_t bh = blockIdx.y, i0 = int64_t(gridDim.x - 1 - blockIdx.x) * kTile;  // longest tiles first
+  const int64_t bh = blockIdx.x, i0 = int64_t(gridDim.y - 1 - blockIdx.y) * kTile;  // longest tiles first
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   extern __shared__ __align__(128) unsigned char shared[];
   E* sQ = reinterpret_cast<E*>(shared + L::q);  // (64, ld)
@@ -238,9 +279,9 @@ __global__ void __launch_bounds__(kThreads) flash_prefill_kernel(FlashPrefillLau
   cp_async_commit();
 
   const int64_t i_lo = i0 + 16 * warp + (lane >> 2);  // this lane's rows: i_lo, i_lo + 8
-  const float scale = rsqrtf(float(a.dk));
+  const float scale_log2 = rsqrtf(float(a.dk)) * 1.4426950408889634f;  // 1 / sqrt(dk) * log2(e)
   float o[D / 8][4] = {};  // (16 rows, D) of this warp, accumulator layout
-  OnlineSoftmax st[2];
+  RowState st[2];
   uint32_t qf[D / 16][4];  // Q's A fragments (tensor-core path)
   for (int tile = 0; tile < n_tiles; ++tile) {
     const int buf = tile & 1;
@@ -262,7 +303,7 @@ __global__ void __launch_bounds__(kThreads) flash_prefill_kernel(FlashPrefillLau
     } else {
       scores_fp32<D>(s, sQ + 16 * warp * L::ld, kt, lane);
     }
-    softmax_tile<E, D>(s, o, st, scale, tile == n_tiles - 1, i_lo, int64_t(tile) * kTile, a.T_len, lane);
+    softmax_tile<D>(s, o, st, scale_log2, tile == n_tiles - 1, i_lo, int64_t(tile) * kTile, a.T_len, lane);
     if constexpr (kTensorCores)
       pv_mma<D>(o, s, vt, lane);
     else
@@ -274,17 +315,19 @@ __global__ void __launch_bounds__(kThreads) flash_prefill_kernel(FlashPrefillLau
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int64_t i = i_lo + 8 * h;
-    const float sum = quad_sum(st[h].sum);
+    const float sum = quad_sum(st[h].sum), inv = 1.f / sum;
     if (i >= a.T_len) continue;
     T* yrow = a.y + (bh * a.T_len + i) * a.dv;
 #pragma unroll
-    for (int m = 0; m < D / 8; ++m)
-#pragma unroll
-      for (int c = 0; c < 2; ++c) {
-        const int col = 8 * m + 2 * t + c;
-        if (col < a.dv) yrow[col] = from_float<T>(o[m][2 * h + c] / sum);
-      }
-    if (a.lse && t == 0) a.lse[bh * a.T_len + i] = st[h].max + logf(sum);
+    for (int m = 0; m < D / 8; ++m) {
+      const int col = 8 * m + 2 * t;
+      if (vector_rows && col < a.dv)  // dv even, y aligned: one store per pair
+        store_pair(yrow + col, o[m][2 * h] * inv, o[m][2 * h + 1] * inv);
+      else
+        for (int c = 0; c < 2; ++c)
+          if (col + c < a.dv) yrow[col + c] = from_float<T>(o[m][2 * h + c] * inv);
+    }
+    if (a.lse && t == 0) a.lse[bh * a.T_len + i] = st[h].max2 * 0.6931471805599453f + logf(sum);  // natural log
   }
 }
 
@@ -298,7 +341,7 @@ void launch_for_width(const FlashPrefillLaunch<T>& a, bool vector_rows, cudaStre
     return true;
   }();
   (void)configured;
-  const dim3 grid(unsigned((a.T_len + kTile - 1) / kTile), unsigned(a.BH));
+  const dim3 grid(unsigned(a.BH), unsigned((a.T_len + kTile - 1) / kTile));
   flash_prefill_kernel<T, D><<<grid, kThreads, L::total, stream>>>(a, vector_rows);
   DFW_CUDA_CHECK_LAUNCH();
 }
@@ -312,11 +355,13 @@ void launch_flash_prefill(const FlashPrefillLaunch<T>& a, cudaStream_t stream) {
   if (a.dk > kFlashPrefillMaxD || a.dv > kFlashPrefillMaxD)
     throw std::invalid_argument("flash prefill kernel: dk, dv <= " + std::to_string(kFlashPrefillMaxD) +
                                 " (dk = " + std::to_string(a.dk) + ", dv = " + std::to_string(a.dv) + ")");
-  if (a.BH > 65535) throw std::invalid_argument("flash prefill kernel: B * H above 65535");
+  if ((a.T_len + kTile - 1) / kTile > 65535)
+    throw std::invalid_argument("flash prefill kernel: T above " + std::to_string(65535 * kTile) +
+                                " (T = " + std::to_string(a.T_len) + ")");
   if (a.BH == 0 || a.T_len == 0) return;
   NvtxRange range("flash_prefill_kernel");
   const bool vector_rows = (a.dk * sizeof(T)) % 16 == 0 && (a.dv * sizeof(T)) % 16 == 0 && aligned16(a.q) &&
-                           aligned16(a.k) && aligned16(a.v);
+                           aligned16(a.k) && aligned16(a.v) && aligned16(a.y);
   const int d = a.dk > a.dv ? a.dk : a.dv;
   if (d <= 32)
     launch_for_width<T, 32>(a, vector_rows, stream);
