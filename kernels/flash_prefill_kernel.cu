@@ -42,6 +42,7 @@
 #include "half_convert.hpp"
 #include "mma_f16.cuh"
 #include "tile_elem.cuh"
+#include "warp_reduce.cuh"
 
 namespace dfw {
 namespace {
@@ -123,15 +124,6 @@ __device__ void scores_fp32(float (&s)[kKeyBlocks][4], const float* qrows, const
   }
 }
 
-__device__ __forceinline__ float quad_max(float x) {
-  x = fmaxf(x, __shfl_xor_sync(kFull, x, 1));
-  return fmaxf(x, __shfl_xor_sync(kFull, x, 2));
-}
-__device__ __forceinline__ float quad_sum(float x) {
-  x += __shfl_xor_sync(kFull, x, 1);
-  return x + __shfl_xor_sync(kFull, x, 2);
-}
-
 // A query row's running softmax state, in base 2: max2 = the largest scaled score seen
 // times log2(e), sum = this lane's part of sum 2^(score * log2(e) - max2).
 struct RowState {
@@ -176,7 +168,7 @@ __device__ void softmax_tile(float (&s)[kKeyBlocks][4], float (&o)[D / 8][4], Ro
   float offset[2];  // what P's exponent subtracts: the new max2, 0 while a row has seen only -inf
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const float new_max2 = fmaxf(st[h].max2, quad_max(tile_max[h]) * scale_log2);
+    const float new_max2 = fmaxf(st[h].max2, group_max(tile_max[h], 4) * scale_log2);
     offset[h] = new_max2 == -INFINITY ? 0.f : new_max2;
     const float factor = exp2_approx(st[h].max2 - offset[h]);  // 0 for the first finite max
     st[h].max2 = new_max2;
@@ -315,7 +307,7 @@ __global__ void __launch_bounds__(kThreads) flash_prefill_kernel(FlashPrefillLau
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int64_t i = i_lo + 8 * h;
-    const float sum = quad_sum(st[h].sum), inv = 1.f / sum;
+    const float sum = group_sum(st[h].sum, 4), inv = 1.f / sum;
     if (i >= a.T_len) continue;
     T* yrow = a.y + (bh * a.T_len + i) * a.dv;
 #pragma unroll

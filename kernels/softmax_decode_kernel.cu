@@ -62,12 +62,6 @@ __device__ __forceinline__ void load_vector(const T* row, int c, int n, float (&
   }
 }
 
-// Sum over the G lanes of a group (G a power of two; groups are aligned lane ranges).
-__device__ __forceinline__ float group_sum(float x, int G) {
-  for (int off = G / 2; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
-  return x;
-}
-
 template <class T, bool kWhole>
 __global__ void __launch_bounds__(kThreads) flash_decode_split_kernel(SoftmaxDecodeLaunch<T> a, DecodeSplits s) {
   constexpr int V = kVec<T>, R = kVectorsPerLane<T>;
