@@ -21,11 +21,12 @@
 //     diagonal sub-chunk pairwise with running products of gate values (CUDA cores).
 //   Launch: the two chunk kernels grid min(B*H*chunks, kMaxBlocksPerSm * SMs) (a block
 //   takes chunk after chunk, striding by the grid), block 256 (8 warps: per-tile work spread over warps, MMA tiles
-//   one per warp); dynamic shared memory per pass (chunked_prefill_layout.hpp) at C = 64,
-//   dk = dv = m = 64: 100 KiB (state: two blocks per SM) and 145 KiB (output); the
+//   one per warp); dynamic shared memory per pass (chunked_prefill_layout.hpp: arrays whose
+//   phases do not meet share bytes) at C = 64, dk = dv = m = 64: 80 KiB (state) and 109 KiB
+//   (output), two blocks per SM each; 214 KiB for the output pass at d = m = 128; the
 //   fp16 / bf16 tiles' rows padded by 16 bytes so an ldmatrix matrix's 8 rows meet 8 bank
-//   groups. Arrays past the device's opt-in limit (227 KiB on sm_90; e.g. C = 128 or 256,
-//   or the output pass at d = m = 128 and C > 48) spill, lowest priority first, to a
+//   groups. Arrays past the device's opt-in limit (227 KiB on sm_90; with rows = d + 1, the
+//   output pass at C > 112 for d = 64 and C > 64 for d = 128) spill, lowest priority first, to a
 //   per-block slice of the workspace (the kShared = false instantiation: generic pointers,
 //   its MMA operands loaded element by element, TileSpace::any, as ldmatrix reads shared
 //   memory only). With every region in shared memory the kShared instantiation's tile
@@ -97,11 +98,13 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
   auto f32 = [&](Region r) { return reinterpret_cast<float*>(at(r)); };
   auto elem = [&](Region r) { return reinterpret_cast<E*>(at(r)); };
   // Regions the pass does not use are empty (offset 0): never read or written.
-  float *Qf = f32(l.Qf), *Kf = f32(l.Kf), *Vf = f32(l.Vf), *Ga = f32(l.Ga), *Gb = f32(l.Gb);
+  // Arrays of phases that do not meet share bytes (chunked_prefill_layout.hpp): each
+  // phase below ends at a block barrier.
+  float *Qf = f32(l.Qf), *Kf = f32(l.Kf), *Vf = f32(l.Vf), *Ga = f32(l.Ga), *Gb = f32(l.Gb), *Qs = f32(l.Qs);
   float *D = f32(l.D), *TA = f32(l.TA), *TB = f32(l.TB), *MA = f32(l.MA);
   float* Y = f32(l.Y);
-  float* X = Y;                      // (np, dk) raw rows for phi, aliases Y
-  float* Xsq = Y + l.np * dk;        // (np)
+  float* X = f32(l.X);               // (np, dk) raw rows for phi
+  float* Xsq = X + l.np * dk;        // (np)
   E *KE = elem(l.KE), *VE = elem(l.VE), *PE = elem(l.PE);
   E* QJ = elem(l.QJ) + warp * kTile * ke_ld;
 
@@ -234,13 +237,14 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
       }
     } else {
       const float* S = pa.states + item * rp * mp;  // (rp, mp) the state entering the chunk
-      // 4. Operands: Qs = Q e^{PB + before} (fp32, for TF32; rows qs_ld apart), K e^{SB} and
-      //    V e^{SA} in E, e^{midA} of every sub-chunk pair J < I.
+      // 4. Operands: Qs = Q e^{PB + before} (fp32, for TF32; rows qs_ld apart) and K e^{SB} in E;
+      //    then (4b, once Kf is free) V e^{SA} in E and e^{midA} of every sub-chunk pair J < I.
       for (int idx = threadIdx.x; idx < nt * mp; idx += kThreads) {
         const int i = idx / mp, c = idx % mp;
-        Gb[i * l.qs_ld + c] = Qf[idx] * expf(log_total_before(TB + c, mp, i / kTile));
+        Qs[i * l.qs_ld + c] = Qf[idx] * expf(log_total_before(TB + c, mp, i / kTile));
         KE[i * ke_ld + c] = tile_from_float<E>(Kf[idx]);
       }
+      __syncthreads();  // VE and MA may take Kf's bytes
       for (int idx = threadIdx.x; idx < nt * rp; idx += kThreads)
         VE[idx / rp * ve_ld + idx % rp] = tile_from_float<E>(Vf[idx]);
       for (int idx = threadIdx.x; idx < l.pairs * rp; idx += kThreads) {
@@ -289,7 +293,7 @@ __device__ __forceinline__ void chunked_pass(const ChunkedPrefillLaunch<T>& a, c
         float y[2][4] = {};  // Qs_I S^T over two n8 tiles (mma_tf32.cuh: Qs by LDS, S by LDG)
         for (int kk = 0; kk < mp; kk += 8) {
           uint32_t fa[4];
-          load_a_tf32(fa, Gb + I * kTile * l.qs_ld + kk, l.qs_ld, lane);
+          load_a_tf32(fa, Qs + I * kTile * l.qs_ld + kk, l.qs_ld, lane);
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
             uint32_t fb[2];  // S^T: column n of the tile is state row r0 + 8 h + n

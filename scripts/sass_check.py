@@ -81,9 +81,9 @@ LAUNCH = {
     # tests/chunked_layout_test.cpp); the spill instantiations (n = 0) run only when the
     # arrays pass the 227 KiB opt-in limit, with that much. The scan: blocks of 256 over
     # B*H*(64*64 / 256).
-    "chunked_state_kernel": (256, lambda e, n: 102656 if n else MAX_DYN_SMEM_PER_BLOCK,
+    "chunked_state_kernel": (256, lambda e, n: 82176 if n else MAX_DYN_SMEM_PER_BLOCK,
                              lambda B, H, T: min(B * H * -(-T // 64), 8 * SMS)),
-    "chunked_output_kernel": (256, lambda e, n: 148736 if n else MAX_DYN_SMEM_PER_BLOCK,
+    "chunked_output_kernel": (256, lambda e, n: 111616 if n else MAX_DYN_SMEM_PER_BLOCK,
                               lambda B, H, T: min(B * H * -(-T // 64), 8 * SMS)),
     "chunked_state_scan_kernel": (256, lambda e, n: 0, lambda B, H, T: B * H * 16),
     # chunked_backward_kernel.cu: the three chunk kernels grid min(B*H*ceil(T / 16), 4 * SMs),
