@@ -46,18 +46,24 @@ void head_feature_vjp(const Variant& var, const FeatureParams<R>& params, const 
 // da (rows), db (m) and dc, the gradients of its gate inputs by the rule's
 // FactorForm. gate_rows factors are copied out (dgate_v: dv, dgate_k: m; the rules
 // that read gate rows define no normaliser, so rows == dv there); the scalar gate's
-// gradient is returned (0 when the rule reads none).
-template <class R>
+// gradient is returned (0 when the rule reads none). copy_row(dst, src, n) writes a row.
+struct CopyRow {
+  template <class R>
+  void operator()(R* dst, const R* src, int64_t n) const {
+    std::copy(src, src + n, dst);
+  }
+};
+template <class R, class Copy = CopyRow>
 R factor_grads_to_gates(const FactorForm& form, const R* da, const R* db, R dc, int64_t rows, int64_t dv, int64_t m,
-                        R* dgate_v, R* dgate_k) {
+                        R* dgate_v, R* dgate_k, const Copy& copy_row = {}) {
   R g = R(0);
   auto signed_sum = [](Factor f, R sum) { return f == Factor::gate ? sum : f == Factor::one_minus_gate ? -sum : R(0); };
   if (form.a == Factor::gate || form.a == Factor::one_minus_gate)
     g += signed_sum(form.a, ConstVecMap<R>(da, rows).sum());
   if (form.b == Factor::gate || form.b == Factor::one_minus_gate) g += signed_sum(form.b, ConstVecMap<R>(db, m).sum());
   g += signed_sum(form.c, dc);
-  if (form.a == Factor::gate_rows && dgate_v) std::copy(da, da + dv, dgate_v);
-  if (form.b == Factor::gate_rows && dgate_k) std::copy(db, db + m, dgate_k);
+  if (form.a == Factor::gate_rows && dgate_v) copy_row(dgate_v, da, dv);
+  if (form.b == Factor::gate_rows && dgate_k) copy_row(dgate_k, db, m);
   return g;
 }
 

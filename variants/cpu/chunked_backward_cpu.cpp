@@ -36,6 +36,7 @@
 #include "cpu_gradients.hpp"
 #include "lanes.hpp"
 #include "recurrent_backward.hpp"
+#include "stream_store.hpp"
 
 namespace dfw {
 namespace {
@@ -43,6 +44,8 @@ namespace {
 constexpr int64_t kMaxChunk = kChunkedBackwardMaxChunk;  // one Lanes of tokens
 
 int64_t lanes_of(int64_t n) { return (n + kLanes - 1) / kLanes; }
+
+bool aligned(const float* p) { return reinterpret_cast<uintptr_t>(p) % sizeof(Lanes) == 0; }
 
 // One thread's workspace (chunked_backward_workspace floats), carved into rows of
 // Lanes: mv = lanes(m), rv = lanes(rows), sr = 16 mv (the transposed state's rows).
@@ -92,6 +95,7 @@ struct ChunkWork {
   Lanes *V, *A, *PA, *RA, *Vd, *G, *Gd, *Yc, *Y;  // (16, rv) values (1 appended for z), gates, outputs
   Lanes *DV, *dV, *mu, *Ea;                       // (16, rv) state part, pair part, d log a, pair terms
   const Lanes *qd, *kd, *vd;                      // Qd, Kd, Vd, or Q, K, V when every gate is 1
+  const Lanes *a, *b;                             // the gate rows used: A, B, or gate_v, gate_k in place
   Lanes *GdT, *VdT;                               // (rv * 16, 1) Gd, Vd transposed: a Lanes of tokens per row
   Lanes *DQT, *DKT;                               // (sr, 1) S0^T Gd^T, dS^T Vd^T
   Lanes* dSt;                                     // (sr, rv) the gradient of the state, transposed
@@ -110,6 +114,8 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
         chunk_(std::clamp<int64_t>(chunk, 1, kMaxChunk)),
         ungated_(v.rule->gates_are_ones()),
         form_(v.rule->factor_form()),
+        direct_(v.phi->is_identity() && !v.sum_normalise),
+        gate_rows_(v.rule->factors_are_gate_rows()),
         work_lanes_(ChunkWork::lanes_needed(p.shape.T, p.m, rows_, chunk_)),
         work_(omp_get_max_threads() * work_lanes_ * kLanes) {}
 
@@ -125,10 +131,9 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     std::fill(w.B, w.B + kMaxChunk * w.mv, splat(1.f));
     // Identity features without sum normalisation: q and k are the rows used and dq,
     // dk their gradients, so nothing is copied. Otherwise phi into the workspace.
-    const bool direct = var_.phi->is_identity() && !var_.sum_normalise;
     float* fq_used = var_.sum_normalise ? w.fq_used : w.fq_raw;
     float* fk_used = var_.sum_normalise ? w.fk_used : w.fk_raw;
-    if (direct) {
+    if (direct_) {
       w.fq = h.q, w.fk = h.k;
       w.dfq = grad_ptr(g_.dq, bh * T * s.dk), w.dfk = grad_ptr(g_.dk, bh * T * s.dk);
     } else {
@@ -142,7 +147,8 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     if (float* ds0 = grad_ptr(g_.ds0, bh * s.dv * m))
       for (int64_t r = 0; r < s.dv; ++r)
         for (int64_t k = 0; k < m; ++k) ds0[r * m + k] = w.dSt[k * w.rv + r / kLanes][r % kLanes];
-    if (direct) return;
+    streamed_rows_done();
+    if (direct_) return;
     const FeatureGrads<float> fg{grad_ptr(g_.dw_bh, bh * m * s.dk), grad_ptr(g_.db_bh, bh * m)};
     head_feature_vjp(var_, h.features, h.q, T, s.dk, m, w.fq_raw, fq_used, w.dfq, grad_ptr(g_.dq, bh * T * s.dk), fg);
     head_feature_vjp(var_, h.features, h.k, T, s.dk, m, w.fk_raw, fk_used, w.dfk, grad_ptr(g_.dk, bh * T * s.dk), fg);
@@ -182,8 +188,9 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
   }
 
   // The rows of n tokens copied into Q, K, V, A, B (zero past n; gate values 1 past
-  // the widths), which the pairs read many times from L1 (reading the inputs in
-  // place, as the forward does, measured no faster here), then the gate products
+  // the widths), which the pairs read many times from L1 (reading q, k, v in place,
+  // as the forward does, measured no faster here; gate rows that are the factors are
+  // read in place, which saves their copy), then the gate products
   // and the decayed rows Qd, Kd, Vd. state_only: what the state update reads
   // (K, V, A, B, Kd, Vd, TA, TB), for the forward pass.
   void load_chunk(const HeadView& h, int64_t t0, int64_t n, ChunkWork& w, bool state_only = false) const {
@@ -198,7 +205,15 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     };
     std::fill(w.c, w.c + n, 1.f);
     bool scaled = false;
-    if (!ungated_)
+    w.a = w.A, w.b = w.B;
+    // The gate rows themselves where they are the factors (decay) and whole aligned
+    // Lanes of a full chunk: read in place, as the forward does, not copied.
+    const bool rows_in_place = gate_rows_ && n == kMaxChunk && rows_ == dv && dv == rv * kLanes &&
+                               m == mv * kLanes && aligned(h.gate_v + t0 * dv) && aligned(h.gate_k + t0 * m);
+    if (rows_in_place) {
+      w.a = reinterpret_cast<const Lanes*>(h.gate_v + t0 * dv);
+      w.b = reinterpret_cast<const Lanes*>(h.gate_k + t0 * m);
+    } else if (!ungated_)
       for (int64_t i = 0; i < n; ++i) {  // the real widths; the padding stays 1 (run_head)
         w.c[i] = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows_, m, reinterpret_cast<float*>(w.A + i * rv),
                                                  reinterpret_cast<float*>(w.B + i * mv));
@@ -220,7 +235,7 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
   // PA, PB (prefix products), RA, RB (after each token), TA, TB; Qd, Kd, Vd (zero past n).
   static void decay_chunk(int64_t n, ChunkWork& w, bool state_only) {
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
-    const RegLanes *Q = regs(w.Q), *K = regs(w.K), *V = regs(w.V), *A = regs(w.A), *B = regs(w.B);
+    const RegLanes *Q = regs(w.Q), *K = regs(w.K), *V = regs(w.V), *A = regs(w.a), *B = regs(w.b);
     RegLanes *PA = regs(w.PA), *PB = regs(w.PB), *RA = regs(w.RA), *RB = regs(w.RB);
     RegLanes *Qd = regs(w.Qd), *Kd = regs(w.Kd), *Vd = regs(w.Vd);
     for (int64_t i = 0; i < (state_only ? 0 : n); ++i) {
@@ -294,7 +309,7 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     std::fill(w.G, w.G + kMaxChunk * rv, Lanes{});
     if (var_.normalise) {
       std::copy(w.Yc, w.Yc + kMaxChunk * rv, w.Y);
-      const ChunkRows rows{w.Q, w.K, w.B, w.V, w.A, w.Y};
+      const ChunkRows rows{w.Q, w.K, w.b, w.V, w.a, w.Y};
       if (ungated_)
         chunk_diagonal<false>(rows, n, w.mv, rv, w.qb, w.ga);
       else
@@ -348,7 +363,7 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
     for (Lanes* r : {w.dQ, w.dK, w.lam}) std::fill(r, r + kMaxChunk * w.mv, Lanes{});
     for (Lanes* r : {w.dV, w.mu}) std::fill(r, r + kMaxChunk * w.rv, Lanes{});
-    const PairRows rows{regs(w.Q),  regs(w.K),   regs(w.B),  regs(w.V),  regs(w.A), regs(w.G), regs(w.dQ),
+    const PairRows rows{regs(w.Q),  regs(w.K),   regs(w.b),  regs(w.V),  regs(w.a), regs(w.G), regs(w.dQ),
                         regs(w.dK), regs(w.lam), regs(w.dV), regs(w.mu), regs(w.E), regs(w.Ea)};
     if (ungated_)
       chunk_pairs_backward<false>(rows, n, mr, rr, regs(w.pair_scratch));
@@ -378,21 +393,31 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
       const float* dq = reinterpret_cast<const float*>(w.dQ + i * mv);
       const float* dK = reinterpret_cast<const float*>(w.dK + i * mv);
       const float* dV = reinterpret_cast<const float*>(w.dV + i * rv);
-      VecMap<float>(w.dfq + t * m, m) = ConstVecMap<float>(dq, m);
-      VecMap<float>(w.dfk + t * m, m) = w.c[i] * ConstVecMap<float>(dK, m);
-      const float dc = ConstVecMap<float>(w.fk + t * m, m).dot(ConstVecMap<float>(dK, m));
-      VecMap<float>(g_.dv.data() + (first + i) * dv, dv) = ConstVecMap<float>(dV, dv);
+      // Gradients of the inputs, written once: streamed (stream_store.hpp) where they are
+      // the outputs; the feature rows' gradients, which head_feature_vjp reads next, cached.
+      if (direct_) {
+        store_row_streaming(w.dfq + t * m, dq, m);
+        store_row_streaming(w.dfk + t * m, dK, m, w.c[i]);
+      } else {
+        VecMap<float>(w.dfq + t * m, m) = ConstVecMap<float>(dq, m);
+        VecMap<float>(w.dfk + t * m, m) = w.c[i] * ConstVecMap<float>(dK, m);
+      }
+      // dL/dc_t, read only where c is a gate's (gated: 1 - g); 1 elsewhere (decay).
+      const bool c_gated = form_.c == Factor::gate || form_.c == Factor::one_minus_gate;
+      const float dc = c_gated ? ConstVecMap<float>(w.fk + t * m, m).dot(ConstVecMap<float>(dK, m)) : 0.f;
+      store_row_streaming(g_.dv.data() + (first + i) * dv, dV, dv);
       if (ungated_) continue;
       {
         const int64_t mr = mv * kRegsPerLanes, rr = rv * kRegsPerLanes;
         for (int64_t l = 0; l < mr; ++l)
-          regs(w.grad_b)[l] = (regs(w.lam)[i * mr + l] + regs(w.Zb)[l]) / regs(w.B)[i * mr + l];
+          regs(w.grad_b)[l] = (regs(w.lam)[i * mr + l] + regs(w.Zb)[l]) / regs(w.b)[i * mr + l];
         for (int64_t l = 0; l < rr; ++l)
-          regs(w.grad_a)[l] = (regs(w.mu)[i * rr + l] + regs(w.Za)[l]) / regs(w.A)[i * rr + l];
+          regs(w.grad_a)[l] = (regs(w.mu)[i * rr + l] + regs(w.Za)[l]) / regs(w.a)[i * rr + l];
       }
       const float g = factor_grads_to_gates(
           form_, reinterpret_cast<const float*>(w.grad_a), reinterpret_cast<const float*>(w.grad_b), dc, rows_, dv, m,
-          grad_ptr(g_.dgate_v, (first + i) * dv), grad_ptr(g_.dgate_k, (first + i) * m));
+          grad_ptr(g_.dgate_v, (first + i) * dv), grad_ptr(g_.dgate_k, (first + i) * m),
+          [](float* dst, const float* src, int64_t width) { store_row_streaming(dst, src, width); });
       if (float* dg = grad_ptr(g_.dgate, first + i)) *dg = g;
     }
   }
@@ -430,6 +455,8 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
   int64_t chunk_;
   bool ungated_;     // add: every gate is 1, no decay and no gate gradient
   FactorForm form_;  // how the gate inputs make a, b, c
+  bool direct_;      // identity features, not sum-normalised: dq, dk are the rows' gradients
+  bool gate_rows_;   // a_t, b_t are the gate_v, gate_k rows (decay)
   int64_t work_lanes_;
   HostBuffer<float> work_;  // per thread: ChunkWork
 };
