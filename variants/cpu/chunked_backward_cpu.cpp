@@ -116,6 +116,7 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
         form_(v.rule->factor_form()),
         direct_(v.phi->is_identity() && !v.sum_normalise),
         gate_rows_(v.rule->factors_are_gate_rows()),
+        c_gated_(form_.c == Factor::gate || form_.c == Factor::one_minus_gate),
         work_lanes_(ChunkWork::lanes_needed(p.shape.T, p.m, rows_, chunk_)),
         work_(omp_get_max_threads() * work_lanes_ * kLanes) {}
 
@@ -402,9 +403,7 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
         VecMap<float>(w.dfq + t * m, m) = ConstVecMap<float>(dq, m);
         VecMap<float>(w.dfk + t * m, m) = w.c[i] * ConstVecMap<float>(dK, m);
       }
-      // dL/dc_t, read only where c is a gate's (gated: 1 - g); 1 elsewhere (decay).
-      const bool c_gated = form_.c == Factor::gate || form_.c == Factor::one_minus_gate;
-      const float dc = c_gated ? ConstVecMap<float>(w.fk + t * m, m).dot(ConstVecMap<float>(dK, m)) : 0.f;
+      const float dc = c_gated_ ? ConstVecMap<float>(w.fk + t * m, m).dot(ConstVecMap<float>(dK, m)) : 0.f;
       store_row_streaming(g_.dv.data() + (first + i) * dv, dV, dv);
       if (ungated_) continue;
       {
@@ -457,6 +456,7 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
   FactorForm form_;  // how the gate inputs make a, b, c
   bool direct_;      // identity features, not sum-normalised: dq, dk are the rows' gradients
   bool gate_rows_;   // a_t, b_t are the gate_v, gate_k rows (decay)
+  bool c_gated_;     // c_t is a gate's (gated: 1 - g), so dL/dc_t is read; 1 elsewhere (decay)
   int64_t work_lanes_;
   HostBuffer<float> work_;  // per thread: ChunkWork
 };

@@ -17,27 +17,23 @@
 
 namespace dfw {
 
-// dst[i] = scale * src[i] for i < n; src 64-byte aligned (rows of Lanes).
+// dst[i] = scale * src[i] for i < n; src aligned like the stores (rows of Lanes).
 inline void store_row_streaming(float* dst, const float* src, int64_t n, float scale = 1.f) {
+  const uintptr_t at = reinterpret_cast<uintptr_t>(dst);
 #if defined(__AVX512F__)
-  constexpr int64_t kStep = 16;
-#elif defined(__AVX__)
-  constexpr int64_t kStep = 8;
-#else
-  constexpr int64_t kStep = 0;
-#endif
-  if constexpr (kStep > 0) {
-    if (reinterpret_cast<uintptr_t>(dst) % (kStep * sizeof(float)) == 0 && n % kStep == 0) {
-#if defined(__AVX512F__)
-      const __m512 s = _mm512_set1_ps(scale);
-      for (int64_t i = 0; i < n; i += kStep) _mm512_stream_ps(dst + i, _mm512_mul_ps(s, _mm512_load_ps(src + i)));
-#elif defined(__AVX__)
-      const __m256 s = _mm256_set1_ps(scale);
-      for (int64_t i = 0; i < n; i += kStep) _mm256_stream_ps(dst + i, _mm256_mul_ps(s, _mm256_load_ps(src + i)));
-#endif
-      return;
-    }
+  if (at % 64 == 0 && n % 16 == 0) {
+    const __m512 s = _mm512_set1_ps(scale);
+    for (int64_t i = 0; i < n; i += 16) _mm512_stream_ps(dst + i, _mm512_mul_ps(s, _mm512_load_ps(src + i)));
+    return;
   }
+#elif defined(__AVX__)
+  if (at % 32 == 0 && n % 8 == 0) {
+    const __m256 s = _mm256_set1_ps(scale);
+    for (int64_t i = 0; i < n; i += 8) _mm256_stream_ps(dst + i, _mm256_mul_ps(s, _mm256_load_ps(src + i)));
+    return;
+  }
+#endif
+  (void)at;
   for (int64_t i = 0; i < n; ++i) dst[i] = scale * src[i];
 }
 
