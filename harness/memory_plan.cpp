@@ -85,7 +85,7 @@ int64_t chunk_scratch_floats(int64_t rows, int64_t m) {
 // Backward forms (recurrent_, chunked_, softmax_blocked_backward_cpu.cpp): one
 // gradient per input but omega, w and b per (b, h) before the batch sum, and per
 // thread the recurrent walk's or the chunked form's workspace, or the blocked
-// form's y, L and D.
+// form's y, L and D; the chunked form also copies the inputs (CpuInputs).
 void plan_cpu_backward(const BenchCase& c, const ProblemElements& e, int64_t threads, MemoryPlan& p) {
   const Shape s = c.problem_shape();
   const int64_t BH = s.B * s.H, T = s.T, m = c.m;
@@ -96,8 +96,9 @@ void plan_cpu_backward(const BenchCase& c, const ProblemElements& e, int64_t thr
     const int64_t every = std::clamp<int64_t>(c.chunk > 0 ? c.chunk : 64, 1, T);
     p.tracked = grads + host_buffer(threads * recurrent_backward_workspace(T, m, rows, every)) +
                 host_buffer(e.w > 0 ? BH * m * s.dk : 0) + host_buffer(e.b > 0 ? BH * m : 0);
-  } else if (c.form == "chunked") {
-    p.tracked = grads + host_buffer(threads * chunked_backward_workspace(T, m, rows, c.chunk > 0 ? c.chunk : 64)) +
+  } else if (c.form == "chunked") {  // + its aligned copy of the inputs (CpuInputs)
+    p.tracked = grads + e.sum_of(host_buffer) +
+                host_buffer(threads * chunked_backward_workspace(T, m, rows, c.chunk > 0 ? c.chunk : 64)) +
                 host_buffer(e.w > 0 ? BH * m * s.dk : 0) + host_buffer(e.b > 0 ? BH * m : 0);
   } else if (c.form == "blocked") {
     p.tracked = grads + host_buffer(threads * T * (s.dv + 2));

@@ -1,8 +1,9 @@
 // lanes.hpp's kernels against plain loops: lanes_gemm with its in/out hooks (one
 // register of a Lanes at a time) and transpose_16x16 at strides as the chunked
-// backward uses them.
+// backward uses them; the unaligned row loads and reg_reciprocal against exact values.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <utility>
@@ -49,6 +50,37 @@ TEST(Lanes, GemmAppliesItsHooksToEveryRegister) {
       for (int64_t k = 0; k < kdim; ++k) want += double(a[k * rows + i]) * double(b[k * cols + l][j % kLanes]);
       EXPECT_NEAR(c[i * cols + l][j % kLanes], want + 0.5, 1e-3 * (1 + std::abs(want))) << i << "," << j;
     }
+}
+
+// Rows read from every float offset (so every misalignment), whole Lanes and a tail.
+TEST(Lanes, LoadRowReadsAnyAlignmentAndKeepsThePadding) {
+  std::vector<float> src(64);
+  for (int64_t i = 0; i < 64; ++i) src[i] = value(i, 3);
+  for (int64_t offset = 0; offset < 16; ++offset)
+    for (int64_t width : {16, 21, 32}) {
+      std::vector<Lanes> dst(2, splat(7.f));
+      load_row(src.data() + offset, width, dst.data(), -2.f);
+      for (int64_t i = 0; i < 32; ++i)
+        ASSERT_EQ(dst[i / kLanes][i % kLanes], i < width ? -2.f * src[offset + i] : 7.f) << offset << "," << width;
+      const RegLanes r = load_reg(src.data() + offset);
+      for (int i = 0; i < kRegFloats; ++i) ASSERT_EQ(r[i], src[offset + i]);
+    }
+}
+
+// 1/x within 3 ulp over the gates' range (down to 1e-6 and far past it) and beyond 1.
+TEST(Lanes, ReciprocalIsWithinThreeUlp) {
+  float worst = 0.f;
+  for (float x = 1e-30f; x < 1e30f; x *= 1.0137f) {
+    RegLanes v;
+    for (int i = 0; i < kRegFloats; ++i) v[i] = x * (1.f + 0.003f * float(i));
+    const RegLanes r = reg_reciprocal(v);
+    for (int i = 0; i < kRegFloats; ++i) {
+      const double exact = 1.0 / double(v[i]);
+      const double ulp = std::nextafter(float(exact), INFINITY) - float(exact);
+      worst = std::max(worst, float(std::abs(double(r[i]) - exact) / ulp));
+    }
+  }
+  EXPECT_LE(worst, 3.f);
 }
 
 }  // namespace

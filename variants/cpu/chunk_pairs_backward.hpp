@@ -34,9 +34,12 @@ template <int MR, int RR, bool Gated>
 void chunk_pairs_backward(const PairRows& c, int64_t n, int64_t mr_any, int64_t rr_any, RegLanes* scratch) {
   const int64_t mr = MR ? MR : mr_any, rr = RR ? RR : rr_any;
   RegLanes qb_fixed[MR ? MR : 1], ga_fixed[RR ? RR : 1], h_fixed[MR ? MR : 1];
+  RegLanes eb_fixed[MR ? MR : 1], ea_fixed[RR ? RR : 1];
   RegLanes* qb = MR ? qb_fixed : scratch;
   RegLanes* h = MR ? h_fixed : scratch + mr;
   RegLanes* ga = RR ? ga_fixed : scratch + 2 * mr;
+  RegLanes* eb = MR ? eb_fixed : scratch + 2 * mr + rr;
+  RegLanes* ea = RR ? ea_fixed : scratch + 3 * mr + rr;
   float s[16], p[16];
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t l = 0; l < mr; ++l) qb[l] = c.Q[i * mr + l];
@@ -59,19 +62,15 @@ void chunk_pairs_backward(const PairRows& c, int64_t n, int64_t mr_any, int64_t 
       for (int64_t l = 0; l < rr; ++l) c.Ea[j * rr + l] = s[j] * (ga[l] * v[l]);
     }
     // up: dQ_i by Horner (h_t = h_{t-1} * B_t + p_t K_t), lam / mu by prefix sums
+    // over j < t, running in registers (eb, ea)
     for (int64_t l = 0; l < mr; ++l) h[l] = p[0] * c.K[l];
+    for (int64_t l = 0; l < mr; ++l) eb[l] = RegLanes{};
+    for (int64_t l = 0; l < rr; ++l) ea[l] = RegLanes{};
     for (int64_t t = 1; t <= i; ++t) {
       for (int64_t l = 0; l < mr; ++l) h[l] = (Gated ? h[l] * c.B[t * mr + l] : h[l]) + p[t] * c.K[t * mr + l];
       if (!Gated) continue;
-      // E, Ea become running sums over j < t in place
-      for (int64_t l = 0; l < mr; ++l) {
-        if (t > 1) c.E[(t - 1) * mr + l] += c.E[(t - 2) * mr + l];
-        c.lam[t * mr + l] += c.E[(t - 1) * mr + l];
-      }
-      for (int64_t l = 0; l < rr; ++l) {
-        if (t > 1) c.Ea[(t - 1) * rr + l] += c.Ea[(t - 2) * rr + l];
-        c.mu[t * rr + l] += c.Ea[(t - 1) * rr + l];
-      }
+      for (int64_t l = 0; l < mr; ++l) c.lam[t * mr + l] += (eb[l] += c.E[(t - 1) * mr + l]);
+      for (int64_t l = 0; l < rr; ++l) c.mu[t * rr + l] += (ea[l] += c.Ea[(t - 1) * rr + l]);
     }
     for (int64_t l = 0; l < mr; ++l) c.dQ[i * mr + l] += h[l];
   }
@@ -80,7 +79,7 @@ void chunk_pairs_backward(const PairRows& c, int64_t n, int64_t mr_any, int64_t 
 // Dispatch on the widths of the common shapes (AVX2 registers of 8 floats:
 // d = m = 64 -> 8, with the normaliser's row 10; d = m = 128 -> 16, 18; AVX-512
 // halves them), else the runtime widths with the running rows in `scratch`
-// (2 mr + rr registers).
+// (3 mr + 2 rr registers).
 template <bool Gated>
 void chunk_pairs_backward(const PairRows& c, int64_t n, int64_t mr, int64_t rr, RegLanes* scratch) {
   if (mr == 4 && rr == 4) return chunk_pairs_backward<4, 4, Gated>(c, n, mr, rr, scratch);

@@ -21,7 +21,10 @@
 //     and the pairs (j < t <= i) inside the chunk. They are summed as they are, never
 //     as the difference of two sums (q dq - k dk), which leaves O(eps) relative error
 //     once the gates reach 1e-6.
-// The pairs inside a chunk run token by token like the forward's (chunk_pairs_backward.hpp).
+// The pairs inside a chunk run token by token like the forward's (chunk_pairs_backward.hpp),
+// adding to the state parts DQ, DK, DV once the crossing sums have read those.
+// The inputs are copied once into 64-byte aligned buffers (CpuInputs, as the forward's
+// CpuCase does), so that whole rows are read in place rather than copied per chunk.
 #include <omp.h>
 
 #include <algorithm>
@@ -29,6 +32,7 @@
 
 #include "../backward_impl.hpp"
 #include "../host_buffer.hpp"
+#include "cpu_case.hpp"
 #include "backward_features.hpp"
 #include "chunk_diagonal.hpp"
 #include "chunk_pairs_backward.hpp"
@@ -65,8 +69,8 @@ struct ChunkWork {
     dfq_rows = reinterpret_cast<float*>(take(tm));
     dfk_rows = reinterpret_cast<float*>(take(tm));
     states = take(chunks * sr * rv);
-    for (Lanes** r : {&Q, &K, &B, &PB, &RB, &Qd, &Kd, &DQ, &DK, &dQ, &dK, &lam, &E}) *r = take(kMaxChunk * mv);
-    for (Lanes** r : {&V, &A, &PA, &RA, &Vd, &G, &Gd, &Yc, &Y, &DV, &dV, &mu, &Ea}) *r = take(kMaxChunk * rv);
+    for (Lanes** r : {&Q, &K, &B, &PB, &RB, &Qd, &Kd, &DQ, &DK, &lam, &E}) *r = take(kMaxChunk * mv);
+    for (Lanes** r : {&V, &A, &PA, &RA, &Vd, &G, &Gd, &Yc, &Y, &DV, &mu, &Ea}) *r = take(kMaxChunk * rv);
     GdT = take(rv * kLanes);
     VdT = take(rv * kLanes);
     DQT = take(sr);
@@ -75,13 +79,13 @@ struct ChunkWork {
     for (Lanes** r : {&TA, &Za, &ga, &acc_a}) *r = take(rv);
     for (Lanes** r : {&TB, &Zb, &qb, &acc_b, &grad_b}) *r = take(mv);
     grad_a = take(rv);
-    pair_scratch = take(2 * mv + rv);
+    pair_scratch = take(3 * mv + 2 * rv);
   }
   // Lanes the constructor takes (chunked_backward_workspace = 16 x this).
   static int64_t lanes_needed(int64_t T, int64_t m, int64_t rows, int64_t chunk) {
     const int64_t mv = lanes_of(m), rv = lanes_of(rows), sr = mv * kLanes;
-    return 6 * lanes_of(T * m) + (T + chunk - 1) / chunk * sr * rv + 13 * kMaxChunk * (mv + rv) + 2 * rv * kLanes +
-           2 * sr + sr * rv + 6 * rv + 7 * mv;
+    return 6 * lanes_of(T * m) + (T + chunk - 1) / chunk * sr * rv + kMaxChunk * (11 * mv + 12 * rv) + 2 * rv * kLanes +
+           2 * sr + sr * rv + 7 * rv + 8 * mv;
   }
 
   int64_t mv, rv, sr;
@@ -91,17 +95,18 @@ struct ChunkWork {
   float *dfq, *dfk;                               // their gradients: dfq_rows, dfk_rows, or dq, dk
   Lanes* states;                                  // (chunks, sr, rv) S0 of every chunk, transposed
   Lanes *Q, *K, *B, *PB, *RB, *Qd, *Kd;           // (16, mv) one chunk's rows (K = c phi(k))
-  Lanes *DQ, *DK, *dQ, *dK, *lam, *E;             // (16, mv) state parts, pair parts, d log b, pair terms
+  Lanes *DQ, *DK, *lam, *E;                       // (16, mv) gradients (state parts, then + pairs), d log b, pair terms
   Lanes *V, *A, *PA, *RA, *Vd, *G, *Gd, *Yc, *Y;  // (16, rv) values (1 appended for z), gates, outputs
-  Lanes *DV, *dV, *mu, *Ea;                       // (16, rv) state part, pair part, d log a, pair terms
-  const Lanes *qd, *kd, *vd;                      // Qd, Kd, Vd, or Q, K, V when every gate is 1
+  Lanes *DV, *mu, *Ea;                            // (16, rv) gradient (as DQ, DK), d log a, pair terms
+  const Lanes *q, *k, *v;                         // Q, K, V, or the rows in place (load_chunk)
+  const Lanes *qd, *kd, *vd;                      // Qd, Kd, Vd, or q, k, v when every gate is 1
   const Lanes *a, *b;                             // the gate rows used: A, B, or gate_v, gate_k in place
   Lanes *GdT, *VdT;                               // (rv * 16, 1) Gd, Vd transposed: a Lanes of tokens per row
   Lanes *DQT, *DKT;                               // (sr, 1) S0^T Gd^T, dS^T Vd^T
   Lanes* dSt;                                     // (sr, rv) the gradient of the state, transposed
   Lanes *TA, *Za, *ga, *acc_a, *grad_a;           // (rv)
   Lanes *TB, *Zb, *qb, *acc_b, *grad_b;           // (mv)
-  Lanes* pair_scratch;                            // (2 mv + rv) the pairs' running rows at other widths
+  Lanes* pair_scratch;                            // (3 mv + 2 rv) the pairs' running rows at other widths
   float c[kMaxChunk];                             // write scales c_t
 };
 
@@ -110,6 +115,7 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
   ChunkedBackwardPrepared(const Variant& v, const Problem& p, const std::vector<float>& dy, int64_t chunk)
       : HeadwiseBackward(p, p.shape.dv + (v.normalise ? 1 : 0)),
         var_(v),
+        in_(p),
         dy_(dy),
         chunk_(std::clamp<int64_t>(chunk, 1, kMaxChunk)),
         ungated_(v.rule->gates_are_ones()),
@@ -124,7 +130,7 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
   void run_head(int64_t bh, int thread) override {
     const Shape& s = p_.shape;
     const int64_t T = s.T, m = p_.m;
-    const HeadView h = p_.head(bh);
+    const HeadView h = in_.head(bh);
     ChunkWork w(reinterpret_cast<Lanes*>(work_.data()) + thread * work_lanes_, T, m, rows_, chunk_);
     // Gate values past the real widths are 1, so products over whole Lanes stay finite;
     // load_chunk writes only the real widths.
@@ -177,7 +183,7 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     // states[c + 1] = (TA TB^T) * states[c] + Kd^T Vd, straight from one to the next
     // (the last chunk's end state is not needed: nothing reads it).
     for (int64_t c = 0; c + 1 < chunks; ++c) {
-      load_chunk(h, c * chunk_, chunk_, w, /*state_only=*/true);
+      if (!state_rows_in_place(h, c * chunk_, w)) load_chunk(h, c * chunk_, chunk_, w, /*state_only=*/true);
       const RegLanes* prev = regs(w.states + c * len);
       const int64_t rv = w.rv;
       auto from_prev = [prev, rv, decay = decayed(w)](int64_t k, int64_t l, int h, RegLanes) {
@@ -188,20 +194,59 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     }
   }
 
-  // The rows of n tokens copied into Q, K, V, A, B (zero past n; gate values 1 past
-  // the widths), which the pairs read many times from L1 (reading q, k, v in place,
-  // as the forward does, measured no faster here; gate rows that are the factors are
-  // read in place, which saves their copy), then the gate products
-  // and the decayed rows Qd, Kd, Vd. state_only: what the state update reads
-  // (K, V, A, B, Kd, Vd, TA, TB), for the forward pass.
+  // What pass 1's state update reads of the full chunk at t0 (Kd, Vd, TA, TB), made
+  // straight from the input rows, without load_chunk's copies: the suffix products RA,
+  // RB run in acc_a, acc_b. Only where the rows are whole registers (dv, m multiples of
+  // 16, no normaliser row) and gated; false (nothing done) otherwise.
+  bool state_rows_in_place(const HeadView& h, int64_t t0, ChunkWork& w) const {
+    const int64_t dv = h.dv, m = h.m, n = chunk_;
+    if (ungated_ || rows_ != dv || dv % kLanes || m % kLanes) return false;
+    const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
+    const float *a_rows[kMaxChunk], *b_rows[kMaxChunk];  // (n) each token's gate rows, dv and m floats
+    for (int64_t i = 0; i < n; ++i) {
+      w.c[i] = 1.f;
+      if (gate_rows_) {
+        a_rows[i] = h.gate_v + (t0 + i) * dv;
+        b_rows[i] = h.gate_k + (t0 + i) * m;
+        continue;
+      }
+      float* a = reinterpret_cast<float*>(w.A + i * w.rv);
+      float* b = reinterpret_cast<float*>(w.B + i * w.mv);
+      w.c[i] = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows_, m, a, b);
+      a_rows[i] = a, b_rows[i] = b;
+    }
+    RegLanes *RA = regs(w.acc_a), *RB = regs(w.acc_b), *Vd = regs(w.Vd), *Kd = regs(w.Kd);
+    std::fill(RA, RA + rr, reg_splat(1.f));
+    std::fill(RB, RB + mr, reg_splat(1.f));
+    for (int64_t j = n - 1; j >= 0; --j) {
+      const float *v = h.v + (t0 + j) * dv, *k = w.fk + (t0 + j) * m;
+      for (int64_t l = 0; l < rr; ++l) {
+        Vd[j * rr + l] = load_reg(v + l * kRegFloats) * RA[l];
+        RA[l] *= load_reg(a_rows[j] + l * kRegFloats);
+      }
+      for (int64_t l = 0; l < mr; ++l) {
+        Kd[j * mr + l] = w.c[j] * load_reg(k + l * kRegFloats) * RB[l];
+        RB[l] *= load_reg(b_rows[j] + l * kRegFloats);
+      }
+    }
+    std::copy_n(w.acc_a, w.rv, w.TA);
+    std::copy_n(w.acc_b, w.mv, w.TB);
+    w.kd = w.Kd, w.vd = w.Vd;
+    return true;
+  }
+
+  // The rows of n tokens as w.q, w.k, w.v, w.a, w.b: read in place from the aligned
+  // inputs (in_) where a full chunk's rows are whole Lanes (the gate rows where they
+  // are the factors, decay), else copied into Q, K, V, A, B (zero past n; gate values
+  // 1 past the widths); then the gate products and the decayed rows Qd, Kd, Vd.
+  // state_only: what the state update reads (k, v, a, b, Kd, Vd, TA, TB), for pass 1
+  // where state_rows_in_place does not apply.
   void load_chunk(const HeadView& h, int64_t t0, int64_t n, ChunkWork& w, bool state_only = false) const {
     const int64_t m = h.m, dv = h.dv, mv = w.mv, rv = w.rv;
     // n rows of `width` floats (row i times scales[i], if given) into rows of
     // `lanes` Lanes; zero rows past n.
     auto copy_rows = [n](const float* src, int64_t width, Lanes* dst, int64_t lanes, const float* scales) {
-      for (int64_t i = 0; i < n; ++i)
-        ArrMap<float>(reinterpret_cast<float*>(dst + i * lanes), width) =
-            (scales ? scales[i] : 1.f) * ConstArrMap<float>(src + i * width, width);
+      for (int64_t i = 0; i < n; ++i) load_row(src + i * width, width, dst + i * lanes, scales ? scales[i] : 1.f);
       std::fill(dst + n * lanes, dst + kMaxChunk * lanes, Lanes{});
     };
     std::fill(w.c, w.c + n, 1.f);
@@ -214,19 +259,32 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     if (rows_in_place) {
       w.a = reinterpret_cast<const Lanes*>(h.gate_v + t0 * dv);
       w.b = reinterpret_cast<const Lanes*>(h.gate_k + t0 * m);
+    } else if (gate_rows_ && rows_ == dv) {
+      for (int64_t i = 0; i < n; ++i) {
+        load_row(h.gate_v + (t0 + i) * dv, dv, w.A + i * rv);
+        load_row(h.gate_k + (t0 + i) * m, m, w.B + i * mv);
+      }
     } else if (!ungated_)
       for (int64_t i = 0; i < n; ++i) {  // the real widths; the padding stays 1 (run_head)
         w.c[i] = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows_, m, reinterpret_cast<float*>(w.A + i * rv),
                                                  reinterpret_cast<float*>(w.B + i * mv));
         scaled = scaled || w.c[i] != 1.f;
       }
-    if (!state_only) copy_rows(w.fq + t0 * m, m, w.Q, mv, nullptr);
-    copy_rows(w.fk + t0 * m, m, w.K, mv, scaled ? w.c : nullptr);
-    copy_rows(h.v + t0 * dv, dv, w.V, rv, nullptr);
+    // A full chunk of whole aligned rows (in_ is aligned; so are the feature rows
+    // when m is whole Lanes) is read in place; anything else is copied.
+    const bool whole = n == kMaxChunk && !var_.normalise && m == mv * kLanes && dv == rv * kLanes;
+    auto rows = [&](const float* src, int64_t width, Lanes* dst, int64_t lanes, const float* scales) -> const Lanes* {
+      if (whole && !scales && aligned(src)) return reinterpret_cast<const Lanes*>(src);
+      copy_rows(src, width, dst, lanes, scales);
+      return dst;
+    };
+    if (!state_only) w.q = rows(w.fq + t0 * m, m, w.Q, mv, nullptr);
+    w.k = rows(w.fk + t0 * m, m, w.K, mv, scaled ? w.c : nullptr);
+    w.v = rows(h.v + t0 * dv, dv, w.V, rv, nullptr);
     if (var_.normalise)
       for (int64_t i = 0; i < n; ++i) w.V[i * rv + dv / kLanes][dv % kLanes] = 1.f;
     if (ungated_) {
-      w.qd = w.Q, w.kd = w.K, w.vd = w.V;
+      w.qd = w.q, w.kd = w.k, w.vd = w.v;
       return;
     }
     decay_chunk(n, w, state_only);
@@ -236,7 +294,7 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
   // PA, PB (prefix products), RA, RB (after each token), TA, TB; Qd, Kd, Vd (zero past n).
   static void decay_chunk(int64_t n, ChunkWork& w, bool state_only) {
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
-    const RegLanes *Q = regs(w.Q), *K = regs(w.K), *V = regs(w.V), *A = regs(w.a), *B = regs(w.b);
+    const RegLanes *Q = regs(w.q), *K = regs(w.k), *V = regs(w.v), *A = regs(w.a), *B = regs(w.b);
     RegLanes *PA = regs(w.PA), *PB = regs(w.PB), *RA = regs(w.RA), *RB = regs(w.RB);
     RegLanes *Qd = regs(w.Qd), *Kd = regs(w.Kd), *Vd = regs(w.Vd);
     for (int64_t i = 0; i < (state_only ? 0 : n); ++i) {
@@ -294,7 +352,10 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
       transpose_16x16(w.DKT + l * kLanes, 1, w.DK + l, mv);
     }
     lanes_gemm(reinterpret_cast<const float*>(w.kd), mv * kLanes, 1, w.dSt, rv, m, w.DV, rv, kMaxChunk, rv, 0, zero);
-    if (!ungated_) state_to_state_terms(m, S0, w);
+    if (!ungated_) {
+      state_to_state_terms(m, S0, w);
+      crossing_sums(n, w);
+    }
     pairs(n, w);
     finish_tokens(h, bh * h.T + t0, n, w);
     // dS <- (TA TB^T) * dS + Gd^T Qd, last: the products above read the chunk's end.
@@ -310,7 +371,7 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     std::fill(w.G, w.G + kMaxChunk * rv, Lanes{});
     if (var_.normalise) {
       std::copy(w.Yc, w.Yc + kMaxChunk * rv, w.Y);
-      const ChunkRows rows{w.Q, w.K, w.b, w.V, w.a, w.Y};
+      const ChunkRows rows{w.q, w.k, w.b, w.v, w.a, w.Y};
       if (ungated_)
         chunk_diagonal<false>(rows, n, w.mv, rv, w.qb, w.ga);
       else
@@ -362,38 +423,24 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
   // The pairs inside the chunk (chunk_pairs_backward.hpp).
   void pairs(int64_t n, ChunkWork& w) const {
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
-    for (Lanes* r : {w.dQ, w.dK, w.lam}) std::fill(r, r + kMaxChunk * w.mv, Lanes{});
-    for (Lanes* r : {w.dV, w.mu}) std::fill(r, r + kMaxChunk * w.rv, Lanes{});
-    const PairRows rows{regs(w.Q),  regs(w.K),   regs(w.b),  regs(w.V),  regs(w.a), regs(w.G), regs(w.dQ),
-                        regs(w.dK), regs(w.lam), regs(w.dV), regs(w.mu), regs(w.E), regs(w.Ea)};
+    const PairRows rows{regs(w.q),  regs(w.k),   regs(w.b),  regs(w.v),  regs(w.a), regs(w.G), regs(w.DQ),
+                        regs(w.DK), regs(w.lam), regs(w.DV), regs(w.mu), regs(w.E), regs(w.Ea)};
     if (ungated_)
       chunk_pairs_backward<false>(rows, n, mr, rr, regs(w.pair_scratch));
     else
       chunk_pairs_backward<true>(rows, n, mr, rr, regs(w.pair_scratch));
   }
 
-  // Each token's gradients from the state parts (D*), the pairs (d*) and, for the
-  // gates, the crossing terms summed per token (see the header).
+  // Each token's gradients, DQ, DK, DV (state parts and pairs) and, for the gates,
+  // the crossing terms summed per token (see the header), written out.
   // first: the chunk's first token's index over (B, H, T).
   void finish_tokens(const HeadView& h, int64_t first, int64_t n, ChunkWork& w) {
     const int64_t mv = w.mv, rv = w.rv, m = h.m, dv = h.dv, t0 = first % h.T;
-    {
-      const int64_t mr = mv * kRegsPerLanes, rr = rv * kRegsPerLanes;
-      const RegLanes *DQ = regs(w.DQ), *DK = regs(w.DK), *DV = regs(w.DV);
-      const RegLanes *PB = regs(w.PB), *RB = regs(w.RB), *RA = regs(w.RA);
-      RegLanes *dQ = regs(w.dQ), *dK = regs(w.dK), *dV = regs(w.dV);
-      for (int64_t l = 0; l < n * mr; ++l) {
-        dQ[l] += ungated_ ? DQ[l] : DQ[l] * PB[l];
-        dK[l] += ungated_ ? DK[l] : DK[l] * RB[l];
-      }
-      for (int64_t l = 0; l < n * rr; ++l) dV[l] += ungated_ ? DV[l] : DV[l] * RA[l];
-    }
-    if (!ungated_) crossing_sums(n, w);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t t = t0 + i;
-      const float* dq = reinterpret_cast<const float*>(w.dQ + i * mv);
-      const float* dK = reinterpret_cast<const float*>(w.dK + i * mv);
-      const float* dV = reinterpret_cast<const float*>(w.dV + i * rv);
+      const float* dq = reinterpret_cast<const float*>(w.DQ + i * mv);
+      const float* dK = reinterpret_cast<const float*>(w.DK + i * mv);
+      const float* dV = reinterpret_cast<const float*>(w.DV + i * rv);
       // Gradients of the inputs, written once: streamed (stream_store.hpp) where they are
       // the outputs; the feature rows' gradients, which head_feature_vjp reads next, cached.
       if (direct_) {
@@ -409,9 +456,9 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
       {
         const int64_t mr = mv * kRegsPerLanes, rr = rv * kRegsPerLanes;
         for (int64_t l = 0; l < mr; ++l)
-          regs(w.grad_b)[l] = (regs(w.lam)[i * mr + l] + regs(w.Zb)[l]) / regs(w.b)[i * mr + l];
+          regs(w.grad_b)[l] = (regs(w.lam)[i * mr + l] + regs(w.Zb)[l]) * reg_reciprocal(regs(w.b)[i * mr + l]);
         for (int64_t l = 0; l < rr; ++l)
-          regs(w.grad_a)[l] = (regs(w.mu)[i * rr + l] + regs(w.Za)[l]) / regs(w.a)[i * rr + l];
+          regs(w.grad_a)[l] = (regs(w.mu)[i * rr + l] + regs(w.Za)[l]) * reg_reciprocal(regs(w.a)[i * rr + l]);
       }
       const float g = factor_grads_to_gates(
           form_, reinterpret_cast<const float*>(w.grad_a), reinterpret_cast<const float*>(w.grad_b), dc, rows_, dv, m,
@@ -421,19 +468,24 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     }
   }
 
-  // lam_t += sum_{i >= t} Qd_i * DQ_i + sum_{j < t} Kd_j * DK_j (key columns);
-  // mu_t  += sum_{i >= t} G_i * Yc_i + sum_{j < t} Vd_j * DV_j (value rows).
-  // DQ, DK, DV here are the state parts before the RB, RA factors (still in w.D*).
+  // lam_t = sum_{i >= t} Qd_i * DQ_i + sum_{j < t} Kd_j * DK_j (key columns);
+  // mu_t  = sum_{i >= t} G_i * Yc_i + sum_{j < t} Vd_j * DV_j (value rows), with the
+  // state parts DQ, DK, DV as the products left them; each is then multiplied by its
+  // factor (PB, RB, RA) for the pairs to add to.
   static void crossing_sums(int64_t n, ChunkWork& w) {
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
-    const RegLanes *Qd = regs(w.Qd), *DQ = regs(w.DQ), *Kd = regs(w.Kd), *DK = regs(w.DK);
-    const RegLanes *G = regs(w.G), *Yc = regs(w.Yc), *Vd = regs(w.Vd), *DV = regs(w.DV);
-    RegLanes *lam = regs(w.lam), *mu = regs(w.mu), *acc_a = regs(w.acc_a), *acc_b = regs(w.acc_b);
+    const RegLanes *Qd = regs(w.Qd), *Kd = regs(w.Kd), *G = regs(w.G), *Yc = regs(w.Yc), *Vd = regs(w.Vd);
+    const RegLanes *PB = regs(w.PB), *RB = regs(w.RB), *RA = regs(w.RA);
+    RegLanes *DQ = regs(w.DQ), *DK = regs(w.DK), *DV = regs(w.DV), *lam = regs(w.lam), *mu = regs(w.mu);
+    RegLanes *acc_a = regs(w.acc_a), *acc_b = regs(w.acc_b);
     std::fill(acc_b, acc_b + mr, RegLanes{});
     std::fill(acc_a, acc_a + rr, RegLanes{});
     for (int64_t t = n - 1; t >= 0; --t) {
-      for (int64_t l = 0; l < mr; ++l) lam[t * mr + l] += (acc_b[l] += Qd[t * mr + l] * DQ[t * mr + l]);
-      for (int64_t l = 0; l < rr; ++l) mu[t * rr + l] += (acc_a[l] += G[t * rr + l] * Yc[t * rr + l]);
+      for (int64_t l = 0; l < mr; ++l) {
+        lam[t * mr + l] = (acc_b[l] += Qd[t * mr + l] * DQ[t * mr + l]);
+        DQ[t * mr + l] *= PB[t * mr + l];
+      }
+      for (int64_t l = 0; l < rr; ++l) mu[t * rr + l] = (acc_a[l] += G[t * rr + l] * Yc[t * rr + l]);
     }
     std::fill(acc_b, acc_b + mr, RegLanes{});
     std::fill(acc_a, acc_a + rr, RegLanes{});
@@ -441,15 +493,18 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
       for (int64_t l = 0; l < mr; ++l) {
         lam[t * mr + l] += acc_b[l];
         acc_b[l] += Kd[t * mr + l] * DK[t * mr + l];
+        DK[t * mr + l] *= RB[t * mr + l];
       }
       for (int64_t l = 0; l < rr; ++l) {
         mu[t * rr + l] += acc_a[l];
         acc_a[l] += Vd[t * rr + l] * DV[t * rr + l];
+        DV[t * rr + l] *= RA[t * rr + l];
       }
     }
   }
 
   Variant var_;
+  CpuInputs in_;  // the inputs, aligned: rows read in place
   const std::vector<float>& dy_;
   int64_t chunk_;
   bool ungated_;     // add: every gate is 1, no decay and no gate gradient

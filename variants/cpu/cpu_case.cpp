@@ -15,11 +15,9 @@ const float* ptr(const HostBuffer<float>& b) { return b.empty() ? nullptr : b.da
 
 }  // namespace
 
-CpuCase::CpuCase(const Variant& variant, const Problem& p)
+CpuInputs::CpuInputs(const Problem& p)
     : shape(p.shape),
       m(p.m),
-      rows(p.shape.dv + (variant.normalise ? 1 : 0)),
-      normalise(variant.normalise),
       q(copy_of(p.q)),
       k(copy_of(p.k)),
       v(copy_of(p.v)),
@@ -30,16 +28,21 @@ CpuCase::CpuCase(const Variant& variant, const Problem& p)
       w(copy_of(p.w)),
       b(copy_of(p.b)),
       omega(copy_of(p.omega)),
-      s0(copy_of(p.s0)),
-      y(p.shape.B * p.shape.H * p.shape.T * p.shape.dv),
-      state(variant.rule->stateful() ? p.shape.B * p.shape.H * rows * p.m : 0) {}
+      s0(copy_of(p.s0)) {}
 
-HeadView CpuCase::head(int64_t bh) const {
+HeadView CpuInputs::head(int64_t bh) const {
   return head_view(shape, m,
                    {ptr(q), ptr(k), ptr(v), ptr(gate), ptr(beta), ptr(gate_v), ptr(gate_k), ptr(w), ptr(b),
                     ptr(omega), ptr(s0)},
                    bh);
 }
+
+CpuCase::CpuCase(const Variant& variant, const Problem& p)
+    : CpuInputs(p),
+      rows(p.shape.dv + (variant.normalise ? 1 : 0)),
+      normalise(variant.normalise),
+      y(p.shape.B * p.shape.H * p.shape.T * p.shape.dv),
+      state(variant.rule->stateful() ? p.shape.B * p.shape.H * rows * p.m : 0) {}
 
 void CpuCase::reset_state(int64_t bh) {
   float* s = state_of(bh);
