@@ -64,19 +64,25 @@ inline const RegLanes* regs(const Lanes* p) { return reinterpret_cast<const RegL
 inline RegLanes* regs(Lanes* p) { return reinterpret_cast<RegLanes*>(p); }
 
 // dst's first `width` floats = scale * src[0, width), src at any alignment: whole
-// Lanes by unaligned vector loads, the rest one float at a time. The floats of the
-// last Lanes past `width` are left as they are.
+// Lanes by unaligned vector loads (a memcpy into a vector, which the compiler makes
+// one load; a vector type with its alignment lowered is still 64-byte aligned to
+// UBSan), the rest one float at a time. The floats of the last Lanes past `width`
+// are left as they are.
 inline void load_row(const float* src, int64_t width, Lanes* dst, float scale = 1.f) {
-  using Unaligned = float __attribute__((vector_size(kLanes * sizeof(float)), aligned(alignof(float))));
   int64_t l = 0;
-  for (; (l + 1) * kLanes <= width; ++l) dst[l] = scale * *reinterpret_cast<const Unaligned*>(src + l * kLanes);
+  for (; (l + 1) * kLanes <= width; ++l) {
+    Lanes x;
+    __builtin_memcpy(&x, src + l * kLanes, sizeof x);
+    dst[l] = scale * x;
+  }
   for (int64_t i = l * kLanes; i < width; ++i) reinterpret_cast<float*>(dst)[i] = scale * src[i];
 }
 
-// The register of floats at p, at any alignment.
+// The register of floats at p, at any alignment (as load_row).
 inline RegLanes load_reg(const float* p) {
-  using Unaligned = float __attribute__((vector_size(kRegFloats * sizeof(float)), aligned(alignof(float))));
-  return *reinterpret_cast<const Unaligned*>(p);
+  RegLanes x;
+  __builtin_memcpy(&x, p, sizeof x);
+  return x;
 }
 
 // 1 / x per lane, within 3 ulp: the hardware estimate and one Newton step
