@@ -32,11 +32,11 @@
 
 #include "../backward_impl.hpp"
 #include "../host_buffer.hpp"
-#include "cpu_case.hpp"
 #include "backward_features.hpp"
 #include "chunk_diagonal.hpp"
 #include "chunk_pairs_backward.hpp"
 #include "chunked_backward.hpp"
+#include "cpu_case.hpp"
 #include "cpu_gradients.hpp"
 #include "lanes.hpp"
 #include "recurrent_backward.hpp"
@@ -203,17 +203,11 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     if (ungated_ || rows_ != dv || dv % kLanes || m % kLanes) return false;
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
     const float *a_rows[kMaxChunk], *b_rows[kMaxChunk];  // (n) each token's gate rows, dv and m floats
+    std::fill(w.c, w.c + n, 1.f);
+    if (!gate_rows_) factor_rows(h, t0, n, w);
     for (int64_t i = 0; i < n; ++i) {
-      w.c[i] = 1.f;
-      if (gate_rows_) {
-        a_rows[i] = h.gate_v + (t0 + i) * dv;
-        b_rows[i] = h.gate_k + (t0 + i) * m;
-        continue;
-      }
-      float* a = reinterpret_cast<float*>(w.A + i * w.rv);
-      float* b = reinterpret_cast<float*>(w.B + i * w.mv);
-      w.c[i] = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows_, m, a, b);
-      a_rows[i] = a, b_rows[i] = b;
+      a_rows[i] = gate_rows_ ? h.gate_v + (t0 + i) * dv : reinterpret_cast<const float*>(w.A + i * w.rv);
+      b_rows[i] = gate_rows_ ? h.gate_k + (t0 + i) * m : reinterpret_cast<const float*>(w.B + i * w.mv);
     }
     RegLanes *RA = regs(w.acc_a), *RB = regs(w.acc_b), *Vd = regs(w.Vd), *Kd = regs(w.Kd);
     std::fill(RA, RA + rr, reg_splat(1.f));
@@ -249,30 +243,18 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
       for (int64_t i = 0; i < n; ++i) load_row(src + i * width, width, dst + i * lanes, scales ? scales[i] : 1.f);
       std::fill(dst + n * lanes, dst + kMaxChunk * lanes, Lanes{});
     };
-    std::fill(w.c, w.c + n, 1.f);
-    bool scaled = false;
-    w.a = w.A, w.b = w.B;
-    // The gate rows themselves where they are the factors (decay) and whole aligned
-    // Lanes of a full chunk: read in place, as the forward does, not copied.
-    const bool rows_in_place = gate_rows_ && n == kMaxChunk && rows_ == dv && dv == rv * kLanes &&
-                               m == mv * kLanes && aligned(h.gate_v + t0 * dv) && aligned(h.gate_k + t0 * m);
-    if (rows_in_place) {
-      w.a = reinterpret_cast<const Lanes*>(h.gate_v + t0 * dv);
-      w.b = reinterpret_cast<const Lanes*>(h.gate_k + t0 * m);
-    } else if (gate_rows_ && rows_ == dv) {
-      for (int64_t i = 0; i < n; ++i) {
-        load_row(h.gate_v + (t0 + i) * dv, dv, w.A + i * rv);
-        load_row(h.gate_k + (t0 + i) * m, m, w.B + i * mv);
-      }
-    } else if (!ungated_)
-      for (int64_t i = 0; i < n; ++i) {  // the real widths; the padding stays 1 (run_head)
-        w.c[i] = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows_, m, reinterpret_cast<float*>(w.A + i * rv),
-                                                 reinterpret_cast<float*>(w.B + i * mv));
-        scaled = scaled || w.c[i] != 1.f;
-      }
     // A full chunk of whole aligned rows (in_ is aligned; so are the feature rows
     // when m is whole Lanes) is read in place; anything else is copied.
     const bool whole = n == kMaxChunk && !var_.normalise && m == mv * kLanes && dv == rv * kLanes;
+    std::fill(w.c, w.c + n, 1.f);
+    bool scaled = false;
+    w.a = w.A, w.b = w.B;
+    if (gate_rows_ && whole && aligned(h.gate_v + t0 * dv) && aligned(h.gate_k + t0 * m)) {
+      w.a = reinterpret_cast<const Lanes*>(h.gate_v + t0 * dv);  // the gate rows are the factors (decay)
+      w.b = reinterpret_cast<const Lanes*>(h.gate_k + t0 * m);
+    } else if (!ungated_) {
+      scaled = factor_rows(h, t0, n, w);
+    }
     auto rows = [&](const float* src, int64_t width, Lanes* dst, int64_t lanes, const float* scales) -> const Lanes* {
       if (whole && !scales && aligned(src)) return reinterpret_cast<const Lanes*>(src);
       copy_rows(src, width, dst, lanes, scales);
@@ -289,6 +271,18 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     }
     decay_chunk(n, w, state_only);
     w.qd = w.Qd, w.kd = w.Kd, w.vd = w.Vd;
+  }
+
+  // The rule's factors of n tokens from t0: a_t, b_t into the rows of A, B (the real
+  // widths; the padding stays 1, run_head) and c_t into w.c. Whether any c_t is not 1.
+  bool factor_rows(const HeadView& h, int64_t t0, int64_t n, ChunkWork& w) const {
+    bool scaled = false;
+    for (int64_t i = 0; i < n; ++i) {
+      w.c[i] = var_.rule->gated_linear_factors(h.gates_at(t0 + i), rows_, h.m, reinterpret_cast<float*>(w.A + i * w.rv),
+                                               reinterpret_cast<float*>(w.B + i * w.mv));
+      scaled = scaled || w.c[i] != 1.f;
+    }
+    return scaled;
   }
 
   // PA, PB (prefix products), RA, RB (after each token), TA, TB; Qd, Kd, Vd (zero past n).

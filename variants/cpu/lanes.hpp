@@ -94,13 +94,12 @@ inline RegLanes load_reg(const float* p) {
 inline RegLanes reg_reciprocal(RegLanes x) {
 #if defined(__AVX512F__)
   const RegLanes r = __builtin_bit_cast(RegLanes, _mm512_maskz_rcp14_ps(0xFFFF, __builtin_bit_cast(__m512, x)));
+  return r * (2.f - x * r);
 #elif defined(__AVX__)
   const RegLanes r = __builtin_bit_cast(RegLanes, _mm256_rcp_ps(__builtin_bit_cast(__m256, x)));
+  return r * (2.f - x * r);
 #else
   return 1.f / x;
-#endif
-#if defined(__AVX__)
-  return r * (2.f - x * r);
 #endif
 }
 
