@@ -5,13 +5,17 @@
 //   for j < i the pair's own terms of L, p_ij Q_i * B_ij * K_j per key column and
 //   s_ij G_i * A_ij * V_j per value row, go to lam_t and mu_t for every t in (j, i]
 //   (the d log b_t and d log a_t of the pairs that span t).
-// Per query row i: a walk down j decays the query and the output weights by one
-// more gate per step (running products over each pair's own span, as the
-// forward's chunk_diagonal.hpp does) and stores s, p and the pair terms; a walk up
-// sums dQ_i by Horner's rule (one key gate per step) and the pair terms into lam,
-// mu as prefix sums over j. Rows are RegLanes (lanes.hpp): mr registers per
-// query/key row, rr per value row; compiled for fixed (mr, rr) where the width is
-// common, so the running rows live in registers.
+// Per query row i, from the last down: a walk down j decays the query and the output
+// weights by one more gate per step (running products over each pair's own span, as
+// the forward's chunk_diagonal.hpp does) and adds the pair's terms to dK_j, dV_j; a
+// walk up sums dQ_i by Horner's rule (one key gate per step). dK, dV come in holding
+// the outgoing state's parts, RB_j * (dS^T Vd_j) and RA_j * (dS Kd_j), whose terms
+// span every t > j too. So with the rows from i up done, every term of dK_j (j < i)
+// that spans t = i is in it and no other, and sum_{j<i} dK_j * K_j is their whole
+// part of lam_i (sum_{j<i} dV_j * V_j of mu_i): each term as it is, never a
+// difference. Rows are RegLanes (lanes.hpp): mr registers per query/key row, rr per
+// value row; compiled for fixed (mr, rr) where the width is common, so the running
+// rows live in registers.
 #pragma once
 
 #include <algorithm>
@@ -24,9 +28,8 @@ namespace dfw {
 struct PairRows {
   const RegLanes *Q, *K, *B;  // (n, mr) phi(q), c phi(k), key-side gate values
   const RegLanes *V, *A, *G;  // (n, rr) values, value-side gate values, output weights
-  RegLanes *dQ, *dK, *lam;    // (16, mr) added to
-  RegLanes *dV, *mu;          // (16, rr) added to
-  RegLanes *E, *Ea;           // (16, mr), (16, rr) scratch: one row i's pair terms
+  RegLanes *dQ, *dK, *lam;    // (16, mr) added to (dK: the outgoing state's part in)
+  RegLanes *dV, *mu;          // (16, rr) added to (dV: as dK)
 };
 
 // MR, RR: registers per row, or 0 for the runtime mr, rr (running rows in scratch).
@@ -40,8 +43,9 @@ void chunk_pairs_backward(const PairRows& c, int64_t n, int64_t mr_any, int64_t 
   RegLanes* ga = RR ? ga_fixed : scratch + 2 * mr;
   RegLanes* eb = MR ? eb_fixed : scratch + 2 * mr + rr;
   RegLanes* ea = RR ? ea_fixed : scratch + 3 * mr + rr;
+  RegLanes *dK = c.dK, *dV = c.dV;
   float s[16], p[16];
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = n - 1; i >= 0; --i) {
     for (int64_t l = 0; l < mr; ++l) qb[l] = c.Q[i * mr + l];
     for (int64_t l = 0; l < rr; ++l) ga[l] = c.G[i * rr + l];
     for (int64_t j = i; j >= 0; --j) {
@@ -55,24 +59,24 @@ void chunk_pairs_backward(const PairRows& c, int64_t n, int64_t mr_any, int64_t 
       for (int64_t l = 1; l < mr; ++l) sd += qb[l] * k[l];
       for (int64_t l = 1; l < rr; ++l) pd += ga[l] * v[l];
       s[j] = reg_sum(sd), p[j] = reg_sum(pd);
-      for (int64_t l = 0; l < mr; ++l) c.dK[j * mr + l] += p[j] * qb[l];
-      for (int64_t l = 0; l < rr; ++l) c.dV[j * rr + l] += s[j] * ga[l];
-      if (!Gated || j == i) continue;
-      for (int64_t l = 0; l < mr; ++l) c.E[j * mr + l] = p[j] * (qb[l] * k[l]);
-      for (int64_t l = 0; l < rr; ++l) c.Ea[j * rr + l] = s[j] * (ga[l] * v[l]);
+      for (int64_t l = 0; l < mr; ++l) dK[j * mr + l] += p[j] * qb[l];
+      for (int64_t l = 0; l < rr; ++l) dV[j * rr + l] += s[j] * ga[l];
     }
-    // up: dQ_i by Horner (h_t = h_{t-1} * B_t + p_t K_t), lam / mu by prefix sums
-    // over j < t, running in registers (eb, ea)
+    // up: dQ_i by Horner (h_t = h_{t-1} * B_t + p_t K_t)
     for (int64_t l = 0; l < mr; ++l) h[l] = p[0] * c.K[l];
-    for (int64_t l = 0; l < mr; ++l) eb[l] = RegLanes{};
-    for (int64_t l = 0; l < rr; ++l) ea[l] = RegLanes{};
-    for (int64_t t = 1; t <= i; ++t) {
+    for (int64_t t = 1; t <= i; ++t)
       for (int64_t l = 0; l < mr; ++l) h[l] = (Gated ? h[l] * c.B[t * mr + l] : h[l]) + p[t] * c.K[t * mr + l];
-      if (!Gated) continue;
-      for (int64_t l = 0; l < mr; ++l) c.lam[t * mr + l] += (eb[l] += c.E[(t - 1) * mr + l]);
-      for (int64_t l = 0; l < rr; ++l) c.mu[t * rr + l] += (ea[l] += c.Ea[(t - 1) * rr + l]);
-    }
     for (int64_t l = 0; l < mr; ++l) c.dQ[i * mr + l] += h[l];
+    if (!Gated || i == 0) continue;
+    // the terms of dK_j, dV_j (j < i) that span t = i: all of them, now
+    for (int64_t l = 0; l < mr; ++l) eb[l] = dK[l] * c.K[l];
+    for (int64_t l = 0; l < rr; ++l) ea[l] = dV[l] * c.V[l];
+    for (int64_t j = 1; j < i; ++j) {
+      for (int64_t l = 0; l < mr; ++l) eb[l] += dK[j * mr + l] * c.K[j * mr + l];
+      for (int64_t l = 0; l < rr; ++l) ea[l] += dV[j * rr + l] * c.V[j * rr + l];
+    }
+    for (int64_t l = 0; l < mr; ++l) c.lam[i * mr + l] += eb[l];
+    for (int64_t l = 0; l < rr; ++l) c.mu[i * rr + l] += ea[l];
   }
 }
 

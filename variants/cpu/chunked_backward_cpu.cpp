@@ -17,14 +17,17 @@
 //     column (d(log a_t) the same per value row), and db_t = d(log b_t) / b_t. Each
 //     term is a product of gate values over its own span: the incoming state's
 //     terms Qd_i * (S0^T Gd_i) for i >= t (a reverse cumulative sum), the outgoing
-//     state's Kd_j * (dS^T Vd_j) for j < t (a forward one), S0's own path into dS,
-//     and the pairs (j < t <= i) inside the chunk. They are summed as they are, never
-//     as the difference of two sums (q dq - k dk), which leaves O(eps) relative error
-//     once the gates reach 1e-6.
+//     state's Kd_j * (dS^T Vd_j) for j < t, S0's own path into dS, and the pairs
+//     (j < t <= i) inside the chunk. They are summed as they are, never as the
+//     difference of two sums (q dq - k dk), which leaves O(eps) relative error once
+//     the gates reach 1e-6.
 // The pairs inside a chunk run token by token like the forward's (chunk_pairs_backward.hpp),
-// adding to the state parts DQ, DK, DV once the crossing sums have read those.
+// adding to the state parts DQ, DK, DV once the incoming state's sums have read DQ; they
+// sum the outgoing state's terms of the gate gradients with their own.
 // The inputs are copied once into 64-byte aligned buffers (CpuInputs, as the forward's
 // CpuCase does), so that whole rows are read in place rather than copied per chunk.
+// Pass 2 asks for the state and the rows of the chunk two ahead in its walk while it
+// works on this one (prefetch.hpp): spread over the products and the tokens, not at once.
 #include <omp.h>
 
 #include <algorithm>
@@ -39,6 +42,7 @@
 #include "cpu_case.hpp"
 #include "cpu_gradients.hpp"
 #include "lanes.hpp"
+#include "prefetch.hpp"
 #include "recurrent_backward.hpp"
 #include "stream_store.hpp"
 
@@ -46,6 +50,7 @@ namespace dfw {
 namespace {
 
 constexpr int64_t kMaxChunk = kChunkedBackwardMaxChunk;  // one Lanes of tokens
+constexpr int64_t kPrefetchChunks = 2;                   // pass 2 prefetches this many chunks ahead
 
 int64_t lanes_of(int64_t n) { return (n + kLanes - 1) / kLanes; }
 
@@ -69,8 +74,8 @@ struct ChunkWork {
     dfq_rows = reinterpret_cast<float*>(take(tm));
     dfk_rows = reinterpret_cast<float*>(take(tm));
     states = take(chunks * sr * rv);
-    for (Lanes** r : {&Q, &K, &B, &PB, &RB, &Qd, &Kd, &DQ, &DK, &lam, &E}) *r = take(kMaxChunk * mv);
-    for (Lanes** r : {&V, &A, &PA, &RA, &Vd, &G, &Gd, &Yc, &Y, &DV, &mu, &Ea}) *r = take(kMaxChunk * rv);
+    for (Lanes** r : {&Q, &K, &B, &PB, &RB, &Qd, &Kd, &DQ, &DK, &lam}) *r = take(kMaxChunk * mv);
+    for (Lanes** r : {&V, &A, &PA, &RA, &Vd, &G, &Gd, &Yc, &Y, &DV, &mu}) *r = take(kMaxChunk * rv);
     GdT = take(rv * kLanes);
     VdT = take(rv * kLanes);
     DQT = take(sr);
@@ -84,7 +89,7 @@ struct ChunkWork {
   // Lanes the constructor takes (chunked_backward_workspace = 16 x this).
   static int64_t lanes_needed(int64_t T, int64_t m, int64_t rows, int64_t chunk) {
     const int64_t mv = lanes_of(m), rv = lanes_of(rows), sr = mv * kLanes;
-    return 6 * lanes_of(T * m) + (T + chunk - 1) / chunk * sr * rv + kMaxChunk * (11 * mv + 12 * rv) + 2 * rv * kLanes +
+    return 6 * lanes_of(T * m) + (T + chunk - 1) / chunk * sr * rv + kMaxChunk * (10 * mv + 11 * rv) + 2 * rv * kLanes +
            2 * sr + sr * rv + 7 * rv + 8 * mv;
   }
 
@@ -95,9 +100,9 @@ struct ChunkWork {
   float *dfq, *dfk;                               // their gradients: dfq_rows, dfk_rows, or dq, dk
   Lanes* states;                                  // (chunks, sr, rv) S0 of every chunk, transposed
   Lanes *Q, *K, *B, *PB, *RB, *Qd, *Kd;           // (16, mv) one chunk's rows (K = c phi(k))
-  Lanes *DQ, *DK, *lam, *E;                       // (16, mv) gradients (state parts, then + pairs), d log b, pair terms
+  Lanes *DQ, *DK, *lam;                           // (16, mv) gradients (state parts, then + pairs), d log b
   Lanes *V, *A, *PA, *RA, *Vd, *G, *Gd, *Yc, *Y;  // (16, rv) values (1 appended for z), gates, outputs
-  Lanes *DV, *mu, *Ea;                            // (16, rv) gradient (as DQ, DK), d log a, pair terms
+  Lanes *DV, *mu;                                 // (16, rv) gradient (as DQ, DK), d log a
   const Lanes *q, *k, *v;                         // Q, K, V, or the rows in place (load_chunk)
   const Lanes *qd, *kd, *vd;                      // Qd, Kd, Vd, or q, k, v when every gate is 1
   const Lanes *a, *b;                             // the gate rows used: A, B, or gate_v, gate_k in place
@@ -322,7 +327,14 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
 
   void backward_chunk(const HeadView& h, int64_t bh, int64_t t0, ChunkWork& w) {
     const int64_t n = std::min(chunk_, h.T - t0), mv = w.mv, rv = w.rv, m = h.m;
-    const Lanes* S0 = w.states + (t0 / chunk_) * w.sr * w.rv;
+    const int64_t state_len = w.sr * w.rv;
+    const Lanes* S0 = w.states + (t0 / chunk_) * state_len;
+    // The state two chunks ahead in the walk, a quarter at a time between the products.
+    const bool ahead = t0 >= kPrefetchChunks * chunk_;
+    auto prefetch_state_quarter = [&](int64_t quarter) {
+      if (ahead)
+        prefetch_to_l2(S0 - kPrefetchChunks * state_len + quarter * state_len / 4, state_len / 4 * sizeof(Lanes));
+    };
     load_chunk(h, t0, n, w);
     // Yc = PA * (Qd S0^T)
     const RegLanes* pa = regs(w.PA);
@@ -332,6 +344,7 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     auto zero = [](int64_t, int64_t, int, RegLanes) { return RegLanes{}; };
     lanes_gemm(reinterpret_cast<const float*>(w.qd), mv * kLanes, 1, S0, rv, m, w.Yc, rv, kMaxChunk, rv, 0, zero,
                keep_pa);
+    prefetch_state_quarter(0);
     output_weights(h, bh, t0, n, w);
     // Gd^T, Vd^T: a Lanes of the chunk's 16 tokens per row (Gd, Vd are zero past n).
     for (int64_t l = 0; l < rv; ++l) {
@@ -340,18 +353,21 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     }
     const int64_t srows = gemm_rows(m);
     lanes_gemm(reinterpret_cast<const float*>(S0), rv * kLanes, 1, w.GdT, 1, rows_, w.DQT, 1, srows, 1, 0, zero);
+    prefetch_state_quarter(1);
     lanes_gemm(reinterpret_cast<const float*>(w.dSt), rv * kLanes, 1, w.VdT, 1, rows_, w.DKT, 1, srows, 1, 0, zero);
+    prefetch_state_quarter(2);
     for (int64_t l = 0; l < mv; ++l) {
       transpose_16x16(w.DQT + l * kLanes, 1, w.DQ + l, mv);
       transpose_16x16(w.DKT + l * kLanes, 1, w.DK + l, mv);
     }
     lanes_gemm(reinterpret_cast<const float*>(w.kd), mv * kLanes, 1, w.dSt, rv, m, w.DV, rv, kMaxChunk, rv, 0, zero);
+    prefetch_state_quarter(3);
     if (!ungated_) {
       state_to_state_terms(m, S0, w);
       crossing_sums(n, w);
     }
     pairs(n, w);
-    finish_tokens(h, bh * h.T + t0, n, w);
+    finish_tokens(h, bh * h.T + t0, n, w, ahead);
     // dS <- (TA TB^T) * dS + Gd^T Qd, last: the products above read the chunk's end.
     lanes_gemm(reinterpret_cast<const float*>(w.qd), 1, mv * kLanes, w.Gd, rv, n, w.dSt, rv, srows, rv, 0, decayed(w));
   }
@@ -417,8 +433,8 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
   // The pairs inside the chunk (chunk_pairs_backward.hpp).
   void pairs(int64_t n, ChunkWork& w) const {
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
-    const PairRows rows{regs(w.q),  regs(w.k),   regs(w.b),  regs(w.v),  regs(w.a), regs(w.G), regs(w.DQ),
-                        regs(w.DK), regs(w.lam), regs(w.DV), regs(w.mu), regs(w.E), regs(w.Ea)};
+    const PairRows rows{regs(w.q),   regs(w.k),  regs(w.b),  regs(w.v),   regs(w.a),
+                        regs(w.G),   regs(w.DQ), regs(w.DK), regs(w.lam), regs(w.DV), regs(w.mu)};
     if (ungated_)
       chunk_pairs_backward<false>(rows, n, mr, rr, regs(w.pair_scratch));
     else
@@ -427,11 +443,13 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
 
   // Each token's gradients, DQ, DK, DV (state parts and pairs) and, for the gates,
   // the crossing terms summed per token (see the header), written out.
-  // first: the chunk's first token's index over (B, H, T).
-  void finish_tokens(const HeadView& h, int64_t first, int64_t n, ChunkWork& w) {
+  // first: the chunk's first token's index over (B, H, T). ahead: each token's rows of
+  // the chunk two ahead in the walk are prefetched as it goes.
+  void finish_tokens(const HeadView& h, int64_t first, int64_t n, ChunkWork& w, bool ahead) {
     const int64_t mv = w.mv, rv = w.rv, m = h.m, dv = h.dv, t0 = first % h.T;
     for (int64_t i = 0; i < n; ++i) {
       const int64_t t = t0 + i;
+      if (ahead) prefetch_token_rows(h, first + i - kPrefetchChunks * chunk_, t - kPrefetchChunks * chunk_, w);
       const float* dq = reinterpret_cast<const float*>(w.DQ + i * mv);
       const float* dK = reinterpret_cast<const float*>(w.DK + i * mv);
       const float* dV = reinterpret_cast<const float*>(w.DV + i * rv);
@@ -462,13 +480,27 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     }
   }
 
-  // lam_t = sum_{i >= t} Qd_i * DQ_i + sum_{j < t} Kd_j * DK_j (key columns);
-  // mu_t  = sum_{i >= t} G_i * Yc_i + sum_{j < t} Vd_j * DV_j (value rows), with the
-  // state parts DQ, DK, DV as the products left them; each is then multiplied by its
-  // factor (PB, RB, RA) for the pairs to add to.
+  // What pass 2 reads of token t (index bt over (B, H, T)): q, k (or the feature
+  // rows), v, dy and the gate rows.
+  void prefetch_token_rows(const HeadView& h, int64_t bt, int64_t t, const ChunkWork& w) const {
+    const int64_t m = h.m, dv = h.dv, key_bytes = m * sizeof(float), value_bytes = dv * sizeof(float);
+    prefetch_to_l2(w.fq + t * m, key_bytes);
+    prefetch_to_l2(w.fk + t * m, key_bytes);
+    prefetch_to_l2(h.v + t * dv, value_bytes);
+    prefetch_to_l2(dy_.data() + bt * dv, value_bytes);
+    if (h.gate_v) prefetch_to_l2(h.gate_v + t * dv, value_bytes);
+    if (h.gate_k) prefetch_to_l2(h.gate_k + t * m, key_bytes);
+  }
+
+  // The incoming state's terms of the gate gradients: lam_t = sum_{i >= t} Qd_i * DQ_i
+  // (key columns), mu_t = sum_{i >= t} G_i * Yc_i (value rows), with DQ as the product
+  // left it; then the state parts DQ, DK, DV multiplied by their factors (PB, RB, RA)
+  // for the pairs to add to. The outgoing state's terms, sum_{j < t} Kd_j * DK_j and
+  // sum_{j < t} Vd_j * DV_j, the pairs sum with their own (chunk_pairs_backward.hpp):
+  // Kd_j * DK_j = K_j * (RB_j * DK_j).
   static void crossing_sums(int64_t n, ChunkWork& w) {
     const int64_t mr = w.mv * kRegsPerLanes, rr = w.rv * kRegsPerLanes;
-    const RegLanes *Qd = regs(w.Qd), *Kd = regs(w.Kd), *G = regs(w.G), *Yc = regs(w.Yc), *Vd = regs(w.Vd);
+    const RegLanes *Qd = regs(w.Qd), *G = regs(w.G), *Yc = regs(w.Yc);
     const RegLanes *PB = regs(w.PB), *RB = regs(w.RB), *RA = regs(w.RA);
     RegLanes *DQ = regs(w.DQ), *DK = regs(w.DK), *DV = regs(w.DV), *lam = regs(w.lam), *mu = regs(w.mu);
     RegLanes *acc_a = regs(w.acc_a), *acc_b = regs(w.acc_b);
@@ -478,20 +510,10 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
       for (int64_t l = 0; l < mr; ++l) {
         lam[t * mr + l] = (acc_b[l] += Qd[t * mr + l] * DQ[t * mr + l]);
         DQ[t * mr + l] *= PB[t * mr + l];
-      }
-      for (int64_t l = 0; l < rr; ++l) mu[t * rr + l] = (acc_a[l] += G[t * rr + l] * Yc[t * rr + l]);
-    }
-    std::fill(acc_b, acc_b + mr, RegLanes{});
-    std::fill(acc_a, acc_a + rr, RegLanes{});
-    for (int64_t t = 0; t < n; ++t) {
-      for (int64_t l = 0; l < mr; ++l) {
-        lam[t * mr + l] += acc_b[l];
-        acc_b[l] += Kd[t * mr + l] * DK[t * mr + l];
         DK[t * mr + l] *= RB[t * mr + l];
       }
       for (int64_t l = 0; l < rr; ++l) {
-        mu[t * rr + l] += acc_a[l];
-        acc_a[l] += Vd[t * rr + l] * DV[t * rr + l];
+        mu[t * rr + l] = (acc_a[l] += G[t * rr + l] * Yc[t * rr + l]);
         DV[t * rr + l] *= RA[t * rr + l];
       }
     }
