@@ -378,29 +378,31 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
   void output_weights(const HeadView& h, int64_t bh, int64_t t0, int64_t n, ChunkWork& w) const {
     const int64_t dv = h.dv, rv = w.rv;
     const float* dy = dy_.data() + (bh * h.T + t0) * dv;
-    std::fill(w.G, w.G + kMaxChunk * rv, Lanes{});
     if (var_.normalise) {
+      std::fill(w.G, w.G + kMaxChunk * rv, Lanes{});
       std::copy(w.Yc, w.Yc + kMaxChunk * rv, w.Y);
       const ChunkRows rows{w.q, w.k, w.b, w.v, w.a, w.Y};
       if (ungated_)
         chunk_diagonal<false>(rows, n, w.mv, rv, w.qb, w.ga);
       else
         chunk_diagonal<true>(rows, n, w.mv, rv, w.qb, w.ga);
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      float* g = reinterpret_cast<float*>(w.G + i * rv);
-      if (!var_.normalise) {
-        std::copy(dy + i * dv, dy + (i + 1) * dv, g);
-        continue;
+      for (int64_t i = 0; i < n; ++i) {
+        float* g = reinterpret_cast<float*>(w.G + i * rv);
+        const float* y = reinterpret_cast<const float*>(w.Y + i * rv);
+        const float den = y[dv] + float(kNormEps);
+        float dot = 0.f;
+        for (int64_t r = 0; r < dv; ++r) {
+          g[r] = dy[i * dv + r] / den;
+          dot += g[r] * y[r];
+        }
+        g[dv] = -dot / den;
       }
-      const float* y = reinterpret_cast<const float*>(w.Y + i * rv);
-      const float den = y[dv] + float(kNormEps);
-      float dot = 0.f;
-      for (int64_t r = 0; r < dv; ++r) {
-        g[r] = dy[i * dv + r] / den;
-        dot += g[r] * y[r];
+    } else {  // G = dy, by whole-Lanes loads; zero past the width and past n
+      for (int64_t i = 0; i < n; ++i) {
+        w.G[(i + 1) * rv - 1] = Lanes{};
+        load_row(dy + i * dv, dv, w.G + i * rv);
       }
-      g[dv] = -dot / den;
+      std::fill(w.G + n * rv, w.G + kMaxChunk * rv, Lanes{});
     }
     const int64_t rr = rv * kRegsPerLanes;
     const RegLanes *G = regs(w.G), *PA = regs(w.PA);
