@@ -2,9 +2,11 @@
 // hardware prefetcher does not follow: the chunked backward's second pass visits the
 // chunks from the last to the first, so each chunk's rows (one 4 KiB page per input
 // for 16 tokens of 64 floats) and its checkpointed state start a new page below the
-// last one. Asking for them two chunks ahead made that backward about 7% faster on the
-// 2-core Xeon (dfw B1 H12 T4096 d = 64: 22.4-23.3 ms against 24.3-24.6, bench
-// --preset training); the same for the forward-walking first pass was slower.
+// last one. Asking for them two chunks ahead made that backward, timed alone, about 5%
+// faster on the 2-core Xeon (dfw B1 H12 T4096 d = 64, bench --preset training --filter:
+// 22.4-24.6 ms, median of four runs 23.3, against 24.3-24.6); timed in pairs with the
+// forward the gain was within the noise. The same for the forward-walking first pass
+// was slower.
 #pragma once
 
 #include <cstdint>
