@@ -107,7 +107,7 @@ Cost estimate_cost(const Variant& v, const std::string& form, Mode mode, const S
 Cost estimate_backward_cost(const Variant& v, const std::string& form, const Shape& shape, int64_t chunk,
                             const std::string& dtype, bool with_forward) {
   const Cost fwd = estimate_cost(v, form, Mode::sequence, shape, chunk, dtype);
-  const double flops_factor = v.rule->stateful() ? 4.0 : 3.5;
+  const double flops_factor = !v.rule->stateful() ? 3.5 : form == "chunked" ? 3.0 : 4.0;
   const double dy = double(shape.B) * double(shape.H) * double(shape.T) * double(shape.dv) * double(dtype_bytes(dtype));
   Cost c;
   c.flops = flops_factor * fwd.flops + (with_forward ? fwd.flops : 0);

@@ -73,7 +73,10 @@ Cost estimate_cost(const Variant& v, const std::string& form, Mode mode, const S
 // A backward form's run over the whole sequence (docs/MATH.md section 9), from the
 // forward's cost of the same form: recurrent runs the step twice (its forward pass
 // and each checkpointed chunk's recompute) and the step's VJP costs about two steps:
-// 4x the FLOPs; blocked softmax recomputes the forward's two products per tile and
+// 4x the FLOPs; chunked recomputes one of the forward's two state-sized products per
+// chunk (the state at its start) and adds five (the incoming state's outputs, dq, dk,
+// dv, the state's gradient), with about three times the forward's work on the pairs
+// inside a chunk: 3x; blocked softmax recomputes the forward's two products per tile and
 // adds five (P, dv, dP, dq, dk: FlashAttention-2's count): 3.5x. Bytes: the
 // inputs read twice, dy read, one gradient per input written (2x the forward's
 // plus dy). with_forward: the forward form's run added (bench --pass fwdbwd).
