@@ -26,8 +26,6 @@
 // sum the outgoing state's terms of the gate gradients with their own.
 // The inputs are copied once into 64-byte aligned buffers (CpuInputs, as the forward's
 // CpuCase does), so that whole rows are read in place rather than copied per chunk.
-// Pass 2 asks for the state and the rows of the chunk two ahead in its walk while it
-// works on this one (prefetch.hpp): spread over the products and the tokens, not at once.
 #include <omp.h>
 
 #include <algorithm>
@@ -42,7 +40,6 @@
 #include "cpu_case.hpp"
 #include "cpu_gradients.hpp"
 #include "lanes.hpp"
-#include "prefetch.hpp"
 #include "recurrent_backward.hpp"
 #include "stream_store.hpp"
 
@@ -50,7 +47,6 @@ namespace dfw {
 namespace {
 
 constexpr int64_t kMaxChunk = kChunkedBackwardMaxChunk;  // one Lanes of tokens
-constexpr int64_t kPrefetchChunks = 2;                   // pass 2 prefetches this many chunks ahead
 
 int64_t lanes_of(int64_t n) { return (n + kLanes - 1) / kLanes; }
 
@@ -327,14 +323,7 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
 
   void backward_chunk(const HeadView& h, int64_t bh, int64_t t0, ChunkWork& w) {
     const int64_t n = std::min(chunk_, h.T - t0), mv = w.mv, rv = w.rv, m = h.m;
-    const int64_t state_len = w.sr * w.rv;
-    const Lanes* S0 = w.states + (t0 / chunk_) * state_len;
-    // The state two chunks ahead in the walk, a quarter at a time between the products.
-    const bool ahead = t0 >= kPrefetchChunks * chunk_;
-    auto prefetch_state_quarter = [&](int64_t quarter) {
-      if (ahead)
-        prefetch_to_l2(S0 - kPrefetchChunks * state_len + quarter * state_len / 4, state_len / 4 * sizeof(Lanes));
-    };
+    const Lanes* S0 = w.states + (t0 / chunk_) * w.sr * w.rv;
     load_chunk(h, t0, n, w);
     // Yc = PA * (Qd S0^T)
     const RegLanes* pa = regs(w.PA);
@@ -344,7 +333,6 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     auto zero = [](int64_t, int64_t, int, RegLanes) { return RegLanes{}; };
     lanes_gemm(reinterpret_cast<const float*>(w.qd), mv * kLanes, 1, S0, rv, m, w.Yc, rv, kMaxChunk, rv, 0, zero,
                keep_pa);
-    prefetch_state_quarter(0);
     output_weights(h, bh, t0, n, w);
     // Gd^T, Vd^T: a Lanes of the chunk's 16 tokens per row (Gd, Vd are zero past n).
     for (int64_t l = 0; l < rv; ++l) {
@@ -353,21 +341,18 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     }
     const int64_t srows = gemm_rows(m);
     lanes_gemm(reinterpret_cast<const float*>(S0), rv * kLanes, 1, w.GdT, 1, rows_, w.DQT, 1, srows, 1, 0, zero);
-    prefetch_state_quarter(1);
     lanes_gemm(reinterpret_cast<const float*>(w.dSt), rv * kLanes, 1, w.VdT, 1, rows_, w.DKT, 1, srows, 1, 0, zero);
-    prefetch_state_quarter(2);
     for (int64_t l = 0; l < mv; ++l) {
       transpose_16x16(w.DQT + l * kLanes, 1, w.DQ + l, mv);
       transpose_16x16(w.DKT + l * kLanes, 1, w.DK + l, mv);
     }
     lanes_gemm(reinterpret_cast<const float*>(w.kd), mv * kLanes, 1, w.dSt, rv, m, w.DV, rv, kMaxChunk, rv, 0, zero);
-    prefetch_state_quarter(3);
     if (!ungated_) {
       state_to_state_terms(m, S0, w);
       crossing_sums(n, w);
     }
     pairs(n, w);
-    finish_tokens(h, bh * h.T + t0, n, w, ahead);
+    finish_tokens(h, bh * h.T + t0, n, w);
     // dS <- (TA TB^T) * dS + Gd^T Qd, last: the products above read the chunk's end.
     lanes_gemm(reinterpret_cast<const float*>(w.qd), 1, mv * kLanes, w.Gd, rv, n, w.dSt, rv, srows, rv, 0, decayed(w));
   }
@@ -445,13 +430,11 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
 
   // Each token's gradients, DQ, DK, DV (state parts and pairs) and, for the gates,
   // the crossing terms summed per token (see the header), written out.
-  // first: the chunk's first token's index over (B, H, T). ahead: each token's rows of
-  // the chunk two ahead in the walk are prefetched as it goes.
-  void finish_tokens(const HeadView& h, int64_t first, int64_t n, ChunkWork& w, bool ahead) {
+  // first: the chunk's first token's index over (B, H, T).
+  void finish_tokens(const HeadView& h, int64_t first, int64_t n, ChunkWork& w) {
     const int64_t mv = w.mv, rv = w.rv, m = h.m, dv = h.dv, t0 = first % h.T;
     for (int64_t i = 0; i < n; ++i) {
       const int64_t t = t0 + i;
-      if (ahead) prefetch_token_rows(h, first + i - kPrefetchChunks * chunk_, t - kPrefetchChunks * chunk_, w);
       const float* dq = reinterpret_cast<const float*>(w.DQ + i * mv);
       const float* dK = reinterpret_cast<const float*>(w.DK + i * mv);
       const float* dV = reinterpret_cast<const float*>(w.DV + i * rv);
@@ -482,17 +465,6 @@ class ChunkedBackwardPrepared final : public HeadwiseBackward {
     }
   }
 
-  // What pass 2 reads of token t (index bt over (B, H, T)): q, k (or the feature
-  // rows), v, dy and the gate rows.
-  void prefetch_token_rows(const HeadView& h, int64_t bt, int64_t t, const ChunkWork& w) const {
-    const int64_t m = h.m, dv = h.dv, key_bytes = m * sizeof(float), value_bytes = dv * sizeof(float);
-    prefetch_to_l2(w.fq + t * m, key_bytes);
-    prefetch_to_l2(w.fk + t * m, key_bytes);
-    prefetch_to_l2(h.v + t * dv, value_bytes);
-    prefetch_to_l2(dy_.data() + bt * dv, value_bytes);
-    if (h.gate_v) prefetch_to_l2(h.gate_v + t * dv, value_bytes);
-    if (h.gate_k) prefetch_to_l2(h.gate_k + t * m, key_bytes);
-  }
 
   // The incoming state's terms of the gate gradients: lam_t = sum_{i >= t} Qd_i * DQ_i
   // (key columns), mu_t = sum_{i >= t} G_i * Yc_i (value rows), with DQ as the product
