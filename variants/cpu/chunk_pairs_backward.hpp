@@ -88,7 +88,7 @@ void chunk_pairs_backward(const PairRows& c, int64_t n, int64_t mr_any, int64_t 
 
 #if defined(__AVX512F__)
 // sums[0..3]: the sums of a's, b's, c's, d's lanes, each in every lane. One butterfly
-// over the four at once: 7 shuffles where four reg_sum and their broadcasts take 24.
+// over the four at once: 12 shuffles where four reg_sum and their broadcasts take 24.
 inline void reg_sums4(RegLanes a, RegLanes b, RegLanes c, RegLanes d, RegLanes* sums) {
   const RegLanes x = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
                      __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
@@ -114,24 +114,24 @@ inline void reg_sums4(RegLanes a, RegLanes b, RegLanes c, RegLanes d, RegLanes* 
 template <int MR, int RR, bool Gated>
 void chunk_pairs_backward_two_rows(const PairRows& c, int64_t n) {
   RegLanes *dK = c.dK, *dV = c.dV;
+  // Row i's pair with itself (j = i, no gate between): adds its terms to dK_i, dV_i; p_ii.
+  auto own_pair = [&](int64_t i) {
+    RegLanes sd = c.Q[i * MR] * c.K[i * MR], pd = c.G[i * RR] * c.V[i * RR];
+    for (int h = 1; h < MR; ++h) sd += c.Q[i * MR + h] * c.K[i * MR + h];
+    for (int h = 1; h < RR; ++h) pd += c.G[i * RR + h] * c.V[i * RR + h];
+    const float s = reg_sum(sd), p = reg_sum(pd);
+    for (int h = 0; h < MR; ++h) dK[i * MR + h] += p * c.Q[i * MR + h];
+    for (int h = 0; h < RR; ++h) dV[i * RR + h] += s * c.G[i * RR + h];
+    return p;
+  };
   float p_u[16], p_l[16];  // each row's p_uj, p_lj over j, for Horner
   int64_t u = n - 1;
   for (; u >= 1; u -= 2) {
     const int64_t l = u - 1;
     RegLanes qu[MR], gu[RR], ql[MR], gl[RR], eb[MR], ea[RR];  // running rows of u and l; row u's span sums
-    RegLanes sd = c.Q[u * MR] * c.K[u * MR], pd = c.G[u * RR] * c.V[u * RR];  // j = u: row u's own pair
-    for (int l2 = 1; l2 < MR; ++l2) sd += c.Q[u * MR + l2] * c.K[u * MR + l2];
-    for (int l2 = 1; l2 < RR; ++l2) pd += c.G[u * RR + l2] * c.V[u * RR + l2];
-    const float s_uu = reg_sum(sd);
-    p_u[u] = reg_sum(pd);
-    for (int h = 0; h < MR; ++h) {
-      dK[u * MR + h] += p_u[u] * c.Q[u * MR + h];
-      qu[h] = c.Q[u * MR + h], ql[h] = c.Q[l * MR + h], eb[h] = RegLanes{};
-    }
-    for (int h = 0; h < RR; ++h) {
-      dV[u * RR + h] += s_uu * c.G[u * RR + h];
-      gu[h] = c.G[u * RR + h], gl[h] = c.G[l * RR + h], ea[h] = RegLanes{};
-    }
+    p_u[u] = own_pair(u);
+    for (int h = 0; h < MR; ++h) qu[h] = c.Q[u * MR + h], ql[h] = c.Q[l * MR + h], eb[h] = RegLanes{};
+    for (int h = 0; h < RR; ++h) gu[h] = c.G[u * RR + h], gl[h] = c.G[l * RR + h], ea[h] = RegLanes{};
     for (int64_t j = l; j >= 0; --j) {
       if (Gated) {  // row u decays by one more gate at every step, row l from j < l
         for (int h = 0; h < MR; ++h) {
@@ -178,13 +178,8 @@ void chunk_pairs_backward_two_rows(const PairRows& c, int64_t n) {
     if (l > 0) add_spanning_terms(c, l, MR, RR, eb, ea);
   }
   if (u < 0) return;
-  // row 0 alone (n odd): its one pair, j = 0
-  RegLanes sd = c.Q[0] * c.K[0], pd = c.G[0] * c.V[0];
-  for (int h = 1; h < MR; ++h) sd += c.Q[h] * c.K[h];
-  for (int h = 1; h < RR; ++h) pd += c.G[h] * c.V[h];
-  const float s0 = reg_sum(sd), p0 = reg_sum(pd);
-  for (int h = 0; h < MR; ++h) dK[h] += p0 * c.Q[h], c.dQ[h] += p0 * c.K[h];
-  for (int h = 0; h < RR; ++h) dV[h] += s0 * c.G[h];
+  const float p0 = own_pair(0);  // row 0 alone (n odd): its one pair, j = 0
+  for (int h = 0; h < MR; ++h) c.dQ[h] += p0 * c.K[h];
 }
 #endif
 
